@@ -1,0 +1,63 @@
+import type { Sample } from '../core/sample.ts';
+import type { Logger } from '../core/log.ts';
+import type { ModbusChamber, OpcuaChamber } from '../config/instance-schema.ts';
+import type { ModbusProfile, ModbusTag, OpcuaProfile, OpcuaTag } from '../config/profile-schema.ts';
+
+export type ChamberState = 'online' | 'offline' | 'error';
+
+/** What a driver reports about itself for /api/health and /metrics. */
+export interface DriverHealth {
+  chamber: string;
+  driver: 'opcua' | 'modbus';
+  endpoint: string;
+  state: ChamberState;
+  reason?: string;
+  /** Source time of the newest sample emitted, ms. */
+  lastSampleTs?: number;
+  samples: number;
+  badSamples: number;
+  reconnects: number;
+  /** Modbus: requests issued in the last poll cycle; OPC UA: monitored items. */
+  requestsPerCycle?: number;
+  monitoredItems?: number;
+}
+
+/** Callbacks a driver uses to hand data to the gateway. */
+export interface DriverSink {
+  samples(samples: Sample[]): void;
+  /** Called on every state change (online/offline/error) with a human reason. */
+  status(state: ChamberState, reason?: string): void;
+}
+
+/**
+ * A running connection to one chamber's PLC. `start()` resolves once the first
+ * connection attempt is made (successful or not): drivers reconnect by themselves with
+ * capped exponential backoff and never throw for an unreachable device.
+ */
+export interface Driver {
+  readonly chamber: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Write a (validated, writable) tag in engineering units. Throws with a clear reason. */
+  write(tag: string, value: number | boolean | string): Promise<void>;
+  health(): DriverHealth;
+}
+
+/** Tags after the instance's overrides are applied (disabled tags removed). */
+export interface ResolvedModbus {
+  chamber: ModbusChamber;
+  profile: ModbusProfile;
+  tags: ModbusTag[];
+}
+export interface ResolvedOpcua {
+  chamber: OpcuaChamber;
+  profile: OpcuaProfile;
+  tags: OpcuaTag[];
+}
+
+export interface DriverDeps {
+  sink: DriverSink;
+  log: Logger;
+  /** Clock, injectable for tests. */
+  now?: () => number;
+}
