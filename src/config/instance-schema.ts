@@ -129,12 +129,13 @@ export const SpoolConfig = z
   .strict();
 export type SpoolConfig = z.infer<typeof SpoolConfig>;
 
+/**
+ * The simulator serves every chamber whose endpoint points at this machine's loopback
+ * (127.0.0.1 / localhost) as a real OPC UA or Modbus TCP server, from its profile.
+ */
 export const SimulatorConfig = z
   .object({
     enabled: z.boolean().default(false),
-    host: z.string().default('127.0.0.1'),
-    opcua_port: z.number().int().min(0).max(65535).default(4840),
-    modbus_port: z.number().int().min(0).max(65535).default(5020),
     /** Simulated time runs this many times faster (a day cycle in minutes for demos). */
     time_factor: z.number().positive().default(1),
     seed: z.number().int().default(1),

@@ -1,0 +1,19 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { HealthReport } from './health-schema.ts';
+import { healthRoutes } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import { createMetrics } from './metrics.ts';
+
+export interface AppDeps {
+  health: () => HealthReport;
+  logger?: boolean;
+}
+
+/** The HTTP app: external plugins, then app plugins, then routes. Tests call `inject`. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: deps.logger ?? false });
+  const registry = createMetrics(deps.health);
+  await app.register(healthRoutes, { health: deps.health });
+  await app.register(metricsRoutes, { registry });
+  return app;
+}

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+/** Body of GET /api/health (200 when ok, 503 with the same body when degraded). */
+export const DriverHealthSchema = z.object({
+  chamber: z.string(),
+  driver: z.enum(['opcua', 'modbus']),
+  endpoint: z.string(),
+  state: z.enum(['online', 'offline', 'error']),
+  reason: z.string().optional(),
+  lastSampleTs: z.number().optional(),
+  samples: z.number(),
+  badSamples: z.number(),
+  reconnects: z.number(),
+  requestsPerCycle: z.number().optional(),
+  monitoredItems: z.number().optional(),
+});
+
+export const HealthReport = z.object({
+  status: z.enum(['ok', 'degraded']),
+  gateway: z.string(),
+  version: z.string(),
+  uptime_s: z.number(),
+  drivers: z.array(DriverHealthSchema),
+  broker: z.object({
+    url: z.string(),
+    embedded: z.boolean(),
+    connected: z.boolean(),
+    reconnects: z.number(),
+  }),
+  spool: z.object({
+    messages: z.number(),
+    bytes: z.number(),
+    samples: z.number(),
+    dropped_samples: z.number(),
+  }),
+  published: z.object({ messages: z.number(), samples: z.number() }),
+  /** Other sinks (InfluxDB, NetCDF archiver) report here when configured. */
+  sinks: z.record(z.string(), z.object({ state: z.string(), buffered: z.number().optional() }).passthrough()),
+  /** Human-readable reasons when status is degraded. */
+  problems: z.array(z.string()),
+});
+export type HealthReport = z.infer<typeof HealthReport>;

@@ -1,0 +1,43 @@
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { HealthReport } from './health-schema.ts';
+
+/**
+ * Prometheus metrics derived from the health report at scrape time, so there is one
+ * source of truth for both endpoints. Counters exported as gauges of running totals
+ * keep the `_total` suffix (prom-client counters cannot be set to absolute values).
+ */
+export function createMetrics(health: () => HealthReport): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'octopus_process_' });
+  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge<string>, h: HealthReport) => void) =>
+    new Gauge({
+      name, help, labelNames, registers: [registry],
+      collect() {
+        this.reset();
+        collect(this, health());
+      },
+    });
+  const perDriver = (pick: (d: HealthReport['drivers'][number]) => number | undefined) => (g: Gauge<string>, h: HealthReport) => {
+    for (const d of h.drivers) {
+      const v = pick(d);
+      if (v !== undefined) g.set({ chamber: d.chamber, driver: d.driver }, v);
+    }
+  };
+  gauge('octopus_driver_up', '1 when the chamber driver is online', ['chamber', 'driver'], perDriver((d) => (d.state === 'online' ? 1 : 0)));
+  gauge('octopus_driver_samples_total', 'Samples emitted by the driver', ['chamber', 'driver'], perDriver((d) => d.samples));
+  gauge('octopus_driver_bad_samples_total', 'Bad-quality samples emitted by the driver', ['chamber', 'driver'], perDriver((d) => d.badSamples));
+  gauge('octopus_driver_reconnects_total', 'Reconnections of the driver', ['chamber', 'driver'], perDriver((d) => d.reconnects));
+  gauge('octopus_driver_last_sample_timestamp_seconds', 'Source time of the newest sample', ['chamber', 'driver'], perDriver((d) => (d.lastSampleTs === undefined ? undefined : d.lastSampleTs / 1000)));
+  gauge('octopus_modbus_requests_per_cycle', 'Modbus requests in the last poll cycle', ['chamber', 'driver'], perDriver((d) => d.requestsPerCycle));
+  gauge('octopus_opcua_monitored_items', 'OPC UA monitored items', ['chamber', 'driver'], perDriver((d) => d.monitoredItems));
+  gauge('octopus_mqtt_connected', '1 when connected to the MQTT broker', [], (g, h) => g.set(h.broker.connected ? 1 : 0));
+  gauge('octopus_mqtt_reconnects_total', 'Reconnections to the MQTT broker', [], (g, h) => g.set(h.broker.reconnects));
+  gauge('octopus_spool_messages', 'Messages in the on-disk spool waiting for PUBACK', [], (g, h) => g.set(h.spool.messages));
+  gauge('octopus_spool_bytes', 'Bytes in the on-disk spool', [], (g, h) => g.set(h.spool.bytes));
+  gauge('octopus_spool_samples', 'Samples in the on-disk spool', [], (g, h) => g.set(h.spool.samples));
+  gauge('octopus_spool_dropped_samples_total', 'Samples dropped because the spool bound was hit', [], (g, h) => g.set(h.spool.dropped_samples));
+  gauge('octopus_published_messages_total', 'MQTT messages acknowledged by the broker', [], (g, h) => g.set(h.published.messages));
+  gauge('octopus_published_samples_total', 'Samples acknowledged by the broker', [], (g, h) => g.set(h.published.samples));
+  gauge('octopus_up', '1 when the gateway reports status ok', [], (g, h) => g.set(h.status === 'ok' ? 1 : 0));
+  return registry;
+}

@@ -1,0 +1,75 @@
+import type { ConfigIssue } from '../core/errors.ts';
+import { registerCount, type ModbusProfile, type OpcuaProfile, type Profile, type ModbusArea } from './profile-schema.ts';
+
+/** Checks a profile beyond its shape: names, references, Modbus address layout. */
+export function lintProfile(file: string, p: Profile): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const at = (i: number, field: string) => `tags[${i}].${field}`;
+  const names = new Map<string, number>();
+  p.tags.forEach((t, i) => {
+    const first = names.get(t.name);
+    if (first !== undefined) issues.push({ file, path: at(i, 'name'), message: `duplicate tag name (first at tags[${first}])`, got: t.name });
+    else names.set(t.name, i);
+    if (t.min !== undefined && t.max !== undefined && t.min > t.max) issues.push({ file, path: at(i, 'min'), message: `min is above max ${t.max}`, got: t.min });
+  });
+  p.tags.forEach((t, i) => {
+    if (t.setpoint_of !== undefined && !names.has(t.setpoint_of)) {
+      issues.push({ file, path: at(i, 'setpoint_of'), message: `no tag of that name in this profile`, got: t.setpoint_of });
+    }
+  });
+  issues.push(...(p.kind === 'modbus' ? lintModbus(file, p) : lintOpcua(file, p)));
+  return issues;
+}
+
+function lintOpcua(file: string, p: OpcuaProfile): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const nodes = new Map<string, number>();
+  p.tags.forEach((t, i) => {
+    const first = nodes.get(t.node);
+    if (first !== undefined) issues.push({ file, path: `tags[${i}].node`, message: `node already used by tags[${first}]`, got: t.node });
+    else nodes.set(t.node, i);
+  });
+  return issues;
+}
+
+interface Span { i: number; area: ModbusArea; start: number; end: number; bit?: number }
+
+function lintModbus(file: string, p: ModbusProfile): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const spans: Span[] = [];
+  p.tags.forEach((t, i) => {
+    const path = (f: string) => `tags[${i}].${f}`;
+    const area = t.area ?? p.defaults.area;
+    const bitArea = area === 'coil' || area === 'discrete';
+    const count = registerCount(t);
+    if (bitArea && t.type !== 'bool') issues.push({ file, path: path('type'), message: `${area} holds single bits; only type bool fits`, got: t.type });
+    if (bitArea && t.bit !== undefined) issues.push({ file, path: path('bit'), message: `bit applies to bools in input/holding registers, not to ${area}s`, got: t.bit });
+    if (!bitArea && t.type === 'bool' && t.bit === undefined) issues.push({ file, path: path('bit'), message: `a bool in ${area} registers needs bit (0-15)`, got: t.bit });
+    if (t.type !== 'bool' && t.bit !== undefined) issues.push({ file, path: path('bit'), message: `bit only applies to type bool`, got: t.bit });
+    if (t.type === 'string' && t.count === undefined) issues.push({ file, path: path('count'), message: 'strings need count (registers, 2 characters each)' });
+    if (t.type !== 'string' && t.count !== undefined && t.count !== count) {
+      issues.push({ file, path: path('count'), message: `type ${t.type} occupies ${count} register${count > 1 ? 's' : ''}`, got: t.count });
+    }
+    if (t.writable && (area === 'input' || area === 'discrete')) issues.push({ file, path: path('writable'), message: `${area} ${area === 'input' ? 'registers' : 'inputs'} are read-only in Modbus`, got: true });
+    const end = t.address + Math.max(count, 1) - 1;
+    if (t.address < 0 || end > 65535) {
+      issues.push({ file, path: path('address'), message: `address out of range: ${t.type} spans ${t.address}..${end}, Modbus addresses are 0..65535`, got: t.address });
+      return;
+    }
+    spans.push({ i, area, start: t.address, end, bit: t.type === 'bool' && !bitArea ? t.bit : undefined });
+  });
+  spans.sort((a, b) => (a.area < b.area ? -1 : a.area > b.area ? 1 : a.start - b.start));
+  for (let k = 1; k < spans.length; k++) {
+    const cur = spans[k]!;
+    for (let j = k - 1; j >= 0; j--) {
+      const prev = spans[j]!;
+      if (prev.area !== cur.area || prev.end < cur.start) continue;
+      const bitsShareRegister = prev.bit !== undefined && cur.bit !== undefined && prev.bit !== cur.bit;
+      if (bitsShareRegister) continue;
+      const name = p.tags[prev.i]!.name;
+      issues.push({ file, path: `tags[${cur.i}].address`, message: `overlaps tags[${prev.i}] "${name}" (${cur.area} ${prev.start}..${prev.end}${prev.bit !== undefined ? ` bit ${prev.bit}` : ''})`, got: p.tags[cur.i]!.address });
+      break;
+    }
+  }
+  return issues;
+}
