@@ -11,6 +11,7 @@ const checks = [
   { pkg: 'mosquitto-clients', ok: () => existsSync('/usr/bin/mosquitto_pub') },
   { pkg: 'python3-pymodbus', ok: () => pyImports('pymodbus') },
   { pkg: 'socat', ok: () => existsSync('/usr/bin/socat') },
+  { pkg: 'udunits-bin', ok: () => existsSync('/usr/bin/udunits2') },
 ];
 
 function pyImports(mod) {
