@@ -126,7 +126,9 @@ export class ChamberModel {
     // Humidity: the controller holds its setpoint; warming above it dries the air (~4 %/K).
     const rhTarget = this.setpoint('relative_humidity') - 4 * (s.air_temperature - tSp);
     s.relative_humidity = Math.max(5, Math.min(100, lag(s.relative_humidity, open ? 50 : rhTarget, 180) + this.noise(0.1 * Math.sqrt(dtS))));
-    s.par = Math.max(0, lag(s.par, this.running ? this.setpoint('par') : 0, 30) + this.noise(1));
+    // Lamps ramp within seconds; sensor noise scales with the light level (~0 in the dark).
+    const parTarget = this.running ? this.setpoint('par') : 0;
+    s.par = Math.max(0, lag(s.par, parTarget, 30) + this.noise(0.005 * parTarget));
     // CO2: photosynthesis draws down under light, injection restores the setpoint.
     const drawdown = 0.02 * (s.par / 100) * dtS;
     s.co2 = Math.max(150, lag(s.co2 - drawdown, open ? 420 : this.setpoint('co2'), 240) + this.noise(0.5 * Math.sqrt(dtS)));
