@@ -7,16 +7,16 @@ import { isControlled, isQuantity, type ChamberModel, type Controlled } from './
  * (`sim: setpoint`, `setpoint_of: <tag>`) reads and writes the target of the quantity
  * its measured tag models. Tags without a known hint keep the server's initial value.
  */
-export interface TagBinding {
-  tag: Tag;
+export interface TagBinding<T extends Tag = Tag> {
+  tag: T;
   read(): number | boolean | undefined;
   /** Applies a write from a client (setpoints only); returns false when not applicable. */
   write(value: number | boolean | string): boolean;
 }
 
-export function bindTags(tags: readonly Tag[], model: ChamberModel): TagBinding[] {
+export function bindTags<T extends Tag>(tags: readonly T[], model: ChamberModel): TagBinding<T>[] {
   const byName = new Map(tags.map((t) => [t.name, t]));
-  return tags.map((tag) => {
+  return tags.map((tag): TagBinding<T> => {
     const controlled = controlledQuantity(tag, byName);
     if (controlled) {
       return {
