@@ -1,0 +1,105 @@
+/**
+ * Testcases of an OPC UA profile (`drivers/opcua/testcases/<vendor>-<model>.yaml`): raw node
+ * values with status codes and the engineering values and qualities they must decode to,
+ * and writes with the raw value they must produce (or the error they must raise). Checked
+ * with the driver's own decode functions by the profile corpus test.
+ */
+import { z } from 'zod';
+import { profileId, type OpcuaProfile, type OpcuaTag } from '../../config/profile-schema.ts';
+import { Quality, SampleValue } from '../../core/sample.ts';
+import { formatPath } from '../../core/errors.ts';
+import { decodeDataValue, encodeWrite, statusCodeFromName } from './decode.ts';
+
+const RawValue = z.union([z.number(), z.boolean(), z.string(), z.null()]);
+
+const ValueCase = z
+  .object({
+    /** The tag, by name… */
+    tag: z.string().optional(),
+    /** …or by its node id as written in the profile. */
+    node: z.string().optional(),
+    raw: RawValue,
+    /** Status code name; Good when absent. */
+    status: z.string().regex(/^(Good|Uncertain|Bad)[A-Za-z0-9_]*$/, 'status code names start with Good, Uncertain or Bad').default('Good'),
+    expect: z.object({ value: SampleValue, q: Quality }).strict(),
+  })
+  .strict()
+  .refine((c) => (c.tag === undefined) !== (c.node === undefined), 'give exactly one of tag or node');
+
+const WriteCase = z
+  .object({
+    tag: z.string(),
+    value: z.union([z.number(), z.boolean(), z.string()]),
+    /** The raw value sent to the server… */
+    expect_raw: z.union([z.number(), z.boolean(), z.string()]).optional(),
+    /** …or a fragment of the error message when the write must be refused. */
+    expect_error: z.string().optional(),
+  })
+  .strict()
+  .refine((c) => (c.expect_raw === undefined) !== (c.expect_error === undefined), 'give exactly one of expect_raw or expect_error');
+
+export const OpcuaTestcases = z
+  .object({
+    /** `<vendor>-<model>` of the profile these cases belong to. */
+    profile: z.string(),
+    cases: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1),
+            values: z.array(ValueCase).default([]),
+            writes: z.array(WriteCase).default([]),
+          })
+          .strict(),
+      )
+      .min(1),
+  })
+  .strict();
+export type OpcuaTestcases = z.infer<typeof OpcuaTestcases>;
+
+function same(expected: unknown, got: unknown): boolean {
+  if (typeof expected === 'number' && typeof got === 'number') return Math.abs(expected - got) <= 1e-9 * Math.max(1, Math.abs(expected));
+  return expected === got;
+}
+
+/** Every mismatch between a testcase document and what the driver decodes; empty = pass. */
+export function checkOpcuaTestcases(profile: OpcuaProfile, doc: unknown): string[] {
+  const parsed = OpcuaTestcases.safeParse(doc);
+  if (!parsed.success) return parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+  const out: string[] = [];
+  const id = profileId(profile);
+  if (parsed.data.profile !== id) out.push(`profile: testcases are for "${parsed.data.profile}", not "${id}"`);
+  const byName = new Map(profile.tags.map((t) => [t.name, t]));
+  const byNode = new Map(profile.tags.map((t) => [t.node, t]));
+  const covered = new Set<string>();
+  parsed.data.cases.forEach((c, ci) => {
+    c.values.forEach((v, vi) => {
+      const at = `cases[${ci}] "${c.name}" values[${vi}]`;
+      const tag: OpcuaTag | undefined = v.tag !== undefined ? byName.get(v.tag) : byNode.get(v.node!);
+      if (!tag) return void out.push(`${at}: no tag ${v.tag !== undefined ? `named "${v.tag}"` : `with node ${v.node}`} in the profile`);
+      covered.add(tag.name);
+      const sample = decodeDataValue(id, tag, { value: v.raw, statusCode: statusCodeFromName(v.status), statusName: v.status }, 0);
+      if (sample.q !== v.expect.q) out.push(`${at} (${tag.name}): expected quality ${v.expect.q}, got ${sample.q}`);
+      if (!same(v.expect.value, sample.value)) out.push(`${at} (${tag.name}): raw ${JSON.stringify(v.raw)} decodes to ${JSON.stringify(sample.value)}, expected ${JSON.stringify(v.expect.value)}`);
+    });
+    c.writes.forEach((w, wi) => {
+      const at = `cases[${ci}] "${c.name}" writes[${wi}] (${w.tag})`;
+      const tag = byName.get(w.tag);
+      if (!tag) return void out.push(`${at}: no tag named "${w.tag}" in the profile`);
+      let raw: unknown;
+      try {
+        raw = encodeWrite(tag, w.value);
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (w.expect_error === undefined) out.push(`${at}: write ${JSON.stringify(w.value)} refused (${msg}), expected raw ${JSON.stringify(w.expect_raw)}`);
+        else if (!msg.includes(w.expect_error)) out.push(`${at}: error "${msg}" does not contain "${w.expect_error}"`);
+        return;
+      }
+      if (w.expect_error !== undefined) out.push(`${at}: write ${JSON.stringify(w.value)} accepted (raw ${JSON.stringify(raw)}), expected an error containing "${w.expect_error}"`);
+      else if (!same(w.expect_raw, raw)) out.push(`${at}: write ${JSON.stringify(w.value)} encodes to raw ${JSON.stringify(raw)}, expected ${JSON.stringify(w.expect_raw)}`);
+    });
+  });
+  const untested = profile.tags.filter((t) => !covered.has(t.name)).map((t) => t.name);
+  if (untested.length) out.push(`cases: no value case for tag${untested.length > 1 ? 's' : ''} ${untested.join(', ')} (every tag needs at least one)`);
+  return out;
+}
