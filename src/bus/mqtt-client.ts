@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+
+/**
+ * The only file that imports mqtt.js. QoS 1 messages unacknowledged at a disconnect
+ * stay in mqtt.js's outgoing store and are resent by it, in order, on reconnect; the
+ * publisher therefore never republishes them itself, and publishes nothing new while
+ * offline (the on-disk spool is the offline store, not mqtt.js's memory).
+ */
+export interface MqttConnectOptions {
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  keepaliveS?: number;
+  reconnectMs?: number;
+  will?: { topic: string; payload: string; retain: boolean; qos: 0 | 1 };
+  /** MQTT 5 (default) or 3.1.1. */
+  protocolVersion?: 4 | 5;
+}
+
+export interface MqttEvents {
+  connect(): void;
+  close(): void;
+  error(err: Error): void;
+  message(topic: string, payload: Buffer): void;
+}
+
+export interface MqttConnection {
+  readonly connected: boolean;
+  readonly reconnects: number;
+  publish(topic: string, payload: string | Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<void>;
+  subscribe(filter: string | string[], qos?: 0 | 1): Promise<void>;
+  on<E extends keyof MqttEvents>(event: E, listener: MqttEvents[E]): void;
+  /** Clean disconnect (the Last Will is not sent). */
+  end(): Promise<void>;
+  /** Drops the connection without DISCONNECT, as a crash would (the Last Will is sent). */
+  destroy(): void;
+}
+
+export function connectMqtt(o: MqttConnectOptions): MqttConnection {
+  const opts: IClientOptions = {
+    clientId: o.clientId,
+    username: o.username,
+    password: o.password,
+    keepalive: o.keepaliveS ?? 30,
+    reconnectPeriod: o.reconnectMs ?? 1000,
+    connectTimeout: 10_000,
+    protocolVersion: o.protocolVersion ?? 5,
+    clean: true,
+    queueQoSZero: false,
+    resubscribe: true,
+    ca: o.caFile ? readFileSync(o.caFile) : undefined,
+    cert: o.certFile ? readFileSync(o.certFile) : undefined,
+    key: o.keyFile ? readFileSync(o.keyFile) : undefined,
+    will: o.will ? { topic: o.will.topic, payload: Buffer.from(o.will.payload), retain: o.will.retain, qos: o.will.qos } : undefined,
+  };
+  const client: MqttClient = mqtt.connect(o.url, opts);
+  let reconnects = 0;
+  let everConnected = false;
+  client.on('connect', () => {
+    if (everConnected) reconnects++;
+    everConnected = true;
+  });
+  // Without a listener, an 'error' event would crash the process; callers add their own.
+  client.on('error', () => {});
+  return {
+    get connected() {
+      return client.connected;
+    },
+    get reconnects() {
+      return reconnects;
+    },
+    publish: (topic, payload, p) =>
+      new Promise<void>((resolve, reject) => {
+        client.publish(topic, payload, { qos: p.qos, retain: p.retain ?? false }, (err) => (err ? reject(err) : resolve()));
+      }),
+    subscribe: (filter, qos = 1) =>
+      new Promise<void>((resolve, reject) => {
+        client.subscribe(filter, { qos }, (err, granted) => {
+          if (err) return reject(err);
+          const refused = (granted ?? []).filter((g) => g.qos === 128);
+          if (refused.length) return reject(new Error(`broker refused subscription to ${refused.map((g) => g.topic).join(', ')}`));
+          resolve();
+        });
+      }),
+    on(event, listener) {
+      if (event === 'message') client.on('message', (topic, payload) => (listener as MqttEvents['message'])(topic, payload));
+      else client.on(event, listener as () => void);
+    },
+    end: () => new Promise<void>((resolve) => client.end(false, {}, () => resolve())),
+    destroy() {
+      client.end(true);
+      client.stream?.destroy();
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { Quality, SampleValue, type Sample } from '../core/sample.ts';
+
+/** One sample inside a data message (the chamber is in the envelope). */
+export const WireSample = z.object({
+  tag: z.string().min(1),
+  ts: z.number().int().nonnegative(),
+  value: SampleValue,
+  q: Quality,
+  reason: z.string().optional(),
+});
+export type WireSample = z.infer<typeof WireSample>;
+
+/** `<prefix>/<chamber>/data`, QoS 1. */
+export const DataMessage = z.object({
+  v: z.literal(1),
+  chamber: z.string().min(1),
+  samples: z.array(WireSample),
+});
+export type DataMessage = z.infer<typeof DataMessage>;
+
+/** `<prefix>/<chamber>/status` and `<prefix>/gateway/<id>/status`, retained. */
+export const StatusMessage = z.object({
+  state: z.enum(['online', 'offline', 'error']),
+  ts: z.number().int().nonnegative(),
+  reason: z.string().optional(),
+});
+export type StatusMessage = z.infer<typeof StatusMessage>;
+
+/** `<prefix>/<chamber>/set/<tag>`: a setpoint write request. */
+export const SetRequest = z.object({
+  value: z.union([z.number().finite(), z.boolean(), z.string()]),
+  /** Optional correlation id, echoed in logs. */
+  id: z.string().max(128).optional(),
+}).strict();
+export type SetRequest = z.infer<typeof SetRequest>;
+
+/** `<prefix>/experiments/<id>/event`: run start/stop. */
+export const ExperimentEvent = z.object({
+  event: z.enum(['run_started', 'run_stopped']),
+  experiment: z.string().min(1),
+  run: z.string().min(1),
+  ts: z.number().int().nonnegative(),
+  chambers: z.array(z.string()).optional(),
+});
+export type ExperimentEvent = z.infer<typeof ExperimentEvent>;
+
+/**
+ * Encodes a data message. Hot path: builds the JSON text directly instead of running
+ * zod per sample; the field order and shape are those of DataMessage (tested).
+ */
+export function encodeData(chamber: string, samples: readonly Sample[]): string {
+  let out = `{"v":1,"chamber":${JSON.stringify(chamber)},"samples":[`;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i]!;
+    if (i) out += ',';
+    out += `{"tag":${JSON.stringify(s.tag)},"ts":${s.ts},"value":${JSON.stringify(s.value)},"q":"${s.q}"`;
+    if (s.reason !== undefined) out += `,"reason":${JSON.stringify(s.reason)}`;
+    out += '}';
+  }
+  return `${out}]}`;
+}

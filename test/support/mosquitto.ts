@@ -1,0 +1,61 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitForPort } from './ports.ts';
+
+/** A real Mosquitto (Debian package) on a free loopback port, stoppable and restartable. */
+export class Mosquitto {
+  private proc?: ChildProcess;
+  private constructor(readonly port: number, private readonly dir: string) {}
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<Mosquitto> {
+    const dir = mkdtempSync(join(tmpdir(), 'octopus-mosquitto-'));
+    const m = new Mosquitto(await freePort(), dir);
+    writeFileSync(join(dir, 'mosquitto.conf'), [
+      `listener ${m.port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'max_queued_messages 1000000',
+      'max_inflight_messages 0',
+      'log_dest stderr',
+      'log_type error',
+      '',
+    ].join('\n'));
+    await m.launch();
+    return m;
+  }
+
+  private async launch(): Promise<void> {
+    this.proc = spawn('/usr/sbin/mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    this.proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<never>((_, reject) => this.proc!.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${stderr}`))));
+    await Promise.race([waitForPort(this.port), exited]);
+  }
+
+  /** SIGTERM (graceful) or SIGKILL; resolves once the process is gone. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill(signal);
+    });
+    this.proc = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+
+  async close(): Promise<void> {
+    await this.stop('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
