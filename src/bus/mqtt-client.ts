@@ -18,7 +18,9 @@ export interface MqttConnectOptions {
   keepaliveS?: number;
   reconnectMs?: number;
   will?: { topic: string; payload: string; retain: boolean; qos: 0 | 1 };
-  /** MQTT 5 (default) or 3.1.1. */
+  /** false = persistent session (the broker keeps subscriptions and queues QoS 1 while away). */
+  clean?: boolean;
+  /** MQTT 3.1.1 (default: every broker incl. the embedded aedes speaks it) or 5. */
   protocolVersion?: 4 | 5;
 }
 
@@ -49,8 +51,8 @@ export function connectMqtt(o: MqttConnectOptions): MqttConnection {
     keepalive: o.keepaliveS ?? 30,
     reconnectPeriod: o.reconnectMs ?? 1000,
     connectTimeout: 10_000,
-    protocolVersion: o.protocolVersion ?? 5,
-    clean: true,
+    protocolVersion: o.protocolVersion ?? 4,
+    clean: o.clean ?? true,
     queueQoSZero: false,
     resubscribe: true,
     ca: o.caFile ? readFileSync(o.caFile) : undefined,

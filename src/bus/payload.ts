@@ -11,9 +11,15 @@ export const WireSample = z.object({
 });
 export type WireSample = z.infer<typeof WireSample>;
 
-/** `<prefix>/<chamber>/data`, QoS 1. */
+/**
+ * `<prefix>/<chamber>/data`, QoS 1. `gw` and `seq` identify the message: `seq` grows
+ * by one per message of a gateway (across restarts), so a consumer drops the rare
+ * duplicate that QoS 1 redelivery after a broker crash can produce.
+ */
 export const DataMessage = z.object({
   v: z.literal(1),
+  gw: z.string().min(1),
+  seq: z.number().int().nonnegative(),
   chamber: z.string().min(1),
   samples: z.array(WireSample),
 });
@@ -49,8 +55,8 @@ export type ExperimentEvent = z.infer<typeof ExperimentEvent>;
  * Encodes a data message. Hot path: builds the JSON text directly instead of running
  * zod per sample; the field order and shape are those of DataMessage (tested).
  */
-export function encodeData(chamber: string, samples: readonly Sample[]): string {
-  let out = `{"v":1,"chamber":${JSON.stringify(chamber)},"samples":[`;
+export function encodeData(gw: string, seq: number, chamber: string, samples: readonly Sample[]): string {
+  let out = `{"v":1,"gw":${JSON.stringify(gw)},"seq":${seq},"chamber":${JSON.stringify(chamber)},"samples":[`;
   for (let i = 0; i < samples.length; i++) {
     const s = samples[i]!;
     if (i) out += ',';

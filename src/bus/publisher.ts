@@ -67,7 +67,13 @@ export class Publisher {
     });
     this.conn.on('connect', () => this.onConnect());
     this.conn.on('close', () => o.log.debug(`MQTT connection to ${o.url} closed; spooling to disk`));
-    this.conn.on('error', (err) => o.log.warn(`MQTT ${o.url}: ${err.message}`));
+    // One line per distinct error, not one per reconnect attempt.
+    let lastError = '';
+    this.conn.on('error', (err) => {
+      if (err.message !== lastError) o.log.warn(`MQTT ${o.url}: ${err.message} (retrying every second; samples are spooled on disk)`);
+      lastError = err.message;
+    });
+    this.conn.on('connect', () => (lastError = ''));
     this.conn.on('message', (topic, payload) => this.onMessage(topic, payload));
     o.spool.onAppend(() => this.pump());
   }
@@ -78,7 +84,7 @@ export class Publisher {
     const topic = this.topics.data(chamber);
     for (let i = 0; i < samples.length; i += this.maxPerMessage) {
       const part = samples.slice(i, i + this.maxPerMessage);
-      this.o.spool.append(topic, encodeData(chamber, part), part.length);
+      this.o.spool.append(topic, encodeData(this.o.gatewayId, this.o.spool.nextSequence, chamber, part), part.length);
     }
   }
 
@@ -97,6 +103,11 @@ export class Publisher {
       publishedSamples: this.publishedSamples,
       inflight: this.pending.length,
     };
+  }
+
+  /** Pending messages and samples in the spool, and samples dropped at its bound. */
+  spoolDepth(): { messages: number; bytes: number; samples: number; droppedSamples: number } {
+    return { ...this.o.spool.depth(), droppedSamples: this.o.spool.droppedSamples };
   }
 
   /** Resolves when the spool is empty and nothing is in flight, or after timeoutMs. */

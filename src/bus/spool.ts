@@ -77,6 +77,11 @@ export class Spool {
     return seq;
   }
 
+  /** The sequence number the next append will get. */
+  get nextSequence(): number {
+    return this.nextSeq;
+  }
+
   /** Called after every append (the publisher's pump waits on it). */
   onAppend(listener: () => void): void {
     this.listeners.push(listener);

@@ -11,11 +11,10 @@ export interface SimulatedChamber {
   endpoint: string;
   /** Copies the model's current values into the server. */
   update(): void;
-  stop(): Promise<void>;
 }
 
 /** Serves one chamber's OPC UA profile on its endpoint's port, fed by the chamber model. */
-export async function serveOpcuaChamber(resolved: ResolvedOpcua, model: ChamberModel, port: number, host: string, log: Logger): Promise<SimulatedChamber> {
+export async function serveOpcuaChamber(resolved: ResolvedOpcua, model: ChamberModel, port: number, host: string, log: Logger): Promise<SimulatedChamber & { stop(): Promise<void> }> {
   const first = parseNodeIdText(resolved.profile.tags[0]!.node);
   const namespaceUri = first.namespace.kind === 'uri' ? first.namespace.uri : `urn:octopus:sim:${resolved.profile.vendor}`;
   const server = await startOpcuaServer({ port, host, namespaceUri, profile: { profile: resolved.profile, folder: 'Chamber' } });

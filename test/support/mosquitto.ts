@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from './ports.ts';
@@ -13,13 +13,16 @@ export class Mosquitto {
     return `mqtt://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<Mosquitto> {
+  /** `persistence`: keep sessions and queued messages across restarts (as in production). */
+  static async start(opts: { persistence?: boolean } = {}): Promise<Mosquitto> {
     const dir = mkdtempSync(join(tmpdir(), 'octopus-mosquitto-'));
+    // Run as root, mosquitto drops to the "mosquitto" user: it must be able to write here.
+    chmodSync(dir, 0o777);
     const m = new Mosquitto(await freePort(), dir);
     writeFileSync(join(dir, 'mosquitto.conf'), [
       `listener ${m.port} 127.0.0.1`,
       'allow_anonymous true',
-      'persistence false',
+      opts.persistence ? `persistence true\npersistence_location ${dir}/\nautosave_interval 1` : 'persistence false',
       'max_queued_messages 1000000',
       'max_inflight_messages 0',
       'log_dest stderr',

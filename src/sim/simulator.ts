@@ -1,0 +1,79 @@
+import type { LoadedConfig, ResolvedChamber } from '../config/loader.ts';
+import type { Logger } from '../core/log.ts';
+import type { ResolvedModbus } from '../drivers/types.ts';
+import { ChamberModel, DEFAULT_PROGRAMME, type ChamberProgramme } from './dynamics.ts';
+import { serveModbusChambers } from './modbus-chambers.ts';
+import { serveOpcuaChamber, type SimulatedChamber } from './opcua-chamber.ts';
+
+export interface RunningSimulator {
+  chambers: SimulatedChamber[];
+  stop(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/** host and port of an endpoint when it points at this machine's loopback. */
+export function loopbackPort(endpoint: string): { host: string; port: number } | undefined {
+  const m = /^[a-z.]+:\/\/([^/:]+|\[[^\]]+\]):(\d+)/.exec(endpoint);
+  if (!m || !LOOPBACK.has(m[1]!)) return undefined;
+  return { host: m[1] === 'localhost' ? '127.0.0.1' : m[1]!, port: Number(m[2]) };
+}
+
+/** Chambers differ a little (a CO2 treatment, a cooler programme), as in a real facility. */
+function programmeFor(index: number): ChamberProgramme {
+  const variants: Array<Partial<ChamberProgramme>> = [{}, { co2: 700 }, { dayTemperature: 22, nightTemperature: 16 }, { humidity: 75, dayPar: 600 }];
+  return { ...DEFAULT_PROGRAMME, ...variants[index % variants.length] };
+}
+
+/**
+ * Serves every configured chamber whose endpoint is on loopback as a real protocol
+ * server (OPC UA per chamber; Modbus TCP per port with one unit per chamber), fed by a
+ * chamber model from the same profile the driver reads.
+ */
+export async function startSimulator(loaded: LoadedConfig, log: Logger): Promise<RunningSimulator> {
+  const sim = loaded.config.simulator;
+  const started = Date.now();
+  const simNow = () => started + (Date.now() - started) * sim.time_factor;
+  const served: SimulatedChamber[] = [];
+  const stoppers: Array<() => Promise<void>> = [];
+  const models = new Map<string, ChamberModel>();
+  const modbusByPort = new Map<number, Array<{ resolved: ResolvedModbus; model: ChamberModel }>>();
+  try {
+    for (const [i, r] of loaded.chambers.entries()) {
+      const at = loopbackPort(r.chamber.endpoint);
+      if (!at) continue;
+      const model = new ChamberModel(sim.seed + i, programmeFor(i), simNow());
+      models.set(r.chamber.id, model);
+      if (r.chamber.driver === 'opcua') {
+        const one = await serveOpcuaChamber(r as Extract<ResolvedChamber, { chamber: { driver: 'opcua' } }>, model, at.port, at.host, log);
+        served.push(one);
+        stoppers.push(one.stop);
+      } else {
+        const list = modbusByPort.get(at.port) ?? [];
+        list.push({ resolved: r as ResolvedModbus, model });
+        modbusByPort.set(at.port, list);
+      }
+    }
+    for (const [port, list] of modbusByPort) {
+      const server = await serveModbusChambers(list, port, '127.0.0.1', log);
+      served.push(...server.chambers);
+      stoppers.push(server.stop);
+    }
+  } catch (err) {
+    await Promise.all(stoppers.map((stop) => stop().catch(() => {})));
+    throw err;
+  }
+  const tick = setInterval(() => {
+    const now = simNow();
+    for (const m of models.values()) m.step(now);
+    for (const s of served) s.update();
+  }, 250);
+  for (const s of served) log.info(`simulating chamber ${s.chamber} at ${s.endpoint}`);
+  return {
+    chambers: served,
+    async stop() {
+      clearInterval(tick);
+      await Promise.all(stoppers.map((stop) => stop()));
+    },
+  };
+}
