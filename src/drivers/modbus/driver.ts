@@ -2,9 +2,10 @@ import type { ModbusTag, WordOrder } from '../../config/profile-schema.ts';
 import { badSample, type Sample } from '../../core/sample.ts';
 import type { ChamberState, Driver, DriverDeps, DriverHealth, ResolvedModbus } from '../types.ts';
 import { ModbusError } from './client.ts';
-import { decodeRaw, encodeRaw, tidyFloat32, toEngineering, toRaw } from './codec.ts';
+import { decodeRaw, tidyFloat32, toEngineering } from './codec.ts';
 import type { ModbusLinePool } from './line.ts';
 import { planReads, type ReadRequest } from './plan.ts';
+import { encodeModbusWrite, type ModbusWrite } from './write.ts';
 
 /** Decodes a tag's slice of a read request's words into its engineering value. */
 export function decodeTag(tag: ModbusTag, words: readonly number[], offset: number, order: WordOrder): number | boolean | string {
@@ -102,28 +103,20 @@ export function createModbusDriver(resolved: ResolvedModbus, deps: DriverDeps, p
     async write(name, value) {
       const tag = byName.get(name);
       if (!tag) throw new Error(`chamber ${chamber.id}: no tag "${name}" (known: ${[...byName.keys()].join(', ')})`);
-      if (!tag.writable) throw new Error(`chamber ${chamber.id}: tag "${name}" is read-only`);
-      if (tag.type === 'bool') {
-        const on = value === true || value === 1 || value === 'true' || value === '1';
-        const off = value === false || value === 0 || value === 'false' || value === '0';
-        if (!on && !off) throw new Error(`chamber ${chamber.id}: tag "${name}" is a bool; got ${JSON.stringify(value)}`);
-        if (tag.area === 'coil') return line.request(unit, (c, t) => c.writeCoil(unit, tag.address, on, t));
-        // A bit in a holding register: read-modify-write in one turn of the queue.
-        return line.request(unit, async (c, t) => {
-          const [word] = await c.read(unit, 'holding', tag.address, 1, t);
-          const bit = 1 << (tag.bit ?? 0);
-          await c.writeRegisters(unit, tag.address, [on ? word! | bit : word! & ~bit], t);
-        });
+      let w: ModbusWrite;
+      try {
+        w = encodeModbusWrite(tag, value, orderOf(tag));
+      } catch (err) {
+        throw new Error(`chamber ${chamber.id}: ${(err as Error).message}`);
       }
-      if (tag.type !== 'string') {
-        const n = typeof value === 'number' ? value : Number.NaN;
-        if (!Number.isFinite(n)) throw new Error(`chamber ${chamber.id}: tag "${name}" needs a number; got ${JSON.stringify(value)}`);
-        if ((tag.min !== undefined && n < tag.min) || (tag.max !== undefined && n > tag.max)) {
-          throw new Error(`chamber ${chamber.id}: ${name} = ${n} is outside ${tag.min ?? '-∞'}..${tag.max ?? '∞'} ${tag.unit ?? ''}`.trim());
-        }
-      }
-      const words = encodeRaw(tag, typeof value === 'number' ? toRaw(tag, value) : value, orderOf(tag));
-      await line.request(unit, (c, t) => c.writeRegisters(unit, tag.address, words, t));
+      if (w.kind === 'coil') return line.request(unit, (c, t) => c.writeCoil(unit, w.address, w.on, t));
+      if (w.kind === 'registers') return line.request(unit, (c, t) => c.writeRegisters(unit, w.address, w.words, t));
+      // A bit in a holding register: read-modify-write in one turn of the queue.
+      return line.request(unit, async (c, t) => {
+        const [word] = await c.read(unit, 'holding', w.address, 1, t);
+        const mask = 1 << w.bit;
+        await c.writeRegisters(unit, w.address, [w.on ? word! | mask : word! & ~mask], t);
+      });
     },
   };
 }

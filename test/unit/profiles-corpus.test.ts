@@ -1,0 +1,108 @@
+/**
+ * The profile corpus: every device profile under drivers/ validates, names real CF
+ * standard names with units that convert to their canonical units, has a README beside it
+ * and a testcase file whose every case passes through the driver's own decode and write
+ * functions. Adding a PLC model = adding a profile + testcases; this test picks them up.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BUILTIN_PROFILE_DIR, loadProfiles, type LoadedProfile } from '../../src/config/profiles.ts';
+import { readYamlFile } from '../../src/config/yaml-file.ts';
+import { checkModbusTestcases } from '../../src/drivers/modbus/testcase.ts';
+import { checkOpcuaTestcases } from '../../src/drivers/opcua/testcase.ts';
+import { QUANTITIES } from '../../src/sim/dynamics.ts';
+import { loadCfTable, unitsConvertible } from '../support/cf.ts';
+
+const { profiles, issues } = loadProfiles();
+const corpus: LoadedProfile[] = [...profiles.values()];
+const testcaseFile = (p: LoadedProfile) => join(dirname(p.file), 'testcases', basename(p.file));
+
+describe('the profile corpus', () => {
+  it('has at least one OPC UA and two Modbus profiles, and every one validates', () => {
+    expect(issues).toEqual([]);
+    expect(corpus.filter((p) => p.profile.kind === 'opcua').length).toBeGreaterThanOrEqual(1);
+    expect(corpus.filter((p) => p.profile.kind === 'modbus').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('has a README in every driver folder that names each of its profiles', () => {
+    for (const p of corpus) {
+      const readme = join(dirname(p.file), 'README.md');
+      expect(existsSync(readme), `${readme} is missing`).toBe(true);
+      expect(readFileSync(readme, 'utf8'), `${readme} does not name ${p.id}.yaml`).toContain(`${p.id}.yaml`);
+    }
+  });
+
+  it('has no testcase file without a profile', () => {
+    for (const kind of readdirSync(BUILTIN_PROFILE_DIR)) {
+      const dir = join(BUILTIN_PROFILE_DIR, kind, 'testcases');
+      if (!existsSync(dir)) continue;
+      for (const f of readdirSync(dir)) expect(profiles.has(f.replace(/\.ya?ml$/, '')), `${kind}/testcases/${f} has no profile`).toBe(true);
+    }
+  });
+});
+
+describe.each(corpus.map((p) => [p.id, p] as const))('profile %s', (_id, p) => {
+  it('covers the climate-chamber variables: temperature, humidity, CO2, PAR, soil moisture, setpoints, alarm, door, run state', () => {
+    const sims = new Set(p.profile.tags.map((t) => t.sim));
+    for (const q of ['air_temperature', 'relative_humidity', 'co2', 'par', 'soil_moisture', 'alarm', 'door', 'run']) expect(sims, `no tag with sim: ${q}`).toContain(q);
+    expect(p.profile.tags.some((t) => t.role === 'setpoint' && t.writable)).toBe(true);
+  });
+
+  it('uses CF standard names that exist, with units that convert to their canonical units', () => {
+    const cf = loadCfTable();
+    for (const t of p.profile.tags.filter((t) => t.standard_name !== undefined)) {
+      const name = t.standard_name!;
+      expect(cf.aliases.has(name), `${t.name}: "${name}" is an alias of "${cf.aliases.get(name)}"; use the current name`).toBe(false);
+      const canonical = cf.canonical.get(name);
+      expect(canonical, `${t.name}: "${name}" is not in CF standard name table v${cf.version}`).toBeDefined();
+      expect(t.unit, `${t.name}: a tag with a standard_name needs a unit`).toBeDefined();
+      const conv = unitsConvertible(t.unit!, canonical!);
+      expect(conv.ok, `${t.name}: unit "${t.unit}" does not convert to ${canonical} (${conv.detail})`).toBe(true);
+    }
+  });
+
+  it('gives every tag a unit that udunits2 understands', () => {
+    for (const t of p.profile.tags.filter((t) => t.unit !== undefined)) {
+      const conv = unitsConvertible(t.unit!, t.unit!);
+      expect(conv.ok, `${t.name}: udunits2 cannot parse "${t.unit}" (${conv.detail})`).toBe(true);
+    }
+  });
+
+  it('uses only sim hints the simulator knows, and setpoint hints only on setpoints', () => {
+    const known = new Set<string>([...QUANTITIES, 'setpoint']);
+    for (const t of p.profile.tags.filter((t) => t.sim !== undefined)) {
+      expect(known.has(t.sim!), `${t.name}: unknown sim hint "${t.sim}" (known: ${[...known].join(', ')})`).toBe(true);
+      if (t.sim === 'setpoint') expect(t.setpoint_of, `${t.name}: sim: setpoint needs setpoint_of`).toBeDefined();
+    }
+  });
+
+  it('passes every testcase, and the testcases cover every tag', () => {
+    const file = testcaseFile(p);
+    expect(existsSync(file), `${file} is missing`).toBe(true);
+    const read = readYamlFile(file);
+    if (!read.ok) throw new Error(read.issues.map((i) => i.message).join('\n'));
+    const problems = p.profile.kind === 'modbus' ? checkModbusTestcases(p.profile, read.data) : checkOpcuaTestcases(p.profile, read.data);
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('the testcase checker', () => {
+  const modbus = corpus.find((p) => p.id === 'climatec-ch400')!;
+  it('reports a wrong expectation with the registers and both values', () => {
+    const doc = { profile: 'climatec-ch400', cases: [{ name: 'wrong', registers: { holding: { 0: 215 } }, expect: { air_temperature: 12.5 } }] };
+    const problems = checkModbusTestcases(modbus.profile as never, doc);
+    expect(problems).toContain('cases[0] "wrong" expect.air_temperature: holding [0x00d7] decodes to 21.5, expected 12.5');
+  });
+  it('reports missing registers, unknown tags, wrong writes and untested tags', () => {
+    const doc = {
+      profile: 'climatec-ch400',
+      cases: [{ name: 'gaps', registers: { holding: { 12: 1 } }, expect: { runtime: 1, nonsense: 3 }, writes: [{ tag: 'co2_setpoint', value: 500, expect_registers: [501] }] }],
+    };
+    const problems = checkModbusTestcases(modbus.profile as never, doc).join('\n');
+    expect(problems).toContain('expect.runtime: registers.holding has no value at 13 (uint32 at holding 12 needs 2)');
+    expect(problems).toContain('expect.nonsense: no tag named "nonsense" in the profile');
+    expect(problems).toContain('writes[0] (co2_setpoint): write 500 gives registers [0x01f4] at 22, expected registers [0x01f5]');
+    expect(problems).toMatch(/no expected value for tags air_temperature, .*running/);
+  });
+});
