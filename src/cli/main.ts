@@ -83,6 +83,9 @@ export async function main(argv: string[]): Promise<number> {
       err(`${(e as Error).message}\n\n${USAGE}`);
       return EXIT_CONFIG;
     }
-    throw e;
+    // Anything else (an unreachable endpoint, a port in use…): say what failed, no stack.
+    err(`octopus ${command}: ${(e as Error).message ?? String(e)}`);
+    if (process.env.OCTOPUS_LOG_LEVEL === 'debug') err((e as Error).stack ?? '');
+    return 1;
   }
 }

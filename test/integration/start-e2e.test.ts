@@ -1,0 +1,138 @@
+/**
+ * `octopus start` as a user runs it: a configuration with simulated chambers (one OPC UA,
+ * two Modbus units sharing a connection), the embedded broker and the HTTP API, all on
+ * free loopback ports. Every chamber's data arrives over MQTT in the documented shape,
+ * the health and metrics endpoints answer, a setpoint sent over MQTT reaches the
+ * simulated PLC, and SIGINT stops everything cleanly (exit 0, gateway status offline).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HealthReport } from '../../src/api/health-schema.ts';
+import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
+import { DataMessage, StatusMessage } from '../../src/bus/payload.ts';
+import { PROJECT_ROOT } from '../../src/config/profiles.ts';
+import { eventually, freePort, waitForPort } from '../support/ports.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'octopus-e2e-'));
+let ports: { opcua: number; modbus: number; mqtt: number; http: number };
+let proc: ChildProcess;
+let output = '';
+let sub: MqttConnection;
+const data: DataMessage[] = [];
+const status = new Map<string, StatusMessage>();
+
+beforeAll(async () => {
+  ports = { opcua: await freePort(), modbus: await freePort(), mqtt: await freePort(), http: await freePort() };
+  const config = join(dir, 'lab.yaml');
+  writeFileSync(config, `
+gateway: { id: e2e }
+data_dir: ${JSON.stringify(join(dir, 'data'))}
+simulator: { enabled: true, seed: 7 }
+mqtt: { port: ${ports.mqtt}, prefix: lab }
+http: { port: ${ports.http}, host: 127.0.0.1 }
+chambers:
+  - { id: c1, name: OPC UA chamber, driver: opcua, profile: ecotron-chamberctl, endpoint: "opc.tcp://127.0.0.1:${ports.opcua}", interval_ms: 500 }
+  - { id: c2, name: Float chamber, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${ports.modbus}", interval_ms: 500, modbus: { unit_id: 1 } }
+  - { id: c3, name: Integer chamber, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${ports.modbus}", interval_ms: 500, modbus: { unit_id: 2 } }
+`);
+  // The variables a user's shell might carry must not redirect the test.
+  const env = { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_MQTT_PORT: '', OCTOPUS_DATA_DIR: '', OCTOPUS_GATEWAY_ID: '' };
+  proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'start', '--config', config], { cwd: dir, env });
+  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  await eventually(() => output.includes('Ctrl-C stops it cleanly'), `octopus start banner (output so far:\n${output})`, 40_000);
+  sub = connectMqtt({ url: `mqtt://127.0.0.1:${ports.mqtt}`, clientId: 'e2e-observer' });
+  sub.on('message', (topic, payload) => {
+    const body: unknown = JSON.parse(payload.toString());
+    if (topic.endsWith('/data')) data.push(DataMessage.parse(body));
+    else if (topic.endsWith('/status')) status.set(topic, StatusMessage.parse(body));
+  });
+  await eventually(() => sub.connected, 'observer connected');
+  await sub.subscribe('lab/#', 1);
+}, 60_000);
+
+afterAll(async () => {
+  await sub?.end();
+  if (proc.exitCode === null) proc.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const latest = (chamber: string, tag: string) => {
+  for (let i = data.length - 1; i >= 0; i--) {
+    if (data[i]!.chamber !== chamber) continue;
+    const s = data[i]!.samples.find((x) => x.tag === tag);
+    if (s) return s;
+  }
+  return undefined;
+};
+
+describe('octopus start with simulated chambers', () => {
+  it('prints where to look: health, metrics and the live MQTT topics', () => {
+    expect(output).toContain('with 3 chamber(s): c1, c2, c3');
+    expect(output).toContain(`curl http://localhost:${ports.http}/api/health`);
+    expect(output).toContain(`mosquitto_sub -h localhost -p ${ports.mqtt} -t 'lab/#' -v`);
+  });
+
+  it('publishes good, plausible data from every chamber on <prefix>/<chamber>/data', async () => {
+    await eventually(() => ['c1', 'c2', 'c3'].every((c) => latest(c, 'air_temperature')?.q === 'good'), 'good air temperature from every chamber');
+    for (const c of ['c1', 'c2', 'c3']) {
+      const t = latest(c, 'air_temperature')!;
+      expect(t.value as number).toBeGreaterThan(5);
+      expect(t.value as number).toBeLessThan(40);
+      const rh = latest(c, 'relative_humidity')!;
+      expect(rh.value as number).toBeGreaterThan(20);
+      expect(rh.value as number).toBeLessThanOrEqual(100);
+      expect(typeof latest(c, 'door_open')!.value).toBe('boolean');
+      expect(Math.abs(Date.now() - t.ts)).toBeLessThan(10_000);
+    }
+    const msg = data.find((m) => m.chamber === 'c2')!;
+    expect(msg.gw).toBe('e2e');
+    expect(latest('c2', 'serial_number')).toBeDefined();
+  });
+
+  it('keeps retained status: every chamber online, the gateway online', async () => {
+    await eventually(() => ['c1', 'c2', 'c3'].every((c) => status.get(`lab/${c}/status`)?.state === 'online'), 'chamber statuses online');
+    expect(status.get('lab/gateway/e2e/status')?.state).toBe('online');
+  });
+
+  it('answers GET /api/health with 200 and every driver online', async () => {
+    const res = await fetch(`http://127.0.0.1:${ports.http}/api/health`);
+    expect(res.status).toBe(200);
+    const health = HealthReport.parse(await res.json());
+    expect(health).toMatchObject({ status: 'ok', gateway: 'e2e', problems: [] });
+    expect(health.drivers.map((d) => [d.chamber, d.driver, d.state])).toEqual([
+      ['c1', 'opcua', 'online'],
+      ['c2', 'modbus', 'online'],
+      ['c3', 'modbus', 'online'],
+    ]);
+    expect(health.broker).toMatchObject({ embedded: true, connected: true });
+    expect(health.published.samples).toBeGreaterThan(0);
+  });
+
+  it('exports Prometheus metrics on /metrics', async () => {
+    const res = await fetch(`http://127.0.0.1:${ports.http}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = await res.text();
+    expect(text).toMatch(/^# TYPE octopus_\w+/m);
+    expect(text).toMatch(/octopus_\w+\{[^}]*chamber="c3"[^}]*\} \d+/);
+  });
+
+  it('writes a setpoint sent on <prefix>/<chamber>/set/<tag> to the PLC (Modbus and OPC UA)', async () => {
+    await sub.publish('lab/c3/set/co2_setpoint', JSON.stringify({ value: 700, id: 'e2e-1' }), { qos: 1 });
+    await sub.publish('lab/c1/set/co2_setpoint', JSON.stringify({ value: 650 }), { qos: 1 });
+    await eventually(() => latest('c3', 'co2_setpoint')?.value === 700 && latest('c1', 'co2_setpoint')?.value === 650, 'setpoints read back from the PLCs');
+  });
+
+  it('stops on SIGINT with exit code 0, frees its ports and leaves the gateway status offline', async () => {
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    proc.kill('SIGINT');
+    expect(await exited).toBe(0);
+    for (const port of Object.values(ports)) await expect(waitForPort(port, '127.0.0.1', 300)).rejects.toThrow();
+    // The broker went with the gateway; its last retained word was sent before it stopped.
+    expect(status.get('lab/gateway/e2e/status')?.state).toBe('offline');
+  });
+});

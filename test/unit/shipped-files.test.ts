@@ -1,0 +1,33 @@
+/**
+ * What ships in the repository stays valid: the configurations in config/ pass
+ * `octopus validate`, and the committed JSON Schemas in schema/ are what
+ * `octopus schema` generates from the zod schemas today.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../src/config/profiles.ts';
+import { runCli } from '../support/cli.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'octopus-schema-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('shipped files', () => {
+  it('every configuration in config/ validates (exit 0)', () => {
+    const files = readdirSync(join(PROJECT_ROOT, 'config')).filter((f) => f.endsWith('.yaml')).map((f) => join('config', f));
+    expect(files).toContain(join('config', 'default.yaml'));
+    // Credentials named by the example come from the environment; give them dummies.
+    const r = runCli(['validate', ...files], { env: { OCTOPUS_MQTT_USERNAME: 'u', OCTOPUS_MQTT_PASSWORD: 'p', OCTOPUS_OPCUA_USERNAME: 'u', OCTOPUS_OPCUA_PASSWORD: 'p' } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('schema/ holds exactly what `octopus schema` generates (run it and commit when this fails)', () => {
+    const r = runCli(['schema', '--out', scratch]);
+    expect(r.code).toBe(0);
+    const generated = readdirSync(scratch).sort();
+    expect(readdirSync(join(PROJECT_ROOT, 'schema')).sort()).toEqual(generated);
+    for (const f of generated) expect(readFileSync(join(PROJECT_ROOT, 'schema', f), 'utf8'), f).toBe(readFileSync(join(scratch, f), 'utf8'));
+  });
+});
