@@ -1,4 +1,4 @@
-import type { ModbusTag, WordOrder } from '../../config/profile-schema.ts';
+import { registerCount, type ModbusTag, type WordOrder } from '../../config/profile-schema.ts';
 import { badSample, type Sample } from '../../core/sample.ts';
 import type { ChamberState, Driver, DriverDeps, DriverHealth, ResolvedModbus } from '../types.ts';
 import { ModbusError } from './client.ts';
@@ -11,7 +11,7 @@ import { encodeModbusWrite, type ModbusWrite } from './write.ts';
 export function decodeTag(tag: ModbusTag, words: readonly number[], offset: number, order: WordOrder): number | boolean | string {
   const area = tag.area;
   if (tag.type === 'bool' && (area === 'coil' || area === 'discrete')) return words[offset] === 1;
-  const raw = decodeRaw(tag, words.slice(offset), order);
+  const raw = decodeRaw(tag, offset === 0 && words.length <= 4 ? words : words.slice(offset, offset + registerCount(tag)), order);
   return toEngineering(tag, tag.type === 'float32' && typeof raw === 'number' ? tidyFloat32(raw) : raw);
 }
 
