@@ -41,7 +41,7 @@ export type ModbusType = z.infer<typeof ModbusType>;
  * Byte/word order of a multi-register value, named after the bytes of a big-endian
  * 32-bit value A B C D: ABCD = big-endian (Modbus standard), CDAB = word-swapped,
  * BADC = byte-swapped, DCBA = little-endian. For 64-bit values the same pattern is
- * applied to the four words (ABCD → words 0..3, CDAB → word pairs swapped, …).
+ * applied to the four words (ABCD → words 0..3, CDAB → word order reversed: word 3 first, …).
  */
 export const WordOrder = z.enum(['ABCD', 'CDAB', 'BADC', 'DCBA']);
 export type WordOrder = z.infer<typeof WordOrder>;

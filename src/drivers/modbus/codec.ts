@@ -4,8 +4,9 @@ import { registerCount } from '../../config/profile-schema.ts';
 /**
  * Pure conversion between Modbus register words and values. Multi-register values are
  * laid out as big-endian bytes A B C D (…H) and then permuted by the order:
- * ABCD as is, CDAB words swapped (per pair of words for 64-bit: the words come in
- * reverse pairs), BADC bytes swapped within each word, DCBA fully reversed.
+ * ABCD as is, CDAB word order reversed (for 64-bit values word 3 comes first, as
+ * pymodbus's Endian.Little word order), BADC bytes swapped within each word, DCBA
+ * fully reversed.
  * 64-bit integers beyond ±2^53 lose precision (JavaScript numbers).
  */
 

@@ -69,7 +69,13 @@ export class ModbusLine {
       } catch (err) {
         last = err;
         const kind = err instanceof ModbusError ? err.failure.kind : 'connection';
-        if (kind === 'exception') throw err;
+        if (kind === 'exception') {
+          // An exception reply is an answer: the unit is alive.
+          u.timeouts = 0;
+          u.downUntil = 0;
+          u.backoff.reset();
+          throw err;
+        }
         if (kind === 'connection' || !client.open) {
           this.drop(String((err as Error).message));
           throw err;
