@@ -12,6 +12,7 @@ const checks = [
   { pkg: 'python3-pymodbus', ok: () => pyImports('pymodbus') },
   { pkg: 'socat', ok: () => existsSync('/usr/bin/socat') },
   { pkg: 'udunits-bin', ok: () => existsSync('/usr/bin/udunits2') },
+  { pkg: 'victoria-metrics', ok: () => existsSync('/usr/bin/victoria-metrics') },
 ];
 
 function pyImports(mod) {

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry, type Metric } from 'prom-client';
 import type { HealthReport } from './health-schema.ts';
 
 /**
@@ -6,8 +6,9 @@ import type { HealthReport } from './health-schema.ts';
  * source of truth for both endpoints. Counters exported as gauges of running totals
  * keep the `_total` suffix (prom-client counters cannot be set to absolute values).
  */
-export function createMetrics(health: () => HealthReport): Registry {
+export function createMetrics(health: () => HealthReport, extra: Metric[] = []): Registry {
   const registry = new Registry();
+  for (const m of extra) registry.registerMetric(m);
   collectDefaultMetrics({ register: registry, prefix: 'octopus_process_' });
   const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge<string>, h: HealthReport) => void) =>
     new Gauge({
@@ -38,6 +39,21 @@ export function createMetrics(health: () => HealthReport): Registry {
   gauge('octopus_spool_dropped_samples_total', 'Samples dropped because the spool bound was hit', [], (g, h) => g.set(h.spool.dropped_samples));
   gauge('octopus_published_messages_total', 'MQTT messages acknowledged by the broker', [], (g, h) => g.set(h.published.messages));
   gauge('octopus_published_samples_total', 'Samples acknowledged by the broker', [], (g, h) => g.set(h.published.samples));
+  const sink = (name: string, field: string) => (g: Gauge<string>, h: HealthReport) => {
+    const v = (h.sinks[name] as Record<string, unknown> | undefined)?.[field];
+    if (typeof v === 'number') g.set(v);
+  };
+  gauge('octopus_collector_messages_total', 'Data messages received by the collector (after dedupe)', [], sink('collector', 'messages'));
+  gauge('octopus_collector_samples_total', 'Samples received by the collector', [], sink('collector', 'samples'));
+  gauge('octopus_collector_invalid_total', 'Messages refused by payload validation', [], sink('collector', 'invalid'));
+  gauge('octopus_collector_duplicates_total', 'Duplicate messages dropped by (gw, seq)', [], sink('collector', 'duplicates'));
+  gauge('octopus_influx_received_total', 'Samples accepted by the InfluxDB sink', [], sink('influx', 'received'));
+  gauge('octopus_influx_written_total', 'Samples written to InfluxDB', [], sink('influx', 'written'));
+  gauge('octopus_influx_buffered', 'Samples waiting in the InfluxDB disk buffer', [], sink('influx', 'buffered'));
+  gauge('octopus_influx_buffered_bytes', 'Bytes in the InfluxDB disk buffer', [], sink('influx', 'buffered_bytes'));
+  gauge('octopus_influx_dropped_total', 'Samples dropped because the InfluxDB buffer bound was hit', [], sink('influx', 'dropped'));
+  gauge('octopus_influx_dead_lettered_total', 'Samples refused by InfluxDB (4xx) and moved to the dead-letter file', [], sink('influx', 'dead_lettered'));
+  gauge('octopus_influx_retries_total', 'Failed InfluxDB writes that were retried', [], sink('influx', 'retries'));
   gauge('octopus_up', '1 when the gateway reports status ok', [], (g, h) => g.set(h.status === 'ok' ? 1 : 0));
   return registry;
 }

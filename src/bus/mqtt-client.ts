@@ -22,6 +22,16 @@ export interface MqttConnectOptions {
   clean?: boolean;
   /** MQTT 3.1.1 (default: every broker incl. the embedded aedes speaks it) or 5. */
   protocolVersion?: 4 | 5;
+  /** MQTT 5: QoS 1 messages the broker may have unacknowledged towards us. */
+  receiveMaximum?: number;
+  /**
+   * Handles every received message and resolves when it is safe (written or durably
+   * buffered); only then is the PUBACK sent. mqtt.js handles received packets one after
+   * the other, so this should be quick. A rejection leaves the message unacknowledged
+   * and drops the connection, so that a persistent session (`clean: false`) gets it
+   * redelivered on reconnect.
+   */
+  handleMessage?: (topic: string, payload: Buffer) => Promise<void>;
 }
 
 export interface MqttEvents {
@@ -60,7 +70,22 @@ export function connectMqtt(o: MqttConnectOptions): MqttConnection {
     key: o.keyFile ? readFileSync(o.keyFile) : undefined,
     will: o.will ? { topic: o.will.topic, payload: Buffer.from(o.will.payload), retain: o.will.retain, qos: o.will.qos } : undefined,
   };
+  if (o.receiveMaximum !== undefined) opts.properties = { receiveMaximum: o.receiveMaximum };
   const client: MqttClient = mqtt.connect(o.url, opts);
+  if (o.handleMessage) {
+    const handle = o.handleMessage;
+    // mqtt.js sends the PUBACK of a QoS 1 message when this callback is called.
+    client.handleMessage = (packet, callback) => {
+      if (packet.cmd !== 'publish') return callback();
+      handle(packet.topic, packet.payload as Buffer).then(
+        () => callback(),
+        (err: Error) => {
+          callback(err);
+          client.stream?.destroy();
+        },
+      );
+    };
+  }
   let reconnects = 0;
   let everConnected = false;
   client.on('connect', () => {

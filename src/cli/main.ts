@@ -9,6 +9,7 @@ const USAGE = `octopus — climate-chamber acquisition gateway
 
 usage:
   octopus start [--config file]        simulator (if enabled), broker, gateway and HTTP API
+  octopus collect [--config file]      only the collector: MQTT data → InfluxDB (scale out with collector.group)
   octopus simulate [--config file]     only the simulated chambers of a configuration
   octopus validate <file.yaml>…        check configuration and profile files (exit 2 on problems)
   octopus schema [--out dir]           write JSON Schemas of the config and profile files
@@ -16,7 +17,8 @@ usage:
                                        draft an OPC UA profile from a live address space
 
 environment: OCTOPUS_CONFIG, OCTOPUS_DATA_DIR, OCTOPUS_HTTP_PORT, OCTOPUS_MQTT_URL,
-             OCTOPUS_MQTT_PORT, OCTOPUS_GATEWAY_ID, OCTOPUS_LOG_LEVEL`;
+             OCTOPUS_MQTT_PORT, OCTOPUS_GATEWAY_ID, OCTOPUS_LOG_LEVEL, OCTOPUS_INFLUX_URL,
+             OCTOPUS_INFLUX_TOKEN, OCTOPUS_INFLUX_ORG, OCTOPUS_INFLUX_BUCKET`;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -27,6 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'start':
+      case 'collect':
       case 'simulate': {
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
         const { runUntilSignal } = await import('./start.ts');

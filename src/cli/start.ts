@@ -1,7 +1,10 @@
+import type { Metric } from 'prom-client';
 import { buildApp } from '../api/app.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../bus/broker.ts';
 import { loadConfig } from '../config/loader.ts';
 import { createLogger } from '../core/log.ts';
+import { Collector } from '../collector/collector.ts';
+import { standaloneHealth, withCollector } from '../collector/health.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { startSimulator, type RunningSimulator } from '../sim/simulator.ts';
 
@@ -10,14 +13,25 @@ import { startSimulator, type RunningSimulator } from '../sim/simulator.ts';
  * gateway and HTTP API; `octopus simulate`: only the simulator. Runs until SIGINT or
  * SIGTERM, then shuts down in reverse order, flushing the spool.
  */
-export async function runUntilSignal(mode: 'start' | 'simulate', file?: string): Promise<number> {
+export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', file?: string): Promise<number> {
   const loaded = loadConfig(file);
   const log = createLogger('octopus');
   const cfg = loaded.config;
   const stops: Array<[string, () => Promise<void>]> = [];
   let sim: RunningSimulator | undefined;
   try {
-    if (cfg.simulator.enabled || mode === 'simulate') {
+    if (mode === 'collect') {
+      const url = cfg.mqtt.url ?? `mqtt://127.0.0.1:${cfg.mqtt.port}`;
+      if (!cfg.influx.url) log.warn('no influx.url (or OCTOPUS_INFLUX_URL): the collector receives but has no sink to write to');
+      const collector = new Collector(loaded, url, log.child('collector'));
+      collector.start();
+      stops.unshift(['collector', () => collector.stop()]);
+      const health = () => withCollector(standaloneHealth(cfg.gateway.id, url, collector), collector.health());
+      const app = await buildApp({ health, metrics: collector.influx ? [collector.influx.latency] : [] });
+      await app.listen({ port: cfg.collector.http_port, host: cfg.http.host });
+      stops.unshift(['http', () => app.close()]);
+      process.stdout.write(`Octopus collector for "${cfg.mqtt.prefix}/+/data" on ${url}${cfg.influx.url ? ` → ${cfg.influx.url}` : ''}\n  health     curl http://localhost:${cfg.collector.http_port}/api/health\nCtrl-C stops it cleanly.\n`);
+    } else if (cfg.simulator.enabled || mode === 'simulate') {
       sim = await startSimulator(loaded, log.child('sim'));
       stops.unshift(['simulator', () => sim!.stop()]);
     }
@@ -31,7 +45,16 @@ export async function runUntilSignal(mode: 'start' | 'simulate', file?: string):
       const gateway = new Gateway(loaded, { url, embedded: !cfg.mqtt.url }, log.child('gateway'));
       stops.unshift(['gateway', () => gateway.stop()]);
       await gateway.start();
-      const app = await buildApp({ health: () => gateway.health() });
+      let health = () => gateway.health();
+      const metrics: Metric[] = [];
+      if (cfg.collector.enabled && cfg.influx.url) {
+        const collector = new Collector(loaded, url, log.child('collector'));
+        collector.start();
+        stops.splice(1, 0, ['collector', () => collector.stop()]);
+        health = () => withCollector(gateway.health(), collector.health());
+        if (collector.influx) metrics.push(collector.influx.latency);
+      }
+      const app = await buildApp({ health, metrics });
       await app.listen({ port: cfg.http.port, host: cfg.http.host });
       stops.unshift(['http', () => app.close()]);
       const port = cfg.http.port;
@@ -42,6 +65,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate', file?: string):
         `  metrics    curl http://localhost:${port}/metrics`,
         `  live data  mosquitto_sub -h localhost -p ${broker?.port ?? '<broker port>'} -t '${cfg.mqtt.prefix}/#' -v${cfg.mqtt.url ? `   (broker ${cfg.mqtt.url})` : ''}`,
         `  spool      ${loaded.dataDir}`,
+        ...(cfg.influx.url && cfg.collector.enabled ? [`  InfluxDB   ${cfg.influx.url} (measurement "${cfg.influx.measurement}")`] : []),
         'Ctrl-C stops it cleanly.',
         '',
       ].join('\n'));

@@ -10,6 +10,9 @@ const OVERRIDES: Array<{ env: string; path: string[]; convert?: (v: string) => u
   { env: 'OCTOPUS_MQTT_URL', path: ['mqtt', 'url'] },
   { env: 'OCTOPUS_MQTT_PORT', path: ['mqtt', 'port'], convert: numeric },
   { env: 'OCTOPUS_GATEWAY_ID', path: ['gateway', 'id'] },
+  { env: 'OCTOPUS_INFLUX_URL', path: ['influx', 'url'] },
+  { env: 'OCTOPUS_INFLUX_ORG', path: ['influx', 'org'] },
+  { env: 'OCTOPUS_INFLUX_BUCKET', path: ['influx', 'bucket'] },
 ];
 
 export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {

@@ -143,6 +143,56 @@ export const SimulatorConfig = z
   .strict();
 export type SimulatorConfig = z.infer<typeof SimulatorConfig>;
 
+/**
+ * InfluxDB sink of the collector (v2 write API: InfluxDB 2.x, 3.x, 1.8+ and
+ * VictoriaMetrics). Off unless `url` is set (or OCTOPUS_INFLUX_URL).
+ */
+export const InfluxConfig = z
+  .object({
+    url: z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'InfluxDB URLs look like http://influxdb:8086').optional(),
+    org: z.string().default(''),
+    bucket: z.string().min(1).optional(),
+    /** InfluxDB 1.x: database (and retention policy) instead of bucket; sent as db/rp. */
+    database: z.string().min(1).optional(),
+    retention_policy: z.string().min(1).optional(),
+    /** Variable holding the API token (InfluxDB 2/3) or `user:password` (1.x). */
+    token_env: EnvName.default('OCTOPUS_INFLUX_TOKEN'),
+    /** One measurement for every chamber; tags chamber, q, tag (docs/influxdb.md). */
+    measurement: z.string().min(1).default('climate'),
+    batch_lines: z.number().int().min(1).max(100_000).default(5000),
+    flush_interval_ms: z.number().int().min(10).default(1000),
+    gzip: z.boolean().default(true),
+    timeout_ms: z.number().int().min(100).default(10_000),
+    /** Batches written at once; more overlap round trips, more memory. */
+    concurrency: z.number().int().min(1).max(16).default(2),
+    retry_min_ms: z.number().int().min(10).default(1000),
+    retry_max_ms: z.number().int().min(10).default(60_000),
+    /** Disk buffer for batches that could not be written (relative to data_dir). */
+    buffer_dir: z.string().default('influx-buffer'),
+    buffer_max_bytes: z.number().int().min(1024).default(2 * 1024 ** 3),
+    /** Batches refused with a 4xx other than 429 go here with the reason (relative to data_dir). */
+    dead_letter_file: z.string().default('influx-dead-letter.jsonl'),
+  })
+  .strict()
+  .refine((c) => !c.url || c.bucket !== undefined || c.database !== undefined, { message: 'give bucket (InfluxDB 2/3, VictoriaMetrics) or database (InfluxDB 1.x)', path: ['bucket'] });
+export type InfluxConfig = z.infer<typeof InfluxConfig>;
+
+/** The collector: MQTT data → sinks. In the embedded default it runs inside `octopus start`. */
+export const CollectorConfig = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Shared-subscription group: several collectors with the same group split the load (MQTT 5 / Mosquitto). */
+    group: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
+    /** Fixed client id → persistent session: the broker queues QoS 1 data while the collector is away. */
+    client_id: z.string().min(1).optional(),
+    /** Unacknowledged QoS 1 messages the broker may send before the collector acknowledges. */
+    receive_maximum: z.number().int().min(1).max(65535).default(1000),
+    /** Collector HTTP port when run on its own (`octopus collect`). */
+    http_port: z.number().int().min(0).max(65535).default(8081),
+  })
+  .strict();
+export type CollectorConfig = z.infer<typeof CollectorConfig>;
+
 export const Config = z
   .object({
     gateway: z.object({ id: ChamberId.default('gw1') }).strict().default({ id: 'gw1' }),
@@ -153,6 +203,8 @@ export const Config = z
     spool: SpoolConfig.default(SpoolConfig.parse({})),
     http: z.object({ port: z.number().int().min(0).max(65535).default(8080), host: z.string().default('0.0.0.0') }).strict().default({ port: 8080, host: '0.0.0.0' }),
     simulator: SimulatorConfig.default(SimulatorConfig.parse({})),
+    collector: CollectorConfig.default(CollectorConfig.parse({})),
+    influx: InfluxConfig.default(InfluxConfig.parse({})),
     chambers: z.array(Chamber).default([]),
   })
   .strict();

@@ -1,0 +1,36 @@
+import type { HealthReport } from '../api/health-schema.ts';
+import { VERSION } from '../gateway/gateway.ts';
+import type { CollectorHealth } from './collector.ts';
+
+/** Adds the collector's sinks to a health report; a sink that is retrying degrades it. */
+export function withCollector(report: HealthReport, c: CollectorHealth): HealthReport {
+  const problems = [...report.problems];
+  const sinks: HealthReport['sinks'] = { ...report.sinks };
+  const s = c.subscriber;
+  sinks.collector = { state: s.connected ? 'subscribed' : 'disconnected', subscription: s.subscription, messages: s.messages, samples: s.samples, invalid: s.invalid, duplicates: s.duplicates, reconnects: s.reconnects };
+  if (!s.connected) problems.push(`collector not connected to the MQTT broker`);
+  if (c.influx) {
+    const { state, ...rest } = c.influx;
+    sinks.influx = { state, ...rest };
+    if (state === 'retrying') problems.push(`InfluxDB ${c.influx.target} not writable (${c.influx.last_error ?? 'unknown error'}); ${c.influx.buffered} samples buffered on disk`);
+  }
+  return { ...report, status: problems.length ? 'degraded' : 'ok', sinks, problems };
+}
+
+/** The base report of a collector running on its own (`octopus collect`): no drivers, no spool. */
+export function standaloneHealth(id: string, brokerUrl: string, c: { connected: boolean; health(): CollectorHealth }, startedAt = STARTED): HealthReport {
+  const s = c.health().subscriber;
+  return {
+    status: 'ok',
+    gateway: id,
+    version: VERSION,
+    uptime_s: Math.round((Date.now() - startedAt) / 1000),
+    drivers: [],
+    broker: { url: brokerUrl, embedded: false, connected: s.connected, reconnects: s.reconnects },
+    spool: { messages: 0, bytes: 0, samples: 0, dropped_samples: 0 },
+    published: { messages: 0, samples: 0 },
+    sinks: {},
+    problems: [],
+  };
+}
+const STARTED = Date.now();
