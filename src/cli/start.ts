@@ -44,16 +44,18 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       const url = cfg.mqtt.url ?? broker!.url;
       const gateway = new Gateway(loaded, { url, embedded: !cfg.mqtt.url }, log.child('gateway'));
       stops.unshift(['gateway', () => gateway.stop()]);
-      await gateway.start();
       let health = () => gateway.health();
       const metrics: Metric[] = [];
       if (cfg.collector.enabled && cfg.influx.url) {
+        // Subscribed before the gateway publishes its first cycle, so it sees every message.
         const collector = new Collector(loaded, url, log.child('collector'));
         collector.start();
         stops.splice(1, 0, ['collector', () => collector.stop()]);
         health = () => withCollector(gateway.health(), collector.health());
         if (collector.influx) metrics.push(collector.influx.latency);
+        await Promise.race([collector.subscribed, new Promise((r) => setTimeout(r, 10_000).unref())]);
       }
+      await gateway.start();
       const app = await buildApp({ health, metrics });
       await app.listen({ port: cfg.http.port, host: cfg.http.host });
       stops.unshift(['http', () => app.close()]);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { CollectorConfig, MqttConfig } from '../config/instance-schema.ts';
 import type { Logger } from '../core/log.ts';
@@ -47,7 +48,7 @@ export class DataSubscriber {
     const env = o.env ?? process.env;
     this.conn = connectMqtt({
       url: o.url,
-      clientId: c.client_id ?? `octopus-collector-${hostname()}-${process.pid}`,
+      clientId: c.client_id ?? `octopus-collector-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
       // A fixed client id means a persistent session: the broker keeps QoS 1 data while we are away.
       clean: c.client_id === undefined,
       protocolVersion: c.group ? 5 : 4,

@@ -150,6 +150,8 @@ export type SimulatorConfig = z.infer<typeof SimulatorConfig>;
 export const InfluxConfig = z
   .object({
     url: z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'InfluxDB URLs look like http://influxdb:8086').optional(),
+    /** Write endpoint: `v2` (/api/v2/write: InfluxDB 2.x, 3.x, 1.8+, VictoriaMetrics) or `v1` (/write: InfluxDB 1.x before 1.8). */
+    api: z.enum(['v2', 'v1']).default('v2'),
     org: z.string().default(''),
     bucket: z.string().min(1).optional(),
     /** InfluxDB 1.x: database (and retention policy) instead of bucket; sent as db/rp. */
@@ -174,7 +176,8 @@ export const InfluxConfig = z
     dead_letter_file: z.string().default('influx-dead-letter.jsonl'),
   })
   .strict()
-  .refine((c) => !c.url || c.bucket !== undefined || c.database !== undefined, { message: 'give bucket (InfluxDB 2/3, VictoriaMetrics) or database (InfluxDB 1.x)', path: ['bucket'] });
+  .refine((c) => !c.url || c.bucket !== undefined || c.database !== undefined, { message: 'give bucket (InfluxDB 2/3, VictoriaMetrics) or database (InfluxDB 1.x)', path: ['bucket'] })
+  .refine((c) => c.api === 'v2' || !c.url || c.database !== undefined, { message: 'the v1 write API needs database', path: ['database'] });
 export type InfluxConfig = z.infer<typeof InfluxConfig>;
 
 /** The collector: MQTT data → sinks. In the embedded default it runs inside `octopus start`. */

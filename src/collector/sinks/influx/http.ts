@@ -29,11 +29,21 @@ export interface InfluxHttp {
 export function createInfluxHttp(cfg: InfluxConfig, token: string | undefined): InfluxHttp {
   if (!cfg.url) throw new Error('influx.url is not set');
   const bucket = cfg.bucket ?? `${cfg.database}${cfg.retention_policy ? `/${cfg.retention_policy}` : ''}`;
-  const client = new InfluxDB({ url: cfg.url, token, timeout: cfg.timeout_ms });
-  const transport = client.transport;
-  const query = new URLSearchParams({ org: cfg.org, bucket, precision: 'ms' }).toString();
-  const path = `/api/v2/write?${query}`;
-  const target = `${cfg.url.replace(/\/$/, '')} bucket "${bucket}"`;
+  let path: string;
+  let target: string;
+  if (cfg.api === 'v1') {
+    // InfluxDB 1.x before 1.8: /write with db/rp, credentials `user:password` as u/p.
+    const q = new URLSearchParams({ db: cfg.database!, precision: 'ms', ...(cfg.retention_policy ? { rp: cfg.retention_policy } : {}) });
+    const [u, ...p] = (token ?? '').split(':');
+    if (token && p.length) q.set('u', u!), q.set('p', p.join(':'));
+    path = `/write?${q}`;
+    target = `${cfg.url.replace(/\/$/, '')} database "${cfg.database}"`;
+    token = undefined;
+  } else {
+    path = `/api/v2/write?${new URLSearchParams({ org: cfg.org, bucket, precision: 'ms' })}`;
+    target = `${cfg.url.replace(/\/$/, '')} bucket "${bucket}"`;
+  }
+  const transport = new InfluxDB({ url: cfg.url, token, timeout: cfg.timeout_ms }).transport;
   return {
     target,
     async write(lines) {
