@@ -13,6 +13,7 @@ const checks = [
   { pkg: 'socat', ok: () => existsSync('/usr/bin/socat') },
   { pkg: 'udunits-bin', ok: () => existsSync('/usr/bin/udunits2') },
   { pkg: 'victoria-metrics', ok: () => existsSync('/usr/bin/victoria-metrics') },
+  { pkg: 'influxdb', ok: () => existsSync('/usr/bin/influxd') },
 ];
 
 function pyImports(mod) {
