@@ -56,6 +56,7 @@ const BENCHES: Bench[] = [
       };
     },
   },
+  { name: 'influx', run: async () => (await import('./influx.ts')).benchInflux() },
   {
     name: 'opcua',
     run: async () => (await import('./opcua.ts')).benchOpcua(),

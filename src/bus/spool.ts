@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SpoolConfig } from '../config/instance-schema.ts';
-import { decodeFrame, encodeFrame, type SpoolRecord } from './spool-frame.ts';
+import { decodeFrame, encodeFrame, HEADER, type SpoolRecord } from './spool-frame.ts';
 
 export type { SpoolRecord } from './spool-frame.ts';
 
@@ -43,6 +43,8 @@ export class Spool {
   private cursorTimer?: NodeJS.Timeout;
   private fsyncTimer?: NodeJS.Timeout;
   private listeners: Array<() => void> = [];
+  private readCache?: { path: string; start: number; buf: Buffer };
+  private minRead = 0;
   droppedMessages = 0;
   droppedSamples = 0;
   totalAppended = 0;
@@ -94,22 +96,23 @@ export class Spool {
       const seg = this.segmentOf(this.sendSeq);
       if (!seg) break;
       if (this.sendSeq === seg.first) this.sendOffset = 0;
-      const len = Math.min(READ_CHUNK, seg.bytes - this.sendOffset);
-      if (len <= 0) break;
-      const buf = Buffer.allocUnsafe(len);
-      const fd = openSync(seg.path, 'r');
-      let got: number;
-      try {
-        got = readSync(fd, buf, 0, len, this.sendOffset);
-      } finally {
-        closeSync(fd);
-      }
+      if (seg.bytes - this.sendOffset <= 0) break;
+      // The last chunk read is kept: consecutive reads (a batch at a time) mostly hit it.
+      const c = this.readCache;
+      const cached = c !== undefined && c.path === seg.path && this.sendOffset >= c.start && this.sendOffset < c.start + c.buf.length;
+      const chunk = cached ? c.buf.subarray(this.sendOffset - c.start) : this.readChunk(seg.path, this.sendOffset, Math.min(Math.max(READ_CHUNK, this.minRead), seg.bytes - this.sendOffset));
       let off = 0;
-      const chunk = buf.subarray(0, got);
       while (out.length < max && this.sendSeq < seg.first + seg.count) {
         const f = decodeFrame(chunk, off);
         if (!f) {
-          if (off === 0) throw new Error(`spool ${seg.path}: unreadable record at byte ${this.sendOffset} (seq ${this.sendSeq})`);
+          if (off > 0) break;
+          // The record runs past the bytes at hand (cache end, or a record above READ_CHUNK): read it whole.
+          const need = chunk.length >= HEADER ? HEADER + chunk.readUInt32LE(0) : HEADER;
+          if ((!cached && need <= chunk.length) || need > seg.bytes - this.sendOffset) {
+            throw new Error(`spool ${seg.path}: unreadable record at byte ${this.sendOffset} (seq ${this.sendSeq})`);
+          }
+          this.readCache = undefined;
+          this.minRead = need;
           break;
         }
         out.push({ seq: this.sendSeq, topic: f.topic, payload: f.payload, samples: f.samples });
@@ -120,6 +123,20 @@ export class Spool {
       }
     }
     return out;
+  }
+
+  private readChunk(path: string, start: number, len: number): Buffer {
+    const buf = Buffer.allocUnsafe(len);
+    const fd = openSync(path, 'r');
+    let got: number;
+    try {
+      got = readSync(fd, buf, 0, len, start);
+    } finally {
+      closeSync(fd);
+    }
+    const chunk = buf.subarray(0, got);
+    this.readCache = { path, start, buf: chunk };
+    return chunk;
   }
 
   /** Every record up to and including `seq` is acknowledged: trim it. */

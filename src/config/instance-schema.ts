@@ -166,7 +166,7 @@ export const InfluxConfig = z
     gzip: z.boolean().default(true),
     timeout_ms: z.number().int().min(100).default(10_000),
     /** Batches written at once; more overlap round trips, more memory. */
-    concurrency: z.number().int().min(1).max(16).default(2),
+    concurrency: z.number().int().min(1).max(16).default(4),
     retry_min_ms: z.number().int().min(10).default(1000),
     retry_max_ms: z.number().int().min(10).default(60_000),
     /** Disk buffer for batches that could not be written (relative to data_dir). */

@@ -29,6 +29,25 @@ describe('spool', () => {
     s.close();
   });
 
+  it('reads records larger than its read chunk, and records appended between reads, intact', () => {
+    const s = Spool.open(tempDir(), cfg({ segment_bytes: 64 << 20, max_bytes: 256 << 20 }));
+    const big = (n: number) => `${n}:`.padEnd(1_500_000 + n, String.fromCharCode(97 + (n % 26)));
+    s.append('t', 'small 0', 1);
+    s.append('t', big(1), 1);
+    expect(s.read(1).map((r) => r.payload.toString())).toEqual(['small 0']);
+    s.append('t', 'small 2', 1);
+    const got = s.read(10).map((r) => r.payload.toString());
+    expect(got).toEqual([big(1), 'small 2']);
+    for (let i = 3; i < 2000; i++) {
+      s.append('t', `record ${i} `.repeat(i % 50), 1);
+      if (i % 7 === 0) expect(s.read(3).every((r) => r.payload.toString().startsWith('record') || r.payload.length === 0)).toBe(true);
+    }
+    const all = s.read(10_000);
+    expect(all.at(-1)!.seq).toBe(1999);
+    expect(all.at(-1)!.payload.toString()).toBe(`record 1999 `.repeat(1999 % 50));
+    s.close();
+  });
+
   it('after a rewind, unacknowledged records are read again', () => {
     const s = Spool.open(tempDir(), cfg());
     for (let i = 0; i < 10; i++) s.append('t', `p${i}`, 1);

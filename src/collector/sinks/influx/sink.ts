@@ -53,7 +53,8 @@ export class InfluxSink {
   private retries = 0;
   private lastError?: string;
   private linesPerRecord = 100;
-  private lastBatchAt = 0;
+  /** Set by the flush timer: a partial batch may go out. */
+  private flushDue = false;
   private retryAt = 0;
   private closing = false;
   private abandoned = false;
@@ -79,7 +80,10 @@ export class InfluxSink {
   start(): void {
     const left = this.buffer.depth();
     if (left.samples) this.log.info(`InfluxDB buffer holds ${left.samples} samples from before; sending them first`);
-    this.timer = setInterval(() => this.kick(), this.cfg.flush_interval_ms);
+    this.timer = setInterval(() => {
+      this.flushDue = true;
+      this.kick();
+    }, this.cfg.flush_interval_ms);
     this.timer.unref();
     this.running = this.run();
   }
@@ -144,7 +148,7 @@ export class InfluxSink {
       if (this.abandoned) return;
       const now = Date.now();
       if (this.closing && this.flights.length === 0 && this.buffer.depth().samples === 0) return;
-      if (now >= this.retryAt) this.launch(now);
+      if (now >= this.retryAt) this.launch();
       const head = this.flights[0];
       if (head?.done) {
         this.finish(this.flights.shift()!);
@@ -159,15 +163,14 @@ export class InfluxSink {
   }
 
   /** Starts batches while there are free slots and enough lines (or the flush interval passed). */
-  private launch(now: number): void {
+  private launch(): void {
     while (this.flights.length < this.cfg.concurrency) {
       const unsent = this.unsentLines();
       if (unsent <= 0) return;
-      const due = this.closing || now - this.lastBatchAt >= this.cfg.flush_interval_ms;
-      if (unsent < this.cfg.batch_lines && !due) return;
+      if (unsent < this.cfg.batch_lines && !this.closing && !this.flushDue) return;
       const records = this.buffer.read(Math.max(1, Math.round(this.cfg.batch_lines / Math.max(1, this.linesPerRecord))));
       if (records.length === 0) return;
-      this.lastBatchAt = now;
+      this.flushDue = false;
       const flight: Flight = { records, lines: records.reduce((n, r) => n + r.samples, 0), done: false };
       this.flights.push(flight);
       const body = Buffer.concat(records.map((r) => r.payload)).toString('utf8');
