@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { ExperimentMetadata, Run } from './schema.ts';
+
+/** A variable archived for the experiment, as the chambers' profiles describe it. */
+export interface VariableInfo { name: string; unit?: string; standard_name?: string; description: string; chambers: string[] }
+
+export function citation(e: ExperimentMetadata, year: number): string {
+  if (e.citation) return e.citation;
+  const people = [e.principal_investigator, ...e.contributors].map((p) => p.name).join(', ');
+  return `${people} (${year}). ${e.title}. Ecotron climate-chamber experiment ${e.id}${e.project ? `, project ${e.project}` : ''}. Dataset, licence ${e.licence}.`;
+}
+
+const table = (head: string[], rows: string[][]) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`)].join('\n');
+
+/** README.md of an experiment folder: what, who, chambers, variables with units, files, how to cite. */
+export function readme(e: ExperimentMetadata, runs: Run[], variables: VariableInfo[], files: Array<{ path: string; bytes: number }>, now = new Date()): string {
+  const pi = e.principal_investigator;
+  return [
+    `# ${e.title}`,
+    '',
+    `Experiment \`${e.id}\`${e.project ? ` of project ${e.project}` : ''}. This file is generated from \`metadata.yaml\`; edit that file, not this one.`,
+    '',
+    e.description || '_No description yet._',
+    '',
+    '## Who',
+    '',
+    `- Principal investigator: ${pi.name}${pi.institution ? `, ${pi.institution}` : ''}${pi.email ? ` <${pi.email}>` : ''}${pi.orcid ? ` (ORCID ${pi.orcid})` : ''}`,
+    ...e.contributors.map((c) => `- ${c.name}${c.institution ? `, ${c.institution}` : ''}${c.orcid ? ` (ORCID ${c.orcid})` : ''}`),
+    '',
+    '## Chambers and treatments',
+    '',
+    table(['chamber', 'treatment', 'setpoints'], e.chambers.map((c) => {
+      const t = e.treatments.find((x) => x.chamber === c);
+      return [c, t ? `${t.name}${t.description ? ` — ${t.description}` : ''}` : '—', t ? Object.entries(t.setpoints).map(([k, v]) => `${k} = ${v}`).join(', ') : ''];
+    })),
+    '',
+    '## Variables',
+    '',
+    `Sampled on a regular grid of ${e.sampling_period_s} s; missing samples are \`_FillValue\`, each variable has a quality flag variable (\`<name>_qc\`: 0 good, 1 uncertain, 2 bad, 3 missing).`,
+    '',
+    table(['variable', 'units', 'CF standard name', 'description', 'chambers'], variables.map((v) => [`\`${v.name}\``, v.unit ?? '', v.standard_name ?? '', v.description, v.chambers.join(', ')])),
+    '',
+    '## Runs',
+    '',
+    runs.length ? table(['run', 'status', 'start (UTC)', 'stop (UTC)', 'file'], runs.map((r) => [r.id, r.status, r.start, r.stop ?? '', r.file])) : '_No run yet._',
+    '',
+    '## Files',
+    '',
+    files.length ? table(['file', 'bytes'], files.map((f) => [f.path, String(f.bytes)])) : '_No data files yet._',
+    '',
+    'Integrity: `sha256sum -c MANIFEST.sha256`. Copy the folder to your machine: `sh sync.sh <destination>`.',
+    'Data formats: NetCDF-3 classic (CF-1.11, ACDD-1.3), readable with ncdump, xarray, netCDF4, R ncdf4, Panoply.',
+    '',
+    '## How to cite',
+    '',
+    citation(e, now.getUTCFullYear()),
+    '',
+    `Licence: ${e.licence}.`,
+    '',
+  ].join('\n');
+}
+
+/** dmp.md: the data-management-plan excerpt for the experiment. */
+export function dmp(e: ExperimentMetadata, variables: VariableInfo[], runs: Run[], bytes: number): string {
+  const perDay = (86_400 / e.sampling_period_s) * variables.length * e.chambers.length * 5; // float32 value + byte flag
+  return [
+    `# Data management plan — ${e.title} (\`${e.id}\`)`,
+    '',
+    '## Data types and formats',
+    '',
+    `- Time series of ${variables.length} variables from ${e.chambers.length} climate chamber(s), measured by the chambers' controllers and read by the Octopus gateway.`,
+    '- Format: NetCDF-3 classic / 64-bit offset, CF-1.11 and ACDD-1.3 conventions, one file per run; metadata in YAML; documentation in Markdown.',
+    '- Every value carries a quality flag; gaps are fill values, never interpolated.',
+    '',
+    '## Volumes',
+    '',
+    `- About ${(perDay / 1e6).toFixed(1)} MB per day of run at a ${e.sampling_period_s} s grid; ${runs.length} run(s) so far, ${(bytes / 1e6).toFixed(1)} MB in this folder.`,
+    '',
+    '## Storage, backup and integrity',
+    '',
+    '- Stored on the facility NAS in this folder; written locally first while the NAS is unavailable and moved when it returns.',
+    '- `MANIFEST.sha256` lists a SHA-256 checksum of every data file, updated when a run closes.',
+    '',
+    '## Access and licence',
+    '',
+    `- Licence: ${e.licence}. Access through the facility web page and API (token-based, every download logged).`,
+    '',
+    '## Retention',
+    '',
+    '- Kept for at least 10 years after the end of the project, per facility policy.',
+    '',
+  ].join('\n');
+}
+
+/** sync.sh: copies the experiment folder to a researcher's machine with rsync. */
+export function syncScript(e: ExperimentMetadata, host: string, folder: string): string {
+  return [
+    '#!/bin/sh',
+    `# Copies experiment ${e.id} ("${e.title.replace(/"/g, "'")}") to your machine and checks it.`,
+    '# usage: sh sync.sh [destination folder]   (default: ./' + e.id + ')',
+    'set -eu',
+    `DEST="\${1:-./${e.id}}"`,
+    `SRC="\${OCTOPUS_NAS:-${host}:${folder}}"`,
+    'mkdir -p "$DEST"',
+    'rsync -av --partial --exclude "*.part" "$SRC/" "$DEST/"',
+    'cd "$DEST" && sha256sum -c MANIFEST.sha256',
+    '',
+  ].join('\n');
+}
+
+export async function sha256(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Data files of a folder (runs/ and everything but the generated documents), relative paths. */
+export function dataFiles(dir: string): Array<{ path: string; bytes: number }> {
+  const out: Array<{ path: string; bytes: number }> = [];
+  const walk = (d: string) => {
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(d).sort();
+    } catch {
+      return;
+    }
+    for (const name of entries) {
+      const p = join(d, name);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (name.endsWith('.nc')) out.push({ path: relative(dir, p), bytes: st.size });
+    }
+  };
+  walk(join(dir, 'runs'));
+  return out;
+}
+
+export async function manifest(dir: string, extra: string[] = ['metadata.yaml']): Promise<string> {
+  const files = [...extra, ...dataFiles(dir).map((f) => f.path)];
+  const lines: string[] = [];
+  for (const f of files) lines.push(`${await sha256(join(dir, f))}  ${f}`);
+  return `${lines.join('\n')}\n`;
+}
