@@ -180,6 +180,26 @@ export const InfluxConfig = z
   .refine((c) => c.api === 'v2' || !c.url || c.database !== undefined, { message: 'the v1 write API needs database', path: ['database'] });
 export type InfluxConfig = z.infer<typeof InfluxConfig>;
 
+/**
+ * Experiments and their NetCDF archive. Experiment folders live under `root` (the NAS
+ * mount; relative paths are under data_dir); while it is unavailable they go to
+ * `local_dir` and move over when it returns.
+ */
+export const ExperimentsConfig = z
+  .object({
+    enabled: z.boolean().default(true),
+    root: z.string().default('experiments'),
+    local_dir: z.string().default('experiments-local'),
+    /** Where open runs' files are written; closed runs move into their experiment folder. */
+    working_dir: z.string().default('runs-open'),
+    /** How late a sample may arrive and still land in its grid slot. */
+    reorder_window_ms: z.number().int().min(0).max(600_000).default(5000),
+    flush_interval_ms: z.number().int().min(50).default(1000),
+    nas_check_interval_ms: z.number().int().min(100).default(30_000),
+  })
+  .strict();
+export type ExperimentsConfig = z.infer<typeof ExperimentsConfig>;
+
 /** The collector: MQTT data → sinks. In the embedded default it runs inside `octopus start`. */
 export const CollectorConfig = z
   .object({
@@ -208,6 +228,7 @@ export const Config = z
     simulator: SimulatorConfig.default(SimulatorConfig.parse({})),
     collector: CollectorConfig.default(CollectorConfig.parse({})),
     influx: InfluxConfig.default(InfluxConfig.parse({})),
+    experiments: ExperimentsConfig.default(ExperimentsConfig.parse({})),
     chambers: z.array(Chamber).default([]),
   })
   .strict();

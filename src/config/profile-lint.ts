@@ -12,6 +12,11 @@ export function lintProfile(file: string, p: Profile): ConfigIssue[] {
     else names.set(t.name, i);
     if (t.min !== undefined && t.max !== undefined && t.min > t.max) issues.push({ file, path: at(i, 'min'), message: `min is above max ${t.max}`, got: t.min });
   });
+  const triggers = p.tags.map((t, i) => ({ t, i })).filter(({ t }) => t.run_trigger);
+  for (const { t, i } of triggers) {
+    if (t.type !== 'bool' && t.type !== 'Boolean') issues.push({ file, path: at(i, 'run_trigger'), message: 'a run trigger must be a bool tag', got: t.type });
+  }
+  if (triggers.length > 1) issues.push({ file, path: at(triggers[1]!.i, 'run_trigger'), message: `only one run trigger per profile (first at tags[${triggers[0]!.i}])` });
   p.tags.forEach((t, i) => {
     if (t.setpoint_of !== undefined && !names.has(t.setpoint_of)) {
       issues.push({ file, path: at(i, 'setpoint_of'), message: `no tag of that name in this profile`, got: t.setpoint_of });

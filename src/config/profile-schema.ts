@@ -25,6 +25,8 @@ const CommonTag = z.object({
   /** Sensible physical range; used by validation of writes and the simulator. */
   min: z.number().finite().optional(),
   max: z.number().finite().optional(),
+  /** A bool whose rising edge starts a run of the chamber's experiment and falling edge stops it. */
+  run_trigger: z.boolean().default(false),
   /** The simulator's model for this tag (see src/sim); ignored by drivers. */
   sim: z.string().optional(),
 });

@@ -69,6 +69,12 @@ describe.each(corpus.map((p) => [p.id, p] as const))('profile %s', (_id, p) => {
     }
   });
 
+  it('marks at most one run trigger, and only on a bool', () => {
+    const triggers = p.profile.tags.filter((t) => t.run_trigger);
+    expect(triggers.length).toBeLessThanOrEqual(1);
+    for (const t of triggers) expect(['bool', 'Boolean'], `${t.name}: run_trigger needs a bool tag`).toContain(t.type);
+  });
+
   it('uses only sim hints the simulator knows, and setpoint hints only on setpoints', () => {
     const known = new Set<string>([...QUANTITIES, 'setpoint']);
     for (const t of p.profile.tags.filter((t) => t.sim !== undefined)) {

@@ -108,6 +108,7 @@ async function draftTags(c: OpcuaConnection, vars: FoundVariable[], nsArray: str
         role: 'measurement',
         writable: info.writable,
         scale: 1,
+        run_trigger: false,
         offset: 0,
       };
       let todo: string | undefined;
