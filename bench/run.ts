@@ -57,6 +57,7 @@ const BENCHES: Bench[] = [
     },
   },
   { name: 'influx', run: async () => (await import('./influx.ts')).benchInflux() },
+  { name: 'netcdf', run: async () => (await import('./netcdf.ts')).benchNetcdf() },
   {
     name: 'opcua',
     run: async () => (await import('./opcua.ts')).benchOpcua(),

@@ -14,6 +14,9 @@ const checks = [
   { pkg: 'udunits-bin', ok: () => existsSync('/usr/bin/udunits2') },
   { pkg: 'victoria-metrics', ok: () => existsSync('/usr/bin/victoria-metrics') },
   { pkg: 'influxdb', ok: () => existsSync('/usr/bin/influxd') },
+  { pkg: 'netcdf-bin', ok: () => existsSync('/usr/bin/ncdump') },
+  { pkg: 'python3-netcdf4', ok: () => pyImports('netCDF4') },
+  { pkg: 'python3-xarray', ok: () => pyImports('xarray') },
 ];
 
 function pyImports(mod) {

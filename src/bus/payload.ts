@@ -41,6 +41,19 @@ export const SetRequest = z.object({
 }).strict();
 export type SetRequest = z.infer<typeof SetRequest>;
 
+/** `<prefix>/experiments/<id>/command`: start or stop a run (answered by an event). */
+export const ExperimentCommand = z
+  .object({
+    action: z.enum(['start', 'stop']),
+    /** For stop: the run; default the experiment's running run. */
+    run: z.string().optional(),
+    note: z.string().max(500).optional(),
+    /** Who asks (logged with the run). */
+    by: z.string().max(100).optional(),
+  })
+  .strict();
+export type ExperimentCommand = z.infer<typeof ExperimentCommand>;
+
 /** `<prefix>/experiments/<id>/event`: run start/stop. */
 export const ExperimentEvent = z.object({
   event: z.enum(['run_started', 'run_stopped']),

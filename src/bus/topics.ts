@@ -4,6 +4,10 @@ export interface Topics {
   status(chamber: string): string;
   gatewayStatus(gatewayId: string): string;
   set(chamber: string, tag: string): string;
+  experimentCommand(id: string): string;
+  allExperimentCommands: string;
+  /** The experiment id of a command topic, else undefined. */
+  parseExperimentCommand(topic: string): string | undefined;
   experimentEvent(experiment: string): string;
   /** Subscription filters for the collector and the gateway. */
   allData: string;
@@ -24,6 +28,13 @@ export function topics(prefix = 'octopus'): Topics {
     gatewayStatus: (id) => `${p}/gateway/${id}/status`,
     set: (c, t) => `${p}/${c}/set/${t}`,
     experimentEvent: (id) => `${p}/experiments/${id}/event`,
+    experimentCommand: (id) => `${p}/experiments/${id}/command`,
+    allExperimentCommands: `${p}/experiments/+/command`,
+    parseExperimentCommand(topic) {
+      const parts = topic.split('/');
+      if (parts.length !== depth + 3 || parts.slice(0, depth).join('/') !== p || parts[depth] !== 'experiments' || parts[depth + 2] !== 'command') return undefined;
+      return parts[depth + 1];
+    },
     allData: `${p}/+/data`,
     allStatus: `${p}/+/status`,
     allSet: `${p}/+/set/+`,

@@ -1,0 +1,126 @@
+import type { MqttConfig } from '../config/instance-schema.ts';
+import type { Logger } from '../core/log.ts';
+import { connectMqtt, type MqttConnection } from '../bus/mqtt-client.ts';
+import { ExperimentCommand, type DataMessage, type ExperimentEvent } from '../bus/payload.ts';
+import { topics, type Topics } from '../bus/topics.ts';
+import { ExperimentError, type ExperimentStore, type RunEvent } from './store.ts';
+
+/**
+ * Runs started and stopped from MQTT and from the PLCs, and announced on MQTT:
+ * - `<prefix>/experiments/<id>/command` `{"action":"start"|"stop","run"?,"note"?,"by"?}`;
+ * - the chamber's run-trigger tag (profile `run_trigger: true`): a rising edge starts a
+ *   run of the newest experiment of that chamber with none running, a falling edge stops
+ *   the running run that includes the chamber;
+ * - every start and stop, whoever made it (API, CLI, MQTT, PLC), is published on
+ *   `<prefix>/experiments/<id>/event` (QoS 1).
+ */
+export class RunControl {
+  private readonly conn: MqttConnection;
+  private readonly t: Topics;
+  private readonly last = new Map<string, boolean>();
+  private readonly onRun = (e: RunEvent) => this.announce(e);
+
+  constructor(
+    private readonly store: ExperimentStore,
+    private readonly o: { url: string; mqtt: MqttConfig; log: Logger; triggerTag: (chamber: string) => string | undefined; env?: NodeJS.ProcessEnv; clientId?: string },
+  ) {
+    this.t = topics(o.mqtt.prefix);
+    const env = o.env ?? process.env;
+    this.conn = connectMqtt({
+      url: o.url,
+      clientId: o.clientId ?? `octopus-runs-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+      username: o.mqtt.username_env ? env[o.mqtt.username_env] : undefined,
+      password: o.mqtt.password_env ? env[o.mqtt.password_env] : undefined,
+      caFile: o.mqtt.ca_file,
+      certFile: o.mqtt.cert_file,
+      keyFile: o.mqtt.key_file,
+    });
+    this.conn.on('message', (topic, payload) => this.command(topic, payload));
+    let first = true;
+    this.conn.on('connect', () => {
+      if (!first) return;
+      first = false;
+      this.conn.subscribe(this.t.allExperimentCommands, 1).catch((err: Error) => o.log.error(`cannot subscribe to ${this.t.allExperimentCommands}: ${err.message}`));
+    });
+    store.on('run', this.onRun);
+  }
+
+  get connected(): boolean {
+    return this.conn.connected;
+  }
+
+  /** Watches the run-trigger tags in the data stream. */
+  observe(msg: DataMessage): void {
+    const tag = this.o.triggerTag(msg.chamber);
+    if (!tag) return;
+    for (const s of msg.samples) {
+      if (s.tag !== tag || s.q === 'bad' || typeof s.value !== 'boolean') continue;
+      const before = this.last.get(msg.chamber);
+      this.last.set(msg.chamber, s.value);
+      // The first value seen only sets the state: a restart must not start or stop anything.
+      if (before === undefined || before === s.value) continue;
+      this.trigger(msg.chamber, tag, s.value);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.store.off('run', this.onRun);
+    await this.conn.end();
+  }
+
+  private trigger(chamber: string, tag: string, running: boolean): void {
+    const by = `plc:${chamber}/${tag}`;
+    try {
+      if (running) {
+        const candidates = this.store.list({ chamber }).filter((e) => !e.runs.some((r) => r.status === 'running'));
+        const newest = candidates.sort((a, b) => (b.metadata.created ?? '').localeCompare(a.metadata.created ?? ''))[0];
+        if (!newest) return void this.o.log.info(`${by} rose, but chamber ${chamber} has no experiment without a running run`);
+        this.store.startRun(newest.metadata.id, by);
+      } else {
+        const run = this.store.openRuns().find((r) => r.chambers.includes(chamber));
+        if (run) this.store.stopRun(run.experiment, run.id, by);
+      }
+    } catch (err) {
+      this.o.log.warn(`${by} ${running ? 'start' : 'stop'} refused: ${(err as Error).message}`);
+    }
+  }
+
+  private command(topic: string, payload: Buffer): void {
+    const id = this.t.parseExperimentCommand(topic);
+    if (!id) return;
+    let body: unknown;
+    try {
+      body = JSON.parse(payload.toString('utf8'));
+    } catch {
+      return void this.o.log.warn(`command on ${topic} ignored: payload is not JSON`);
+    }
+    const parsed = ExperimentCommand.safeParse(body);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0]!;
+      return void this.o.log.warn(`command on ${topic} ignored: ${i.path.join('.') || 'payload'}: ${i.message} (got ${JSON.stringify(body).slice(0, 100)})`);
+    }
+    const c = parsed.data;
+    const by = `mqtt${c.by ? `:${c.by}` : ''}`;
+    try {
+      if (c.action === 'start') this.store.startRun(id, by, c.note);
+      else {
+        const run = c.run ?? this.store.get(id).runs.find((r) => r.status === 'running')?.id;
+        if (!run) throw new ExperimentError(409, `experiment "${id}" has no running run`);
+        this.store.stopRun(id, run, by);
+      }
+    } catch (err) {
+      this.o.log.warn(`command ${c.action} on ${topic} refused: ${(err as Error).message}`);
+    }
+  }
+
+  private announce(e: RunEvent): void {
+    const event: ExperimentEvent = {
+      event: e.event,
+      experiment: e.run.experiment,
+      run: e.run.id,
+      ts: Date.parse(e.event === 'run_started' ? e.run.start : e.run.stop!),
+      chambers: e.run.chambers,
+    };
+    this.conn.publish(this.t.experimentEvent(e.run.experiment), JSON.stringify(event), { qos: 1 }).catch((err: Error) => this.o.log.warn(`cannot publish ${e.event}: ${err.message}`));
+  }
+}
