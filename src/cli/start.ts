@@ -5,6 +5,7 @@ import { loadConfig } from '../config/loader.ts';
 import { createLogger } from '../core/log.ts';
 import { Collector } from '../collector/collector.ts';
 import { standaloneHealth, withCollector } from '../collector/health.ts';
+import { createExperimentStore } from '../experiments/factory.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { startSimulator, type RunningSimulator } from '../sim/simulator.ts';
 
@@ -22,8 +23,8 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
   try {
     if (mode === 'collect') {
       const url = cfg.mqtt.url ?? `mqtt://127.0.0.1:${cfg.mqtt.port}`;
-      if (!cfg.influx.url) log.warn('no influx.url (or OCTOPUS_INFLUX_URL): the collector receives but has no sink to write to');
-      const collector = new Collector(loaded, url, log.child('collector'));
+      if (!cfg.influx.url && !cfg.experiments.enabled) log.warn('no influx.url (or OCTOPUS_INFLUX_URL) and experiments disabled: the collector has no sink to write to');
+      const collector = new Collector(loaded, url, log.child('collector'), process.env, cfg.experiments.enabled ? createExperimentStore(loaded) : undefined);
       collector.start();
       stops.unshift(['collector', () => collector.stop()]);
       const health = () => withCollector(standaloneHealth(cfg.gateway.id, url, collector), collector.health());
@@ -46,9 +47,10 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       stops.unshift(['gateway', () => gateway.stop()]);
       let health = () => gateway.health();
       const metrics: Metric[] = [];
-      if (cfg.collector.enabled && cfg.influx.url) {
+      const experiments = cfg.experiments.enabled ? createExperimentStore(loaded) : undefined;
+      if (cfg.collector.enabled) {
         // Subscribed before the gateway publishes its first cycle, so it sees every message.
-        const collector = new Collector(loaded, url, log.child('collector'));
+        const collector = new Collector(loaded, url, log.child('collector'), process.env, experiments);
         collector.start();
         stops.splice(1, 0, ['collector', () => collector.stop()]);
         health = () => withCollector(gateway.health(), collector.health());
@@ -68,6 +70,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         `  live data  mosquitto_sub -h localhost -p ${broker?.port ?? '<broker port>'} -t '${cfg.mqtt.prefix}/#' -v${cfg.mqtt.url ? `   (broker ${cfg.mqtt.url})` : ''}`,
         `  spool      ${loaded.dataDir}`,
         ...(cfg.influx.url && cfg.collector.enabled ? [`  InfluxDB   ${cfg.influx.url} (measurement "${cfg.influx.measurement}")`] : []),
+        ...(experiments ? [`  archive    ${experiments.root.nas} (experiments, NetCDF per run)`] : []),
         'Ctrl-C stops it cleanly.',
         '',
       ].join('\n'));

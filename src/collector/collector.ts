@@ -2,27 +2,41 @@ import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/loader.ts';
 import type { Logger } from '../core/log.ts';
 import type { DataMessage } from '../bus/payload.ts';
+import { experimentPaths, tagsOfChamber, triggerTagOf } from '../experiments/factory.ts';
+import { RunControl } from '../experiments/run-control.ts';
+import type { ExperimentStore } from '../experiments/store.ts';
 import { InfluxSink, type InfluxSinkHealth } from './sinks/influx/sink.ts';
+import { Archiver, type ArchiverHealth } from './sinks/netcdf/archiver.ts';
 import { DataSubscriber, type SubscriberStats } from './subscriber.ts';
 
 export interface CollectorHealth {
   subscriber: SubscriberStats;
   influx?: InfluxSinkHealth;
+  netcdf?: ArchiverHealth;
 }
 
 /**
- * The collector: MQTT data → sinks (InfluxDB when `influx.url` is set). It talks to the
+ * The collector: MQTT data → sinks (InfluxDB when `influx.url` is set; the NetCDF
+ * archiver of open experiment runs, and the PLC run triggers, when it is given the
+ * experiment store). It talks to the
  * gateway only over MQTT, so it runs in the same process (`octopus start`) or on its
  * own (`octopus collect`), once or several times with a shared-subscription group.
  */
 export class Collector {
   readonly influx?: InfluxSink;
+  readonly archiver?: Archiver;
+  private readonly runControl?: RunControl;
   private readonly subscriber: DataSubscriber;
 
-  constructor(loaded: LoadedConfig, brokerUrl: string, private readonly log: Logger, env: NodeJS.ProcessEnv = process.env) {
+  constructor(loaded: LoadedConfig, brokerUrl: string, private readonly log: Logger, env: NodeJS.ProcessEnv = process.env, experiments?: ExperimentStore) {
     const cfg = loaded.config;
     if (cfg.influx.url) this.influx = new InfluxSink(cfg.influx, resolve(loaded.dataDir), env[cfg.influx.token_env] || undefined, log.child('influx'));
-    const sinks = [this.influx].filter((s): s is InfluxSink => s !== undefined);
+    if (experiments) {
+      this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'));
+      this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env });
+    }
+    const sinks: Array<{ accept(msg: DataMessage): void }> = [this.influx, this.archiver].filter((s) => s !== undefined);
+    const runControl = this.runControl;
     this.subscriber = new DataSubscriber({
       url: brokerUrl,
       mqtt: cfg.mqtt,
@@ -31,12 +45,14 @@ export class Collector {
       env,
       deliver: (msg: DataMessage) => {
         for (const s of sinks) s.accept(msg);
+        runControl?.observe(msg);
       },
     });
   }
 
   start(): void {
     this.influx?.start();
+    this.archiver?.start();
   }
 
   /** Resolves once the broker granted the data subscription. */
@@ -49,12 +65,18 @@ export class Collector {
   }
 
   health(): CollectorHealth {
-    return { subscriber: this.subscriber.stats(), ...(this.influx ? { influx: this.influx.health() } : {}) };
+    return {
+      subscriber: this.subscriber.stats(),
+      ...(this.influx ? { influx: this.influx.health() } : {}),
+      ...(this.archiver ? { netcdf: this.archiver.health() } : {}),
+    };
   }
 
   /** Stops receiving first (nothing unacknowledged is lost: the broker keeps it), then flushes the sinks. */
   async stop(): Promise<void> {
     await this.subscriber.close();
+    await this.runControl?.close();
+    this.archiver?.stop();
     await this.influx?.close();
   }
 }

@@ -14,6 +14,11 @@ export function withCollector(report: HealthReport, c: CollectorHealth): HealthR
     sinks.influx = { state, ...rest };
     if (state === 'retrying') problems.push(`InfluxDB ${c.influx.target} not writable (${c.influx.last_error ?? 'unknown error'}); ${c.influx.buffered} samples buffered on disk`);
   }
+  if (c.netcdf) {
+    const { state, ...rest } = c.netcdf;
+    sinks.netcdf = { state, ...rest };
+    if (!c.netcdf.nas_available) problems.push(`NAS ${c.netcdf.nas} unavailable: experiment files are kept locally (${c.netcdf.pending_local_files} waiting) and moved when it returns`);
+  }
   return { ...report, status: problems.length ? 'degraded' : 'ok', sinks, problems };
 }
 

@@ -1,0 +1,140 @@
+/**
+ * A run from start to archive, in `octopus start` with simulated chambers: the
+ * experiment is created as a folder, a run starts by MQTT command, samples of its
+ * chambers go into the run's NetCDF file on the run's grid, the stop closes the file and
+ * moves it into the experiment folder with its checksum, and a PLC's run-trigger tag
+ * starts the next run by itself. netCDF4 (python) judges the file against what the
+ * gateway published.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HealthReport } from '../../src/api/health-schema.ts';
+import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
+import { DataMessage, ExperimentEvent } from '../../src/bus/payload.ts';
+import { loadConfig } from '../../src/config/loader.ts';
+import { PROJECT_ROOT } from '../../src/config/profiles.ts';
+import { createExperimentStore } from '../../src/experiments/factory.ts';
+import type { ExperimentStore } from '../../src/experiments/store.ts';
+import { cleanScratch, scratch } from '../support/collector-fixtures.ts';
+import { ncdump, pythonView } from '../support/netcdf.ts';
+import { eventually, freePort } from '../support/ports.ts';
+
+let proc: ChildProcess;
+let output = '';
+let mqtt: MqttConnection;
+let store: ExperimentStore;
+let httpPort: number;
+const events: ExperimentEvent[] = [];
+/** chamber → tag → ts → value as published */
+const published = new Map<string, number | boolean>();
+
+beforeAll(async () => {
+  const dir = scratch('octopus-archive-');
+  const [mqttPort, opcua, modbus] = [await freePort(), await freePort(), await freePort()];
+  httpPort = await freePort();
+  const config = join(dir, 'lab.yaml');
+  writeFileSync(config, `
+gateway: { id: archive }
+data_dir: ${JSON.stringify(join(dir, 'data'))}
+simulator: { enabled: true, seed: 5 }
+mqtt: { port: ${mqttPort} }
+http: { port: ${httpPort}, host: 127.0.0.1 }
+experiments: { reorder_window_ms: 1000, flush_interval_ms: 200 }
+chambers:
+  - { id: c1, name: OPC UA, driver: opcua, profile: ecotron-chamberctl, endpoint: "opc.tcp://127.0.0.1:${opcua}", interval_ms: 500 }
+  - { id: c2, name: Float registers, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 500, modbus: { unit_id: 1 } }
+`);
+  const env = { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_INFLUX_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '' };
+  proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'start', '--config', config], { cwd: dir, env });
+  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  await eventually(() => output.includes('Ctrl-C stops it cleanly'), `octopus start (output so far:\n${output})`, 40_000);
+  // The same folders, as another process (the API, the CLI) sees them.
+  store = createExperimentStore(loadConfig(config, env));
+  mqtt = connectMqtt({ url: `mqtt://127.0.0.1:${mqttPort}`, clientId: 'archive-test' });
+  mqtt.on('message', (topic, payload) => {
+    const body: unknown = JSON.parse(payload.toString());
+    if (topic.endsWith('/event')) events.push(ExperimentEvent.parse(body));
+    else if (topic.endsWith('/data')) {
+      const m = DataMessage.parse(body);
+      for (const s of m.samples) if (typeof s.value === 'number' || typeof s.value === 'boolean') published.set(`${m.chamber}/${s.tag}/${s.ts}`, s.value);
+    }
+  });
+  await eventually(() => mqtt.connected, 'test client connected');
+  await mqtt.subscribe(['octopus/experiments/+/event', 'octopus/+/data'], 1);
+}, 60_000);
+
+afterAll(async () => {
+  if (proc?.exitCode === null) proc.kill('SIGKILL');
+  await mqtt?.end();
+  cleanScratch();
+});
+
+describe('experiment runs archived as NetCDF', () => {
+  it('starts a run by MQTT command, writes its chambers on the run grid, and archives the file at stop', async () => {
+    await store.create({ id: 'co2-test', title: 'CO2 enrichment test', principal_investigator: { name: 'Ada Lovelace' }, chambers: ['c1', 'c2'], sampling_period_s: 1, treatments: [{ chamber: 'c1', name: 'elevated', setpoints: { co2_setpoint: 700 } }] }, 'test');
+    await mqtt.publish('octopus/experiments/co2-test/command', JSON.stringify({ action: 'start', by: 'olga', note: 'smoke test' }), { qos: 1 });
+    await eventually(() => events.find((e) => e.event === 'run_started'), 'run_started event');
+    expect(events[0]).toMatchObject({ experiment: 'co2-test', run: 'r001', chambers: ['c1', 'c2'] });
+    expect(store.get('co2-test').runs[0]).toMatchObject({ status: 'running', started_by: 'mqtt:olga', note: 'smoke test' });
+    await new Promise((r) => setTimeout(r, 6000));
+    const health = HealthReport.parse(await (await fetch(`http://127.0.0.1:${httpPort}/api/health`)).json());
+    expect(health.sinks.netcdf).toMatchObject({ state: 'ok', open_runs: ['co2-test/r001'], nas_available: true });
+    expect((health.sinks.netcdf as { records: number }).records).toBeGreaterThan(2);
+
+    await mqtt.publish('octopus/experiments/co2-test/command', JSON.stringify({ action: 'stop' }), { qos: 1 });
+    await eventually(() => events.find((e) => e.event === 'run_stopped'), 'run_stopped event');
+    const e = store.get('co2-test');
+    const file = join(e.dir, 'runs', 'r001', 'co2-test_r001.nc');
+    await eventually(() => existsSync(file) && readFileSync(join(e.dir, 'MANIFEST.sha256'), 'utf8').includes('runs/r001/co2-test_r001.nc'), 'archived file in the manifest');
+    expect(spawnSync('sha256sum', ['-c', 'MANIFEST.sha256'], { cwd: e.dir, encoding: 'utf8' }).status).toBe(0);
+    expect(readFileSync(join(e.dir, 'README.md'), 'utf8')).toMatch(/\| r001 \| stopped \|/);
+
+    const dump = ncdump(file, true);
+    expect(dump.status).toBe(0);
+    expect(dump.stdout).toContain(':Conventions = "CF-1.11, ACDD-1.3"');
+    expect(dump.stdout).toContain(':id = "co2-test/r001"');
+    expect(dump.stdout).toContain('air_temperature:standard_name = "air_temperature"');
+    const view = pythonView(file, ['time', 'station_name', 'air_temperature', 'air_temperature_qc']).netcdf4;
+    const times = view.time_iso!;
+    expect(times.length).toBeGreaterThanOrEqual(5);
+    const stations = view.vars.station_name!.data as string[];
+    expect(stations).toEqual(['c1', 'c2']);
+    // Every grid slot holds a sample the gateway published within half a period of the
+    // slot instant (the nearest one wins), or a fill value: never a made-up number.
+    const temps = view.vars.air_temperature!.data as Array<Array<number | null>>;
+    const near = (c: string, t: number) => [...published].filter(([k]) => k.startsWith(`${c}/air_temperature/`) && Math.abs(Number(k.split('/')[2]) - t) <= 500).map(([, v]) => v as number);
+    let matched = 0;
+    times.forEach((iso, i) => {
+      const t = Date.parse(iso.endsWith('Z') ? iso : `${iso}Z`);
+      stations.forEach((c, j) => {
+        const v = temps[i]![j];
+        if (v === null || v === undefined) return;
+        const candidates = near(c, t);
+        expect(candidates.some((w) => Math.abs(w - v) < 1e-4), `${c} at ${iso}: ${v} not among ${candidates.join(', ')}`).toBe(true);
+        matched++;
+      });
+    });
+    expect(matched).toBeGreaterThanOrEqual(times.length * 2 - 4);
+  });
+
+  it('starts the next run when the PLC run-trigger tag rises, and stops it when it falls', async () => {
+    events.length = 0;
+    await mqtt.publish('octopus/c2/set/running', JSON.stringify({ value: false }), { qos: 1 });
+    await new Promise((r) => setTimeout(r, 1500));
+    await mqtt.publish('octopus/c2/set/running', JSON.stringify({ value: true }), { qos: 1 });
+    await eventually(() => events.find((e) => e.event === 'run_started'), 'run started by the PLC');
+    expect(store.get('co2-test').runs.at(-1)).toMatchObject({ id: 'r002', status: 'running', started_by: 'plc:c2/running' });
+    await mqtt.publish('octopus/c2/set/running', JSON.stringify({ value: false }), { qos: 1 });
+    await eventually(() => events.find((e) => e.event === 'run_stopped'), 'run stopped by the PLC');
+    expect(store.get('co2-test').runs.at(-1)).toMatchObject({ id: 'r002', status: 'stopped', stopped_by: 'plc:c2/running' });
+  });
+
+  it('stops cleanly on SIGINT', async () => {
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    proc.kill('SIGINT');
+    expect(await exited).toBe(0);
+  });
+});
