@@ -78,15 +78,16 @@ describe('octopus start with simulated chambers', () => {
 
   it('publishes good, plausible data from every chamber on <prefix>/<chamber>/data', async () => {
     await eventually(() => ['c1', 'c2', 'c3'].every((c) => latest(c, 'air_temperature')?.q === 'good'), 'good air temperature from every chamber');
+    await eventually(() => ['c1', 'c2', 'c3'].every((c) => latest(c, 'relative_humidity')?.q === 'good' && latest(c, 'door_open')?.q === 'good'), 'humidity and door from every chamber');
     for (const c of ['c1', 'c2', 'c3']) {
       const t = latest(c, 'air_temperature')!;
-      expect(t.value as number).toBeGreaterThan(5);
-      expect(t.value as number).toBeLessThan(40);
+      expect(t.value as number, `${c} air_temperature`).toBeGreaterThan(5);
+      expect(t.value as number, `${c} air_temperature`).toBeLessThan(40);
       const rh = latest(c, 'relative_humidity')!;
-      expect(rh.value as number).toBeGreaterThan(20);
-      expect(rh.value as number).toBeLessThanOrEqual(100);
-      expect(typeof latest(c, 'door_open')!.value).toBe('boolean');
-      expect(Math.abs(Date.now() - t.ts)).toBeLessThan(10_000);
+      expect(rh.value as number, `${c} relative_humidity`).toBeGreaterThan(20);
+      expect(rh.value as number, `${c} relative_humidity`).toBeLessThanOrEqual(100);
+      expect(typeof latest(c, 'door_open')!.value, `${c} door_open`).toBe('boolean');
+      expect(Math.abs(Date.now() - t.ts), `${c} sample age`).toBeLessThan(10_000);
     }
     const msg = data.find((m) => m.chamber === 'c2')!;
     expect(msg.gw).toBe('e2e');
