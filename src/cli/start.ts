@@ -1,13 +1,12 @@
 import type { Metric } from 'prom-client';
 import { buildApp } from '../api/app.ts';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../bus/broker.ts';
+import type { EmbeddedBroker } from '../bus/broker.ts';
 import { loadConfig } from '../config/loader.ts';
 import { createLogger } from '../core/log.ts';
 import { Collector } from '../collector/collector.ts';
 import { standaloneHealth, withCollector } from '../collector/health.ts';
 import { createExperimentStore } from '../experiments/factory.ts';
-import { Gateway } from '../gateway/gateway.ts';
-import { startSimulator, type RunningSimulator } from '../sim/simulator.ts';
+import type { RunningSimulator } from '../sim/simulator.ts';
 
 /**
  * `octopus start`: simulator (when enabled), embedded broker (when no external URL),
@@ -33,16 +32,20 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       stops.unshift(['http', () => app.close()]);
       process.stdout.write(`Octopus collector for "${cfg.mqtt.prefix}/+/data" on ${url}${cfg.influx.url ? ` → ${cfg.influx.url}` : ''}\n  health     curl http://localhost:${cfg.collector.http_port}/api/health\nCtrl-C stops it cleanly.\n`);
     } else if (cfg.simulator.enabled || mode === 'simulate') {
+      // Loaded on demand: `octopus collect` never loads the protocol stacks.
+      const { startSimulator } = await import('../sim/simulator.ts');
       sim = await startSimulator(loaded, log.child('sim'));
       stops.unshift(['simulator', () => sim!.stop()]);
     }
     if (mode === 'start') {
       let broker: EmbeddedBroker | undefined;
       if (!cfg.mqtt.url) {
+        const { startEmbeddedBroker } = await import('../bus/broker.ts');
         broker = await startEmbeddedBroker({ port: cfg.mqtt.port });
         stops.unshift(['broker', () => broker!.close()]);
       }
       const url = cfg.mqtt.url ?? broker!.url;
+      const { Gateway } = await import('../gateway/gateway.ts');
       const gateway = new Gateway(loaded, { url, embedded: !cfg.mqtt.url }, log.child('gateway'));
       stops.unshift(['gateway', () => gateway.stop()]);
       let health = () => gateway.health();

@@ -1,5 +1,5 @@
 import type { HealthReport } from '../api/health-schema.ts';
-import { VERSION } from '../gateway/gateway.ts';
+import { VERSION } from '../core/version.ts';
 import type { CollectorHealth } from './collector.ts';
 
 /** Adds the collector's sinks to a health report; a sink that is retrying degrades it. */

@@ -7,8 +7,8 @@ import { createDrivers } from '../drivers/registry.ts';
 import type { Driver } from '../drivers/types.ts';
 import type { HealthReport } from '../api/health-schema.ts';
 import { composeHealth } from './health.ts';
+import { VERSION } from '../core/version.ts';
 
-export const VERSION = '0.1.0';
 
 /**
  * The gateway: one driver per chamber, their samples spooled and published over MQTT,
