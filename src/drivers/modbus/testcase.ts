@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { profileId, registerCount, type ModbusProfile, type ModbusTag, type WordOrder } from '../../config/profile-schema.ts';
 import { formatPath } from '../../core/errors.ts';
+import { sameValue, testcaseDocument } from '../testcase-document.ts';
 import { decodeTag } from './driver.ts';
 import { encodeModbusWrite, type ModbusWrite } from './write.ts';
 
@@ -31,32 +32,14 @@ const WriteCase = z
   .strict()
   .refine((c) => [c.expect_registers, c.expect_bit, c.expect_error].filter((x) => x !== undefined).length === 1, 'give exactly one of expect_registers, expect_bit or expect_error');
 
-export const ModbusTestcases = z
-  .object({
-    /** `<vendor>-<model>` of the profile these cases belong to. */
-    profile: z.string(),
-    cases: z
-      .array(
-        z
-          .object({
-            name: z.string().min(1),
-            /** The PLC's memory for this case, per area. */
-            registers: z.object({ holding: Bank, input: Bank, coil: Bank, discrete: Bank }).partial().strict().default({}),
-            /** Tag name → decoded engineering value. */
-            expect: z.record(z.string(), ValueExpect).default({}),
-            writes: z.array(WriteCase).default([]),
-          })
-          .strict(),
-      )
-      .min(1),
-  })
-  .strict();
+export const ModbusTestcases = testcaseDocument({
+  /** The PLC's memory for this case, per area. */
+  registers: z.object({ holding: Bank, input: Bank, coil: Bank, discrete: Bank }).partial().strict().default({}),
+  /** Tag name → decoded engineering value. */
+  expect: z.record(z.string(), ValueExpect).default({}),
+  writes: z.array(WriteCase).default([]),
+});
 export type ModbusTestcases = z.infer<typeof ModbusTestcases>;
-
-function same(expected: unknown, got: unknown): boolean {
-  if (typeof expected === 'number' && typeof got === 'number') return Math.abs(expected - got) <= 1e-9 * Math.max(1, Math.abs(expected));
-  return expected === got;
-}
 
 const hex = (words: readonly number[]) => `[${words.map((w) => `0x${w.toString(16).padStart(4, '0')}`).join(', ')}]`;
 
@@ -105,7 +88,7 @@ export function checkModbusTestcases(profile: ModbusProfile, doc: unknown): stri
         out.push(`${at} expect.${name}: cannot decode ${hex(words)}: ${(err as Error).message}`);
         continue;
       }
-      if (!same(expected, got)) out.push(`${at} expect.${name}: ${tag.area} ${hex(words)} decodes to ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`);
+      if (!sameValue(expected, got)) out.push(`${at} expect.${name}: ${tag.area} ${hex(words)} decodes to ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`);
     }
     c.writes.forEach((w, wi) => {
       const wat = `${at} writes[${wi}] (${w.tag})`;

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { profileId, type OpcuaProfile, type OpcuaTag } from '../../config/profile-schema.ts';
 import { Quality, SampleValue } from '../../core/sample.ts';
 import { formatPath } from '../../core/errors.ts';
+import { sameValue, testcaseDocument } from '../testcase-document.ts';
 import { decodeDataValue, encodeWrite, statusCodeFromName } from './decode.ts';
 
 const RawValue = z.union([z.number(), z.boolean(), z.string(), z.null()]);
@@ -38,29 +39,11 @@ const WriteCase = z
   .strict()
   .refine((c) => (c.expect_raw === undefined) !== (c.expect_error === undefined), 'give exactly one of expect_raw or expect_error');
 
-export const OpcuaTestcases = z
-  .object({
-    /** `<vendor>-<model>` of the profile these cases belong to. */
-    profile: z.string(),
-    cases: z
-      .array(
-        z
-          .object({
-            name: z.string().min(1),
-            values: z.array(ValueCase).default([]),
-            writes: z.array(WriteCase).default([]),
-          })
-          .strict(),
-      )
-      .min(1),
-  })
-  .strict();
+export const OpcuaTestcases = testcaseDocument({
+  values: z.array(ValueCase).default([]),
+  writes: z.array(WriteCase).default([]),
+});
 export type OpcuaTestcases = z.infer<typeof OpcuaTestcases>;
-
-function same(expected: unknown, got: unknown): boolean {
-  if (typeof expected === 'number' && typeof got === 'number') return Math.abs(expected - got) <= 1e-9 * Math.max(1, Math.abs(expected));
-  return expected === got;
-}
 
 /** Every mismatch between a testcase document and what the driver decodes; empty = pass. */
 export function checkOpcuaTestcases(profile: OpcuaProfile, doc: unknown): string[] {
@@ -80,7 +63,7 @@ export function checkOpcuaTestcases(profile: OpcuaProfile, doc: unknown): string
       covered.add(tag.name);
       const sample = decodeDataValue(id, tag, { value: v.raw, statusCode: statusCodeFromName(v.status), statusName: v.status }, 0);
       if (sample.q !== v.expect.q) out.push(`${at} (${tag.name}): expected quality ${v.expect.q}, got ${sample.q}`);
-      if (!same(v.expect.value, sample.value)) out.push(`${at} (${tag.name}): raw ${JSON.stringify(v.raw)} decodes to ${JSON.stringify(sample.value)}, expected ${JSON.stringify(v.expect.value)}`);
+      if (!sameValue(v.expect.value, sample.value)) out.push(`${at} (${tag.name}): raw ${JSON.stringify(v.raw)} decodes to ${JSON.stringify(sample.value)}, expected ${JSON.stringify(v.expect.value)}`);
     });
     c.writes.forEach((w, wi) => {
       const at = `cases[${ci}] "${c.name}" writes[${wi}] (${w.tag})`;
@@ -96,7 +79,7 @@ export function checkOpcuaTestcases(profile: OpcuaProfile, doc: unknown): string
         return;
       }
       if (w.expect_error !== undefined) out.push(`${at}: write ${JSON.stringify(w.value)} accepted (raw ${JSON.stringify(raw)}), expected an error containing "${w.expect_error}"`);
-      else if (!same(w.expect_raw, raw)) out.push(`${at}: write ${JSON.stringify(w.value)} encodes to raw ${JSON.stringify(raw)}, expected ${JSON.stringify(w.expect_raw)}`);
+      else if (!sameValue(w.expect_raw, raw)) out.push(`${at}: write ${JSON.stringify(w.value)} encodes to raw ${JSON.stringify(raw)}, expected ${JSON.stringify(w.expect_raw)}`);
     });
   });
   const untested = profile.tags.filter((t) => !covered.has(t.name)).map((t) => t.name);
