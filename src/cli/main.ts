@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, EXIT_CONFIG } from '../core/errors.ts';
 import { jsonSchemas } from '../config/json-schema.ts';
+import { ADMIN_USAGE, adminCommand } from './admin.ts';
+import { RUN_USAGE, runCommand } from './runs.ts';
 import { validateFiles } from './validate.ts';
 
 const USAGE = `octopus — climate-chamber acquisition gateway
@@ -15,10 +17,12 @@ usage:
   octopus schema [--out dir]           write JSON Schemas of the config and profile files
   octopus browse <opc.tcp://…> [--depth n] [--out file]
                                        draft an OPC UA profile from a live address space
+${RUN_USAGE}
+${ADMIN_USAGE}
 
 environment: OCTOPUS_CONFIG, OCTOPUS_DATA_DIR, OCTOPUS_HTTP_PORT, OCTOPUS_MQTT_URL,
              OCTOPUS_MQTT_PORT, OCTOPUS_GATEWAY_ID, OCTOPUS_LOG_LEVEL, OCTOPUS_INFLUX_URL,
-             OCTOPUS_INFLUX_TOKEN, OCTOPUS_INFLUX_ORG, OCTOPUS_INFLUX_BUCKET`;
+             OCTOPUS_INFLUX_TOKEN, OCTOPUS_INFLUX_ORG, OCTOPUS_INFLUX_BUCKET, OCTOPUS_ADMIN_TOKEN`;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -66,6 +70,11 @@ export async function main(argv: string[]): Promise<number> {
         } else out(yaml);
         return 0;
       }
+      case 'user':
+      case 'token':
+        return await adminCommand(command, rest, out, err);
+      case 'run':
+        return await runCommand(rest, out, err);
       case undefined:
       case 'help':
       case '--help':

@@ -1,5 +1,8 @@
 import type { Metric } from 'prom-client';
-import { buildApp } from '../api/app.ts';
+import { buildApp, type RunFileResolver } from '../api/app.ts';
+import { AuditLog } from '../auth/audit.ts';
+import { UserStore } from '../auth/users.ts';
+import { VERSION } from '../core/version.ts';
 import type { EmbeddedBroker } from '../bus/broker.ts';
 import { loadConfig } from '../config/loader.ts';
 import { createLogger } from '../core/log.ts';
@@ -51,9 +54,11 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       let health = () => gateway.health();
       const metrics: Metric[] = [];
       const experiments = cfg.experiments.enabled ? createExperimentStore(loaded) : undefined;
+      let runFile: RunFileResolver | undefined;
       if (cfg.collector.enabled) {
         // Subscribed before the gateway publishes its first cycle, so it sees every message.
         const collector = new Collector(loaded, url, log.child('collector'), process.env, experiments);
+        runFile = (id, run) => collector.archiver?.fileOf(id, run.id);
         collector.start();
         stops.splice(1, 0, ['collector', () => collector.stop()]);
         health = () => withCollector(gateway.health(), collector.health());
@@ -61,7 +66,12 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         await Promise.race([collector.subscribed, new Promise((r) => setTimeout(r, 10_000).unref())]);
       }
       await gateway.start();
-      const app = await buildApp({ health, metrics });
+      const app = await buildApp({
+        health,
+        metrics,
+        version: VERSION,
+        ...(experiments ? { experiments, users: UserStore.forDataDir(loaded.dataDir), audit: AuditLog.forDataDir(loaded.dataDir), runFile } : {}),
+      });
       await app.listen({ port: cfg.http.port, host: cfg.http.host });
       stops.unshift(['http', () => app.close()]);
       const port = cfg.http.port;
@@ -70,6 +80,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         `Octopus gateway "${cfg.gateway.id}" is running with ${loaded.chambers.length} chamber(s): ${loaded.chambers.map((c) => c.chamber.id).join(', ')}`,
         `  health     curl http://localhost:${port}/api/health`,
         `  metrics    curl http://localhost:${port}/metrics`,
+        ...(experiments ? [`  API docs   http://localhost:${port}/docs   (experiments, runs, downloads; token from \`octopus token create\`)`] : []),
         `  live data  mosquitto_sub -h localhost -p ${broker?.port ?? '<broker port>'} -t '${cfg.mqtt.prefix}/#' -v${cfg.mqtt.url ? `   (broker ${cfg.mqtt.url})` : ''}`,
         `  spool      ${loaded.dataDir}`,
         ...(cfg.influx.url && cfg.collector.enabled ? [`  InfluxDB   ${cfg.influx.url} (measurement "${cfg.influx.measurement}")`] : []),

@@ -43,6 +43,8 @@ const HEADER = '# Experiment metadata: the catalogue entry. Edit freely; Octopus
 export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
   private readonly cache = new Map<string, { mtimeMs: number; metadata: ExperimentMetadata }>();
   private readonly invalid = new Map<string, ConfigIssue[]>();
+  /** Status of every run this process knows, to notice runs started or stopped by another process. */
+  private known?: Map<string, Run>;
   private readonly now: () => Date;
 
   constructor(readonly root: ArchiveRoot, private readonly o: StoreOptions) {
@@ -106,6 +108,27 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
 
   // ---- runs --------------------------------------------------------------------
 
+  /**
+   * Re-reads the runs on disk and emits `run` events for those another process (the
+   * CLI, another gateway) started or stopped since the last call. The first call only
+   * learns the current state.
+   */
+  sync(): void {
+    const now = new Map<string, Run>();
+    for (const e of this.list()) for (const r of e.runs) now.set(`${r.experiment}/${r.id}`, r);
+    const before = this.known;
+    this.known = now;
+    if (!before) return;
+    for (const [key, r] of now) {
+      const was = before.get(key);
+      if (r.status === 'running' && !was) this.emit('run', { event: 'run_started', run: r });
+      if (r.status === 'stopped' && was?.status !== 'stopped') {
+        if (!was) this.emit('run', { event: 'run_started', run: { ...r, status: 'running', stop: undefined, stopped_by: undefined } });
+        this.emit('run', { event: 'run_stopped', run: r });
+      }
+    }
+  }
+
   openRuns(): Run[] {
     return this.list().flatMap((e) => e.runs.filter((r) => r.status === 'running'));
   }
@@ -131,6 +154,7 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
       ...(note ? { note } : {}),
     };
     this.writeRun(e.dir, run);
+    this.known?.set(`${id}/${runId}`, run);
     this.history(e.dir, `run ${runId} started by ${by}`);
     this.emit('run', { event: 'run_started', run });
     return run;
@@ -143,6 +167,7 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
     if (run.status !== 'running') throw new ExperimentError(409, `run ${runId} of "${id}" is already stopped (at ${run.stop})`);
     const stopped: Run = { ...run, status: 'stopped', stop: this.now().toISOString(), stopped_by: by };
     this.writeRun(e.dir, stopped);
+    this.known?.set(`${id}/${runId}`, stopped);
     this.history(e.dir, `run ${runId} stopped by ${by}`);
     this.emit('run', { event: 'run_stopped', run: stopped });
     return stopped;

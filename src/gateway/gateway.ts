@@ -8,6 +8,7 @@ import type { Driver } from '../drivers/types.ts';
 import type { HealthReport } from '../api/health-schema.ts';
 import { composeHealth } from './health.ts';
 import { VERSION } from '../core/version.ts';
+import { appendAudit, auditFile } from '../auth/audit.ts';
 
 
 /**
@@ -53,15 +54,20 @@ export class Gateway {
   async applySetpoint(req: SetpointRequest): Promise<void> {
     const driver = this.drivers.find((d) => d.chamber === req.chamber);
     const what = `setpoint ${req.chamber}/${req.tag} = ${JSON.stringify(req.value)}${req.id ? ` (request ${req.id})` : ''}`;
+    const audit = (result: string) =>
+      appendAudit(auditFile(this.loaded.dataDir), { who: `mqtt${req.id ? `:${req.id}` : ''}`, action: 'setpoint', what: `${req.chamber}/${req.tag}`, detail: { value: req.value, result } });
     if (!driver) {
       this.log.warn(`${what} refused: no chamber "${req.chamber}" on this gateway`);
+      audit('refused: unknown chamber');
       return;
     }
     try {
       await driver.write(req.tag, req.value);
       this.log.info(`${what} written`);
+      audit('written');
     } catch (err) {
       this.log.warn(`${what} refused: ${(err as Error).message}`);
+      audit(`refused: ${(err as Error).message}`);
     }
   }
 

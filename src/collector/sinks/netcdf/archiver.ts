@@ -47,6 +47,7 @@ export class Archiver {
   ) {}
 
   start(): void {
+    this.store.sync();
     for (const run of this.store.openRuns()) {
       try {
         this.openRun(run);
@@ -148,6 +149,12 @@ export class Archiver {
   }
 
   private tick(): void {
+    // Runs started or stopped by another process (the CLI) arrive as events from here.
+    try {
+      this.store.sync();
+    } catch (err) {
+      this.log.warn(`cannot read the experiment folders: ${(err as Error).message}`);
+    }
     const now = Date.now();
     for (const [key, o] of this.open) {
       try {

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { ExperimentId } from '../experiments/schema.ts';
+
+/** A point in time: ISO 8601 date or date-time with offset (e.g. 2025-03-01 or 2025-03-01T12:00:00Z). */
+export const Instant = z
+  .string()
+  .refine((s) => /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/.test(s) && !Number.isNaN(Date.parse(s)), {
+    message: 'expected an ISO 8601 date or date-time with offset, e.g. 2025-03-01 or 2025-03-01T12:00:00Z',
+  })
+  .describe('ISO 8601 date or date-time (UTC unless an offset is given)');
+
+export const toMs = (s: string | undefined): number | undefined => (s === undefined ? undefined : Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T00:00:00Z` : s));
+
+export const ExperimentParams = z.object({ id: ExperimentId });
+export const RunId = z.string().regex(/^r\d{3,}$/, 'run ids look like r001');
+export const RunParams = z.object({ id: ExperimentId, run: RunId });
+
+export const ListQuery = z
+  .object({
+    text: z.string().min(1).optional().describe('words that must all appear in id, title, description, project, PI, keywords or treatments'),
+    chamber: z.string().min(1).optional(),
+    variable: z.string().min(1).optional(),
+    pi: z.string().min(1).optional().describe('principal investigator name (substring)'),
+    from: Instant.optional().describe('experiments with a run overlapping [from, to]'),
+    to: Instant.optional(),
+  })
+  .strict();
+
+export const StartRunBody = z.object({ note: z.string().max(2000).optional() }).strict().nullish();
+
+export const CsvQuery = z
+  .object({
+    vars: z.string().regex(/^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$/, 'comma-separated variable names').optional().describe('variables (default: all)'),
+    chamber: z.string().regex(/^[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*$/, 'comma-separated chamber ids').optional().describe('chambers (default: all)'),
+    from: Instant.optional(),
+    to: Instant.optional(),
+    qc: z.enum(['true', 'false']).default('true').describe('include the <var>_qc columns'),
+  })
+  .strict();
+
+export const PreviewQuery = z
+  .object({
+    var: z.string().regex(/^[A-Za-z0-9_]+$/, 'a variable name'),
+    points: z.coerce.number().int().min(2).max(10_000).default(500).describe('most buckets per chamber'),
+    from: Instant.optional(),
+    to: Instant.optional(),
+  })
+  .strict();
+
+const Bucket = z.object({ t: z.string(), n: z.number(), mean: z.number().nullable(), min: z.number().nullable(), max: z.number().nullable() });
+export const PreviewReply = z.object({
+  var: z.string(),
+  units: z.string().nullable(),
+  long_name: z.string().nullable(),
+  records: z.number().describe('records in the time range'),
+  bucket_records: z.number().describe('records per bucket'),
+  chambers: z.record(z.string(), z.array(Bucket)),
+});
+
+export const ErrorReply = z.object({ error: z.string(), field: z.string().optional(), value: z.unknown().optional() });
+
+export const RunReply = z.object({ run: z.string() }).passthrough();

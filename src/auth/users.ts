@@ -1,0 +1,186 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { hashPassword, verifyPassword } from './password.ts';
+import { Role } from './roles.ts';
+
+export const UserName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'user names are 1–64 letters, digits, ".", "_", "@" or "-"');
+
+const UserRecord = z.object({
+  name: UserName,
+  role: Role,
+  /** scrypt hash (password.ts); absent = token-only account. */
+  password: z.string().optional(),
+  created: z.string(),
+  disabled: z.boolean().optional(),
+});
+const TokenRecord = z.object({
+  /** Public id, the lookup key (the token starts with it). */
+  id: z.string().regex(/^[a-f0-9]{12}$/),
+  user: UserName,
+  name: z.string(),
+  /** sha256 of the whole token, hex. The token itself is never stored. */
+  sha256: z.string().regex(/^[a-f0-9]{64}$/),
+  created: z.string(),
+  revoked: z.string().optional(),
+});
+const UsersFile = z.object({ version: z.literal(1), users: z.array(UserRecord), tokens: z.array(TokenRecord) });
+type UsersFile = z.infer<typeof UsersFile>;
+export type UserRecord = z.infer<typeof UserRecord>;
+export type TokenRecord = z.infer<typeof TokenRecord>;
+
+/** Who made a request. */
+export interface Principal { user: string; role: Role; token: string }
+
+export class AuthError extends Error {
+  constructor(readonly status: 400 | 404 | 409, message: string, readonly field?: string, readonly value?: unknown) {
+    super(message);
+  }
+}
+
+/** Tokens look like `oct_<12 hex id>.<32 random bytes base64url>`. */
+const TOKEN_RE = /^oct_([a-f0-9]{12})\.([A-Za-z0-9_-]{43})$/;
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+export const usersFile = (dataDir: string): string => join(dataDir, 'state', 'users.json');
+
+/**
+ * Accounts and API tokens in `<data_dir>/state/users.json` (mode 0600, written
+ * atomically). Tokens are stored as SHA-256 hashes (they are 256-bit random, so a fast
+ * hash is enough); passwords as scrypt hashes. The file is re-read when it changes, so
+ * `octopus token create` works while the server runs. `adminToken` (OCTOPUS_ADMIN_TOKEN)
+ * is accepted as an admin token, for the first login of a fresh install.
+ */
+export class UserStore {
+  private data: UsersFile = { version: 1, users: [], tokens: [] };
+  private stamp = '';
+  private readonly adminHash?: Buffer;
+
+  constructor(readonly file: string, adminToken?: string, private readonly now: () => Date = () => new Date()) {
+    if (adminToken) this.adminHash = sha256(adminToken);
+  }
+
+  static forDataDir(dataDir: string, env: NodeJS.ProcessEnv = process.env): UserStore {
+    return new UserStore(usersFile(dataDir), env.OCTOPUS_ADMIN_TOKEN || undefined);
+  }
+
+  // ---- users ---------------------------------------------------------------
+
+  users(): UserRecord[] {
+    return this.load().users;
+  }
+
+  async addUser(name: string, role: Role, password?: string): Promise<UserRecord> {
+    const n = UserName.safeParse(name);
+    if (!n.success) throw new AuthError(400, n.error.issues[0]!.message, 'name', name);
+    const r = Role.safeParse(role);
+    if (!r.success) throw new AuthError(400, `unknown role (roles: ${Role.options.join(', ')})`, 'role', role);
+    const d = this.load();
+    if (d.users.some((u) => u.name === name)) throw new AuthError(409, `user "${name}" already exists`, 'name', name);
+    const user: UserRecord = { name, role: r.data, created: this.now().toISOString(), ...(password ? { password: await hashPassword(password) } : {}) };
+    this.save({ ...d, users: [...d.users, user] });
+    return user;
+  }
+
+  async setPassword(name: string, password: string): Promise<void> {
+    const d = this.load();
+    const u = this.user(d, name);
+    const hash = await hashPassword(password);
+    this.save({ ...d, users: d.users.map((x) => (x === u ? { ...x, password: hash } : x)) });
+  }
+
+  setRole(name: string, role: Role): UserRecord {
+    const d = this.load();
+    const u = this.user(d, name);
+    const next = { ...u, role };
+    this.save({ ...d, users: d.users.map((x) => (x === u ? next : x)) });
+    return next;
+  }
+
+  /** Checks a password (for the web page login); undefined when wrong or no password set. */
+  async login(name: string, password: string): Promise<Principal | undefined> {
+    const u = this.load().users.find((x) => x.name === name && !x.disabled);
+    if (!u?.password || !(await verifyPassword(password, u.password))) return undefined;
+    return { user: u.name, role: u.role, token: 'password' };
+  }
+
+  // ---- tokens ----------------------------------------------------------------
+
+  tokens(): Array<Omit<TokenRecord, 'sha256'>> {
+    return this.load().tokens.map(({ sha256: _h, ...t }) => t);
+  }
+
+  /** Creates a token for a user; the returned `token` is shown once and never stored. */
+  createToken(user: string, name = 'api'): { id: string; token: string; user: string; name: string; created: string } {
+    const d = this.load();
+    this.user(d, user);
+    const id = randomBytes(6).toString('hex');
+    const token = `oct_${id}.${randomBytes(32).toString('base64url')}`;
+    const rec: TokenRecord = { id, user, name, sha256: sha256(token).toString('hex'), created: this.now().toISOString() };
+    this.save({ ...d, tokens: [...d.tokens, rec] });
+    return { id, token, user, name, created: rec.created };
+  }
+
+  revokeToken(id: string): Omit<TokenRecord, 'sha256'> {
+    const d = this.load();
+    const t = d.tokens.find((x) => x.id === id);
+    if (!t) throw new AuthError(404, `no token with id "${id}"`, 'id', id);
+    if (t.revoked) return (({ sha256: _h, ...rest }) => rest)(t);
+    const next = { ...t, revoked: this.now().toISOString() };
+    this.save({ ...d, tokens: d.tokens.map((x) => (x === t ? next : x)) });
+    const { sha256: _h, ...rest } = next;
+    return rest;
+  }
+
+  /** Who a bearer token belongs to, or undefined (unknown, malformed, revoked, disabled user). */
+  authenticate(token: string | undefined): Principal | undefined {
+    if (!token) return undefined;
+    const hash = sha256(token);
+    if (this.adminHash && timingSafeEqual(hash, this.adminHash)) return { user: 'admin-token', role: 'admin', token: 'OCTOPUS_ADMIN_TOKEN' };
+    const m = TOKEN_RE.exec(token);
+    if (!m) return undefined;
+    const d = this.load();
+    const t = d.tokens.find((x) => x.id === m[1]);
+    if (!t || t.revoked) return undefined;
+    if (!timingSafeEqual(hash, Buffer.from(t.sha256, 'hex'))) return undefined;
+    const u = d.users.find((x) => x.name === t.user && !x.disabled);
+    return u ? { user: u.name, role: u.role, token: t.id } : undefined;
+  }
+
+  // ---- file ------------------------------------------------------------------
+
+  private user(d: UsersFile, name: string): UserRecord {
+    const u = d.users.find((x) => x.name === name);
+    if (!u) throw new AuthError(404, `no user "${name}" (users: ${d.users.map((x) => x.name).join(', ') || 'none'})`, 'user', name);
+    return u;
+  }
+
+  private load(): UsersFile {
+    let st;
+    try {
+      st = statSync(this.file);
+    } catch {
+      this.data = { version: 1, users: [], tokens: [] };
+      this.stamp = '';
+      return this.data;
+    }
+    const stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    if (stamp !== this.stamp) {
+      const parsed = UsersFile.safeParse(JSON.parse(readFileSync(this.file, 'utf8')));
+      if (!parsed.success) throw new Error(`${this.file} is not a valid users file: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      this.data = parsed.data;
+      this.stamp = stamp;
+    }
+    return this.data;
+  }
+
+  private save(d: UsersFile): void {
+    mkdirSync(join(this.file, '..'), { recursive: true, mode: 0o700 });
+    const tmp = `${this.file}.tmp-${process.pid}`;
+    writeFileSync(tmp, `${JSON.stringify(d, null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, this.file);
+    this.data = d;
+    const st = statSync(this.file);
+    this.stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+  }
+}
