@@ -44,6 +44,11 @@ export class ArchiveRoot {
     return [...new Set([...list(this.nas), ...list(this.local)])].sort();
   }
 
+  /** Experiments with files in the local fallback. */
+  localIds(): string[] {
+    return safeList(this.local).filter((n) => !n.startsWith('.'));
+  }
+
   /** Files waiting locally for the NAS. */
   pendingLocal(): number {
     let n = 0;
@@ -58,12 +63,8 @@ export class ArchiveRoot {
     return n;
   }
 
-  /**
-   * Moves local files to the NAS (skipping `busy` paths, e.g. a run file still being
-   * written). Returns how many files moved. A file already on the NAS with the same
-   * size is taken as copied.
-   */
-  migrate(busy: (path: string) => boolean = () => false): number {
+  /** Moves local files to the NAS (copy, check the size, rename, remove the local one); returns how many moved. */
+  migrate(): number {
     if (!this.available()) return 0;
     let moved = 0;
     const walk = (d: string) => {
@@ -73,7 +74,6 @@ export class ArchiveRoot {
           walk(src);
           continue;
         }
-        if (busy(src)) continue;
         const dst = join(this.nas, relative(this.local, src));
         mkdirSync(dirname(dst), { recursive: true });
         const tmp = `${dst}.part`;

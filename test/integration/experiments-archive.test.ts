@@ -7,7 +7,7 @@
  * gateway published.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthReport } from '../../src/api/health-schema.ts';
@@ -18,6 +18,7 @@ import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 import { createExperimentStore } from '../../src/experiments/factory.ts';
 import type { ExperimentStore } from '../../src/experiments/store.ts';
 import { cleanScratch, scratch } from '../support/collector-fixtures.ts';
+import { runCli } from '../support/cli.ts';
 import { ncdump, pythonView } from '../support/netcdf.ts';
 import { eventually, freePort } from '../support/ports.ts';
 
@@ -26,6 +27,7 @@ let output = '';
 let mqtt: MqttConnection;
 let store: ExperimentStore;
 let httpPort: number;
+let configFile: string;
 const events: ExperimentEvent[] = [];
 /** chamber → tag → ts → value as published */
 const published = new Map<string, number | boolean>();
@@ -35,6 +37,7 @@ beforeAll(async () => {
   const [mqttPort, opcua, modbus] = [await freePort(), await freePort(), await freePort()];
   httpPort = await freePort();
   const config = join(dir, 'lab.yaml');
+  configFile = config;
   writeFileSync(config, `
 gateway: { id: archive }
 data_dir: ${JSON.stringify(join(dir, 'data'))}
@@ -132,9 +135,73 @@ describe('experiment runs archived as NetCDF', () => {
     expect(store.get('co2-test').runs.at(-1)).toMatchObject({ id: 'r002', status: 'stopped', stopped_by: 'plc:c2/running' });
   });
 
+  it('archives a run started and stopped with the CLI from another process', async () => {
+    events.length = 0;
+    const env = { OCTOPUS_MQTT_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '' };
+    const start = runCli(['run', 'start', 'co2-test', '--config', configFile, '--note', 'from the CLI'], { env });
+    expect(start.stderr).toBe('');
+    expect(start.code).toBe(0);
+    await eventually(() => events.find((e) => e.event === 'run_started' && e.run === 'r003'), 'the server announces the CLI run');
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(runCli(['run', 'stop', 'co2-test', 'r003', '--config', configFile], { env }).code).toBe(0);
+    await eventually(() => events.find((e) => e.event === 'run_stopped' && e.run === 'r003'), 'the server closes the CLI run');
+    const e = store.get('co2-test');
+    await eventually(() => existsSync(join(e.dir, 'runs', 'r003', 'co2-test_r003.nc')), 'the CLI run archived');
+    expect(ncdump(join(e.dir, 'runs', 'r003', 'co2-test_r003.nc'), true).status).toBe(0);
+  });
+
   it('stops cleanly on SIGINT', async () => {
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     proc.kill('SIGINT');
     expect(await exited).toBe(0);
+  });
+});
+
+describe('NAS away during a run', () => {
+  it('keeps the closed run locally, reports it, and moves it to the NAS when it is back', async () => {
+    const dir = scratch('octopus-nas-away-');
+    const nas = join(dir, 'nas');
+    const [mqttPort, modbus, http] = [await freePort(), await freePort(), await freePort()];
+    mkdirSync(nas);
+    const config = join(dir, 'lab.yaml');
+    writeFileSync(config, `
+gateway: { id: nas }
+data_dir: ${JSON.stringify(join(dir, 'data'))}
+simulator: { enabled: true }
+mqtt: { port: ${mqttPort} }
+http: { port: ${http}, host: 127.0.0.1 }
+experiments: { root: ${JSON.stringify(nas)}, reorder_window_ms: 500, flush_interval_ms: 200, nas_check_interval_ms: 300 }
+chambers:
+  - { id: m1, name: Modbus, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 500, modbus: { unit_id: 2 } }
+`);
+    const env = { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '' };
+    let out = '';
+    const p = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'start', '--config', config], { cwd: dir, env });
+    p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    p.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    try {
+      await eventually(() => out.includes('Ctrl-C stops it cleanly'), `octopus start (output so far:\n${out})`, 40_000);
+      renameSync(nas, `${nas}-unmounted`); // the mount goes away
+      const health = async () => HealthReport.parse(await (await fetch(`http://127.0.0.1:${http}/api/health`)).json());
+      await eventually(async () => (await health()).sinks.netcdf?.nas_available === false, 'health says the NAS is away');
+      expect((await health()).problems.join('\n')).toMatch(/NAS .* unavailable: experiment files are kept locally/);
+      // An experiment created, run and stopped meanwhile lives in the local fallback.
+      const s = createExperimentStore(loadConfig(config, env));
+      const e = await s.create({ id: 'nas-test', title: 'NAS outage', principal_investigator: { name: 'Ada' }, chambers: ['m1'] }, 'test');
+      expect(e.dir).toBe(join(dir, 'data', 'experiments-local', 'nas-test'));
+      s.startRun('nas-test', 'test');
+      await new Promise((r) => setTimeout(r, 2500));
+      s.stopRun('nas-test', 'r001', 'test');
+      const local = join(dir, 'data', 'experiments-local', 'nas-test', 'runs', 'r001', 'nas-test_r001.nc');
+      await eventually(() => existsSync(local), 'the closed run kept locally');
+      renameSync(`${nas}-unmounted`, nas); // the mount is back
+      const final = join(nas, 'nas-test', 'runs', 'r001', 'nas-test_r001.nc');
+      await eventually(() => existsSync(final) && !existsSync(local), 'moved to the NAS');
+      await eventually(() => readFileSync(join(nas, 'nas-test', 'MANIFEST.sha256'), 'utf8').includes('runs/r001/nas-test_r001.nc'), 'manifest updated');
+      expect(ncdump(final, true).status).toBe(0);
+      await eventually(async () => (await health()).sinks.netcdf?.nas_available === true, 'health says the NAS is back');
+    } finally {
+      p.kill('SIGKILL');
+    }
   });
 });

@@ -80,8 +80,8 @@ export class Archiver {
     try {
       const e = this.store.get(experiment);
       const run = e.runs.find((r) => r.id === runId);
-      const path = run ? join(e.dir, run.file) : undefined;
-      return path && existsSync(path) ? path : undefined;
+      if (!run) return undefined;
+      return [join(e.dir, run.file), join(this.store.root.local, experiment, run.file)].find((p) => existsSync(p));
     } catch {
       return undefined;
     }
@@ -129,10 +129,12 @@ export class Archiver {
     if (!o) return;
     this.open.delete(key);
     o.file.close(Date.parse(e.run.stop!));
-    const dest = join(this.store.get(e.run.experiment).dir, e.run.file);
+    // On the NAS when it is writable; else in the local fallback, moved over when it returns.
+    const nas = this.store.root.available();
+    const dest = join(nas ? this.store.get(e.run.experiment).dir : join(this.store.root.local, e.run.experiment), e.run.file);
     moveFile(o.path, dest);
     this.log.info(`run ${key} closed: ${o.file.writer.recordCount} records → ${dest}`);
-    await this.store.document(e.run.experiment);
+    if (nas) await this.store.document(e.run.experiment);
   }
 
   private openRun(run: Run): void {
@@ -168,11 +170,16 @@ export class Archiver {
   private checkNas(): void {
     const was = this.nasAvailable;
     this.nasAvailable = this.store.root.available();
-    if (was && !this.nasAvailable) this.log.warn(`NAS ${this.store.root.nas} unavailable: experiment files go to ${this.store.root.local} until it returns`);
+    if (was !== this.nasAvailable && !this.nasAvailable) this.log.warn(`NAS ${this.store.root.nas} unavailable: experiment files go to ${this.store.root.local} until it returns`);
     if (!this.nasAvailable) return;
-    const busy = new Set([...this.open.values()].map((o) => o.path));
-    const moved = this.store.root.migrate((p) => busy.has(p));
-    if (moved) this.log.info(`NAS ${this.store.root.nas} back: moved ${moved} files from ${this.store.root.local}`);
+    const waiting = this.store.root.localIds();
+    if (waiting.length === 0) return;
+    const moved = this.store.root.migrate();
+    if (!moved) return;
+    this.log.info(`NAS ${this.store.root.nas} back: moved ${moved} files from ${this.store.root.local}`);
+    for (const id of waiting) {
+      this.store.document(id).catch((err: Error) => this.log.warn(`cannot update the documents of ${id}: ${err.message}`));
+    }
   }
 }
 
