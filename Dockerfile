@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Gateway / collector image: Node 20, production dependencies only, runs as non-root.
+# Gateway / collector image (one image, two commands: `start`, `collect`).
+# Stage 1 installs production dependencies only; stage 2 is the runtime, as non-root.
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -14,10 +15,15 @@ COPY bin ./bin
 COPY src ./src
 COPY drivers ./drivers
 COPY config ./config
-RUN mkdir -p /data && chown node:node /data
+COPY deploy/octopus ./deploy/octopus
+# /data: archives (the NAS in compose); /var/lib/octopus: spool and InfluxDB buffer.
+# Created here, owned by node, so that volumes mounted on them start writable.
+RUN mkdir -p /data /var/lib/octopus && chown node:node /data /var/lib/octopus
 USER node
-EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.OCTOPUS_HTTP_PORT||8080)+'/api/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+EXPOSE 8080 8081
+# Probes the gateway's API (OCTOPUS_HTTP_PORT) or, for `collect`, the collector's
+# (OCTOPUS_HEALTH_PORT = collector.http_port): 200 only when status is ok.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD node -e "const p=process.env.OCTOPUS_HEALTH_PORT||process.env.OCTOPUS_HTTP_PORT||8080;fetch('http://127.0.0.1:'+p+'/api/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 ENTRYPOINT ["node", "bin/octopus.js"]
 CMD ["start"]
