@@ -11,7 +11,7 @@ const USAGE = `octopus — climate-chamber acquisition gateway
 
 usage:
   octopus start [--config file]        simulator (if enabled), broker, gateway and HTTP API
-  octopus collect [--config file]      only the collector: MQTT data → InfluxDB (scale out with collector.group)
+  octopus collect [--config file]      only the collector: MQTT data → InfluxDB and the NetCDF archive
   octopus simulate [--config file]     only the simulated chambers of a configuration
   octopus validate <file.yaml>…        check configuration and profile files (exit 2 on problems)
   octopus schema [--out dir]           write JSON Schemas of the config and profile files
