@@ -27,16 +27,22 @@ export class Collector {
   readonly archiver?: Archiver;
   private readonly runControl?: RunControl;
   private readonly subscriber: DataSubscriber;
+  /** With a shared-subscription group, the archive still needs every sample: its own subscription. */
+  private readonly archiveSubscriber?: DataSubscriber;
 
   constructor(loaded: LoadedConfig, brokerUrl: string, private readonly log: Logger, env: NodeJS.ProcessEnv = process.env, experiments?: ExperimentStore) {
     const cfg = loaded.config;
     if (cfg.influx.url) this.influx = new InfluxSink(cfg.influx, resolve(loaded.dataDir), env[cfg.influx.token_env] || undefined, log.child('influx'));
-    if (experiments) {
+    if (experiments && cfg.collector.archive) {
       this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'));
       this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env });
     }
-    const sinks: Array<{ accept(msg: DataMessage): void }> = [this.influx, this.archiver].filter((s) => s !== undefined);
-    const runControl = this.runControl;
+    const shared = cfg.collector.group !== undefined;
+    const archive = (msg: DataMessage) => {
+      this.archiver?.accept(msg);
+      this.runControl?.observe(msg);
+    };
+    const influx = this.influx;
     this.subscriber = new DataSubscriber({
       url: brokerUrl,
       mqtt: cfg.mqtt,
@@ -44,10 +50,21 @@ export class Collector {
       log: log.child('subscriber'),
       env,
       deliver: (msg: DataMessage) => {
-        for (const s of sinks) s.accept(msg);
-        runControl?.observe(msg);
+        influx?.accept(msg);
+        if (!shared) archive(msg);
       },
     });
+    if (shared && this.archiver) {
+      const { group: _group, client_id, ...rest } = cfg.collector;
+      this.archiveSubscriber = new DataSubscriber({
+        url: brokerUrl,
+        mqtt: cfg.mqtt,
+        collector: { ...rest, ...(client_id ? { client_id: `${client_id}-archive` } : {}) },
+        log: log.child('archive-subscriber'),
+        env,
+        deliver: archive,
+      });
+    }
   }
 
   start(): void {
@@ -57,7 +74,7 @@ export class Collector {
 
   /** Resolves once the broker granted the data subscription. */
   get subscribed(): Promise<void> {
-    return this.subscriber.subscribed;
+    return Promise.all([this.subscriber.subscribed, this.archiveSubscriber?.subscribed]).then(() => undefined);
   }
 
   get connected(): boolean {
@@ -75,6 +92,7 @@ export class Collector {
   /** Stops receiving first (nothing unacknowledged is lost: the broker keeps it), then flushes the sinks. */
   async stop(): Promise<void> {
     await this.subscriber.close();
+    await this.archiveSubscriber?.close();
     await this.runControl?.close();
     this.archiver?.stop();
     await this.influx?.close();

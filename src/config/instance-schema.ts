@@ -210,6 +210,12 @@ export const CollectorConfig = z
     client_id: z.string().min(1).optional(),
     /** Unacknowledged QoS 1 messages the broker may send before the collector acknowledges. */
     receive_maximum: z.number().int().min(1).max(65535).default(1000),
+    /**
+     * This collector keeps the NetCDF archive of experiment runs and watches the PLC run
+     * triggers. With several collectors (a `group`), exactly one should: it then gets
+     * every sample through its own, unshared subscription.
+     */
+    archive: z.boolean().default(true),
     /** Collector HTTP port when run on its own (`octopus collect`). */
     http_port: z.number().int().min(0).max(65535).default(8081),
   })
