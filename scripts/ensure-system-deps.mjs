@@ -17,6 +17,8 @@ const checks = [
   { pkg: 'netcdf-bin', ok: () => existsSync('/usr/bin/ncdump') },
   { pkg: 'python3-netcdf4', ok: () => pyImports('netCDF4') },
   { pkg: 'python3-xarray', ok: () => pyImports('xarray') },
+  // the web page's browser tests (test/e2e) drive it with playwright-core
+  { pkg: 'chromium', ok: () => existsSync('/usr/bin/chromium') },
 ];
 
 function pyImports(mod) {

@@ -13,6 +13,16 @@ import { downloadRoutes, type RunFileResolver } from './routes/downloads.ts';
 import { experimentRoutes } from './routes/experiments.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { BundleJobs, bundleRoutes } from './routes/bundles.ts';
+import { webAdminRoutes } from './routes/web-admin.ts';
+import { webLiveRoutes } from './routes/web-live.ts';
+import { webPageRoutes } from './routes/web-pages.ts';
+import { webStaticRoutes } from './routes/web-static.ts';
+import { subsetRoutes } from './routes/web-subset.ts';
+import { GrafanaLinks } from '../web/grafana.ts';
+import { LiveValues } from '../web/live.ts';
+import { cookieToBearer } from '../web/session.ts';
+import { dirname, join } from 'node:path';
 import { createMetrics } from './metrics.ts';
 
 export type { RunFileResolver } from './routes/downloads.ts';
@@ -33,6 +43,16 @@ export interface AppDeps {
   /** Where a run's NetCDF is now (open runs may be in a working folder); default `<experiment dir>/<run.file>`. */
   runFile?: RunFileResolver;
   version?: string;
+  /** Latest chamber values for the live page (`GET /api/live`); fed by the caller (collector or MQTT). */
+  live?: LiveValues;
+  /** Where whole-experiment zips are prepared; default `<data_dir>/bundles` (next to the audit log's `state/`). */
+  bundlesDir?: string;
+  /** How long a finished zip stays downloadable; default OCTOPUS_BUNDLE_TTL_S or 24 h. */
+  bundleTtlMs?: number;
+  /** Slows bundle preparation (ms pause per 256 KiB read): for tests that watch the progress bar. */
+  bundleThrottleMs?: number;
+  /** Grafana links (default: OCTOPUS_GRAFANA_URL + dashboards/generated uids). */
+  grafana?: GrafanaLinks;
 }
 
 /** The HTTP app: external plugins, then app plugins, then routes. Tests call `inject`. */
@@ -55,9 +75,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.experiments && deps.users) {
     const audit = deps.audit;
     if (!audit) throw new Error('buildApp: the experiments API needs an audit log (AppDeps.audit)');
+    // web page: sessions are API tokens in a cookie (src/web/session.ts)
+    app.addHook('onRequest', async (req) => cookieToBearer(req));
     await app.register(experimentRoutes, { store: deps.experiments, users: deps.users, audit });
     await app.register(downloadRoutes, { store: deps.experiments, users: deps.users, audit, runFile: deps.runFile });
     await app.register(adminRoutes, { users: deps.users, audit });
+    const jobs = new BundleJobs(deps.bundlesDir ?? join(dirname(dirname(audit.file)), 'bundles'), deps.experiments, {
+      ttlMs: deps.bundleTtlMs ?? Number(process.env.OCTOPUS_BUNDLE_TTL_S || 86_400) * 1000, runFile: deps.runFile, audit, throttleMs: deps.bundleThrottleMs,
+    });
+    app.addHook('onClose', async () => jobs.close());
+    await app.register(bundleRoutes, { jobs, users: deps.users, audit });
+    await app.register(subsetRoutes, { store: deps.experiments, users: deps.users, audit, runFile: deps.runFile });
+    const grafana = deps.grafana ?? new GrafanaLinks();
+    await app.register(webStaticRoutes);
+    await app.register(webPageRoutes, { store: deps.experiments, users: deps.users, audit, grafana });
+    await app.register(webAdminRoutes, { users: deps.users, audit });
+    await app.register(webLiveRoutes, { live: deps.live ?? new LiveValues(), users: deps.users, store: deps.experiments, grafana });
   }
   return app;
 }

@@ -14,6 +14,8 @@ const UserRecord = z.object({
   password: z.string().optional(),
   created: z.string(),
   disabled: z.boolean().optional(),
+  /** Self-registered and waiting for an admin's approval (web page); cannot sign in. */
+  pending: z.boolean().optional(),
 });
 const TokenRecord = z.object({
   /** Public id, the lookup key (the token starts with it). */
@@ -95,6 +97,33 @@ export class UserStore {
     const next = { ...u, role };
     this.save({ ...d, users: d.users.map((x) => (x === u ? next : x)) });
     return next;
+  }
+
+  /** Self-registration (web page): a viewer account that cannot sign in until an admin approves it. */
+  async register(name: string, password: string): Promise<UserRecord> {
+    if (password.length < 8) throw new AuthError(400, 'passwords are at least 8 characters', 'password', null);
+    const u = await this.addUser(name, 'viewer', password);
+    const d = this.load();
+    const next = { ...u, disabled: true, pending: true };
+    this.save({ ...d, users: d.users.map((x) => (x.name === name ? next : x)) });
+    return next;
+  }
+
+  /** Approves a self-registered account with a role (admin). */
+  approve(name: string, role: Role): UserRecord {
+    const r = Role.safeParse(role);
+    if (!r.success) throw new AuthError(400, `unknown role (roles: ${Role.options.join(', ')})`, 'role', role);
+    const d = this.load();
+    const u = this.user(d, name);
+    const { pending: _p, disabled: _d, ...rest } = u;
+    const next: UserRecord = { ...rest, role: r.data };
+    this.save({ ...d, users: d.users.map((x) => (x === u ? next : x)) });
+    return next;
+  }
+
+  /** Token record by id (no hash). */
+  token(id: string): Omit<TokenRecord, 'sha256'> | undefined {
+    return this.tokens().find((t) => t.id === id);
   }
 
   /** Checks a password (for the web page login); undefined when wrong or no password set. */

@@ -66,7 +66,14 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         await Promise.race([collector.subscribed, new Promise((r) => setTimeout(r, 10_000).unref())]);
       }
       await gateway.start();
+      // The web page's live view: latest value and status of every chamber, from MQTT.
+      const { LiveValues } = await import('../web/live.ts');
+      const live = new LiveValues();
+      const env = process.env;
+      await live.connect(url, cfg.mqtt.prefix, { username: cfg.mqtt.username_env ? env[cfg.mqtt.username_env] : undefined, password: cfg.mqtt.password_env ? env[cfg.mqtt.password_env] : undefined });
+      stops.unshift(['live values', () => live.close()]);
       const app = await buildApp({
+        live,
         health,
         metrics,
         version: VERSION,
@@ -80,6 +87,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         `Octopus gateway "${cfg.gateway.id}" is running with ${loaded.chambers.length} chamber(s): ${loaded.chambers.map((c) => c.chamber.id).join(', ')}`,
         `  health     curl http://localhost:${port}/api/health`,
         `  metrics    curl http://localhost:${port}/metrics`,
+        ...(experiments ? [`  web page   http://localhost:${port}/   (sign in with a token or a password; see docs/web.md)`] : []),
         ...(experiments ? [`  API docs   http://localhost:${port}/docs   (experiments, runs, downloads; token from \`octopus token create\`)`] : []),
         `  live data  mosquitto_sub -h localhost -p ${broker?.port ?? '<broker port>'} -t '${cfg.mqtt.prefix}/#' -v${cfg.mqtt.url ? `   (broker ${cfg.mqtt.url})` : ''}`,
         `  spool      ${loaded.dataDir}`,

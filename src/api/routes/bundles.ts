@@ -1,0 +1,210 @@
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ZipFile } from 'yazl';
+import type { AuditLog } from '../../auth/audit.ts';
+import { atLeast } from '../../auth/roles.ts';
+import type { UserStore } from '../../auth/users.ts';
+import { ExperimentError, type ExperimentStore } from '../../experiments/store.ts';
+import { ExperimentParams } from '../api-schemas.ts';
+import { parseRange } from '../range.ts';
+import { actor, requireRole } from '../plugins/auth.ts';
+import type { RunFileResolver } from './downloads.ts';
+
+export type BundleState = 'running' | 'done' | 'failed';
+export interface BundleJob {
+  job: string;
+  experiment: string;
+  user: string;
+  state: BundleState;
+  /** Bytes of the experiment's files read into the zip so far / in all. */
+  bytes_done: number;
+  bytes_total: number;
+  /** Percent, 0–100. */
+  progress: number;
+  size?: number;
+  created: string;
+  finished?: string;
+  expires?: string;
+  error?: string;
+}
+
+/**
+ * Whole-experiment zips prepared in the background: `<dir>/<job>.zip.part` while being
+ * written, renamed to `<job>.zip` when complete, deleted `ttlMs` after completion (and
+ * any stray file older than that at start-up).
+ */
+export class BundleJobs {
+  private readonly jobs = new Map<string, BundleJob>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(readonly dir: string, private readonly store: ExperimentStore, private readonly o: { ttlMs: number; runFile?: RunFileResolver; audit: AuditLog; throttleMs?: number }) {
+    mkdirSync(dir, { recursive: true });
+    this.timer = setInterval(() => this.cleanup(), Math.min(60_000, Math.max(1000, o.ttlMs / 2)));
+    this.timer.unref();
+    this.cleanup();
+  }
+
+  get(job: string): BundleJob | undefined {
+    return this.jobs.get(job);
+  }
+
+  file(job: string): string {
+    return join(this.dir, `${job}.zip`);
+  }
+
+  start(experimentId: string, user: string): BundleJob {
+    const e = this.store.get(experimentId);
+    const entries = filesOf(e.dir);
+    for (const run of e.runs) {
+      const at = this.o.runFile?.(experimentId, run);
+      const rel = run.file.split('/').join(sep);
+      if (at && at !== join(e.dir, rel) && existsSync(at)) {
+        const i = entries.findIndex((x) => x.rel === rel);
+        if (i >= 0) entries.splice(i, 1);
+        entries.push({ rel, path: at });
+      }
+    }
+    const sized = entries.map((x) => ({ ...x, st: statSync(x.path) }));
+    const total = sized.reduce((s, x) => s + x.st.size, 0);
+    const job: BundleJob = { job: randomBytes(8).toString('hex'), experiment: experimentId, user, state: 'running', bytes_done: 0, bytes_total: total, progress: 0, created: new Date().toISOString() };
+    this.jobs.set(job.job, job);
+    const zip = new ZipFile();
+    const throttle = this.o.throttleMs ?? 0;
+    for (const x of sized) {
+      const name = `${experimentId}/${x.rel.split(sep).join('/')}`;
+      zip.addReadStreamLazy(name, { size: x.st.size, mtime: x.st.mtime, compress: !x.rel.endsWith('.nc'), mode: x.st.mode }, (cb) => {
+        const src: Readable = x.st.size ? createReadStream(x.path, { start: 0, end: x.st.size - 1, highWaterMark: 256 * 1024 }) : Readable.from([]);
+        src.on('data', (c: Buffer) => {
+          job.bytes_done += c.length;
+          job.progress = total ? Math.min(99, Math.floor((100 * job.bytes_done) / total)) : 99;
+          if (throttle) {
+            src.pause();
+            setTimeout(() => src.resume(), throttle);
+          }
+        });
+        cb(null, src);
+      });
+    }
+    zip.end();
+    const part = `${this.file(job.job)}.part`;
+    const out = createWriteStream(part);
+    const fail = (err: Error) => {
+      if (job.state !== 'running') return;
+      job.state = 'failed';
+      job.error = err.message;
+      job.finished = new Date().toISOString();
+      rmSync(part, { force: true });
+    };
+    (zip.outputStream as Readable).on('error', fail).pipe(out).on('error', fail);
+    out.on('finish', () => {
+      if (job.state !== 'running') return;
+      renameSync(part, this.file(job.job));
+      job.state = 'done';
+      job.progress = 100;
+      job.size = statSync(this.file(job.job)).size;
+      job.finished = new Date().toISOString();
+      job.expires = new Date(Date.now() + this.o.ttlMs).toISOString();
+      this.o.audit.write({ who: user, action: 'bundle_ready', what: `${experimentId}/archive.zip`, bytes: job.size, detail: { job: job.job, files: sized.length } });
+    });
+    return job;
+  }
+
+  /** Deletes expired bundles (jobs and files) and stray files older than the TTL. */
+  cleanup(now = Date.now()): void {
+    for (const [id, j] of this.jobs) {
+      if (j.expires && Date.parse(j.expires) <= now) {
+        rmSync(this.file(id), { force: true });
+        this.jobs.delete(id);
+      }
+    }
+    for (const name of readdirSync(this.dir)) {
+      const id = name.replace(/\.zip(\.part)?$/, '');
+      if (this.jobs.has(id)) continue;
+      const p = join(this.dir, name);
+      try {
+        if (statSync(p).mtimeMs + this.o.ttlMs <= now) rmSync(p, { force: true });
+      } catch {
+        // gone already
+      }
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+}
+
+function filesOf(dir: string): Array<{ rel: string; path: string }> {
+  const out: Array<{ rel: string; path: string }> = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      if (name.includes('.tmp-') || name.endsWith('.part') || name.startsWith('.octopus-probe')) continue;
+      const p = join(d, name);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile()) out.push({ rel: relative(dir, p), path: p });
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+export interface BundleRouteOptions { jobs: BundleJobs; users: UserStore; audit: AuditLog }
+const security = [{ bearer: [] }];
+const JobParams = z.object({ job: z.string().regex(/^[a-f0-9]{16}$/, 'bundle job ids are 16 hex digits') });
+const view = (j: BundleJob) => ({ ...j, status_url: `/api/bundles/${j.job}`, download: j.state === 'done' ? `/api/bundles/${j.job}/download` : null });
+
+/** Background zip bundles (researcher and up): request, poll progress, download with Range. */
+export const bundleRoutes: FastifyPluginAsync<BundleRouteOptions> = async (base, o) => {
+  const app = base.withTypeProvider<ZodTypeProvider>();
+  const researcher = requireRole(o.users, 'researcher');
+  const jobOf = (job: string, who: string, role: Parameters<typeof atLeast>[0]) => {
+    const j = o.jobs.get(job);
+    // Someone else's bundle is reported as unknown (ids are not guessable anyway).
+    if (!j || (j.user !== who && !atLeast(role, 'admin'))) throw new ExperimentError(404, `no bundle "${job}" (expired, or never requested)`);
+    return j;
+  };
+
+  app.post('/api/experiments/:id/bundles', {
+    onRequest: researcher,
+    schema: { tags: ['downloads'], summary: 'Prepare the whole experiment as a zip in the background → 202 {job, progress}', security, params: ExperimentParams },
+  }, async (req, reply) => {
+    const j = o.jobs.start(req.params.id, actor(req));
+    o.audit.write({ who: actor(req), action: 'bundle_request', what: `${req.params.id}/archive.zip`, detail: { job: j.job, bytes_total: j.bytes_total } });
+    return reply.code(202).header('location', `/api/bundles/${j.job}`).send(view(j));
+  });
+
+  app.get('/api/bundles/:job', {
+    onRequest: researcher,
+    schema: { tags: ['downloads'], summary: 'State and progress (percent) of a bundle', security, params: JobParams },
+  }, async (req) => view(jobOf(req.params.job, actor(req), req.principal!.role)));
+
+  app.get('/api/bundles/:job/download', {
+    onRequest: researcher,
+    schema: { tags: ['downloads'], summary: 'The finished zip; Range requests → 206 (resumable)', security, params: JobParams },
+  }, async (req, reply) => {
+    const j = jobOf(req.params.job, actor(req), req.principal!.role);
+    if (j.state !== 'done') throw new ExperimentError(409, `bundle ${j.job} is ${j.state} (${j.progress} %)`);
+    const path = o.jobs.file(j.job);
+    const st = statSync(path);
+    const size = st.size;
+    const etag = `"${j.job}-${size.toString(16)}"`;
+    reply.header('accept-ranges', 'bytes').header('etag', etag).header('content-type', 'application/zip')
+      .header('content-disposition', `attachment; filename="${j.experiment}.zip"`);
+    const ifRange = [req.headers['if-range']].flat()[0];
+    const range = !ifRange || ifRange === etag ? parseRange(req.headers.range, size) : { kind: 'none' as const };
+    if (range.kind === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${size}`).send({ error: `range not satisfiable (file has ${size} bytes)` });
+    const [start, end] = range.kind === 'range' ? [range.start, range.end] : [0, size - 1];
+    if (range.kind === 'range') reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
+    reply.header('content-length', end - start + 1);
+    if (req.method === 'HEAD') return reply.send(Readable.from([]));
+    const stream = createReadStream(path, { start, end });
+    stream.on('close', () => o.audit.write({ who: actor(req), action: 'download', what: `${j.experiment}/archive.zip`, bytes: stream.bytesRead, detail: { job: j.job, size, ...(range.kind === 'range' ? { range: `bytes=${start}-${end}` } : {}) } }));
+    return reply.send(stream);
+  });
+};

@@ -1,0 +1,115 @@
+// Octopus web page: plot, zip progress and live view. Plain browser JavaScript, no dependencies.
+(() => {
+  'use strict';
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? '';
+  const el = (tag, attrs = {}, text) => {
+    const e = document.createElementNS(attrs.svg ? 'http://www.w3.org/2000/svg' : 'http://www.w3.org/1999/xhtml', tag);
+    for (const [k, v] of Object.entries(attrs)) if (k !== 'svg') e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const COLORS = ['#0b5cad', '#c0392b', '#1e7b34', '#8e44ad', '#a15c00', '#16a085'];
+
+  // ---- quick plot (from the API's decimated preview) ----
+  const plotForm = document.getElementById('plot-form');
+  if (plotForm) {
+    const fig = document.getElementById('plot');
+    const draw = async () => {
+      const id = plotForm.dataset.experiment;
+      const run = document.getElementById('plot-run').value;
+      const v = document.getElementById('plot-var').value;
+      fig.setAttribute('aria-busy', 'true');
+      const r = await fetch(`/api/experiments/${encodeURIComponent(id)}/runs/${encodeURIComponent(run)}/preview?var=${encodeURIComponent(v)}&points=400`);
+      fig.replaceChildren();
+      fig.removeAttribute('aria-busy');
+      if (!r.ok) { fig.append(el('p', { class: 'alert', role: 'alert' }, (await r.json().catch(() => ({}))).error ?? `error ${r.status}`)); return; }
+      const p = await r.json();
+      const W = 800, H = 300, L = 60, B = 30;
+      const series = Object.entries(p.chambers).map(([c, pts]) => [c, pts.filter((x) => x.mean !== null)]);
+      const all = series.flatMap(([, pts]) => pts);
+      if (!all.length) { fig.append(el('p', {}, 'No data in this run yet.')); return; }
+      const ts = all.map((x) => Date.parse(x.t)), ys = all.map((x) => x.mean);
+      let [t0, t1, y0, y1] = [Math.min(...ts), Math.max(...ts), Math.min(...ys), Math.max(...ys)];
+      if (t1 === t0) t1 = t0 + 1; if (y1 === y0) { y0 -= 1; y1 += 1; }
+      const X = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - 10), Y = (y) => 10 + (1 - (y - y0) / (y1 - y0)) * (H - B - 10);
+      const svg = el('svg', { svg: 1, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${p.var} over time` });
+      svg.append(el('line', { svg: 1, x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: '#888' }), el('line', { svg: 1, x1: L, y1: 10, x2: L, y2: H - B, stroke: '#888' }));
+      const fmt = (y) => Number(y.toPrecision(4)).toString();
+      svg.append(el('text', { svg: 1, x: 4, y: 16, 'font-size': 12 }, fmt(y1)), el('text', { svg: 1, x: 4, y: H - B, 'font-size': 12 }, fmt(y0)));
+      svg.append(el('text', { svg: 1, x: L, y: H - 8, 'font-size': 12 }, new Date(t0).toISOString().slice(0, 16).replace('T', ' ')));
+      svg.append(el('text', { svg: 1, x: W - 10, y: H - 8, 'font-size': 12, 'text-anchor': 'end' }, new Date(t1).toISOString().slice(0, 16).replace('T', ' ')));
+      series.forEach(([c, pts], i) => {
+        if (!pts.length) return;
+        svg.append(el('polyline', { svg: 1, class: 'series', 'data-chamber': c, fill: 'none', stroke: COLORS[i % COLORS.length], 'stroke-width': 1.5, points: pts.map((x) => `${X(Date.parse(x.t)).toFixed(1)},${Y(x.mean).toFixed(1)}`).join(' ') }));
+        svg.append(el('text', { svg: 1, x: W - 80, y: 20 + 14 * i, 'font-size': 12, fill: COLORS[i % COLORS.length] }, c));
+      });
+      fig.append(svg, el('figcaption', {}, `${p.long_name ?? p.var}${p.units ? ` (${p.units})` : ''}: ${p.records} records, mean of ${p.bucket_records} per point`));
+    };
+    plotForm.addEventListener('submit', (ev) => { ev.preventDefault(); draw(); });
+  }
+
+  // ---- zip bundle with progress ----
+  const bundleBtn = document.getElementById('bundle-start');
+  if (bundleBtn) {
+    const bar = document.getElementById('bundle-progress'), status = document.getElementById('bundle-status'), link = document.getElementById('bundle-link');
+    bundleBtn.addEventListener('click', async () => {
+      bundleBtn.disabled = true; link.hidden = true; bar.hidden = false; bar.value = 0; status.textContent = 'Starting…';
+      const r = await fetch(`/api/experiments/${encodeURIComponent(bundleBtn.dataset.experiment)}/bundles`, { method: 'POST', headers: { 'x-csrf-token': csrf } });
+      const j = await r.json();
+      if (!r.ok) { status.textContent = j.error ?? `error ${r.status}`; bundleBtn.disabled = false; return; }
+      const poll = async () => {
+        const s = await (await fetch(j.status_url)).json();
+        bar.value = s.progress ?? 0;
+        status.textContent = s.state === 'done' ? `Ready: 100 % (${s.size} bytes, until ${s.expires})` : s.state === 'failed' ? `Failed: ${s.error}` : `${s.progress} %`;
+        if (s.state === 'done') { link.href = s.download; link.hidden = false; bundleBtn.disabled = false; }
+        else if (s.state === 'failed') bundleBtn.disabled = false;
+        else setTimeout(poll, 300);
+      };
+      poll();
+    });
+  }
+
+  // ---- live facility view (server-sent events) ----
+  const live = document.getElementById('live');
+  if (live) {
+    const state = document.getElementById('live-state');
+    const STALE_MS = 30_000;
+    const render = (c) => {
+      let card = live.querySelector(`[data-chamber="${CSS.escape(c.chamber)}"]`);
+      if (!card) { document.getElementById('live-empty')?.remove(); card = el('section', { class: 'card chamber', 'data-chamber': c.chamber, 'aria-label': `Chamber ${c.chamber}` }); live.append(card); }
+      // Ages are measured on the server's clock (skew fixed when the event arrived) and
+      // re-rendered every few seconds, so a chamber that stops sending turns stale.
+      c.skew ??= Date.now() - c.now;
+      last.set(c.chamber, c);
+      const skew = c.skew;
+      const rows = Object.entries(c.tags).filter(([t]) => !t.endsWith('_setpoint')).sort(([a], [b]) => a.localeCompare(b));
+      const alarms = Object.entries(c.tags).filter(([t, x]) => /alarm|door_open/.test(t) && x.value && x.value !== 0);
+      const h = el('h2', {}, c.chamber);
+      const meta = el('p');
+      const st = c.status?.state ?? 'unknown';
+      meta.append(el('span', { class: `state-${st}` }, st), ' · ', c.running ? el('a', { href: `/experiments/${c.running.experiment}` }, `${c.running.experiment} ${c.running.run}`) : 'no run', ' · ', el('a', { href: c.grafana, rel: 'external' }, 'Grafana'));
+      const al = el('p', { class: alarms.length ? 'alarm' : '' }, alarms.length ? `Alarm: ${alarms.map(([t, x]) => `${t}=${x.value}`).join(', ')}` : 'No alarm');
+      const table = el('table'), head = el('tr');
+      for (const t of ['Tag', 'Value', 'Setpoint', 'Quality', 'Age']) head.append(el('th', { scope: 'col' }, t));
+      const tb = el('tbody');
+      table.append(el('thead'), tb); table.firstChild.append(head);
+      for (const [tag, x] of rows) {
+        const sp = c.tags[`${tag}_setpoint`];
+        const age = Math.max(0, Math.round((Date.now() - skew - x.ts) / 1000));
+        const tr = el('tr', { 'data-tag': tag });
+        const v = typeof x.value === 'number' ? Number(x.value.toPrecision(6)).toString() : String(x.value);
+        tr.append(el('td', {}, tag), el('td', { class: 'value' }, v), el('td', {}, sp ? String(typeof sp.value === 'number' ? Number(sp.value.toPrecision(6)) : sp.value) : ''),
+          el('td', { class: `q-${x.q}`, title: x.reason ?? '' }, x.q), el('td', { class: age * 1000 > STALE_MS ? 'stale' : '' }, age * 1000 > STALE_MS ? `stale ${age} s` : `${age} s`));
+        tb.append(tr);
+      }
+      const wrap = el('div', { class: 'scroll' }); wrap.append(table);
+      card.replaceChildren(h, meta, al, wrap);
+    };
+    const last = new Map();
+    setInterval(() => { for (const c of last.values()) render(c); }, 5000);
+    const es = new EventSource('/api/live');
+    es.addEventListener('open', () => { state.textContent = 'live'; });
+    es.addEventListener('error', () => { state.textContent = 'reconnecting…'; });
+    es.addEventListener('chamber', (ev) => render(JSON.parse(ev.data)));
+  }
+})();

@@ -1,0 +1,176 @@
+/**
+ * The web page in a real browser (Debian chromium via playwright-core) against
+ * `octopus start` with simulated chambers: sign in, search, open an experiment, plot,
+ * download a NetCDF and open it with python netCDF4, prepare a zip to 100 %, a viewer
+ * cannot start a run, the live view changes by itself, bad form input is refused next
+ * to the field. Screenshots go to test-artifacts/.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../src/config/profiles.ts';
+import { eventually, freePort } from '../support/ports.ts';
+import { launchBrowser, screenshot } from '../support/browser.ts';
+
+const ADMIN = 'e2e-admin-token-0123456789';
+const dir = mkdtempSync(join(tmpdir(), 'octopus-web-'));
+let proc: ChildProcess;
+let output = '';
+let base = '';
+let browser: Browser;
+
+async function api(method: string, path: string, body?: unknown) {
+  const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+async function signIn(page: Page, user: string, password: string) {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/experiments$/);
+}
+
+beforeAll(async () => {
+  const ports = { opcua: await freePort(), modbus: await freePort(), mqtt: await freePort(), http: await freePort() };
+  const config = join(dir, 'lab.yaml');
+  writeFileSync(config, `
+gateway: { id: web-e2e }
+data_dir: ${JSON.stringify(join(dir, 'data'))}
+simulator: { enabled: true, seed: 7 }
+mqtt: { port: ${ports.mqtt}, prefix: lab }
+http: { port: ${ports.http}, host: 127.0.0.1 }
+chambers:
+  - { id: c1, name: OPC UA chamber, driver: opcua, profile: ecotron-chamberctl, endpoint: "opc.tcp://127.0.0.1:${ports.opcua}", interval_ms: 500 }
+  - { id: c2, name: Float chamber, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${ports.modbus}", interval_ms: 500, modbus: { unit_id: 1 } }
+`);
+  const env = { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_MQTT_PORT: '', OCTOPUS_DATA_DIR: '', OCTOPUS_GATEWAY_ID: '', OCTOPUS_INFLUX_URL: '', OCTOPUS_ADMIN_TOKEN: ADMIN };
+  proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'start', '--config', config], { cwd: dir, env });
+  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  await eventually(() => output.includes('Ctrl-C stops it cleanly'), `octopus start banner (output so far:\n${output})`, 40_000);
+  base = `http://127.0.0.1:${ports.http}`;
+  await api('POST', '/api/admin/users', { name: 'rita', role: 'researcher', password: 'rita-password' });
+  await api('POST', '/api/admin/users', { name: 'vic', role: 'viewer', password: 'vic-password' });
+  await api('POST', '/api/experiments', { id: 'heatwave-2026', title: 'Heatwave on beech saplings', principal_investigator: { name: 'Ada Lovelace' }, chambers: ['c1', 'c2'], keywords: ['heatwave'], description: 'Beech saplings under a simulated heatwave' });
+  await api('POST', '/api/experiments/heatwave-2026/runs', { note: 'browser test' });
+  await new Promise((r) => setTimeout(r, 4000));
+  await api('POST', '/api/experiments/heatwave-2026/runs/r001/stop');
+  browser = await launchBrowser();
+}, 80_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (proc && proc.exitCode === null) {
+    proc.kill('SIGINT');
+    await new Promise((r) => { proc.once('exit', r); setTimeout(r, 10_000); });
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('web page in chromium', () => {
+  it('researcher: sign in, search, experiment page, plot, NetCDF download opened by netCDF4, zip to 100 %', async () => {
+    const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    await signIn(page, 'rita', 'rita-password');
+    await page.getByLabel('Text').fill('beech');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => page.getByText(/^\d+ experiments?$/).textContent()).toBe('1 experiment');
+    await page.getByRole('link', { name: 'Heatwave on beech saplings' }).click();
+    await page.waitForURL(/\/experiments\/heatwave-2026$/);
+    await page.locator('#plot-var').selectOption('air_temperature');
+    await page.getByRole('button', { name: 'Plot' }).click();
+    await page.locator('#plot svg polyline.series').first().waitFor({ timeout: 10_000 });
+    expect(await page.locator('#plot svg polyline.series').count()).toBeGreaterThan(0);
+    expect(await page.locator('#citation').textContent()).toMatch(/Lovelace/);
+    await screenshot(page, 'experiment-page');
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('a.dl-nc').first().click()]);
+    const nc = join(dir, 'r001.nc');
+    await download.saveAs(nc);
+    const py = spawnSync('/usr/bin/python3', ['-c', 'import sys, netCDF4; d = netCDF4.Dataset(sys.argv[1]); print(len(d.dimensions["time"]), " ".join(sorted(d.variables)))', nc], { encoding: 'utf8' });
+    expect(py.status, py.stderr).toBe(0);
+    expect(py.stdout).toMatch(/air_temperature/);
+    expect(Number(py.stdout.split(' ')[0])).toBeGreaterThan(0);
+
+    await page.getByRole('button', { name: 'Prepare zip' }).click();
+    await page.waitForFunction(() => (document.getElementById('bundle-progress') as HTMLProgressElement).value === 100, undefined, { timeout: 20_000 });
+    await expect.poll(() => page.locator('#bundle-status').textContent()).toMatch(/100 %/);
+    expect(await page.locator('#bundle-link').isVisible()).toBe(true);
+    await screenshot(page, 'experiment-zip-ready');
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot(page, 'experiment-phone-390');
+    await page.goto(`${base}/experiments`);
+    await screenshot(page, 'catalogue');
+    await ctx.close();
+  });
+
+  it('viewer: no start button, and a forged start is refused; the live view updates by itself', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    await signIn(page, 'vic', 'vic-password');
+    await page.goto(`${base}/experiments/heatwave-2026`);
+    expect(await page.locator('#start-run').count()).toBe(0);
+    const status = await page.evaluate(async () => {
+      const csrf = (document.querySelector('meta[name="csrf-token"]') as HTMLMetaElement).content;
+      const r = await fetch('/experiments/heatwave-2026/runs', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `_csrf=${encodeURIComponent(csrf)}` });
+      return r.status;
+    });
+    expect(status).toBe(403);
+    expect((await api('GET', '/api/experiments/heatwave-2026')).runs).toHaveLength(1);
+
+    await page.goto(`${base}/live`);
+    const cell = page.locator('[data-chamber="c1"] tr[data-tag="air_temperature"] td.value');
+    await cell.waitFor({ timeout: 15_000 });
+    const ages = page.locator('[data-chamber="c1"]');
+    const first = await ages.innerText();
+    await expect.poll(() => ages.innerText(), { timeout: 15_000 }).not.toBe(first);
+    await screenshot(page, 'live');
+    await ctx.close();
+  });
+
+  it('bad input in forms: message next to the field, nothing saved; admin page', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    await page.goto(`${base}/login`);
+    await page.getByLabel('Token').fill(ADMIN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/experiments$/);
+    await page.goto(`${base}/experiments/new`);
+    await page.getByLabel('Identifier').fill('Not A Slug');
+    await page.getByLabel('Title', { exact: true }).fill('x');
+    await page.getByLabel('Chambers').fill('c1, nope');
+    await page.getByRole('button', { name: 'Create' }).click();
+    const idError = page.locator('#f-id-error');
+    await idError.waitFor();
+    expect(await idError.textContent()).toMatch(/slug/);
+    expect(await page.getByLabel('Identifier').getAttribute('aria-describedby')).toContain('f-id-error');
+    expect(await page.locator('#f-title-error').isVisible()).toBe(true);
+    await screenshot(page, 'new-experiment-errors');
+    expect((await api('GET', '/api/experiments')).count).toBe(1);
+
+    await page.goto(`${base}/experiments/heatwave-2026`);
+    await page.getByLabel('From', { exact: true }).fill('yesterday');
+    await page.getByRole('button', { name: 'Download subset' }).click();
+    await page.locator('#f-from-error').waitFor();
+    expect(await page.getByLabel('From', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+
+    await page.goto(`${base}/register`);
+    await page.getByLabel('User name').fill('bad name!');
+    await page.getByLabel('Password', { exact: true }).fill('short');
+    await page.getByRole('button', { name: 'Request an account' }).click();
+    await page.locator('#f-password-error').waitFor();
+    await screenshot(page, 'register-errors');
+    expect(await api('GET', '/api/admin/users').then((r: { users: Array<{ name: string }> }) => r.users.map((u) => u.name))).not.toContain('bad name!');
+    await page.goto(`${base}/admin`);
+    expect(await page.locator('#audit').innerText()).toMatch(/download/);
+    await screenshot(page, 'admin');
+    await ctx.close();
+  });
+});

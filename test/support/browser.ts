@@ -1,0 +1,20 @@
+/** Debian chromium driven by playwright-core, for the web page tests (scripts/ensure-system-deps.mjs installs it). */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { PROJECT_ROOT } from '../../src/config/profiles.ts';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const ARTIFACTS = join(PROJECT_ROOT, 'test-artifacts');
+
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+}
+
+/** Saves a full-page screenshot as test-artifacts/<name>.png (gitignored). */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
