@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ZipFile } from 'yazl';
 import type { AuditLog } from '../../auth/audit.ts';
 import { atLeast } from '../../auth/roles.ts';
+import { zipEntries } from './downloads.ts';
 import type { UserStore } from '../../auth/users.ts';
 import { ExperimentError, type ExperimentStore } from '../../experiments/store.ts';
 import { ExperimentParams } from '../api-schemas.ts';
@@ -59,7 +60,7 @@ export class BundleJobs {
 
   start(experimentId: string, user: string): BundleJob {
     const e = this.store.get(experimentId);
-    const entries = filesOf(e.dir);
+    const entries = zipEntries(e.dir);
     for (const run of e.runs) {
       const at = this.o.runFile?.(experimentId, run);
       const rel = run.file.split('/').join(sep);
@@ -137,21 +138,6 @@ export class BundleJobs {
   close(): void {
     clearInterval(this.timer);
   }
-}
-
-function filesOf(dir: string): Array<{ rel: string; path: string }> {
-  const out: Array<{ rel: string; path: string }> = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      if (name.includes('.tmp-') || name.endsWith('.part') || name.startsWith('.octopus-probe')) continue;
-      const p = join(d, name);
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile()) out.push({ rel: relative(dir, p), path: p });
-    }
-  };
-  walk(dir);
-  return out;
 }
 
 export interface BundleRouteOptions { jobs: BundleJobs; users: UserStore; audit: AuditLog }

@@ -103,9 +103,7 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
     const { id, run } = req.params;
     const q = req.query;
     const { path } = fileOf(id, run);
-    const from = toMs(q.from);
-    const to = toMs(q.to);
-    if (from !== undefined && to !== undefined && from > to) throw new BadParam('to', q.to, `is before from (${q.from})`);
+    const { from, to } = timeRange(q);
     const reader = NcRunReader.open(path);
     let vars: NcVariable[];
     let chambers: number[];
@@ -174,9 +172,7 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
     const { id, run } = req.params;
     const q = req.query;
     const { path } = fileOf(id, run);
-    const from = toMs(q.from);
-    const to = toMs(q.to);
-    if (from !== undefined && to !== undefined && from > to) throw new BadParam('to', q.to, `is before from (${q.from})`);
+    const { from, to } = timeRange(q);
     const reader = NcRunReader.open(path);
     try {
       const [v] = pickVars(reader, [q.var], 'var');
@@ -265,7 +261,7 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
 };
 
 /** Files of an experiment folder for the zip (temporary and partial files left out). */
-function zipEntries(dir: string): Array<{ rel: string; path: string }> {
+export function zipEntries(dir: string): Array<{ rel: string; path: string }> {
   const out: Array<{ rel: string; path: string }> = [];
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
@@ -278,6 +274,14 @@ function zipEntries(dir: string): Array<{ rel: string; path: string }> {
   };
   walk(dir);
   return out;
+}
+
+/** The `from`/`to` query parameters as ms, refusing an inverted range. */
+function timeRange(q: { from?: string; to?: string }): { from?: number; to?: number } {
+  const from = toMs(q.from);
+  const to = toMs(q.to);
+  if (from !== undefined && to !== undefined && from > to) throw new BadParam('to', q.to, `is before from (${q.from})`);
+  return { from, to };
 }
 
 function pickVars(reader: NcRunReader, names: string[] | undefined, field: string): NcVariable[] {
