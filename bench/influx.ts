@@ -54,7 +54,6 @@ const LAT_TAGS = 20;
 const BUCKET = 'octopus';
 const FILTER = 'octopus/+/data';
 const SESSIONS = { ours: 'bench-influx-ours', naive: 'bench-influx-naive', client: 'bench-influx-client', none: 'bench-influx-null' } as const;
-const MB = 2 ** 20;
 const CLK_TCK = 100;
 
 /** Busy and total jiffies of the whole host (first line of /proc/stat). */

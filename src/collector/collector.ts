@@ -30,7 +30,7 @@ export class Collector {
   /** With a shared-subscription group, the archive still needs every sample: its own subscription. */
   private readonly archiveSubscriber?: DataSubscriber;
 
-  constructor(loaded: LoadedConfig, brokerUrl: string, private readonly log: Logger, env: NodeJS.ProcessEnv = process.env, experiments?: ExperimentStore) {
+  constructor(loaded: LoadedConfig, brokerUrl: string, log: Logger, env: NodeJS.ProcessEnv = process.env, experiments?: ExperimentStore) {
     const cfg = loaded.config;
     if (cfg.influx.url) this.influx = new InfluxSink(cfg.influx, resolve(loaded.dataDir), env[cfg.influx.token_env] || undefined, log.child('influx'));
     if (experiments && cfg.collector.archive) {

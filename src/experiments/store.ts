@@ -8,7 +8,7 @@ import { zodToIssues } from '../config/zod-issues.ts';
 import type { ConfigIssue } from '../core/errors.ts';
 import { ArchiveRoot } from './archive-root.ts';
 import { dataFiles, dmp, manifest, readme, syncScript, type VariableInfo } from './documents.ts';
-import { ExperimentMetadata, Run, type ExperimentInput } from './schema.ts';
+import { ExperimentMetadata, Run } from './schema.ts';
 
 /** A request that cannot be done: `field` and `got` say which input and what value. */
 export class ExperimentError extends Error {
