@@ -25,6 +25,8 @@ const TokenRecord = z.object({
   /** sha256 of the whole token, hex. The token itself is never stored. */
   sha256: z.string().regex(/^[a-f0-9]{64}$/),
   created: z.string(),
+  /** After this instant the token is refused (web sessions; optional for API tokens). */
+  expires: z.string().optional(),
   revoked: z.string().optional(),
 });
 const UsersFile = z.object({ version: z.literal(1), users: z.array(UserRecord), tokens: z.array(TokenRecord) });
@@ -140,14 +142,18 @@ export class UserStore {
   }
 
   /** Creates a token for a user; the returned `token` is shown once and never stored. */
-  createToken(user: string, name = 'api'): { id: string; token: string; user: string; name: string; created: string } {
+  createToken(user: string, name = 'api', ttlMs?: number): { id: string; token: string; user: string; name: string; created: string; expires?: string } {
     const d = this.load();
     this.user(d, user);
     const id = randomBytes(6).toString('hex');
     const token = `oct_${id}.${randomBytes(32).toString('base64url')}`;
-    const rec: TokenRecord = { id, user, name, sha256: sha256(token).toString('hex'), created: this.now().toISOString() };
-    this.save({ ...d, tokens: [...d.tokens, rec] });
-    return { id, token, user, name, created: rec.created };
+    const now = this.now();
+    const expires = ttlMs !== undefined ? new Date(now.getTime() + ttlMs).toISOString() : undefined;
+    const rec: TokenRecord = { id, user, name, sha256: sha256(token).toString('hex'), created: now.toISOString(), ...(expires ? { expires } : {}) };
+    // Expired tokens are dropped from the file as new ones are made, so it does not grow forever.
+    const live = d.tokens.filter((t) => !t.expires || Date.parse(t.expires) > now.getTime());
+    this.save({ ...d, tokens: [...live, rec] });
+    return { id, token, user, name, created: rec.created, ...(expires ? { expires } : {}) };
   }
 
   revokeToken(id: string): Omit<TokenRecord, 'sha256'> {
@@ -170,7 +176,7 @@ export class UserStore {
     if (!m) return undefined;
     const d = this.load();
     const t = d.tokens.find((x) => x.id === m[1]);
-    if (!t || t.revoked) return undefined;
+    if (!t || t.revoked || (t.expires && Date.parse(t.expires) <= this.now().getTime())) return undefined;
     if (!timingSafeEqual(hash, Buffer.from(t.sha256, 'hex'))) return undefined;
     const u = d.users.find((x) => x.name === t.user && !x.disabled);
     return u ? { user: u.name, role: u.role, token: t.id } : undefined;

@@ -10,6 +10,8 @@ import type { Principal, UserStore } from '../auth/users.ts';
  */
 export const COOKIE = 'octopus_session';
 export const SESSION_TOKEN_NAME = 'web-session';
+/** A password sign-in lasts this long (OCTOPUS_SESSION_HOURS, default 12). */
+export const SESSION_TTL_MS = Number(process.env.OCTOPUS_SESSION_HOURS ?? 12) * 3_600_000;
 const KEY = randomBytes(32);
 
 export function cookies(req: FastifyRequest): Record<string, string> {
@@ -39,7 +41,7 @@ export function csrfOk(token: string, given: unknown): boolean {
 }
 
 export function setSession(reply: FastifyReply, token: string, secure: boolean): void {
-  reply.header('set-cookie', `${COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}; Max-Age=${7 * 24 * 3600}`);
+  reply.header('set-cookie', `${COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}; Max-Age=${Math.round(SESSION_TTL_MS / 1000)}`);
 }
 
 export function clearSession(reply: FastifyReply): void {

@@ -96,3 +96,22 @@ describe('audit log', () => {
     expect(log.read({ action: 'download' })).toHaveLength(1);
   });
 });
+
+describe('token expiry', () => {
+  it('refuses a token past its expiry, and drops expired tokens from the file as new ones are made', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'octopus-expiry-'));
+    let now = Date.parse('2026-06-01T10:00:00Z');
+    const users = new UserStore(join(dir, 'users.json'), undefined, () => new Date(now));
+    await users.addUser('ada', 'researcher');
+    const session = users.createToken('ada', 'web-session', 3_600_000);
+    const forever = users.createToken('ada', 'api');
+    expect(session.expires).toBe('2026-06-01T11:00:00.000Z');
+    expect(users.authenticate(session.token)?.user).toBe('ada');
+    now += 3_600_000;
+    expect(users.authenticate(session.token)).toBeUndefined();
+    expect(users.authenticate(forever.token)?.user).toBe('ada');
+    users.createToken('ada', 'api');
+    expect(users.tokens().map((t) => t.id)).not.toContain(session.id);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

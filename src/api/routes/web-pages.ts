@@ -10,7 +10,7 @@ import type { GrafanaLinks } from '../../web/grafana.ts';
 import { html, type Html } from '../../web/html.ts';
 import { csrfField, errorSummary, field, page, type FieldErrors } from '../../web/layout.ts';
 import { Instant, toMs } from '../api-schemas.ts';
-import { clearSession, csrfOk, SESSION_TOKEN_NAME, sessionOf, setSession, type Session } from '../../web/session.ts';
+import { clearSession, csrfOk, SESSION_TOKEN_NAME, SESSION_TTL_MS, sessionOf, setSession, type Session } from '../../web/session.ts';
 
 export interface WebPageOptions { store: ExperimentStore; users: UserStore; audit: AuditLog; grafana: GrafanaLinks }
 type Form = Record<string, string | string[]>;
@@ -101,7 +101,7 @@ export const webPageRoutes: FastifyPluginAsync<WebPageOptions> = async (app, o) 
       const pending = o.users.users().find((u) => u.name === username)?.pending;
       return send(reply, loginPage(next, { password: pending ? 'This account is waiting for an admin’s approval.' : 'Wrong user name or password.' }, { username }), 400);
     }
-    const t = o.users.createToken(who.user, SESSION_TOKEN_NAME);
+    const t = o.users.createToken(who.user, SESSION_TOKEN_NAME, SESSION_TTL_MS);
     o.audit.write({ who: `web:${who.user}`, action: 'login', what: who.user, detail: { session: t.id } });
     setSession(reply, t.token, secure(req));
     return reply.redirect(next, 303);
