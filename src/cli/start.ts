@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { Metric } from 'prom-client';
 import { buildApp, type RunFileResolver } from '../api/app.ts';
 import { AuditLog } from '../auth/audit.ts';
@@ -8,7 +10,7 @@ import { loadConfig } from '../config/loader.ts';
 import { createLogger } from '../core/log.ts';
 import { Collector } from '../collector/collector.ts';
 import { standaloneHealth, withCollector } from '../collector/health.ts';
-import { createExperimentStore } from '../experiments/factory.ts';
+import { createExperimentStore, experimentPaths } from '../experiments/factory.ts';
 import type { RunningSimulator } from '../sim/simulator.ts';
 
 /**
@@ -54,11 +56,17 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       let health = () => gateway.health();
       const metrics: Metric[] = [];
       const experiments = cfg.experiments.enabled ? createExperimentStore(loaded) : undefined;
-      let runFile: RunFileResolver | undefined;
+      // Where a run's file is now. With the collector in another process (same data_dir
+      // or shared volume), an open run is in its working folder; a closed one that the NAS
+      // has not taken yet is in the local fallback.
+      const paths = experimentPaths(loaded);
+      let runFile: RunFileResolver = (id, run) =>
+        [join(paths.working, id, run.id, basename(run.file)), join(paths.local, id, run.file)].find((p) => existsSync(p));
       if (cfg.collector.enabled) {
         // Subscribed before the gateway publishes its first cycle, so it sees every message.
         const collector = new Collector(loaded, url, log.child('collector'), process.env, experiments);
-        runFile = (id, run) => collector.archiver?.fileOf(id, run.id);
+        const elsewhere = runFile;
+        runFile = (id, run) => collector.archiver?.fileOf(id, run.id) ?? elsewhere(id, run);
         collector.start();
         stops.splice(1, 0, ['collector', () => collector.stop()]);
         health = () => withCollector(gateway.health(), collector.health());
