@@ -23,9 +23,10 @@ const READ_CHUNK = 1 << 20;
 const CURSOR_EVERY_MS = 200;
 
 /**
- * On-disk, append-only spool of outgoing MQTT messages in segment files. Messages are
- * appended before they are published and trimmed only once acknowledged (PUBACK), so a
- * broker outage or a restart loses nothing. Bounded: past `max_bytes` the oldest
+ * On-disk, append-only queue in segment files: the gateway's outgoing MQTT messages
+ * (trimmed after PUBACK) and the collector's InfluxDB buffer (trimmed after a 2xx).
+ * Records are appended before they are sent and trimmed only once acknowledged, so an
+ * outage or a restart loses nothing. Bounded: past `max_bytes` the oldest
  * segment is dropped and its unsent samples counted. Memory holds segment bookkeeping
  * and one read chunk, never the backlog.
  */
