@@ -78,7 +78,13 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       const { LiveValues } = await import('../web/live.ts');
       const live = new LiveValues();
       const env = process.env;
-      await live.connect(url, cfg.mqtt.prefix, { username: cfg.mqtt.username_env ? env[cfg.mqtt.username_env] : undefined, password: cfg.mqtt.password_env ? env[cfg.mqtt.password_env] : undefined });
+      await live.connect(url, cfg.mqtt.prefix, {
+        username: cfg.mqtt.username_env ? env[cfg.mqtt.username_env] : undefined,
+        password: cfg.mqtt.password_env ? env[cfg.mqtt.password_env] : undefined,
+        caFile: cfg.mqtt.ca_file,
+        certFile: cfg.mqtt.cert_file,
+        keyFile: cfg.mqtt.key_file,
+      });
       stops.unshift(['live values', () => live.close()]);
       const app = await buildApp({
         live,

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { DataMessage, StatusMessage } from '../bus/payload.ts';
+import { connectMqtt, type MqttConnection, type MqttConnectOptions } from '../bus/mqtt-client.ts';
+import { DataMessage, StatusMessage } from '../bus/payload.ts';
+import { topics } from '../bus/topics.ts';
 
 /** Latest value of one tag of a chamber. */
 export interface LiveTag { value: number | boolean | string | null; ts: number; q: string; reason?: string }
@@ -12,7 +14,7 @@ export interface LiveChamber { chamber: string; tags: Record<string, LiveTag>; s
  */
 export class LiveValues extends EventEmitter<{ update: [LiveChamber] }> {
   private readonly chambers = new Map<string, LiveChamber>();
-  private client?: { end(force?: boolean, cb?: () => void): unknown };
+  private conn?: MqttConnection;
 
   constructor(private readonly now: () => number = Date.now) {
     super();
@@ -51,33 +53,37 @@ export class LiveValues extends EventEmitter<{ update: [LiveChamber] }> {
   }
 
   /**
-   * Subscribes to `<prefix>/+/data` and `<prefix>/+/status` (plain subscription, QoS 0:
-   * a live view needs the latest value, not every one).
+   * Subscribes to `<prefix>/+/data` and `<prefix>/+/status` (QoS 0: a live view needs
+   * the latest value, not every one). Payloads are validated with the contract schemas.
    */
-  async connect(url: string, prefix: string, opts: { username?: string; password?: string } = {}): Promise<void> {
-    const { default: mqtt } = await import('mqtt');
-    const client = mqtt.connect(url, { clientId: `octopus-web-${process.pid}-${Math.random().toString(16).slice(2, 8)}`, reconnectPeriod: 2000, ...opts });
-    this.client = client;
-    client.on('connect', () => client.subscribe([`${prefix}/+/data`, `${prefix}/+/status`], { qos: 0 }));
-    client.on('error', () => {});
-    client.on('message', (topic, payload) => {
-      const parts = topic.split('/');
-      const kind = parts.at(-1);
-      const chamber = parts.at(-2);
-      if (!chamber || parts.length !== prefix.split('/').length + 2) return;
+  async connect(url: string, prefix: string, opts: Pick<MqttConnectOptions, 'username' | 'password' | 'caFile' | 'certFile' | 'keyFile'> = {}): Promise<void> {
+    const t = topics(prefix);
+    const conn = connectMqtt({ url, clientId: `octopus-web-${process.pid}-${Math.random().toString(16).slice(2, 8)}`, reconnectMs: 2000, ...opts });
+    this.conn = conn;
+    conn.on('connect', () => void conn.subscribe([t.allData, t.allStatus], 0).catch(() => undefined));
+    conn.on('message', (topic, payload) => {
+      let body: unknown;
       try {
-        const m = JSON.parse(payload.toString('utf8'));
-        if (kind === 'data' && m && Array.isArray(m.samples)) this.accept({ ...m, chamber: m.chamber ?? chamber });
-        else if (kind === 'status' && m && typeof m.state === 'string') this.status(chamber, m);
+        body = JSON.parse(payload.toString('utf8'));
       } catch {
-        // not JSON: ignore
+        return;
       }
+      const chamber = t.parseData(topic);
+      if (chamber !== undefined) {
+        const m = DataMessage.safeParse(body);
+        if (m.success && m.data.chamber === chamber) this.accept(m.data);
+        return;
+      }
+      const parts = topic.split('/');
+      if (parts.at(-1) !== 'status' || parts.length !== prefix.split('/').length + 2) return;
+      const st = StatusMessage.safeParse(body);
+      if (st.success) this.status(parts.at(-2)!, st.data);
     });
   }
 
   async close(): Promise<void> {
-    const c = this.client;
-    this.client = undefined;
-    if (c) await new Promise<void>((r) => c.end(true, () => r()));
+    const c = this.conn;
+    this.conn = undefined;
+    await c?.end();
   }
 }
