@@ -5,20 +5,19 @@
  * cannot start a run, the live view changes by itself, bad form input is refused next
  * to the field. Screenshots go to test-artifacts/.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../src/config/profiles.ts';
-import { eventually, freePort } from '../support/ports.ts';
+import { startOctopus, type RunningOctopus } from '../support/cli.ts';
+import { freePort } from '../support/ports.ts';
 import { launchBrowser, screenshot } from '../support/browser.ts';
 
 const ADMIN = 'e2e-admin-token-0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'octopus-web-'));
-let proc: ChildProcess;
-let output = '';
+let octopus: RunningOctopus;
 let base = '';
 let browser: Browser;
 
@@ -49,11 +48,7 @@ chambers:
   - { id: c1, name: OPC UA chamber, driver: opcua, profile: ecotron-chamberctl, endpoint: "opc.tcp://127.0.0.1:${ports.opcua}", interval_ms: 500 }
   - { id: c2, name: Float chamber, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${ports.modbus}", interval_ms: 500, modbus: { unit_id: 1 } }
 `);
-  const env = { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_MQTT_PORT: '', OCTOPUS_DATA_DIR: '', OCTOPUS_GATEWAY_ID: '', OCTOPUS_INFLUX_URL: '', OCTOPUS_ADMIN_TOKEN: ADMIN };
-  proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'start', '--config', config], { cwd: dir, env });
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-  await eventually(() => output.includes('Ctrl-C stops it cleanly'), `octopus start banner (output so far:\n${output})`, 40_000);
+  octopus = await startOctopus(config, { env: { OCTOPUS_ADMIN_TOKEN: ADMIN } });
   base = `http://127.0.0.1:${ports.http}`;
   await api('POST', '/api/admin/users', { name: 'rita', role: 'researcher', password: 'rita-password' });
   await api('POST', '/api/admin/users', { name: 'vic', role: 'viewer', password: 'vic-password' });
@@ -66,9 +61,8 @@ chambers:
 
 afterAll(async () => {
   await browser?.close();
-  if (proc && proc.exitCode === null) {
-    proc.kill('SIGINT');
-    await new Promise((r) => { proc.once('exit', r); setTimeout(r, 10_000); });
+  if (octopus) {
+    await Promise.race([octopus.stop('SIGINT'), new Promise((r) => setTimeout(r, 10_000))]);
   }
   rmSync(dir, { recursive: true, force: true });
 });

@@ -6,7 +6,7 @@
  * starts the next run by itself. netCDF4 (python) judges the file against what the
  * gateway published.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,16 +14,14 @@ import { HealthReport } from '../../src/api/health-schema.ts';
 import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
 import { DataMessage, ExperimentEvent } from '../../src/bus/payload.ts';
 import { loadConfig } from '../../src/config/loader.ts';
-import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 import { createExperimentStore } from '../../src/experiments/factory.ts';
 import type { ExperimentStore } from '../../src/experiments/store.ts';
 import { cleanScratch, scratch } from '../support/collector-fixtures.ts';
-import { runCli } from '../support/cli.ts';
+import { runCli, startOctopus, type RunningOctopus } from '../support/cli.ts';
 import { ncdump, pythonView } from '../support/netcdf.ts';
 import { eventually, freePort } from '../support/ports.ts';
 
-let proc: ChildProcess;
-let output = '';
+let octopus: RunningOctopus;
 let mqtt: MqttConnection;
 let store: ExperimentStore;
 let httpPort: number;
@@ -50,10 +48,7 @@ chambers:
   - { id: c2, name: Float registers, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 500, modbus: { unit_id: 1 } }
 `);
   const env = { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_INFLUX_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '' };
-  proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'start', '--config', config], { cwd: dir, env });
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-  await eventually(() => output.includes('Ctrl-C stops it cleanly'), `octopus start (output so far:\n${output})`, 40_000);
+  octopus = await startOctopus(config, { env });
   // The same folders, as another process (the API, the CLI) sees them.
   store = createExperimentStore(loadConfig(config, env));
   mqtt = connectMqtt({ url: `mqtt://127.0.0.1:${mqttPort}`, clientId: 'archive-test' });
@@ -70,7 +65,7 @@ chambers:
 }, 60_000);
 
 afterAll(async () => {
-  if (proc?.exitCode === null) proc.kill('SIGKILL');
+  await octopus?.stop('SIGKILL');
   await mqtt?.end();
   cleanScratch();
 });
@@ -151,9 +146,7 @@ describe('experiment runs archived as NetCDF', () => {
   });
 
   it('stops cleanly on SIGINT', async () => {
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-    proc.kill('SIGINT');
-    expect(await exited).toBe(0);
+    expect(await octopus.stop('SIGINT')).toBe(0);
   });
 });
 
@@ -175,12 +168,8 @@ chambers:
   - { id: m1, name: Modbus, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 500, modbus: { unit_id: 2 } }
 `);
     const env = { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '' };
-    let out = '';
-    const p = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'start', '--config', config], { cwd: dir, env });
-    p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    const running = await startOctopus(config, { env });
     try {
-      await eventually(() => out.includes('Ctrl-C stops it cleanly'), `octopus start (output so far:\n${out})`, 40_000);
       renameSync(nas, `${nas}-unmounted`); // the mount goes away
       const health = async () => HealthReport.parse(await (await fetch(`http://127.0.0.1:${http}/api/health`)).json());
       await eventually(async () => (await health()).sinks.netcdf?.nas_available === false, 'health says the NAS is away');
@@ -201,7 +190,7 @@ chambers:
       expect(ncdump(final, true).status).toBe(0);
       await eventually(async () => (await health()).sinks.netcdf?.nas_available === true, 'health says the NAS is back');
     } finally {
-      p.kill('SIGKILL');
+      await running.stop('SIGKILL');
     }
   });
 });

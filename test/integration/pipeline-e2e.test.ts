@@ -4,26 +4,24 @@
  * the gateway published is queried back with the same chamber, tag, time and value, also
  * across an InfluxDB outage of OCTOPUS_TEST_INFLUX_OUTAGE_MS (default 5 minutes).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthReport } from '../../src/api/health-schema.ts';
 import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
 import { DataMessage } from '../../src/bus/payload.ts';
-import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 import { cleanScratch, scratch } from '../support/collector-fixtures.ts';
 import { Mosquitto } from '../support/mosquitto.ts';
+import { startOctopus, type RunningOctopus } from '../support/cli.ts';
 import { eventually, freePort } from '../support/ports.ts';
 import { Victoria } from '../support/victoria.ts';
 
 const OUTAGE_MS = Number(process.env.OCTOPUS_TEST_INFLUX_OUTAGE_MS ?? 300_000);
 let mq: Mosquitto;
 let vm: Victoria;
-let proc: ChildProcess;
+let octopus: RunningOctopus;
 let observer: MqttConnection;
 let httpPort: number;
-let output = '';
 /** chamber/tag/ts → value, for every numeric or boolean sample published. */
 const published = new Map<string, number>();
 
@@ -55,15 +53,11 @@ chambers:
   - { id: c2, name: Float registers, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 1000, modbus: { unit_id: 1 } }
   - { id: c3, name: Integer registers, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 1000, modbus: { unit_id: 2 } }
 `);
-  const env = { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_INFLUX_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '' };
-  proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'start', '--config', join(dir, 'lab.yaml')], { cwd: dir, env });
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-  await eventually(() => output.includes('Ctrl-C stops it cleanly'), `octopus start (output so far:\n${output})`, 40_000);
+  octopus = await startOctopus(join(dir, 'lab.yaml'));
 }, 60_000);
 
 afterAll(async () => {
-  if (proc && proc.exitCode === null) proc.kill('SIGKILL');
+  await octopus?.stop('SIGKILL');
   await observer?.end();
   await Promise.all([mq?.close(), vm?.close()]);
   cleanScratch();
@@ -122,9 +116,7 @@ describe('simulator → gateway → Mosquitto → collector → VictoriaMetrics'
   }, OUTAGE_MS + 180_000);
 
   it('stops on SIGINT with exit code 0 after flushing to the database', { timeout: 120_000 }, async () => {
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-    proc.kill('SIGINT');
-    expect(await exited).toBe(0);
+    expect(await octopus.stop('SIGINT')).toBe(0);
     await expectAllStored();
   });
 });

@@ -5,7 +5,6 @@
  * the health and metrics endpoints answer, a setpoint sent over MQTT reaches the
  * simulated PLC, and SIGINT stops everything cleanly (exit 0, gateway status offline).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,13 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthReport } from '../../src/api/health-schema.ts';
 import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
 import { DataMessage, StatusMessage } from '../../src/bus/payload.ts';
-import { PROJECT_ROOT } from '../../src/config/profiles.ts';
+import { startOctopus, type RunningOctopus } from '../support/cli.ts';
 import { eventually, freePort, waitForPort } from '../support/ports.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'octopus-e2e-'));
 let ports: { opcua: number; modbus: number; mqtt: number; http: number };
-let proc: ChildProcess;
-let output = '';
+let octopus: RunningOctopus;
 let sub: MqttConnection;
 const data: DataMessage[] = [];
 const status = new Map<string, StatusMessage>();
@@ -38,12 +36,7 @@ chambers:
   - { id: c2, name: Float chamber, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${ports.modbus}", interval_ms: 500, modbus: { unit_id: 1 } }
   - { id: c3, name: Integer chamber, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${ports.modbus}", interval_ms: 500, modbus: { unit_id: 2 } }
 `);
-  // The variables a user's shell might carry must not redirect the test.
-  const env = { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_MQTT_PORT: '', OCTOPUS_DATA_DIR: '', OCTOPUS_GATEWAY_ID: '' };
-  proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'start', '--config', config], { cwd: dir, env });
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-  await eventually(() => output.includes('Ctrl-C stops it cleanly'), `octopus start banner (output so far:\n${output})`, 40_000);
+  octopus = await startOctopus(config);
   sub = connectMqtt({ url: `mqtt://127.0.0.1:${ports.mqtt}`, clientId: 'e2e-observer' });
   sub.on('message', (topic, payload) => {
     const body: unknown = JSON.parse(payload.toString());
@@ -56,7 +49,7 @@ chambers:
 
 afterAll(async () => {
   await sub?.end();
-  if (proc.exitCode === null) proc.kill('SIGKILL');
+  await octopus?.stop('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -71,9 +64,9 @@ const latest = (chamber: string, tag: string) => {
 
 describe('octopus start with simulated chambers', () => {
   it('prints where to look: health, metrics and the live MQTT topics', () => {
-    expect(output).toContain('with 3 chamber(s): c1, c2, c3');
-    expect(output).toContain(`curl http://localhost:${ports.http}/api/health`);
-    expect(output).toContain(`mosquitto_sub -h localhost -p ${ports.mqtt} -t 'lab/#' -v`);
+    expect(octopus.output()).toContain('with 3 chamber(s): c1, c2, c3');
+    expect(octopus.output()).toContain(`curl http://localhost:${ports.http}/api/health`);
+    expect(octopus.output()).toContain(`mosquitto_sub -h localhost -p ${ports.mqtt} -t 'lab/#' -v`);
   });
 
   it('publishes good, plausible data from every chamber on <prefix>/<chamber>/data', async () => {
@@ -133,9 +126,7 @@ describe('octopus start with simulated chambers', () => {
   });
 
   it('stops on SIGINT with exit code 0, frees its ports and leaves the gateway status offline', async () => {
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-    proc.kill('SIGINT');
-    expect(await exited).toBe(0);
+    expect(await octopus.stop('SIGINT')).toBe(0);
     for (const port of Object.values(ports)) await expect(waitForPort(port, '127.0.0.1', 300)).rejects.toThrow();
     // The broker went with the gateway; its last retained word was sent before it stopped.
     expect(status.get('lab/gateway/e2e/status')?.state).toBe('offline');

@@ -1,6 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/config/profiles.ts';
+import { eventually } from './ports.ts';
 
 export interface CliResult { code: number | null; stdout: string; stderr: string }
 
@@ -13,4 +14,39 @@ export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
     timeout: 60_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Environment variables that would redirect `octopus start` away from the test's config. */
+const OVERRIDES = ['OCTOPUS_CONFIG', 'OCTOPUS_MQTT_URL', 'OCTOPUS_MQTT_PORT', 'OCTOPUS_HTTP_PORT', 'OCTOPUS_DATA_DIR', 'OCTOPUS_GATEWAY_ID', 'OCTOPUS_INFLUX_URL'];
+
+export interface RunningOctopus {
+  proc: ChildProcess;
+  /** stdout and stderr so far. */
+  output(): string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * `octopus start --config <file>` as a user runs it, resolved once it printed its
+ * banner (everything is up). The user's OCTOPUS_* overrides are cleared; `env` adds more.
+ */
+export async function startOctopus(config: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunningOctopus> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...Object.fromEntries(OVERRIDES.map((k) => [k, ''])), ...opts.env };
+  const proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'start', '--config', config], { cwd: opts.cwd ?? dirname(config), env });
+  let output = '';
+  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  await eventually(() => output.includes('Ctrl-C stops it cleanly') || proc.exitCode !== null, 'octopus start banner', 40_000);
+  if (proc.exitCode !== null) throw new Error(`octopus start exited with ${proc.exitCode}:\n${output}`);
+  return {
+    proc,
+    output: () => output,
+    stop: (signal = 'SIGINT') =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve(proc.exitCode);
+        proc.once('exit', (code) => resolve(code));
+        proc.kill(signal);
+      }),
+  };
 }
