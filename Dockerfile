@@ -16,6 +16,8 @@ COPY src ./src
 COPY drivers ./drivers
 COPY config ./config
 COPY deploy/octopus ./deploy/octopus
+# Generated dashboards: the web page reads their uids for its Grafana links.
+COPY dashboards/generated ./dashboards/generated
 # /data: archives (the NAS in compose); /var/lib/octopus: spool and InfluxDB buffer.
 # Created here, owned by node, so that volumes mounted on them start writable.
 RUN mkdir -p /data /var/lib/octopus && chown node:node /data /var/lib/octopus

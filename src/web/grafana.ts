@@ -1,12 +1,13 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PROJECT_ROOT } from '../config/profiles.ts';
 
 /** Links into the Grafana dashboards: base URL from OCTOPUS_GRAFANA_URL, uids from dashboards/generated/*.json when present. */
 export class GrafanaLinks {
   readonly base: string;
   private readonly uids: { chamber: string; experiment: string };
 
-  constructor(env: NodeJS.ProcessEnv = process.env, dir = join(process.cwd(), 'dashboards', 'generated')) {
+  constructor(env: NodeJS.ProcessEnv = process.env, dir = join(PROJECT_ROOT, 'dashboards', 'generated')) {
     this.base = (env.OCTOPUS_GRAFANA_URL || 'http://localhost:3000').replace(/\/+$/, '');
     this.uids = { chamber: 'octopus-chamber', experiment: 'octopus-experiment' };
     if (!existsSync(dir)) return;
