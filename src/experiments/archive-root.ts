@@ -1,5 +1,6 @@
 import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { filesUnder } from '../core/files.ts';
 
 /**
  * Where experiment folders live: the NAS root when it is mounted and writable, else a
@@ -51,40 +52,23 @@ export class ArchiveRoot {
 
   /** Files waiting locally for the NAS. */
   pendingLocal(): number {
-    let n = 0;
-    const walk = (d: string) => {
-      for (const e of safeList(d)) {
-        const p = join(d, e);
-        if (statSync(p).isDirectory()) walk(p);
-        else n++;
-      }
-    };
-    walk(this.local);
-    return n;
+    return filesUnder(this.local).length;
   }
 
   /** Moves local files to the NAS (copy, check the size, rename, remove the local one); returns how many moved. */
   migrate(): number {
     if (!this.available()) return 0;
     let moved = 0;
-    const walk = (d: string) => {
-      for (const e of safeList(d)) {
-        const src = join(d, e);
-        if (statSync(src).isDirectory()) {
-          walk(src);
-          continue;
-        }
-        const dst = join(this.nas, relative(this.local, src));
-        mkdirSync(dirname(dst), { recursive: true });
-        const tmp = `${dst}.part`;
-        copyFileSync(src, tmp);
-        if (statSync(tmp).size !== statSync(src).size) throw new Error(`copy of ${src} to ${dst} is incomplete`);
-        renameSync(tmp, dst);
-        rmSync(src);
-        moved++;
-      }
-    };
-    walk(this.local);
+    for (const src of filesUnder(this.local)) {
+      const dst = join(this.nas, relative(this.local, src));
+      mkdirSync(dirname(dst), { recursive: true });
+      const tmp = `${dst}.part`;
+      copyFileSync(src, tmp);
+      if (statSync(tmp).size !== statSync(src).size) throw new Error(`copy of ${src} to ${dst} is incomplete`);
+      renameSync(tmp, dst);
+      rmSync(src);
+      moved++;
+    }
     pruneEmpty(this.local);
     return moved;
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { filesUnder } from '../core/files.ts';
 import type { ExperimentMetadata, Run } from './schema.ts';
 
 /** A variable archived for the experiment, as the chambers' profiles describe it. */
@@ -119,23 +120,9 @@ export async function sha256(file: string): Promise<string> {
 
 /** Data files of a folder (runs/ and everything but the generated documents), relative paths. */
 export function dataFiles(dir: string): Array<{ path: string; bytes: number }> {
-  const out: Array<{ path: string; bytes: number }> = [];
-  const walk = (d: string) => {
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(d).sort();
-    } catch {
-      return;
-    }
-    for (const name of entries) {
-      const p = join(d, name);
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p);
-      else if (name.endsWith('.nc')) out.push({ path: relative(dir, p), bytes: st.size });
-    }
-  };
-  walk(join(dir, 'runs'));
-  return out;
+  return filesUnder(join(dir, 'runs'))
+    .filter((p) => p.endsWith('.nc'))
+    .map((p) => ({ path: relative(dir, p), bytes: statSync(p).size }));
 }
 
 export async function manifest(dir: string, extra: string[] = ['metadata.yaml']): Promise<string> {

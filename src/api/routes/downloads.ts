@@ -1,5 +1,6 @@
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { filesUnder } from '../../core/files.ts';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -262,18 +263,10 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
 
 /** Files of an experiment folder for the zip (temporary and partial files left out). */
 export function zipEntries(dir: string): Array<{ rel: string; path: string }> {
-  const out: Array<{ rel: string; path: string }> = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      if (name.includes('.tmp-') || name.endsWith('.part') || name.startsWith('.octopus-probe')) continue;
-      const p = join(d, name);
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile()) out.push({ rel: relative(dir, p), path: p });
-    }
-  };
-  walk(dir);
-  return out;
+  const transient = (name: string) => name.includes('.tmp-') || name.endsWith('.part') || name.startsWith('.octopus-probe');
+  return filesUnder(dir)
+    .map((path) => ({ rel: relative(dir, path), path }))
+    .filter((f) => !f.rel.split(sep).some(transient));
 }
 
 /** The `from`/`to` query parameters as ms, refusing an inverted range. */
