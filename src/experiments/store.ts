@@ -43,6 +43,7 @@ const HEADER = '# Experiment metadata: the catalogue entry. Edit freely; Octopus
 export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
   private readonly cache = new Map<string, { mtimeMs: number; metadata: ExperimentMetadata }>();
   private readonly invalid = new Map<string, ConfigIssue[]>();
+  private readonly runCache = new Map<string, { stamp: string; run?: Run }>();
   /** Status of every run this process knows, to notice runs started or stopped by another process. */
   private known?: Map<string, Run>;
   private readonly now: () => Date;
@@ -229,10 +230,24 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
     const out: Run[] = [];
     for (const name of readdirSync(runsDir).sort()) {
       const f = join(runsDir, name, 'run.yaml');
-      if (!existsSync(f)) continue;
+      let st;
+      try {
+        st = statSync(f);
+      } catch {
+        continue;
+      }
+      // Runs are re-read every second by sync(): parse a run.yaml again only when it changed.
+      const stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+      const hit = this.runCache.get(f);
+      if (hit?.stamp === stamp) {
+        if (hit.run) out.push(hit.run);
+        continue;
+      }
       const read = parseYamlText(readFileSync(f, 'utf8'), f);
       const parsed = read.ok ? Run.safeParse(read.data) : undefined;
-      if (parsed?.success) out.push(parsed.data);
+      const run = parsed?.success ? parsed.data : undefined;
+      this.runCache.set(f, { stamp, run });
+      if (run) out.push(run);
     }
     return out;
   }
