@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOctopus, type RunningOctopus } from '../support/cli.ts';
+import { simulatedChambers, startOctopus, type RunningOctopus } from '../support/cli.ts';
 import { freePort } from '../support/ports.ts';
 import { launchBrowser, screenshot } from '../support/browser.ts';
 
@@ -44,10 +44,7 @@ data_dir: ${JSON.stringify(join(dir, 'data'))}
 simulator: { enabled: true, seed: 7 }
 mqtt: { port: ${ports.mqtt}, prefix: lab }
 http: { port: ${ports.http}, host: 127.0.0.1 }
-chambers:
-  - { id: c1, name: OPC UA chamber, driver: opcua, profile: ecotron-chamberctl, endpoint: "opc.tcp://127.0.0.1:${ports.opcua}", interval_ms: 500 }
-  - { id: c2, name: Float chamber, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${ports.modbus}", interval_ms: 500, modbus: { unit_id: 1 } }
-`);
+${simulatedChambers(ports, { count: 2 })}`);
   octopus = await startOctopus(config, { env: { OCTOPUS_ADMIN_TOKEN: ADMIN } });
   base = `http://127.0.0.1:${ports.http}`;
   await api('POST', '/api/admin/users', { name: 'rita', role: 'researcher', password: 'rita-password' });

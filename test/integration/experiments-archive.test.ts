@@ -17,7 +17,7 @@ import { loadConfig } from '../../src/config/loader.ts';
 import { createExperimentStore } from '../../src/experiments/factory.ts';
 import type { ExperimentStore } from '../../src/experiments/store.ts';
 import { cleanScratch, scratch } from '../support/collector-fixtures.ts';
-import { runCli, startOctopus, type RunningOctopus } from '../support/cli.ts';
+import { runCli, simulatedChambers, startOctopus, type RunningOctopus } from '../support/cli.ts';
 import { ncdump, pythonView } from '../support/netcdf.ts';
 import { eventually, freePort } from '../support/ports.ts';
 
@@ -43,10 +43,7 @@ simulator: { enabled: true, seed: 5 }
 mqtt: { port: ${mqttPort} }
 http: { port: ${httpPort}, host: 127.0.0.1 }
 experiments: { reorder_window_ms: 1000, flush_interval_ms: 200 }
-chambers:
-  - { id: c1, name: OPC UA, driver: opcua, profile: ecotron-chamberctl, endpoint: "opc.tcp://127.0.0.1:${opcua}", interval_ms: 500 }
-  - { id: c2, name: Float registers, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 500, modbus: { unit_id: 1 } }
-`);
+${simulatedChambers({ opcua, modbus }, { count: 2 })}`);
   const env = { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_INFLUX_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '' };
   octopus = await startOctopus(config, { env });
   // The same folders, as another process (the API, the CLI) sees them.

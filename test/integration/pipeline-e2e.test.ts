@@ -12,7 +12,7 @@ import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
 import { DataMessage } from '../../src/bus/payload.ts';
 import { cleanScratch, scratch } from '../support/collector-fixtures.ts';
 import { Mosquitto } from '../support/mosquitto.ts';
-import { startOctopus, type RunningOctopus } from '../support/cli.ts';
+import { simulatedChambers, startOctopus, type RunningOctopus } from '../support/cli.ts';
 import { eventually, freePort } from '../support/ports.ts';
 import { Victoria } from '../support/victoria.ts';
 
@@ -48,11 +48,7 @@ simulator: { enabled: true, seed: 3 }
 mqtt: { url: "${mq.url}" }
 http: { port: ${httpPort}, host: 127.0.0.1 }
 influx: { url: "${vm.url}", bucket: octopus, flush_interval_ms: 200, retry_max_ms: 2000 }
-chambers:
-  - { id: c1, name: OPC UA, driver: opcua, profile: ecotron-chamberctl, endpoint: "opc.tcp://127.0.0.1:${opcua}", interval_ms: 1000 }
-  - { id: c2, name: Float registers, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 1000, modbus: { unit_id: 1 } }
-  - { id: c3, name: Integer registers, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 1000, modbus: { unit_id: 2 } }
-`);
+${simulatedChambers({ opcua, modbus }, { count: 3, intervalMs: 1000 })}`);
   octopus = await startOctopus(join(dir, 'lab.yaml'));
 }, 60_000);
 

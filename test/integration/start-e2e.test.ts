@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthReport } from '../../src/api/health-schema.ts';
 import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
 import { DataMessage, StatusMessage } from '../../src/bus/payload.ts';
-import { startOctopus, type RunningOctopus } from '../support/cli.ts';
+import { simulatedChambers, startOctopus, type RunningOctopus } from '../support/cli.ts';
 import { eventually, freePort, waitForPort } from '../support/ports.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'octopus-e2e-'));
@@ -31,11 +31,7 @@ data_dir: ${JSON.stringify(join(dir, 'data'))}
 simulator: { enabled: true, seed: 7 }
 mqtt: { port: ${ports.mqtt}, prefix: lab }
 http: { port: ${ports.http}, host: 127.0.0.1 }
-chambers:
-  - { id: c1, name: OPC UA chamber, driver: opcua, profile: ecotron-chamberctl, endpoint: "opc.tcp://127.0.0.1:${ports.opcua}", interval_ms: 500 }
-  - { id: c2, name: Float chamber, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${ports.modbus}", interval_ms: 500, modbus: { unit_id: 1 } }
-  - { id: c3, name: Integer chamber, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${ports.modbus}", interval_ms: 500, modbus: { unit_id: 2 } }
-`);
+${simulatedChambers(ports, { count: 3 })}`);
   octopus = await startOctopus(config);
   sub = connectMqtt({ url: `mqtt://127.0.0.1:${ports.mqtt}`, clientId: 'e2e-observer' });
   sub.on('message', (topic, payload) => {

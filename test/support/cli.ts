@@ -50,3 +50,19 @@ export async function startOctopus(config: string, opts: { cwd?: string; env?: N
       }),
   };
 }
+
+/**
+ * The `chambers:` section of a test configuration with simulated chambers on loopback:
+ * c1 OPC UA (ecotron-chamberctl), c2 Modbus float registers (phytolab-gc2, unit 1) and,
+ * with `count: 3`, c3 Modbus scaled integers (climatec-ch400, unit 2) on the same port.
+ */
+export function simulatedChambers(ports: { opcua: number; modbus: number }, opts: { count?: 2 | 3; intervalMs?: number } = {}): string {
+  const every = opts.intervalMs ?? 500;
+  return [
+    'chambers:',
+    `  - { id: c1, name: OPC UA chamber, driver: opcua, profile: ecotron-chamberctl, endpoint: "opc.tcp://127.0.0.1:${ports.opcua}", interval_ms: ${every} }`,
+    `  - { id: c2, name: Float registers, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${ports.modbus}", interval_ms: ${every}, modbus: { unit_id: 1 } }`,
+    ...((opts.count ?? 3) === 3 ? [`  - { id: c3, name: Integer registers, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${ports.modbus}", interval_ms: ${every}, modbus: { unit_id: 2 } }`] : []),
+    '',
+  ].join('\n');
+}
