@@ -1,4 +1,4 @@
-/** The MQTT topic contract (DESIGN.md); `prefix` defaults to `octopus`. */
+/** The MQTT topic contract (docs/mqtt.md); `prefix` defaults to `octopus`. */
 export interface Topics {
   data(chamber: string): string;
   status(chamber: string): string;

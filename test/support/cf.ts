@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 
-/** The CF Standard Name Table shipped beside the project in ../shared/cf. */
-export const CF_TABLE = join(PROJECT_ROOT, '..', 'shared', 'cf', 'cf-standard-name-table-v83.xml');
+/** The CF Standard Name Table shipped in resources/cf (CC BY 4.0, see its README). */
+export const CF_TABLE = join(PROJECT_ROOT, 'resources', 'cf', 'cf-standard-name-table-v83.xml');
 
 export interface CfTable {
   version: string;
