@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { Chamber, Config } from './instance-schema.ts';
 import type { ModbusTag, OpcuaTag } from './profile-schema.ts';
 import { displayPath, loadProfiles, PROJECT_ROOT, type LoadedProfile } from './profiles.ts';
-import { readYamlFile } from './yaml-file.ts';
+import { annotateIssues, readYamlFile } from './yaml-file.ts';
 import { zodToIssues } from './zod-issues.ts';
 
 export const DEFAULT_CONFIG = join(PROJECT_ROOT, 'config', 'default.yaml');
@@ -35,23 +35,24 @@ export function loadConfig(file = process.env.OCTOPUS_CONFIG || DEFAULT_CONFIG, 
   const raw = applyEnvOverrides(read.data, env);
   const parsed = Config.safeParse(raw);
   const baseDir = dirname(resolve(file));
+  const located = (issues: ConfigIssue[]) => annotateIssues(issues, label, raw, read.locate);
   if (!parsed.success) {
     // Report the shape problems and, alongside, the cross-checks of every chamber
     // that is itself well-formed, so one run of `validate` shows everything.
-    const shape = zodToIssues(label, parsed.error, raw);
+    const shape = zodToIssues(label, parsed.error, raw, [], Config);
     const doc = (raw ?? {}) as { chambers?: unknown; profile_dirs?: unknown };
     const dirs = z.array(z.string()).safeParse(doc.profile_dirs ?? []);
     const list = Array.isArray(doc.chambers) ? doc.chambers : [];
     const entries = list.map((c, index) => ({ index, parsed: Chamber.safeParse(c) }));
     const good = entries.flatMap((e) => (e.parsed.success ? [{ index: e.index, chamber: e.parsed.data }] : []));
     const set = loadProfiles(profileDirsOf(dirs.success ? dirs.data : [], baseDir));
-    throw new ConfigError([...shape, ...set.issues, ...resolveChambers(label, good, set.profiles, env, baseDir).issues]);
+    throw new ConfigError(located([...shape, ...set.issues, ...resolveChambers(label, good, set.profiles, env, baseDir).issues]));
   }
   const config = parsed.data;
   const set = loadProfiles(profileDirsOf(config.profile_dirs, baseDir));
   const resolved = resolveChambers(label, config.chambers.map((chamber, index) => ({ index, chamber })), set.profiles, env, baseDir);
   const issues = [...set.issues, ...resolved.issues, ...checkMqtt(label, config, env, baseDir)];
-  if (issues.length) throw new ConfigError(issues);
+  if (issues.length) throw new ConfigError(located(issues));
   return { file, config, dataDir: resolve(config.data_dir), profiles: set.profiles, chambers: resolved.chambers };
 }
 

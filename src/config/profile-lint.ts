@@ -1,4 +1,6 @@
 import type { ConfigIssue } from '../core/errors.ts';
+import { checkStandardName, checkUnit } from '../units/check.ts';
+import type { Unit } from '../units/unit.ts';
 import { registerCount, type ModbusProfile, type OpcuaProfile, type Profile, type ModbusArea } from './profile-schema.ts';
 
 /** Checks a profile beyond its shape: names, references, Modbus address layout. */
@@ -22,9 +24,34 @@ export function lintProfile(file: string, p: Profile): ConfigIssue[] {
       issues.push({ file, path: at(i, 'setpoint_of'), message: `no tag of that name in this profile`, got: t.setpoint_of });
     }
   });
+  issues.push(...lintUnits(file, p));
   issues.push(...(p.kind === 'modbus' ? lintModbus(file, p) : lintOpcua(file, p)));
   return issues;
 }
+
+/** Units parse as udunits2 units; standard names exist in the CF table and their canonical units accept the unit. */
+function lintUnits(file: string, p: Profile): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  p.tags.forEach((t, i) => {
+    let unit: Unit | undefined;
+    if (t.unit !== undefined) {
+      const u = checkUnit(t.unit);
+      if (u.ok) unit = u.unit;
+      else issues.push({ file, path: `tags[${i}].unit`, message: u.message });
+    }
+    if (t.standard_name !== undefined) {
+      for (const [field, message] of checkStandardName(t.standard_name, t.unit, unit)) issues.push({ file, path: `tags[${i}].${field}`, message });
+    }
+  });
+  return issues;
+}
+
+/** Zero-based addresses that read like a datasheet's Modicon reference of the same table. */
+const MODICON_LOOKALIKE: Partial<Record<ModbusArea, { digit: number; from: number; to: number }>> = {
+  holding: { digit: 4, from: 40001, to: 49999 },
+  input: { digit: 3, from: 30001, to: 39999 },
+  discrete: { digit: 1, from: 10001, to: 19999 },
+};
 
 function lintOpcua(file: string, p: OpcuaProfile): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -56,6 +83,16 @@ function lintModbus(file: string, p: ModbusProfile): ConfigIssue[] {
       issues.push({ file, path: path('count'), message: `type ${t.type} occupies ${count} register${count > 1 ? 's' : ''}`, got: t.count });
     }
     if (t.writable && (area === 'input' || area === 'discrete')) issues.push({ file, path: path('writable'), message: `${area} ${area === 'input' ? 'registers' : 'inputs'} are read-only in Modbus`, got: true });
+    const look = MODICON_LOOKALIKE[area];
+    if (look && t.modicon === undefined && !p.defaults.allow_high_addresses && t.address >= look.from && t.address <= look.to) {
+      const zeroBased = t.address - look.digit * 10000 - 1;
+      issues.push({
+        file,
+        path: path('address'),
+        message: `looks like a Modicon reference: ${area} register ${t.address} in a datasheet is zero-based address ${zeroBased}; write "address: ${zeroBased}" or "modicon: ${t.address}" (if the map really uses zero-based ${t.address}, set defaults.allow_high_addresses: true)`,
+        got: t.address,
+      });
+    }
     const end = t.address + Math.max(count, 1) - 1;
     if (t.address < 0 || end > 65535) {
       issues.push({ file, path: path('address'), message: `address out of range: ${t.type} spans ${t.address}..${end}, Modbus addresses are 0..65535`, got: t.address });

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { ConfigIssue } from '../core/errors.ts';
 import { Profile, profileId } from './profile-schema.ts';
 import { lintProfile } from './profile-lint.ts';
-import { readYamlFile } from './yaml-file.ts';
+import { annotateIssues, readYamlFile } from './yaml-file.ts';
 import { zodToIssues } from './zod-issues.ts';
 
 /** The repository root (profiles ship in <root>/drivers). */
@@ -54,14 +54,15 @@ export function loadProfileFile(file: string): { profile?: LoadedProfile; issues
   const label = displayPath(file);
   const read = readYamlFile(file, label);
   if (!read.ok) return { issues: read.issues };
+  const located = (issues: ConfigIssue[]) => annotateIssues(issues, label, read.data, read.locate);
   const parsed = Profile.safeParse(read.data);
-  if (!parsed.success) return { issues: zodToIssues(label, parsed.error, read.data) };
+  if (!parsed.success) return { issues: located(zodToIssues(label, parsed.error, read.data, [], Profile)) };
   const profile = parsed.data;
   const issues = lintProfile(label, profile);
   const id = profileId(profile);
   const stem = basename(file).replace(/\.ya?ml$/, '');
   if (stem !== id) issues.push({ file: label, path: 'model', message: `file name must be <vendor>-<model>.yaml, i.e. ${id}.yaml`, got: stem });
-  return { profile: { id, file, profile }, issues };
+  return { profile: { id, file, profile }, issues: located(issues) };
 }
 
 /** Loads every profile in the given folders (the built-in drivers/ first). */

@@ -1,9 +1,11 @@
 /**
  * A problem found in a configuration or profile file, located by file and path:
- * `config/lab.yaml: chambers[2].profile: unknown profile "foo-x" (known: a, b)`.
+ * `config/lab.yaml:14: chambers[2] (c3).profile: unknown profile "foo-x" (known: a, b)`.
  */
 export interface ConfigIssue {
   file: string;
+  /** 1-based line in `file`, when known. */
+  line?: number;
   path: string;
   message: string;
   got?: unknown;
@@ -31,7 +33,8 @@ export function formatGot(got: unknown): string {
 }
 
 export function formatIssue(issue: ConfigIssue): string {
-  return `${issue.file}: ${issue.path}: ${issue.message}${formatGot(issue.got)}`;
+  const where = issue.line !== undefined && !issue.path.startsWith('line ') ? `${issue.file}:${issue.line}` : issue.file;
+  return `${where}: ${issue.path}: ${issue.message}${formatGot(issue.got)}`;
 }
 
 /** Thrown when configuration is invalid; carries every problem found, not only the first. */

@@ -40,7 +40,7 @@ describe('octopus validate', () => {
     expect(r.stdout).toContain('ok  lab.yaml: 1 chamber (c1)');
   });
 
-  it('reports every configuration problem at once, located, with the value, exit code 2', () => {
+  it('reports every configuration problem at once, located by line and chamber id, with the value, exit code 2', () => {
     const dir = workspace({
       'profiles/modbus/test-m1.yaml': goodModbusProfile,
       'lab.yaml': `profile_dirs: [profiles]
@@ -58,12 +58,12 @@ chambers:
     const r = runCli(['validate', 'lab.yaml'], { cwd: dir, env: { OCTO_TEST_USER: 'operator' } });
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n');
-    expect(lines).toContain('lab.yaml: mqtt.url: broker URLs look like mqtt://host:1883, mqtts://, ws:// or wss:// (got "http://broker:1883")');
-    expect(lines).toContain('lab.yaml: chambers[4].endpoint: OPC UA endpoints look like opc.tcp://host:4840[/path] (got "opc.tpc://plc")');
+    expect(lines).toContain('lab.yaml:3: mqtt.url: broker URLs look like mqtt://host:1883, mqtts://, ws:// or wss:// (got "http://broker:1883")');
+    expect(lines).toContain('lab.yaml:10: chambers[4] (c5).endpoint: OPC UA endpoints look like opc.tcp://host:4840[/path] (got "opc.tpc://plc")');
     // Alongside the shape problems, the well-formed chambers are cross-checked too.
     expect(lines).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^lab\.yaml: chambers\[1\]\.profile: unknown profile "foo-x" \(known: .*test-m1.*\)$/),
-      'lab.yaml: chambers[3].id: duplicate chamber id (first at chambers[0]) (got "c1")',
+      expect.stringMatching(/^lab\.yaml:6: chambers\[1\] \(c2\)\.profile: unknown profile "foo-x" \(known: .*test-m1.*\)$/),
+      'lab.yaml:9: chambers[3] (c1).id: duplicate chamber id (first at chambers[0]) (got "c1")',
     ]));
     expect(lines.at(-1)).toBe('7 problems found');
 
@@ -81,18 +81,18 @@ chambers:
     expect(r2.code).toBe(2);
     const lines2 = r2.stderr.trim().split('\n');
     expect(lines2).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^lab2\.yaml: chambers\[1\]\.profile: unknown profile "foo-x" \(known: .*test-m1.*\)$/),
-      'lab2.yaml: chambers[2].opcua.auth.password_env: credential variable OCTO_TEST_PASSWORD is not set in the environment',
-      'lab2.yaml: chambers[2].profile: profile "test-m1" is for modbus but the chamber\'s driver is opcua (got "test-m1")',
-      'lab2.yaml: chambers[3].id: duplicate chamber id (first at chambers[0]) (got "c1")',
-      'lab2.yaml: chambers[3].endpoint: port out of range (1-65535) (got "tcp://10.0.0.9:99999")',
-      'lab2.yaml: chambers[4].modbus.unit_id: unit id already used on tcp://127.0.0.1:502 by chambers[0] (got 1)',
-      'lab2.yaml: chambers[4].overrides.air_temp: profile "test-m1" has no tag of that name (got "air_temp")',
+      expect.stringMatching(/^lab2\.yaml:4: chambers\[1\] \(c2\)\.profile: unknown profile "foo-x" \(known: .*test-m1.*\)$/),
+      'lab2.yaml:6: chambers[2] (c3).opcua.auth.password_env: credential variable OCTO_TEST_PASSWORD is not set in the environment',
+      'lab2.yaml:5: chambers[2] (c3).profile: profile "test-m1" is for modbus but the chamber\'s driver is opcua (got "test-m1")',
+      'lab2.yaml:7: chambers[3] (c1).id: duplicate chamber id (first at chambers[0]) (got "c1")',
+      'lab2.yaml:7: chambers[3] (c1).endpoint: port out of range (1-65535) (got "tcp://10.0.0.9:99999")',
+      'lab2.yaml:8: chambers[4] (c6).modbus.unit_id: unit id already used on tcp://127.0.0.1:502 by chambers[0] (got 1)',
+      'lab2.yaml:8: chambers[4] (c6).overrides.air_temp: profile "test-m1" has no tag of that name (got "air_temp")',
     ]));
     expect(lines2.at(-1)).toBe('7 problems found');
   });
 
-  it('reports every profile problem: duplicate tag, overlap, out of range, type vs register count', () => {
+  it('reports every profile problem by line and tag name: duplicate tag, overlap, out of range, type vs register count', () => {
     const dir = workspace({
       'bad/test-m2.yaml': `kind: modbus
 vendor: test
@@ -116,14 +116,14 @@ tags:
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toEqual([
-      'bad/test-m2.yaml: tags[1].name: duplicate tag name (first at tags[0]) (got "t1")',
-      'bad/test-m2.yaml: tags[9].setpoint_of: no tag of that name in this profile (got "nothing")',
-      'bad/test-m2.yaml: tags[3].address: address out of range: float64 spans 65534..65537, Modbus addresses are 0..65535 (got 65534)',
-      'bad/test-m2.yaml: tags[4].count: type int32 occupies 2 registers (got 1)',
-      'bad/test-m2.yaml: tags[5].type: coil holds single bits; only type bool fits (got "float32")',
-      'bad/test-m2.yaml: tags[6].bit: a bool in holding registers needs bit (0-15)',
-      'bad/test-m2.yaml: tags[7].writable: input registers are read-only in Modbus (got true)',
-      'bad/test-m2.yaml: tags[2].address: overlaps tags[0] "t1" (holding 0..1) (got 1)',
+      'bad/test-m2.yaml:8: tags[1] (t1).name: duplicate tag name (first at tags[0]) (got "t1")',
+      'bad/test-m2.yaml:16: tags[9] (t10).setpoint_of: no tag of that name in this profile (got "nothing")',
+      'bad/test-m2.yaml:10: tags[3] (t4).address: address out of range: float64 spans 65534..65537, Modbus addresses are 0..65535 (got 65534)',
+      'bad/test-m2.yaml:11: tags[4] (t5).count: type int32 occupies 2 registers (got 1)',
+      'bad/test-m2.yaml:12: tags[5] (t6).type: coil holds single bits; only type bool fits (got "float32")',
+      'bad/test-m2.yaml:13: tags[6] (t7).bit: a bool in holding registers needs bit (0-15)',
+      'bad/test-m2.yaml:14: tags[7] (t8).writable: input registers are read-only in Modbus (got true)',
+      'bad/test-m2.yaml:9: tags[2] (t3).address: overlaps tags[0] "t1" (holding 0..1) (got 1)',
       '8 problems found',
     ]);
   });
@@ -139,6 +139,6 @@ tags:
     const dir = workspace({ 'lab.yaml': 'chambers:\n  - { id: c1, driver: modbus, profile: nope-x, endpoint: "tcp://127.0.0.1:502" }\n' });
     const r = runCli(['start', '--config', 'lab.yaml'], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^lab\.yaml: chambers\[0\]\.profile: unknown profile "nope-x" \(known: /m);
+    expect(r.stderr).toMatch(/^lab\.yaml:2: chambers\[0\] \(c1\)\.profile: unknown profile "nope-x" \(known: /m);
   });
 });
