@@ -5,7 +5,8 @@ import { ConfigError, EXIT_CONFIG } from '../core/errors.ts';
 import { jsonSchemas } from '../config/json-schema.ts';
 import { ADMIN_USAGE, adminCommand } from './admin.ts';
 import { RUN_USAGE, runCommand } from './runs.ts';
-import { validateFiles } from './validate.ts';
+import { helpFor } from './help.ts';
+import { testProfiles, validateFiles } from './validate.ts';
 
 const USAGE = `octopus — climate-chamber acquisition gateway
 
@@ -13,7 +14,10 @@ usage:
   octopus start [--config file]        simulator (if enabled), broker, gateway and HTTP API
   octopus collect [--config file]      only the collector: MQTT data → InfluxDB and the NetCDF archive
   octopus simulate [--config file]     only the simulated chambers of a configuration
-  octopus validate <file.yaml>…        check configuration and profile files (exit 2 on problems)
+  octopus validate <file.yaml>… [--verbose]
+                                       check configuration, profile and testcase files (exit 2 on problems)
+  octopus test-profile <profile.yaml|id>…
+                                       run a profile's testcases, printing every case and check
   octopus schema [--out dir]           write JSON Schemas of the config and profile files
   octopus browse <opc.tcp://…> [--depth n] [--out file]
                                        draft an OPC UA profile from a live address space
@@ -22,7 +26,9 @@ ${ADMIN_USAGE}
 
 environment: OCTOPUS_CONFIG, OCTOPUS_DATA_DIR, OCTOPUS_HTTP_PORT, OCTOPUS_MQTT_URL,
              OCTOPUS_MQTT_PORT, OCTOPUS_GATEWAY_ID, OCTOPUS_LOG_LEVEL, OCTOPUS_INFLUX_URL,
-             OCTOPUS_INFLUX_TOKEN, OCTOPUS_INFLUX_ORG, OCTOPUS_INFLUX_BUCKET, OCTOPUS_ADMIN_TOKEN`;
+             OCTOPUS_INFLUX_TOKEN, OCTOPUS_INFLUX_ORG, OCTOPUS_INFLUX_BUCKET, OCTOPUS_ADMIN_TOKEN
+
+octopus <command> --help (or octopus help <command>) explains one command.`;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -30,6 +36,14 @@ const err = (line: string) => process.stderr.write(`${line}\n`);
 /** Runs the octopus command; resolves to the process exit code (long-running commands resolve on shutdown). */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // `octopus <command> --help` for every command, before its own argument parsing.
+  if (command !== undefined && !command.startsWith('-') && command !== 'help' && (rest.includes('--help') || rest.includes('-h'))) {
+    const text = helpFor(command, USAGE);
+    if (text !== undefined) {
+      out(text);
+      return 0;
+    }
+  }
   try {
     switch (command) {
       case 'start':
@@ -41,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'validate':
         return validateFiles(rest, out, err);
+      case 'test-profile':
+        return testProfiles(rest, out, err);
       case 'schema': {
         const { values } = parseArgs({ args: rest, options: { out: { type: 'string', short: 'o' } } });
         const dir = values.out ?? 'schema';
@@ -75,8 +91,19 @@ export async function main(argv: string[]): Promise<number> {
         return await adminCommand(command, rest, out, err);
       case 'run':
         return await runCommand(rest, out, err);
-      case undefined:
       case 'help':
+        if (rest[0] !== undefined) {
+          const text = helpFor(rest[0], USAGE);
+          if (text === undefined) {
+            err(`unknown command ${JSON.stringify(rest[0])}\n\n${USAGE}`);
+            return EXIT_CONFIG;
+          }
+          out(text);
+          return 0;
+        }
+        out(USAGE);
+        return 0;
+      case undefined:
       case '--help':
       case '-h':
         out(USAGE);

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { profileId, registerCount, type ModbusProfile, type ModbusTag, type WordOrder } from '../../config/profile-schema.ts';
-import { formatPath } from '../../core/errors.ts';
+import { reportFailures, type TestcaseCheck, type TestcaseReport } from '../testcase-report.ts';
 import { sameValue, testcaseDocument } from '../testcase-document.ts';
 import { decodeTag } from './driver.ts';
 import { encodeModbusWrite, type ModbusWrite } from './write.ts';
@@ -48,22 +48,25 @@ function describeWrite(w: ModbusWrite): string {
   return `${w.kind === 'coil' ? 'coil' : `bit ${w.bit} of register`} ${w.address} = ${w.on}`;
 }
 
-/** Every mismatch between a testcase document and what the driver decodes and writes; empty = pass. */
-export function checkModbusTestcases(profile: ModbusProfile, doc: unknown): string[] {
+/** Runs every case of a testcase document through the driver's decode and write functions. */
+export function runModbusTestcases(profile: ModbusProfile, doc: unknown): TestcaseReport {
   const parsed = ModbusTestcases.safeParse(doc);
-  if (!parsed.success) return parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
-  const out: string[] = [];
+  if (!parsed.success) return { problems: parsed.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'number' ? p : String(p))), message: i.message })), cases: [] };
+  const report: TestcaseReport = { problems: [], cases: [] };
   const id = profileId(profile);
-  if (parsed.data.profile !== id) out.push(`profile: testcases are for "${parsed.data.profile}", not "${id}"`);
+  if (parsed.data.profile !== id) report.problems.push({ path: ['profile'], message: `testcases are for "${parsed.data.profile}", not "${id}"` });
   const tags = new Map(profile.tags.map((t) => [t.name, { ...t, area: t.area ?? profile.defaults.area }]));
   const orderOf = (t: ModbusTag): WordOrder => t.order ?? profile.defaults.order;
   const covered = new Set<string>();
   parsed.data.cases.forEach((c, ci) => {
-    const at = `cases[${ci}] "${c.name}"`;
+    const checks: TestcaseCheck[] = [];
+    const check = (path: Array<string | number>, label: string, ok: boolean, detail: string) => checks.push({ path: ['cases', ci, ...path], label, ok, detail });
     for (const [name, expected] of Object.entries(c.expect)) {
+      const at = ['expect', name];
+      const label = `expect.${name}`;
       const tag = tags.get(name);
       if (!tag) {
-        out.push(`${at} expect.${name}: no tag named "${name}" in the profile`);
+        check(at, label, false, `no tag named "${name}" in the profile`);
         continue;
       }
       covered.add(name);
@@ -78,29 +81,32 @@ export function checkModbusTestcases(profile: ModbusProfile, doc: unknown): stri
         else words.push(w);
       }
       if (missing.length) {
-        out.push(`${at} expect.${name}: registers.${tag.area} has no value at ${missing.join(', ')} (${tag.type} at ${tag.area} ${tag.address} needs ${n})`);
+        check(at, label, false, `registers.${tag.area} has no value at ${missing.join(', ')} (${tag.type} at ${tag.area} ${tag.address} needs ${n})`);
         continue;
       }
       let got: unknown;
       try {
         got = decodeTag(tag, words, 0, orderOf(tag));
       } catch (err) {
-        out.push(`${at} expect.${name}: cannot decode ${hex(words)}: ${(err as Error).message}`);
+        check(at, label, false, `cannot decode ${hex(words)}: ${(err as Error).message}`);
         continue;
       }
-      if (!sameValue(expected, got)) out.push(`${at} expect.${name}: ${tag.area} ${hex(words)} decodes to ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`);
+      const ok = sameValue(expected, got);
+      check(at, label, ok, `${tag.area} ${hex(words)} decodes to ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`);
     }
     c.writes.forEach((w, wi) => {
-      const wat = `${at} writes[${wi}] (${w.tag})`;
+      const at = ['writes', wi];
+      const label = `writes[${wi}] (${w.tag})`;
       const tag = tags.get(w.tag);
-      if (!tag) return void out.push(`${wat}: no tag named "${w.tag}" in the profile`);
+      if (!tag) return void check(at, label, false, `no tag named "${w.tag}" in the profile`);
       let got: ModbusWrite;
       try {
         got = encodeModbusWrite(tag, w.value, orderOf(tag));
       } catch (err) {
         const msg = (err as Error).message;
-        if (w.expect_error === undefined) out.push(`${wat}: write ${JSON.stringify(w.value)} refused (${msg})`);
-        else if (!msg.includes(w.expect_error)) out.push(`${wat}: error "${msg}" does not contain "${w.expect_error}"`);
+        if (w.expect_error === undefined) check(at, label, false, `write ${JSON.stringify(w.value)} refused (${msg})`);
+        else if (!msg.includes(w.expect_error)) check(at, label, false, `error "${msg}" does not contain "${w.expect_error}"`);
+        else check(at, label, true, `write ${JSON.stringify(w.value)} refused: ${msg}`);
         return;
       }
       const ok =
@@ -109,13 +115,17 @@ export function checkModbusTestcases(profile: ModbusProfile, doc: unknown): stri
           : w.expect_bit !== undefined
             ? got.kind !== 'registers' && got.on === w.expect_bit
             : false;
-      if (!ok) {
-        const wanted = w.expect_error !== undefined ? `an error containing "${w.expect_error}"` : w.expect_registers !== undefined ? `registers ${hex(w.expect_registers)}` : `bit = ${w.expect_bit}`;
-        out.push(`${wat}: write ${JSON.stringify(w.value)} gives ${describeWrite(got)}, expected ${wanted}`);
-      }
+      const wanted = w.expect_error !== undefined ? `an error containing "${w.expect_error}"` : w.expect_registers !== undefined ? `registers ${hex(w.expect_registers)}` : `bit = ${w.expect_bit}`;
+      check(at, label, ok, `write ${JSON.stringify(w.value)} gives ${describeWrite(got)}, expected ${wanted}`);
     });
+    report.cases.push({ index: ci, name: c.name, checks });
   });
   const untested = profile.tags.filter((t) => !covered.has(t.name)).map((t) => t.name);
-  if (untested.length) out.push(`cases: no expected value for tag${untested.length > 1 ? 's' : ''} ${untested.join(', ')} (every tag needs at least one)`);
-  return out;
+  if (untested.length) report.problems.push({ path: ['cases'], message: `no expected value for tag${untested.length > 1 ? 's' : ''} ${untested.join(', ')} (every tag needs at least one)` });
+  return report;
+}
+
+/** Every mismatch between a testcase document and what the driver decodes and writes; empty = pass. */
+export function checkModbusTestcases(profile: ModbusProfile, doc: unknown): string[] {
+  return reportFailures(runModbusTestcases(profile, doc));
 }

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { profileId, type OpcuaProfile, type OpcuaTag } from '../../config/profile-schema.ts';
 import { Quality, SampleValue } from '../../core/sample.ts';
-import { formatPath } from '../../core/errors.ts';
+import { reportFailures, type TestcaseCheck, type TestcaseReport } from '../testcase-report.ts';
 import { sameValue, testcaseDocument } from '../testcase-document.ts';
 import { decodeDataValue, encodeWrite, statusCodeFromName } from './decode.ts';
 
@@ -45,44 +45,56 @@ export const OpcuaTestcases = testcaseDocument({
 });
 export type OpcuaTestcases = z.infer<typeof OpcuaTestcases>;
 
-/** Every mismatch between a testcase document and what the driver decodes; empty = pass. */
-export function checkOpcuaTestcases(profile: OpcuaProfile, doc: unknown): string[] {
+/** Runs every case of a testcase document through the driver's decode and write functions. */
+export function runOpcuaTestcases(profile: OpcuaProfile, doc: unknown): TestcaseReport {
   const parsed = OpcuaTestcases.safeParse(doc);
-  if (!parsed.success) return parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
-  const out: string[] = [];
+  if (!parsed.success) return { problems: parsed.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'number' ? p : String(p))), message: i.message })), cases: [] };
+  const report: TestcaseReport = { problems: [], cases: [] };
   const id = profileId(profile);
-  if (parsed.data.profile !== id) out.push(`profile: testcases are for "${parsed.data.profile}", not "${id}"`);
+  if (parsed.data.profile !== id) report.problems.push({ path: ['profile'], message: `testcases are for "${parsed.data.profile}", not "${id}"` });
   const byName = new Map(profile.tags.map((t) => [t.name, t]));
   const byNode = new Map(profile.tags.map((t) => [t.node, t]));
   const covered = new Set<string>();
   parsed.data.cases.forEach((c, ci) => {
+    const checks: TestcaseCheck[] = [];
+    const check = (path: Array<string | number>, label: string, ok: boolean, detail: string) => checks.push({ path: ['cases', ci, ...path], label, ok, detail });
     c.values.forEach((v, vi) => {
-      const at = `cases[${ci}] "${c.name}" values[${vi}]`;
+      const at = ['values', vi];
       const tag: OpcuaTag | undefined = v.tag !== undefined ? byName.get(v.tag) : byNode.get(v.node!);
-      if (!tag) return void out.push(`${at}: no tag ${v.tag !== undefined ? `named "${v.tag}"` : `with node ${v.node}`} in the profile`);
+      if (!tag) return void check(at, `values[${vi}]`, false, `no tag ${v.tag !== undefined ? `named "${v.tag}"` : `with node ${v.node}`} in the profile`);
+      const label = `values[${vi}] (${tag.name})`;
       covered.add(tag.name);
       const sample = decodeDataValue(id, tag, { value: v.raw, statusCode: statusCodeFromName(v.status), statusName: v.status }, 0);
-      if (sample.q !== v.expect.q) out.push(`${at} (${tag.name}): expected quality ${v.expect.q}, got ${sample.q}`);
-      if (!sameValue(v.expect.value, sample.value)) out.push(`${at} (${tag.name}): raw ${JSON.stringify(v.raw)} decodes to ${JSON.stringify(sample.value)}, expected ${JSON.stringify(v.expect.value)}`);
+      if (sample.q !== v.expect.q) check(at, label, false, `expected quality ${v.expect.q}, got ${sample.q}`);
+      else if (!sameValue(v.expect.value, sample.value)) check(at, label, false, `raw ${JSON.stringify(v.raw)} decodes to ${JSON.stringify(sample.value)}, expected ${JSON.stringify(v.expect.value)}`);
+      else check(at, label, true, `raw ${JSON.stringify(v.raw)} (${v.status}) decodes to ${JSON.stringify(sample.value)} ${sample.q}, expected ${JSON.stringify(v.expect.value)} ${v.expect.q}`);
     });
     c.writes.forEach((w, wi) => {
-      const at = `cases[${ci}] "${c.name}" writes[${wi}] (${w.tag})`;
+      const at = ['writes', wi];
+      const label = `writes[${wi}] (${w.tag})`;
       const tag = byName.get(w.tag);
-      if (!tag) return void out.push(`${at}: no tag named "${w.tag}" in the profile`);
+      if (!tag) return void check(at, label, false, `no tag named "${w.tag}" in the profile`);
       let raw: unknown;
       try {
         raw = encodeWrite(tag, w.value);
       } catch (err) {
         const msg = (err as Error).message;
-        if (w.expect_error === undefined) out.push(`${at}: write ${JSON.stringify(w.value)} refused (${msg}), expected raw ${JSON.stringify(w.expect_raw)}`);
-        else if (!msg.includes(w.expect_error)) out.push(`${at}: error "${msg}" does not contain "${w.expect_error}"`);
+        if (w.expect_error === undefined) check(at, label, false, `write ${JSON.stringify(w.value)} refused (${msg}), expected raw ${JSON.stringify(w.expect_raw)}`);
+        else if (!msg.includes(w.expect_error)) check(at, label, false, `error "${msg}" does not contain "${w.expect_error}"`);
+        else check(at, label, true, `write ${JSON.stringify(w.value)} refused: ${msg}`);
         return;
       }
-      if (w.expect_error !== undefined) out.push(`${at}: write ${JSON.stringify(w.value)} accepted (raw ${JSON.stringify(raw)}), expected an error containing "${w.expect_error}"`);
-      else if (!sameValue(w.expect_raw, raw)) out.push(`${at}: write ${JSON.stringify(w.value)} encodes to raw ${JSON.stringify(raw)}, expected ${JSON.stringify(w.expect_raw)}`);
+      if (w.expect_error !== undefined) check(at, label, false, `write ${JSON.stringify(w.value)} accepted (raw ${JSON.stringify(raw)}), expected an error containing "${w.expect_error}"`);
+      else check(at, label, sameValue(w.expect_raw, raw), `write ${JSON.stringify(w.value)} encodes to raw ${JSON.stringify(raw)}, expected ${JSON.stringify(w.expect_raw)}`);
     });
+    report.cases.push({ index: ci, name: c.name, checks });
   });
   const untested = profile.tags.filter((t) => !covered.has(t.name)).map((t) => t.name);
-  if (untested.length) out.push(`cases: no value case for tag${untested.length > 1 ? 's' : ''} ${untested.join(', ')} (every tag needs at least one)`);
-  return out;
+  if (untested.length) report.problems.push({ path: ['cases'], message: `no value case for tag${untested.length > 1 ? 's' : ''} ${untested.join(', ')} (every tag needs at least one)` });
+  return report;
+}
+
+/** Every mismatch between a testcase document and what the driver decodes; empty = pass. */
+export function checkOpcuaTestcases(profile: OpcuaProfile, doc: unknown): string[] {
+  return reportFailures(runOpcuaTestcases(profile, doc));
 }
