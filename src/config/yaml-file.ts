@@ -65,7 +65,7 @@ export function parsePath(path: string): Array<string | number> {
 
 /**
  * Adds the line number to each issue of `file`, and names list entries in its path by
- * their `name` or `id`: `tags[2].unit` → `tags[2] (co2).unit`, so a message says which
+ * their `name`, `id` or `tag`: `tags[2].unit` → `tags[2] (co2).unit`, so a message says which
  * tag without counting.
  */
 export function annotateIssues(issues: ConfigIssue[], file: string, data: unknown, locate: Locate): ConfigIssue[] {
@@ -79,8 +79,8 @@ export function annotateIssues(issues: ConfigIssue[], file: string, data: unknow
       if (typeof seg === 'number') {
         label += `[${seg}]`;
         cur = Array.isArray(cur) ? cur[seg] : undefined;
-        const entry = cur as { name?: unknown; id?: unknown } | undefined;
-        const name = entry && typeof entry === 'object' ? (typeof entry.name === 'string' ? entry.name : typeof entry.id === 'string' ? entry.id : undefined) : undefined;
+        const entry = cur as { name?: unknown; id?: unknown; tag?: unknown } | undefined;
+        const name = entry && typeof entry === 'object' ? [entry.name, entry.id, entry.tag].find((x): x is string => typeof x === 'string') : undefined;
         if (name !== undefined) label += ` (${name})`;
       } else {
         label += label ? `.${seg}` : seg;

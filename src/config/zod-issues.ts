@@ -93,7 +93,7 @@ export function zodToIssues(file: string, error: z.ZodError, input: unknown, pre
       });
     }
     const got = valueAt(input, issue.path);
-    const message = issue.code === 'invalid_type' && got === undefined ? 'required field is missing' : issue.message;
+    const message = (issue.code === 'invalid_type' || issue.code === 'invalid_value') && got === undefined ? 'required field is missing' : issue.message;
     return [{ file, path: formatPath(path), message, got }];
   });
 }

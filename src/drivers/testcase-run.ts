@@ -45,7 +45,7 @@ export function runTestcaseFile(file: string, given?: LoadedProfile): TestcaseRu
   if (!profile) {
     if (typeof doc.profile !== 'string') return { file, issues: annotateIssues([{ file: label, path: 'profile', message: 'required field is missing: the <vendor>-<model> id of the profile these cases are for' }], label, read.data, read.locate) };
     const found = findProfile(file, doc.profile);
-    if (!found.profile) return { file, issues: found.issues };
+    if (!found.profile) return { file, issues: annotateIssues(found.issues, label, read.data, read.locate) };
     if (found.issues.length) return { file, profile: found.profile, issues: found.issues };
     profile = found.profile;
   }

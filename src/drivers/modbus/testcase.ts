@@ -7,6 +7,8 @@
  */
 import { z } from 'zod';
 import { profileId, registerCount, type ModbusProfile, type ModbusTag, type WordOrder } from '../../config/profile-schema.ts';
+import { parsePath } from '../../config/yaml-file.ts';
+import { zodToIssues } from '../../config/zod-issues.ts';
 import { reportFailures, type TestcaseCheck, type TestcaseReport } from '../testcase-report.ts';
 import { sameValue, testcaseDocument } from '../testcase-document.ts';
 import { decodeTag } from './driver.ts';
@@ -51,7 +53,7 @@ function describeWrite(w: ModbusWrite): string {
 /** Runs every case of a testcase document through the driver's decode and write functions. */
 export function runModbusTestcases(profile: ModbusProfile, doc: unknown): TestcaseReport {
   const parsed = ModbusTestcases.safeParse(doc);
-  if (!parsed.success) return { problems: parsed.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'number' ? p : String(p))), message: i.message })), cases: [] };
+  if (!parsed.success) return { problems: zodToIssues('', parsed.error, doc, [], ModbusTestcases).map((i) => ({ path: parsePath(i.path), message: i.message })), cases: [] };
   const report: TestcaseReport = { problems: [], cases: [] };
   const id = profileId(profile);
   if (parsed.data.profile !== id) report.problems.push({ path: ['profile'], message: `testcases are for "${parsed.data.profile}", not "${id}"` });

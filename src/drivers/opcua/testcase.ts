@@ -7,6 +7,8 @@
 import { z } from 'zod';
 import { profileId, type OpcuaProfile, type OpcuaTag } from '../../config/profile-schema.ts';
 import { Quality, SampleValue } from '../../core/sample.ts';
+import { parsePath } from '../../config/yaml-file.ts';
+import { zodToIssues } from '../../config/zod-issues.ts';
 import { reportFailures, type TestcaseCheck, type TestcaseReport } from '../testcase-report.ts';
 import { sameValue, testcaseDocument } from '../testcase-document.ts';
 import { decodeDataValue, encodeWrite, statusCodeFromName } from './decode.ts';
@@ -48,7 +50,7 @@ export type OpcuaTestcases = z.infer<typeof OpcuaTestcases>;
 /** Runs every case of a testcase document through the driver's decode and write functions. */
 export function runOpcuaTestcases(profile: OpcuaProfile, doc: unknown): TestcaseReport {
   const parsed = OpcuaTestcases.safeParse(doc);
-  if (!parsed.success) return { problems: parsed.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'number' ? p : String(p))), message: i.message })), cases: [] };
+  if (!parsed.success) return { problems: zodToIssues('', parsed.error, doc, [], OpcuaTestcases).map((i) => ({ path: parsePath(i.path), message: i.message })), cases: [] };
   const report: TestcaseReport = { problems: [], cases: [] };
   const id = profileId(profile);
   if (parsed.data.profile !== id) report.problems.push({ path: ['profile'], message: `testcases are for "${parsed.data.profile}", not "${id}"` });
