@@ -10,84 +10,85 @@ const ChamberId = z
 /** Per-tag overrides in a device instance (calibration, units, write permission). */
 export const TagOverride = z
   .object({
-    scale: z.number().finite(),
-    offset: z.number().finite(),
-    unit: z.string().min(1),
-    standard_name: z.string(),
-    description: z.string(),
-    writable: z.boolean(),
-    enabled: z.boolean(),
+    scale: z.number().finite().describe('Calibration: replaces the profile\'s scale (engineering = raw × scale + offset)'),
+    offset: z.number().finite().describe('Calibration: replaces the profile\'s offset (engineering = raw × scale + offset)'),
+    unit: z.string().min(1).describe('Replaces the profile\'s udunits2 unit'),
+    standard_name: z.string().describe('Replaces the profile\'s CF standard name'),
+    description: z.string().describe('Replaces the profile\'s description of the tag'),
+    writable: z.boolean().describe('Allows (true) or forbids (false) writes to this tag on this chamber'),
+    enabled: z.boolean().describe('false: this chamber does not read the tag at all'),
   })
   .partial()
   .strict();
 export type TagOverride = z.infer<typeof TagOverride>;
 
 export const OpcuaAuth = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('anonymous') }),
-  z.object({ type: z.literal('username'), username_env: EnvName, password_env: EnvName }),
-  z.object({ type: z.literal('certificate'), cert_file: z.string(), key_file: z.string() }),
+  z.object({ type: z.literal('anonymous').describe('No user identity') }).strict(),
+  z.object({ type: z.literal('username').describe('User name and password'), username_env: EnvName.describe('Environment variable holding the user name'), password_env: EnvName.describe('Environment variable holding the password') }).strict(),
+  z.object({ type: z.literal('certificate').describe('X.509 user certificate'), cert_file: z.string().describe('User certificate file (PEM or DER), relative to the configuration file'), key_file: z.string().describe('Private key of the user certificate (PEM), relative to the configuration file') }).strict(),
 ]);
 
 export const OpcuaOptions = z
   .object({
-    mode: z.enum(['subscription', 'poll']).default('subscription'),
-    publishing_interval_ms: z.number().int().min(50).optional(),
-    sampling_interval_ms: z.number().int().min(0).optional(),
-    queue_size: z.number().int().min(1).max(1000).default(10),
+    mode: z.enum(['subscription', 'poll']).default('subscription').describe('subscription (default: the server reports changes; unchanged values are sent once per connection) or poll (read every interval_ms)'),
+    publishing_interval_ms: z.number().int().min(50).optional().describe('Subscription publishing interval, ms (default: the chamber\'s interval_ms)'),
+    sampling_interval_ms: z.number().int().min(0).optional().describe('Server-side sampling interval of monitored items, ms (default: the publishing interval)'),
+    queue_size: z.number().int().min(1).max(1000).default(10).describe('Values the server queues per monitored item between publishes'),
     /** Monitored items are created in batches of this size. */
-    batch_size: z.number().int().min(1).max(10_000).default(1000),
-    security_mode: z.enum(['None', 'Sign', 'SignAndEncrypt']).default('None'),
+    batch_size: z.number().int().min(1).max(10_000).default(1000).describe('Monitored items created per request'),
+    security_mode: z.enum(['None', 'Sign', 'SignAndEncrypt']).default('None').describe('OPC UA message security: None, Sign or SignAndEncrypt (trust the client certificate on the PLC)'),
     security_policy: z
       .enum(['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'])
-      .default('None'),
-    auth: OpcuaAuth.default({ type: 'anonymous' }),
+      .default('None')
+      .describe('OPC UA security policy (with Sign / SignAndEncrypt)'),
+    auth: OpcuaAuth.default({ type: 'anonymous' }).describe('User identity: anonymous (default), username (from environment variables) or certificate'),
   })
   .strict();
 export type OpcuaOptions = z.infer<typeof OpcuaOptions>;
 
 export const ModbusOptions = z
   .object({
-    unit_id: z.number().int().min(0).max(255).default(1),
-    timeout_ms: z.number().int().min(10).default(1000),
-    retries: z.number().int().min(0).max(10).default(1),
+    unit_id: z.number().int().min(0).max(255).default(1).describe('Modbus unit (slave) id of the controller (default 1)'),
+    timeout_ms: z.number().int().min(10).default(1000).describe('Timeout of one request, ms'),
+    retries: z.number().int().min(0).max(10).default(1).describe('Retries of a timed-out request'),
     /** Largest hole (registers) bridged when merging adjacent tags into one request. */
-    max_gap: z.number().int().min(0).max(125).default(8),
-    max_registers: z.number().int().min(1).max(125).default(125),
-    max_bits: z.number().int().min(1).max(2000).default(2000),
+    max_gap: z.number().int().min(0).max(125).default(8).describe('Largest hole (registers or bits) bridged when merging adjacent tags into one read request (default 8)'),
+    max_registers: z.number().int().min(1).max(125).default(125).describe('Most registers read in one request (the protocol allows 125)'),
+    max_bits: z.number().int().min(1).max(2000).default(2000).describe('Most coils or discrete inputs read in one request (the protocol allows 2000)'),
     /** Serial line settings for rtu:// endpoints. */
-    baud_rate: z.number().int().positive().default(9600),
-    parity: z.enum(['none', 'even', 'odd']).default('none'),
-    data_bits: z.union([z.literal(7), z.literal(8)]).default(8),
-    stop_bits: z.union([z.literal(1), z.literal(2)]).default(1),
+    baud_rate: z.number().int().positive().default(9600).describe('Serial line speed for rtu:// endpoints'),
+    parity: z.enum(['none', 'even', 'odd']).default('none').describe('Serial parity for rtu:// endpoints'),
+    data_bits: z.union([z.literal(7), z.literal(8)]).default(8).describe('Serial data bits for rtu:// endpoints'),
+    stop_bits: z.union([z.literal(1), z.literal(2)]).default(1).describe('Serial stop bits for rtu:// endpoints'),
   })
   .strict();
 export type ModbusOptions = z.infer<typeof ModbusOptions>;
 
 const ChamberBase = {
-  id: ChamberId,
-  name: z.string().optional(),
-  profile: z.string().min(1),
+  id: ChamberId.describe('Chamber id: lower-case letters, digits, - and _; the MQTT topic level and InfluxDB tag'),
+  name: z.string().optional().describe('Human name of the chamber (dashboards)'),
+  profile: z.string().min(1).describe('Device profile id <vendor>-<model> (drivers/<kind>/<vendor>-<model>.yaml or a profile_dirs folder)'),
   /** Poll interval (Modbus, OPC UA poll mode) or default publishing interval (OPC UA). */
-  interval_ms: z.number().int().min(10).default(1000),
-  overrides: z.record(TagName, TagOverride).default({}),
+  interval_ms: z.number().int().min(10).default(1000).describe('Poll interval (Modbus, OPC UA poll mode) or default publishing interval (OPC UA), ms'),
+  overrides: z.record(TagName, TagOverride).default({}).describe('Per-tag changes for this chamber, by tag name: calibration, unit, writable, enabled'),
 };
 
 export const OpcuaChamber = z
   .object({
     ...ChamberBase,
-    driver: z.literal('opcua'),
-    endpoint: z.string().regex(/^opc\.tcp:\/\/[^\s/:]+(:\d{1,5})?(\/.*)?$/, 'OPC UA endpoints look like opc.tcp://host:4840[/path]'),
-    opcua: OpcuaOptions.default(OpcuaOptions.parse({})),
+    driver: z.literal('opcua').describe('opcua: the PLC is an OPC UA server'),
+    endpoint: z.string().regex(/^opc\.tcp:\/\/[^\s/:]+(:\d{1,5})?(\/.*)?$/, 'OPC UA endpoints look like opc.tcp://host:4840[/path]').describe('OPC UA server: opc.tcp://host:4840[/path]'),
+    opcua: OpcuaOptions.default(OpcuaOptions.parse({})).describe('OPC UA connection options'),
   })
   .strict();
 
 export const ModbusChamber = z
   .object({
     ...ChamberBase,
-    driver: z.literal('modbus'),
+    driver: z.literal('modbus').describe('modbus: the PLC speaks Modbus TCP or RTU'),
     /** tcp://host:502 for Modbus TCP, rtu:///dev/ttyUSB0 for a serial line. */
-    endpoint: z.string().regex(/^(tcp:\/\/[^\s/:]+(:\d{1,5})?|rtu:\/\/\/\S+)$/, 'Modbus endpoints look like tcp://host:502 or rtu:///dev/ttyUSB0'),
-    modbus: ModbusOptions.default(ModbusOptions.parse({})),
+    endpoint: z.string().regex(/^(tcp:\/\/[^\s/:]+(:\d{1,5})?|rtu:\/\/\/\S+)$/, 'Modbus endpoints look like tcp://host:502 or rtu:///dev/ttyUSB0').describe('tcp://host:502 for Modbus TCP, rtu:///dev/ttyUSB0 for a serial line; chambers on one endpoint share its connection'),
+    modbus: ModbusOptions.default(ModbusOptions.parse({})).describe('Modbus connection options'),
   })
   .strict();
 
@@ -99,19 +100,19 @@ export type ModbusChamber = z.infer<typeof ModbusChamber>;
 export const MqttConfig = z
   .object({
     /** External broker (mqtt://, mqtts://, ws://, wss://); unset = embedded broker. */
-    url: z.string().regex(/^(mqtts?|wss?):\/\/\S+$/, 'broker URLs look like mqtt://host:1883, mqtts://, ws:// or wss://').optional(),
+    url: z.string().regex(/^(mqtts?|wss?):\/\/\S+$/, 'broker URLs look like mqtt://host:1883, mqtts://, ws:// or wss://').optional().describe('External broker (mqtt://, mqtts://, ws://, wss://); unset = the embedded broker'),
     /** Port of the embedded broker. */
-    port: z.number().int().min(0).max(65535).default(1883),
-    prefix: z.string().regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/).default('octopus'),
-    client_id: z.string().optional(),
-    username_env: EnvName.optional(),
-    password_env: EnvName.optional(),
-    ca_file: z.string().optional(),
-    cert_file: z.string().optional(),
-    key_file: z.string().optional(),
-    keepalive_s: z.number().int().min(1).default(30),
+    port: z.number().int().min(0).max(65535).default(1883).describe('Port of the embedded broker (default 1883)'),
+    prefix: z.string().regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/).default('octopus').describe('First topic levels of every Octopus topic (default octopus)'),
+    client_id: z.string().optional().describe('MQTT client id of the gateway (default derived from gateway.id)'),
+    username_env: EnvName.optional().describe('Environment variable holding the broker user name'),
+    password_env: EnvName.optional().describe('Environment variable holding the broker password'),
+    ca_file: z.string().optional().describe('CA certificate file for mqtts:// / wss:// (relative to the configuration file)'),
+    cert_file: z.string().optional().describe('Client certificate file for TLS client authentication'),
+    key_file: z.string().optional().describe('Private key of the client certificate'),
+    keepalive_s: z.number().int().min(1).default(30).describe('MQTT keepalive, seconds'),
     /** QoS 1 messages in flight before waiting for PUBACKs. */
-    inflight: z.number().int().min(1).max(65535).default(256),
+    inflight: z.number().int().min(1).max(65535).default(256).describe('QoS 1 messages in flight before waiting for PUBACKs'),
   })
   .strict();
 export type MqttConfig = z.infer<typeof MqttConfig>;
@@ -119,12 +120,12 @@ export type MqttConfig = z.infer<typeof MqttConfig>;
 export const SpoolConfig = z
   .object({
     /** Relative paths are resolved against the data directory. */
-    dir: z.string().default('spool'),
-    max_bytes: z.number().int().min(1024).default(1024 ** 3),
-    segment_bytes: z.number().int().min(1024).default(16 * 1024 ** 2),
+    dir: z.string().default('spool').describe('Folder of the disk spool that keeps samples while the broker is unreachable (relative to data_dir)'),
+    max_bytes: z.number().int().min(1024).default(1024 ** 3).describe('Largest spool size in bytes; the oldest segments go first beyond it'),
+    segment_bytes: z.number().int().min(1024).default(16 * 1024 ** 2).describe('Size of one spool segment file in bytes'),
     /** always = fsync each append; interval = every fsync_interval_ms; never = OS decides. */
-    fsync: z.enum(['always', 'interval', 'never']).default('interval'),
-    fsync_interval_ms: z.number().int().min(1).default(1000),
+    fsync: z.enum(['always', 'interval', 'never']).default('interval').describe('always = fsync each append; interval = every fsync_interval_ms; never = the OS decides'),
+    fsync_interval_ms: z.number().int().min(1).default(1000).describe('fsync period of the spool with fsync: interval, ms'),
   })
   .strict();
 export type SpoolConfig = z.infer<typeof SpoolConfig>;
@@ -135,10 +136,10 @@ export type SpoolConfig = z.infer<typeof SpoolConfig>;
  */
 export const SimulatorConfig = z
   .object({
-    enabled: z.boolean().default(false),
+    enabled: z.boolean().default(false).describe('Serve every chamber whose endpoint is on loopback (127.0.0.1, localhost) from its profile'),
     /** Simulated time runs this many times faster (a day cycle in minutes for demos). */
-    time_factor: z.number().positive().default(1),
-    seed: z.number().int().default(1),
+    time_factor: z.number().positive().default(1).describe('Simulated time runs this many times faster (a day cycle in minutes for demos)'),
+    seed: z.number().int().default(1).describe('Random seed: the same seed replays the same chambers'),
   })
   .strict();
 export type SimulatorConfig = z.infer<typeof SimulatorConfig>;
@@ -149,31 +150,31 @@ export type SimulatorConfig = z.infer<typeof SimulatorConfig>;
  */
 export const InfluxConfig = z
   .object({
-    url: z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'InfluxDB URLs look like http://influxdb:8086').optional(),
+    url: z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'InfluxDB URLs look like http://influxdb:8086').optional().describe('InfluxDB (or VictoriaMetrics) URL; unset = no InfluxDB sink'),
     /** Write endpoint: `v2` (/api/v2/write: InfluxDB 2.x, 3.x, 1.8+, VictoriaMetrics) or `v1` (/write: InfluxDB 1.x before 1.8). */
-    api: z.enum(['v2', 'v1']).default('v2'),
-    org: z.string().default(''),
-    bucket: z.string().min(1).optional(),
+    api: z.enum(['v2', 'v1']).default('v2').describe('Write endpoint: v2 (/api/v2/write: InfluxDB 2.x, 3.x, 1.8+, VictoriaMetrics) or v1 (/write: InfluxDB 1.x before 1.8)'),
+    org: z.string().default('').describe('InfluxDB 2/3 organisation'),
+    bucket: z.string().min(1).optional().describe('InfluxDB 2/3 bucket (or VictoriaMetrics db)'),
     /** InfluxDB 1.x: database (and retention policy) instead of bucket; sent as db/rp. */
-    database: z.string().min(1).optional(),
-    retention_policy: z.string().min(1).optional(),
+    database: z.string().min(1).optional().describe('InfluxDB 1.x database, sent as db'),
+    retention_policy: z.string().min(1).optional().describe('InfluxDB 1.x retention policy, sent as rp'),
     /** Variable holding the API token (InfluxDB 2/3) or `user:password` (1.x). */
-    token_env: EnvName.default('OCTOPUS_INFLUX_TOKEN'),
+    token_env: EnvName.default('OCTOPUS_INFLUX_TOKEN').describe('Environment variable holding the API token (InfluxDB 2/3) or user:password (1.x)'),
     /** One measurement for every chamber; tags chamber, q, tag (docs/influxdb.md). */
-    measurement: z.string().min(1).default('climate'),
-    batch_lines: z.number().int().min(1).max(100_000).default(5000),
-    flush_interval_ms: z.number().int().min(10).default(1000),
-    gzip: z.boolean().default(true),
-    timeout_ms: z.number().int().min(100).default(10_000),
+    measurement: z.string().min(1).default('climate').describe('Measurement of every sample; tags chamber, q, tag (docs/influxdb.md)'),
+    batch_lines: z.number().int().min(1).max(100_000).default(5000).describe('Lines per write request'),
+    flush_interval_ms: z.number().int().min(10).default(1000).describe('Longest wait before a partial batch is written, ms'),
+    gzip: z.boolean().default(true).describe('Compress write requests'),
+    timeout_ms: z.number().int().min(100).default(10_000).describe('Timeout of one write request, ms'),
     /** Batches written at once; more overlap round trips, more memory. */
-    concurrency: z.number().int().min(1).max(16).default(4),
-    retry_min_ms: z.number().int().min(10).default(1000),
-    retry_max_ms: z.number().int().min(10).default(60_000),
+    concurrency: z.number().int().min(1).max(16).default(4).describe('Batches written at once; more overlap round trips, more memory'),
+    retry_min_ms: z.number().int().min(10).default(1000).describe('First retry delay after a failed write, ms (doubles up to retry_max_ms)'),
+    retry_max_ms: z.number().int().min(10).default(60_000).describe('Longest retry delay, ms'),
     /** Disk buffer for batches that could not be written (relative to data_dir). */
-    buffer_dir: z.string().default('influx-buffer'),
-    buffer_max_bytes: z.number().int().min(1024).default(2 * 1024 ** 3),
+    buffer_dir: z.string().default('influx-buffer').describe('Disk buffer for batches that could not be written (relative to data_dir)'),
+    buffer_max_bytes: z.number().int().min(1024).default(2 * 1024 ** 3).describe('Largest disk buffer size in bytes'),
     /** Batches refused with a 4xx other than 429 go here with the reason (relative to data_dir). */
-    dead_letter_file: z.string().default('influx-dead-letter.jsonl'),
+    dead_letter_file: z.string().default('influx-dead-letter.jsonl').describe('Batches refused with a 4xx other than 429 go here with the reason (relative to data_dir)'),
   })
   .strict()
   .refine((c) => !c.url || c.bucket !== undefined || c.database !== undefined, { message: 'give bucket (InfluxDB 2/3, VictoriaMetrics) or database (InfluxDB 1.x)', path: ['bucket'] })
@@ -187,15 +188,15 @@ export type InfluxConfig = z.infer<typeof InfluxConfig>;
  */
 export const ExperimentsConfig = z
   .object({
-    enabled: z.boolean().default(true),
-    root: z.string().default('experiments'),
-    local_dir: z.string().default('experiments-local'),
+    enabled: z.boolean().default(true).describe('Keep experiments and the NetCDF archive of their runs'),
+    root: z.string().default('experiments').describe('Folder of the experiment folders (the NAS mount; relative paths are under data_dir)'),
+    local_dir: z.string().default('experiments-local').describe('Where experiment folders go while root is unavailable; they move over when it returns'),
     /** Where open runs' files are written; closed runs move into their experiment folder. */
-    working_dir: z.string().default('runs-open'),
+    working_dir: z.string().default('runs-open').describe('Where open runs\' files are written; closed runs move into their experiment folder'),
     /** How late a sample may arrive and still land in its grid slot. */
-    reorder_window_ms: z.number().int().min(0).max(600_000).default(5000),
-    flush_interval_ms: z.number().int().min(50).default(1000),
-    nas_check_interval_ms: z.number().int().min(100).default(30_000),
+    reorder_window_ms: z.number().int().min(0).max(600_000).default(5000).describe('How late a sample may arrive and still land in its grid slot, ms'),
+    flush_interval_ms: z.number().int().min(50).default(1000).describe('How often open run files are flushed, ms'),
+    nas_check_interval_ms: z.number().int().min(100).default(30_000).describe('How often an unavailable root is checked again, ms'),
   })
   .strict();
 export type ExperimentsConfig = z.infer<typeof ExperimentsConfig>;
@@ -203,39 +204,39 @@ export type ExperimentsConfig = z.infer<typeof ExperimentsConfig>;
 /** The collector: MQTT data → sinks. In the embedded default it runs inside `octopus start`. */
 export const CollectorConfig = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('Run the collector (MQTT data to InfluxDB and the archive) inside octopus start'),
     /** Shared-subscription group: several collectors with the same group split the load (MQTT 5 / Mosquitto). */
-    group: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
+    group: z.string().regex(/^[A-Za-z0-9_-]+$/).optional().describe('Shared-subscription group: several collectors with the same group split the load (MQTT 5 / Mosquitto)'),
     /** Fixed client id → persistent session: the broker queues QoS 1 data while the collector is away. */
-    client_id: z.string().min(1).optional(),
+    client_id: z.string().min(1).optional().describe('Fixed client id: a persistent session, the broker queues QoS 1 data while the collector is away'),
     /** Unacknowledged QoS 1 messages the broker may send before the collector acknowledges. */
-    receive_maximum: z.number().int().min(1).max(65535).default(1000),
+    receive_maximum: z.number().int().min(1).max(65535).default(1000).describe('Unacknowledged QoS 1 messages the broker may send before the collector acknowledges'),
     /**
      * This collector keeps the NetCDF archive of experiment runs and watches the PLC run
      * triggers. With several collectors (a `group`), exactly one should: it then gets
      * every sample through its own, unshared subscription.
      */
-    archive: z.boolean().default(true),
+    archive: z.boolean().default(true).describe('This collector keeps the NetCDF archive and watches the run triggers (exactly one collector of a group should)'),
     /** Collector HTTP port when run on its own (`octopus collect`). */
-    http_port: z.number().int().min(0).max(65535).default(8081),
+    http_port: z.number().int().min(0).max(65535).default(8081).describe('Collector HTTP port when run on its own (octopus collect)'),
   })
   .strict();
 export type CollectorConfig = z.infer<typeof CollectorConfig>;
 
 export const Config = z
   .object({
-    gateway: z.object({ id: ChamberId.default('gw1') }).strict().default({ id: 'gw1' }),
-    data_dir: z.string().default('./data'),
+    gateway: z.object({ id: ChamberId.default('gw1').describe('Gateway id: an MQTT topic level; several gateways on one broker need different ids') }).strict().default({ id: 'gw1' }).describe('This gateway'),
+    data_dir: z.string().default('./data').describe('Folder of all state: spool, accounts, audit log, experiments (relative to the working directory)'),
     /** Extra folders searched for profiles (drivers/ is always searched). */
-    profile_dirs: z.array(z.string()).default([]),
-    mqtt: MqttConfig.default(MqttConfig.parse({})),
-    spool: SpoolConfig.default(SpoolConfig.parse({})),
-    http: z.object({ port: z.number().int().min(0).max(65535).default(8080), host: z.string().default('0.0.0.0') }).strict().default({ port: 8080, host: '0.0.0.0' }),
-    simulator: SimulatorConfig.default(SimulatorConfig.parse({})),
-    collector: CollectorConfig.default(CollectorConfig.parse({})),
-    influx: InfluxConfig.default(InfluxConfig.parse({})),
-    experiments: ExperimentsConfig.default(ExperimentsConfig.parse({})),
-    chambers: z.array(Chamber).default([]),
+    profile_dirs: z.array(z.string()).default([]).describe('Extra folders searched for device profiles (<dir>/<kind>/*.yaml or <dir>/*.yaml; drivers/ is always searched), relative to the configuration file'),
+    mqtt: MqttConfig.default(MqttConfig.parse({})).describe('MQTT broker: embedded (default) or external'),
+    spool: SpoolConfig.default(SpoolConfig.parse({})).describe('Disk spool of the gateway while the broker is unreachable'),
+    http: z.object({ port: z.number().int().min(0).max(65535).default(8080).describe('HTTP API and web pages port'), host: z.string().default('0.0.0.0').describe('Address the HTTP server listens on') }).strict().default({ port: 8080, host: '0.0.0.0' }).describe('HTTP API and web pages'),
+    simulator: SimulatorConfig.default(SimulatorConfig.parse({})).describe('Simulated chambers for demos and tests'),
+    collector: CollectorConfig.default(CollectorConfig.parse({})).describe('The collector: MQTT data to InfluxDB and the NetCDF archive'),
+    influx: InfluxConfig.default(InfluxConfig.parse({})).describe('InfluxDB sink of the collector (off unless url is set)'),
+    experiments: ExperimentsConfig.default(ExperimentsConfig.parse({})).describe('Experiments and their NetCDF archive'),
+    chambers: z.array(Chamber).default([]).describe('The climate chambers: one PLC each, with its driver, endpoint and profile'),
   })
   .strict();
 export type Config = z.infer<typeof Config>;

@@ -113,7 +113,7 @@ export const ModbusTag = CommonTag.extend({
 export type ModbusTag = z.infer<typeof ModbusTag>;
 
 export const ModbusProfile = z.object({
-  kind: z.literal('modbus').describe('modbus'),
+  kind: z.literal('modbus').describe('modbus: a Modbus TCP or RTU controller profile'),
   vendor: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).describe('Vendor, lower-case letters, digits and -; the file is <vendor>-<model>.yaml'),
   model: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).describe('Model, lower-case letters, digits and -; the file is <vendor>-<model>.yaml'),
   description: z.string().min(1).describe('What the controller is'),
@@ -152,7 +152,7 @@ export const OpcuaTag = CommonTag.extend({
 export type OpcuaTag = z.infer<typeof OpcuaTag>;
 
 export const OpcuaProfile = z.object({
-  kind: z.literal('opcua').describe('opcua'),
+  kind: z.literal('opcua').describe('opcua: an OPC UA server profile'),
   vendor: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).describe('Vendor, lower-case letters, digits and -; the file is <vendor>-<model>.yaml'),
   model: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).describe('Model, lower-case letters, digits and -; the file is <vendor>-<model>.yaml'),
   description: z.string().min(1).describe('What the controller is'),

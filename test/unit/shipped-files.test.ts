@@ -30,4 +30,27 @@ describe('shipped files', () => {
     expect(readdirSync(join(PROJECT_ROOT, 'schema')).sort()).toEqual(generated);
     for (const f of generated) expect(readFileSync(join(PROJECT_ROOT, 'schema', f), 'utf8'), f).toBe(readFileSync(join(scratch, f), 'utf8'));
   });
+
+  it('the JSON Schemas describe every field, so editors show help on hover', () => {
+    const undescribed: string[] = [];
+    const walk = (node: unknown, path: string) => {
+      if (!node || typeof node !== 'object') return;
+      const n = node as Record<string, unknown>;
+      for (const [k, v] of Object.entries((n.properties ?? {}) as Record<string, Record<string, unknown>>)) {
+        if (typeof v.description !== 'string' || !v.description) undescribed.push(`${path}.${k}`);
+        walk(v, `${path}.${k}`);
+      }
+      for (const key of ['items', 'additionalProperties']) walk(n[key], `${path}[]`);
+      for (const key of ['anyOf', 'oneOf', 'allOf']) if (Array.isArray(n[key])) (n[key] as unknown[]).forEach((x, i) => walk(x, `${path}|${i}`));
+      for (const [k, v] of Object.entries((n.$defs ?? {}) as Record<string, unknown>)) walk(v, `${path}#${k}`);
+    };
+    let fields = 0;
+    for (const f of readdirSync(join(PROJECT_ROOT, 'schema'))) {
+      const text = readFileSync(join(PROJECT_ROOT, 'schema', f), 'utf8');
+      fields += (text.match(/"description"/g) ?? []).length;
+      walk(JSON.parse(text), f);
+    }
+    expect(undescribed).toEqual([]);
+    expect(fields).toBeGreaterThan(150);
+  });
 });
