@@ -9,6 +9,7 @@ import type { ModbusTag, OpcuaTag } from './profile-schema.ts';
 import { displayPath, loadProfiles, PROJECT_ROOT, type LoadedProfile } from './profiles.ts';
 import { annotateIssues, readYamlFile } from './yaml-file.ts';
 import { zodToIssues } from './zod-issues.ts';
+import { checkStandardName, checkUnit } from '../units/check.ts';
 
 export const DEFAULT_CONFIG = join(PROJECT_ROOT, 'config', 'default.yaml');
 
@@ -105,10 +106,26 @@ function resolveChambers(
         const { enabled: _enabled, ...o } = c.overrides[t.name] ?? {};
         return { ...t, ...o };
       });
+    issues.push(...checkOverrideUnits(label, at('overrides'), c.overrides, tags));
     if (c.driver === 'modbus' && loaded.profile.kind === 'modbus') chambers.push({ chamber: c, profile: loaded.profile, tags: tags as ModbusTag[] });
     if (c.driver === 'opcua' && loaded.profile.kind === 'opcua') chambers.push({ chamber: c, profile: loaded.profile, tags: tags as OpcuaTag[] });
   }
   return { chambers, issues };
+}
+
+/** An override's unit and standard_name get the same udunits2 and CF checks as the profile's. */
+function checkOverrideUnits(file: string, at: string, overrides: Chamber['overrides'], tags: Array<{ name: string; unit?: string; standard_name?: string }>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const t of tags) {
+    const o = overrides[t.name];
+    if (!o || (o.unit === undefined && o.standard_name === undefined)) continue;
+    const unit = t.unit !== undefined ? checkUnit(t.unit) : undefined;
+    if (o.unit !== undefined && unit && !unit.ok) issues.push({ file, path: `${at}.${t.name}.unit`, message: unit.message });
+    if (t.standard_name !== undefined) {
+      for (const [field, message] of checkStandardName(t.standard_name, t.unit, unit?.ok ? unit.unit : undefined)) issues.push({ file, path: `${at}.${t.name}.${o[field] !== undefined ? field : field === 'unit' ? 'standard_name' : 'unit'}`, message });
+    }
+  }
+  return issues;
 }
 
 function checkEndpoint(file: string, path: string, endpoint: string): ConfigIssue[] {

@@ -30,6 +30,14 @@ const CASES: Array<[string, string, Array<string | ReturnType<typeof expect.stri
     ],
   ],
   [
+    'lab-override-unit.yaml',
+    'tag overrides with a unit udunits2 does not know and one that does not fit the standard name',
+    [
+      'lab-override-unit.yaml:9: chambers[0] (c1).overrides.co2.unit: unit "kWh_total" is not a udunits2 unit: unknown unit "kWh_total" (did you mean "kW h"?)',
+      'lab-override-unit.yaml:10: chambers[0] (c1).overrides.par.unit: unit "percent" (0.01 1) does not convert to "mol m-2 s-1" (m-2 s-1 mol), the canonical units of standard_name "surface_downwelling_photosynthetic_photon_flux_in_air"',
+    ],
+  ],
+  [
     'lab-override.yaml',
     'a misspelt key in a tag override (wrtable)',
     [
