@@ -128,6 +128,21 @@ tags:
     ]);
   });
 
+  it('test-profile runs a profile\'s testcases and prints every check with expected and actual values', () => {
+    const ok = runCli(['test-profile', 'climatec-ch400']);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('testcases drivers/modbus/testcases/climatec-ch400.yaml (profile climatec-ch400):');
+    expect(ok.stdout).toContain('  pass  cases[0] "nominal daytime values": 13 checks');
+    expect(ok.stdout).toContain('        ok    expect.air_temperature: holding [0x00d7] decodes to 21.5, expected 21.5');
+    expect(ok.stdout).toMatch(/ok {4}writes\[\d+\] \(air_temperature_setpoint\): write 45 refused: .*outside 5\.\.40/);
+
+    const dir = workspace({ 'modbus/test-m1.yaml': goodModbusProfile });
+    const missing = runCli(['test-profile', 'modbus/test-m1.yaml'], { cwd: dir });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('modbus/test-m1.yaml: (file): no testcases: write modbus/testcases/test-m1.yaml (see drivers/modbus/README.md)');
+  });
+
   it('reports YAML syntax errors with their line', () => {
     const dir = workspace({ 'broken.yaml': 'chambers:\n  - id: c1\n   driver: [modbus\n' });
     const r = runCli(['validate', 'broken.yaml'], { cwd: dir });
