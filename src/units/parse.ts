@@ -128,16 +128,15 @@ class Scanner {
   /** After SHIFT the scanner reads a number, or a date for time units (udunits2's SHIFT_SEEN state). */
   origin(isTime: boolean): { value: number; since: boolean } | undefined {
     const rest = this.text.slice(this.pos);
-    if (isTime) {
-      const d = /^([+-]?\d{1,7})(?:-(\d{1,2})(?:-(\d{1,2}))?)?(?:(?:T|[ \t]+)(\d{1,2}):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?)?[ \t]*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?/.exec(rest);
-      if (d && (d[2] !== undefined || /^[+-]?\d{1,8}$/.test(d[0].trim()))) {
-        const ms = Date.UTC(Number(d[1]), Number(d[2] ?? 1) - 1, Number(d[3] ?? 1), Number(d[4] ?? 0), Number(d[5] ?? 0), 0) + Number(d[6] ?? 0) * 1000;
-        this.pos += d[0].length;
-        this.state = 'INITIAL';
-        return { value: (ms - Date.UTC(2001, 0, 1)) / 1000, since: true };
-      }
-    }
     const n = /^[+-]?([0-9]+[eE][+-]?[0-9]+|([0-9]+\.[0-9]+|[0-9]+\.|\.[0-9]+)([eE][+-]?[0-9]+)?|[0-9]+)/.exec(rest);
+    // Like flex: the longest match wins; a date ties with a plain integer and wins (time units only).
+    const d = isTime ? /^([+-]?\d{1,7})(?:-(\d{1,2})(?:-(\d{1,2}))?)?(?:(?:T|[ \t]+)(\d{1,2}):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?)?[ \t]*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?/.exec(rest) : null;
+    if (d && d[0].length >= (n?.[0].length ?? 0)) {
+      const ms = Date.UTC(Number(d[1]), Number(d[2] ?? 1) - 1, Number(d[3] ?? 1), Number(d[4] ?? 0), Number(d[5] ?? 0), 0) + Number(d[6] ?? 0) * 1000;
+      this.pos += d[0].length;
+      this.state = 'INITIAL';
+      return { value: (ms - Date.UTC(2001, 0, 1)) / 1000, since: true };
+    }
     if (!n) return undefined;
     this.pos += n[0].length;
     this.state = 'INITIAL';

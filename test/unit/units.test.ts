@@ -91,6 +91,7 @@ function unitsToCompare(): string[] {
     '%', 'percent', 'ppm', 'ppmv', 'ppb', 'mol/mol', 'mmol/mol', '1e-6', '1', 'g/kg', 'g m-3', 'mg/L', 'mS/cm', 'dS/m', 'lux', 'lx', 'cd',
     'm s-1', 'm.s-1', 'm*s**-1', 'm/s/s', '(m/s)2', 'kg/(m s)', 'm^2.5', 'm--1', 'm-', 'm/', 'm2s', 'm_s', 'm%', '% m', 'deg', 'degree', 'degrees',
     'rpm', 'Hz', 'V', 'mA', 'kVA', 'Ah', 'mho', 'S', 'ohm', 'mm', 'um', 'nm', 'L', 'mL', 'l/min', 'm3 h-1', 'kg', 'g', 't', 'dam', 'kkm', 'kilokm',
+    's @ 273.15', 's since 1970', 'days since 2000-01-01', 'hours since 2000-01-01T06:00:00Z', 'seconds since 1970-01-01 00:00:00', 'h @ 5',
     'PA', 'Kilometer', 'KM', 'm⁻²', 'm²', 'W m−2', 'm per s', 'm percent', 'mper s', 'lg(re 1 mW)', 'dBm', 'dB', "'", '"', 'e3', 'count', 'count/s',
   ];
   // The empty string (CF's canonical units of dimensionless names) means "describe the unit" to the udunits2 tool; it is 1.
