@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ZipFile } from 'yazl';
 import type { AuditLog } from '../../auth/audit.ts';
 import { atLeast } from '../../auth/roles.ts';
+import { contentDisposition } from '../../core/escape.ts';
 import { zipEntries } from './downloads.ts';
 import type { UserStore } from '../../auth/users.ts';
 import { ExperimentError, type ExperimentStore } from '../../experiments/store.ts';
@@ -181,7 +182,7 @@ export const bundleRoutes: FastifyPluginAsync<BundleRouteOptions> = async (base,
     const size = st.size;
     const etag = `"${j.job}-${size.toString(16)}"`;
     reply.header('accept-ranges', 'bytes').header('etag', etag).header('content-type', 'application/zip')
-      .header('content-disposition', `attachment; filename="${j.experiment}.zip"`);
+      .header('content-disposition', contentDisposition(`${j.experiment}.zip`));
     const ifRange = [req.headers['if-range']].flat()[0];
     const range = !ifRange || ifRange === etag ? parseRange(req.headers.range, size) : { kind: 'none' as const };
     if (range.kind === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${size}`).send({ error: `range not satisfiable (file has ${size} bytes)` });

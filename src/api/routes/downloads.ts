@@ -1,5 +1,6 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { contentDisposition } from '../../core/escape.ts';
 import { filesUnder } from '../../core/files.ts';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -34,7 +35,8 @@ function fmt(x: number, v: NcVariable): string {
   return String(x);
 }
 
-const disposition = (name: string) => `attachment; filename="${name.replace(/[^A-Za-z0-9._-]/g, '_')}"`;
+/** RFC 6266: ASCII fallback with unsafe characters replaced, plus `filename*=UTF-8''…` when it had to change. */
+const disposition = (name: string) => contentDisposition(name);
 
 /** Data downloads (researcher and up) and the plot preview (viewer and up). Every download is audited. */
 export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (base, o) => {
