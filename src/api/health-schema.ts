@@ -15,6 +15,17 @@ export const DriverHealthSchema = z.object({
   monitoredItems: z.number().optional(),
 });
 
+export const WriteFaultSchema = z.object({
+  target: z.string(),
+  path: z.string(),
+  errno: z.string(),
+  message: z.string(),
+  effect: z.string(),
+  since: z.string(),
+  last: z.string(),
+  failures: z.number(),
+});
+
 export const HealthReport = z.object({
   status: z.enum(['ok', 'degraded']),
   gateway: z.string(),
@@ -36,6 +47,13 @@ export const HealthReport = z.object({
   published: z.object({ messages: z.number(), samples: z.number() }),
   /** Other sinks (InfluxDB, NetCDF archiver) report here when configured. */
   sinks: z.record(z.string(), z.object({ state: z.string(), buffered: z.number().optional() }).passthrough()),
+  /** Write targets that are failing now (audit log, spool, working folder, NAS…): path and errno; see src/core/write-faults.ts. */
+  write_faults: z.array(WriteFaultSchema).optional(),
+  /** Unhandled rejections and uncaught exceptions since start (logged; health degraded for 10 min after the last). */
+  unexpected_errors: z.object({
+    count: z.number(),
+    last: z.object({ ts: z.string(), kind: z.enum(['unhandledRejection', 'uncaughtException']), message: z.string(), errno: z.string().optional() }).optional(),
+  }).optional(),
   /** Human-readable reasons when status is degraded. */
   problems: z.array(z.string()),
 });

@@ -1,4 +1,5 @@
 import type { HealthReport } from '../api/health-schema.ts';
+import { withFaults } from '../api/health-faults.ts';
 import type { DriverHealth } from '../drivers/types.ts';
 
 export interface BrokerState {
@@ -19,7 +20,8 @@ export interface SpoolState {
 
 /**
  * The gateway's health: ok when the broker is connected and every driver is online;
- * degraded otherwise, with one human-readable line per problem. Samples dropped at the
+ * degraded otherwise, with one human-readable line per problem (failing write targets and
+ * unexpected errors included, src/api/health-faults.ts). Samples dropped at the
  * spool bound are a running total (in the body and /metrics), not a present state.
  */
 export function composeHealth(input: {
@@ -37,7 +39,7 @@ export function composeHealth(input: {
   for (const d of input.drivers) {
     if (d.state !== 'online') problems.push(`chamber ${d.chamber} (${d.driver} ${d.endpoint}) ${d.state}${d.reason ? `: ${d.reason}` : ''}`);
   }
-  return {
+  return withFaults({
     status: problems.length ? 'degraded' : 'ok',
     gateway: input.gateway,
     version: input.version,
@@ -53,5 +55,5 @@ export function composeHealth(input: {
     published: { messages: input.spool.publishedMessages, samples: input.spool.publishedSamples },
     sinks: {},
     problems,
-  };
+  });
 }

@@ -56,8 +56,10 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
     if (!path || !existsSync(path)) throw new ExperimentError(404, `run ${runId} of "${id}" has no data file yet`);
     return { e, run, path };
   };
+  // Written when the stream closes: never throws there (a failure is logged and shown in
+  // health); the request was refused up front (ensureWritable) if the log could not be written.
   const audit = (req: FastifyRequest, what: string, bytes: number, detail: Record<string, unknown>) =>
-    o.audit.write({ who: actor(req), action: 'download', what, bytes, detail });
+    o.audit.record({ who: actor(req), action: 'download', what, bytes, detail });
 
   app.get('/api/experiments/:id/runs/:run/data.nc', {
     onRequest: researcher,
@@ -65,6 +67,7 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
   }, async (req, reply) => {
     const { id, run } = req.params;
     const { path } = fileOf(id, run);
+    if (req.method !== 'HEAD') o.audit.ensureWritable(`download of ${id}/${run}/data.nc`);
     const st = statSync(path);
     const size = st.size;
     const etag = `"${size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
@@ -107,6 +110,7 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
     const q = req.query;
     const { path } = fileOf(id, run);
     const { from, to } = timeRange(q);
+    o.audit.ensureWritable(`download of ${id}/${run}/data.csv`);
     const reader = NcRunReader.open(path);
     let vars: NcVariable[];
     let chambers: number[];
@@ -229,6 +233,7 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
   }, async (req, reply) => {
     const { id } = req.params;
     const e = o.store.get(id);
+    o.audit.ensureWritable(`download of ${id}/archive.zip`);
     const entries = zipEntries(e.dir);
     // Runs whose file lives elsewhere while open (working folder) are taken from there.
     for (const run of e.runs) {
