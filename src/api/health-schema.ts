@@ -43,6 +43,12 @@ export const HealthReport = z.object({
     bytes: z.number(),
     samples: z.number(),
     dropped_samples: z.number(),
+    /** Messages held in memory because the spool folder cannot be written (see write_faults). */
+    in_memory: z.number().optional(),
+    /** Damaged records skipped when the spool was opened (included in dropped_samples). */
+    corrupt_records: z.number().optional(),
+    /** Entries of the spool folder that are not spool files: ignored, named here. */
+    foreign: z.array(z.string()).optional(),
   }),
   published: z.object({ messages: z.number(), samples: z.number() }),
   /** Other sinks (InfluxDB, NetCDF archiver) report here when configured. */

@@ -1,7 +1,7 @@
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, statfsSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createLogger, type Logger } from '../core/log.ts';
-import { errnoOf, WriteFailedError, writeFaults, type WriteFaults } from '../core/write-faults.ts';
+import { errnoOf, makeDir, WriteFailedError, writeFaults, type WriteFaults } from '../core/write-faults.ts';
 
 /** One line of `<data_dir>/state/audit.jsonl`. */
 export interface AuditEntry {
@@ -30,7 +30,7 @@ const MIN_FREE_BYTES = 4096;
  */
 export function appendAudit(file: string, entry: Omit<AuditEntry, 'ts'> & { ts?: string }): AuditEntry {
   const full: AuditEntry = { ts: entry.ts ?? new Date().toISOString(), ...entry };
-  mkdirSync(dirname(file), { recursive: true });
+  makeDir(dirname(file));
   const buf = Buffer.from(`${JSON.stringify(full)}\n`);
   const fd = openSync(file, 'a', 0o600);
   try {
@@ -127,7 +127,7 @@ export class AuditLog {
 
   private probe(): void {
     const dir = dirname(this.file);
-    mkdirSync(dir, { recursive: true });
+    makeDir(dir);
     closeSync(openSync(this.file, 'a', 0o600));
     const fs = statfsSync(dir);
     const free = (process.getuid?.() === 0 ? fs.bfree : fs.bavail) * fs.bsize;

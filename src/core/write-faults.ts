@@ -1,3 +1,5 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createLogger, type Logger } from './log.ts';
 
 /**
@@ -36,6 +38,23 @@ export function errnoOf(err: unknown): string {
 function reason(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return msg.split('\n')[0]!.replace(/, \w+ '.*'$/, '');
+}
+
+/**
+ * `mkdir -p` that reports the real cause: Node's recursive mkdir says ENOENT on a
+ * read-only file system; the first missing component is then made on its own to get
+ * EROFS / EACCES / ENOSPC with its path.
+ */
+export function makeDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    if (errnoOf(err) !== 'ENOENT') throw err;
+    let missing = dir;
+    while (!existsSync(dirname(missing)) && dirname(missing) !== missing) missing = dirname(missing);
+    mkdirSync(missing);
+    throw err;
+  }
 }
 
 /** One problem line for the health report. */

@@ -25,7 +25,9 @@ export class Gateway {
   constructor(private readonly loaded: LoadedConfig, private readonly broker: { url: string; embedded: boolean }, private readonly log: Logger) {
     const cfg = loaded.config;
     this.auditLog = AuditLog.forDataDir(loaded.dataDir);
-    const spool = Spool.open(resolve(loaded.dataDir, cfg.spool.dir), cfg.spool);
+    // An unwritable spool folder does not stop the gateway: samples are held in memory and
+    // published while the broker acknowledges them, and health names the folder (src/bus/spool.ts).
+    const spool = Spool.open(resolve(loaded.dataDir, cfg.spool.dir), cfg.spool, { log: log.child('spool'), onWriteFailure: 'memory' });
     this.publisher = new Publisher({
       url: broker.url,
       mqtt: cfg.mqtt,

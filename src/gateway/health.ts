@@ -16,6 +16,12 @@ export interface SpoolState {
   droppedSamples: number;
   publishedMessages: number;
   publishedSamples: number;
+  /** Messages held in memory because the spool folder cannot be written. */
+  inMemory?: number;
+  /** Damaged records skipped at start (also in droppedSamples). */
+  corruptRecords?: number;
+  /** Entries of the spool folder that are not spool files. */
+  foreign?: string[];
 }
 
 /**
@@ -36,6 +42,7 @@ export function composeHealth(input: {
   const now = input.now ?? Date.now();
   const problems: string[] = [];
   if (!input.broker.connected) problems.push(`MQTT broker ${input.broker.url} not connected; ${input.spool.messages} messages spooled on disk`);
+  if (input.spool.foreign?.length) problems.push(`spool folder holds entries that are not spool files (ignored): ${input.spool.foreign.join(', ')}`);
   for (const d of input.drivers) {
     if (d.state !== 'online') problems.push(`chamber ${d.chamber} (${d.driver} ${d.endpoint}) ${d.state}${d.reason ? `: ${d.reason}` : ''}`);
   }
@@ -51,6 +58,9 @@ export function composeHealth(input: {
       bytes: input.spool.bytes,
       samples: input.spool.samples,
       dropped_samples: input.spool.droppedSamples,
+      ...(input.spool.inMemory ? { in_memory: input.spool.inMemory } : {}),
+      ...(input.spool.corruptRecords ? { corrupt_records: input.spool.corruptRecords } : {}),
+      ...(input.spool.foreign?.length ? { foreign: input.spool.foreign } : {}),
     },
     published: { messages: input.spool.publishedMessages, samples: input.spool.publishedSamples },
     sinks: {},
