@@ -142,7 +142,7 @@ export class Spool {
       } catch (err) {
         const path = this.segments.at(-1)?.path ?? this.dir;
         this.writeFailed(path, err);
-        if (this.mode === 'throw') throw new SpoolWriteError(this.target, path, errnoOf(err), `spool ${this.dir} cannot be written (${errnoOf(err)}: ${(err as Error).message}); record refused`);
+        if (this.mode === 'throw') throw new SpoolWriteError(this.target, path, errnoOf(err), `spool ${this.dir} cannot be written (${errnoOf(err)}: ${this.faults.get(this.target)?.message ?? String(err)}); record refused`);
       }
     }
     if (!onDisk) {

@@ -37,7 +37,7 @@ export function errnoOf(err: unknown): string {
 /** The first line of an error's message, without the path Node repeats in it. */
 function reason(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0]!.replace(/, \w+ '.*'$/, '');
+  return msg.split('\n')[0]!.replace(/, \w+ '.*'$/, '').replace(/^E[A-Z]+: /, '');
 }
 
 /**
