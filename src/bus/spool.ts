@@ -4,7 +4,7 @@ import type { SpoolConfig } from '../config/instance-schema.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { errnoOf, makeDir, WriteFailedError, writeFaults, type WriteFaults } from '../core/write-faults.ts';
 import { decodeFrame, encodeFrame, nextFrame, type SpoolRecord } from './spool-frame.ts';
-import { scanSegments, type ScannedPiece } from './spool-scan.ts';
+import { SegmentScanner, type ScannedPiece } from './spool-scan.ts';
 
 export type { SpoolRecord } from './spool-frame.ts';
 
@@ -48,8 +48,8 @@ export class SpoolWriteError extends WriteFailedError {}
 
 const READ_CHUNK = 1 << 20;
 const CURSOR_EVERY_MS = 200;
-/** Free bytes below which a folder that failed with ENOSPC is still considered full. */
-const MIN_FREE_BYTES = 64 * 1024;
+/** Free bytes needed beyond what is held in memory before the folder counts as writable again. */
+const MIN_FREE_BYTES = 16 * 1024;
 const KNOWN_FILES = new Set(['cursor.json', 'cursor.json.tmp']);
 
 /**
@@ -388,7 +388,7 @@ export class Spool {
       makeDir(this.dir);
       const fs = statfsSync(this.dir);
       const free = (process.getuid?.() === 0 ? fs.bfree : fs.bavail) * fs.bsize;
-      if (free < Math.min(MIN_FREE_BYTES, this.memBytes + 4096) && free < this.memBytes + 4096) throw Object.assign(new Error(`no space left on device (${free} bytes free)`), { code: 'ENOSPC' });
+      if (free < this.memBytes + MIN_FREE_BYTES) throw Object.assign(new Error(`no space left on device (${free} bytes free)`), { code: 'ENOSPC' });
       const live = this.mem.filter((m) => !m.dropped);
       if (live.length) this.flushMemory(live);
       else if (this.fd < 0) this.roll();
@@ -410,6 +410,12 @@ export class Spool {
 
   private flushMemory(live: MemRecord[]): void {
     this.closeFd();
+    // An empty segment left by a failed first write would shadow the new one's numbering.
+    const empty = this.segments.at(-1);
+    if (empty && empty.count === 0) {
+      this.segments.pop();
+      if (empty.path !== this.segmentPath(live[0]!.seq)) this.unlink(empty.path);
+    }
     const first = live[0]!.seq;
     const path = this.segmentPath(first);
     const data = Buffer.concat(live.map((m) => m.frame));
@@ -634,7 +640,7 @@ export class Spool {
         this.log.error(`spool ${this.dir} cannot be listed (${errnoOf(err)}: ${(err as Error).message}); starting with an empty spool`);
       }
     }
-    const files: Array<{ name: string; first: number; buf: Buffer }> = [];
+    const files: Array<{ name: string; first: number; path: string }> = [];
     for (const name of names.sort()) {
       if (KNOWN_FILES.has(name)) continue;
       const path = join(this.dir, name);
@@ -652,32 +658,45 @@ export class Spool {
           this.foreign.push(`${name} (${st.isDirectory() ? 'a folder' : 'not a regular file'})`);
           continue;
         }
-        files.push({ name, first: Number(name.slice(4, 20)), buf: readFileSync(path) });
+        files.push({ name, first: Number(name.slice(4, 20)), path });
       } catch (err) {
         this.foreign.push(`${name} (unreadable: ${errnoOf(err)})`);
       }
     }
     if (this.foreign.length) this.log.warn(`spool ${this.dir}: ignoring entries that are not spool segments: ${this.foreign.join(', ')} (left as they are; move them elsewhere)`);
 
-    const scan = scanSegments(files, cursor.acked);
-    for (const d of scan.damage) this.countLost(join(this.dir, d.file), d.offset, d.length, d.records, d.samples);
-    for (const t of scan.tails) this.log.warn(`spool ${join(this.dir, t.file)}: ${t.length} bytes after the last whole record at byte ${t.offset} (a write cut short) cut off`);
-    // Files whose content changed (damage skipped, tail cut) are rewritten as one file per run of records.
-    for (const f of scan.files) {
-      const path = join(this.dir, f.name);
+    // One file in memory at a time: a backlog of max_bytes is never loaded whole.
+    const scanner = new SegmentScanner(cursor.acked);
+    for (let i = 0; i < files.length; i++) {
+      const { name, path } = files[i]!;
+      let buf: Buffer;
+      try {
+        buf = readFileSync(path);
+      } catch (err) {
+        this.foreign.push(`${name} (unreadable: ${errnoOf(err)})`);
+        this.log.error(`spool ${path}: cannot be read (${errnoOf(err)}); left as it is`);
+        continue;
+      }
+      const f = scanner.file(name, files[i]!.first, buf, i === files.length - 1);
       try {
         if (f.rewrite === 'truncate') truncateSync(path, f.pieces[0]!.end);
-        else if (f.rewrite === 'split') this.rewriteSplit(path, files.find((x) => x.name === f.name)!.buf, f.pieces);
+        else if (f.rewrite === 'split') this.rewriteSplit(path, buf, f.pieces);
       } catch (err) {
         this.writeFailed(path, err);
         this.log.error(`spool ${path}: cannot repair (${errnoOf(err)}); its records after the damage are left on disk for the next start`);
-        f.pieces.splice(1);
+        // Keep only the records before the damage, read in place (the file is left untouched).
+        f.pieces.splice(f.pieces[0]?.start === 0 ? 1 : 0);
+        f.rewrite = 'none';
       }
       for (const p of f.pieces) {
         const segPath = p === f.pieces[0] && (f.rewrite !== 'split' || p.first === f.first) ? path : this.segmentPath(p.first);
         this.addRecovered(segPath, p, cursor.acked);
       }
     }
+    scanner.finish();
+    for (const d of scanner.damage) this.countLost(join(this.dir, d.file), d.offset, d.length, d.records, d.samples);
+    for (const t of scanner.tails) this.log.warn(`spool ${join(this.dir, t.file)}: ${t.length} bytes after the last whole record at byte ${t.offset} (a write cut short) cut off`);
+    const scan = { nextSeq: scanner.nextSeq, cumulative: scanner.cumulative };
     const lastSeq = this.segments.length ? this.segments.at(-1)!.first + this.segments.at(-1)!.count : 0;
     this.nextSeq = Math.max(this.nextSeq, lastSeq, scan.nextSeq, cursor.acked);
     this.cumulative = Math.max(cursor.cumulative, scan.cumulative);

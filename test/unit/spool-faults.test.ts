@@ -196,27 +196,44 @@ describe('spool on a folder that cannot be written (real tmpfs and chattr)', () 
     again.close();
   });
 
-  it('full disk (ENOSPC): memory mode keeps going and counts what it must drop; refuse mode throws SpoolWriteError', () => {
+  it('full disk (ENOSPC): memory mode keeps going, counts what it must drop, and writes the rest once there is room; refuse mode throws', () => {
     const base = tempDir();
-    const m = mountTmpfs(join(base, 'mnt'), 64);
+    const m = mountTmpfs(join(base, 'mnt'), 256);
     mounts.push(m);
+    writeFileSync(join(m.dir, 'filler'), Buffer.alloc(128 * 1024));
     const faults = new WriteFaults(60_000, capture());
-    const gw = Spool.open(join(m.dir, 'gw'), cfg({ segment_bytes: 16 * 1024 }), { log: capture(), faults, onWriteFailure: 'memory', memoryBytes: 40_000 });
-    const payload = 'x'.repeat(1000);
-    for (let i = 0; i < 200; i++) gw.append('t', payload, 1);
+    const dir = join(m.dir, 'gw');
+    const gw = Spool.open(dir, cfg({ segment_bytes: 16 * 1024 }), { log: capture(), faults, onWriteFailure: 'memory', memoryBytes: 40_000 });
+    const payload = (i: number) => `${i}:`.padEnd(1000, 'x');
+    for (let i = 0; i < 400; i++) gw.append('t', payload(i), 1);
     expect(faults.get('spool')).toMatchObject({ errno: 'ENOSPC' });
     // Nothing vanished without a trace: every append is on disk, in memory, or counted as dropped.
-    const d = gw.depth();
-    expect(d.messages + gw.droppedMessages).toBe(200);
-    expect(gw.droppedSamples).toBeGreaterThan(0);
+    expect(gw.depth().messages + gw.droppedMessages).toBe(400);
+    expect(gw.droppedSamples).toBe(gw.droppedMessages);
+    expect(gw.droppedMessages).toBeGreaterThan(0);
     expect(gw.inMemory).toBeGreaterThan(0);
+    const kept = gw.depth().messages;
 
+    // Refuse mode (the collector's buffer) on the same full disk.
     const faults2 = new WriteFaults(60_000, capture());
-    const col = Spool.open(join(m.dir, 'gw'), cfg(), { log: capture(), faults: faults2, target: 'influx-buffer' });
-    expect(() => col.append('t', payload, 1)).toThrow(SpoolWriteError);
+    const col = Spool.open(join(m.dir, 'col'), cfg(), { log: capture(), faults: faults2, target: 'influx-buffer' });
+    expect(() => col.append('t', payload(0), 1)).toThrow(SpoolWriteError);
     expect(faults2.get('influx-buffer')).toMatchObject({ errno: 'ENOSPC' });
-    gw.close();
     col.close();
+
+    // Room again: what memory held is written, in order, and survives a restart.
+    rmSync(join(m.dir, 'filler'));
+    faults.retryNow();
+    expect(faults.get('spool')).toBeUndefined();
+    expect(gw.inMemory).toBe(0);
+    gw.close();
+    const again = Spool.open(dir, cfg(), { log: capture(), faults });
+    const got = again.read(1000);
+    expect(got).toHaveLength(kept);
+    for (const r of got) expect(r.payload.toString()).toBe(payload(r.seq));
+    expect(got.map((r) => r.seq)).toEqual([...got.map((r) => r.seq)].sort((a, b) => a - b));
+    expect(again.droppedMessages).toBe(400 - kept);
+    again.close();
   });
 
   it('an immutable folder (chattr +i): EPERM reported, nothing thrown, recovered when the attribute is cleared', () => {
