@@ -60,6 +60,17 @@ describe('write-fault registry', () => {
     expect(log.lines.at(-1)).toMatch(/^info netcdf:working: \/x\/a is writable again after \d+ s \(2 failed writes\)$/);
   });
 
+  it('shows unexpected errors in health: counted, the last one named, degraded while recent', () => {
+    const errors = new UnexpectedErrors();
+    expect(withFaults(base, new WriteFaults(60_000, capture()), errors)).toMatchObject({ status: 'ok', unexpected_errors: { count: 0 } });
+    errors.record('unhandledRejection', Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    const h = withFaults(base, new WriteFaults(60_000, capture()), errors);
+    expect(h.status).toBe('degraded');
+    expect(h.unexpected_errors).toMatchObject({ count: 1, last: { kind: 'unhandledRejection', errno: 'ENOSPC', message: 'Error: ENOSPC: no space left on device, write' } });
+    expect(h.problems[0]).toMatch(/^1 unexpected error since start, the last at .*: Error: ENOSPC/);
+    expect(errors.recent(Date.now() + 11 * 60_000)).toBe(false);
+  });
+
   it('calls retry until it reports the target writable', () => {
     const faults = new WriteFaults(60_000, capture());
     let fixed = false;
