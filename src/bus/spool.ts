@@ -89,6 +89,8 @@ export class Spool {
   private mem: MemRecord[] = [];
   private memBytes = 0;
   private failing = false;
+  /** Write failures so far (to tell whether an append met a new one). */
+  private failures = 0;
   private pendingUnlink: string[] = [];
   private readonly countedDamage = new Set<string>();
   private readonly log: Logger;
@@ -135,10 +137,12 @@ export class Spool {
     const frame = encodeFrame(seq, cumulative, topic, payload, samples);
     let onDisk = false;
     if (!this.failing || this.mode === 'throw') {
+      const wasFailing = this.failing;
+      const failures = this.failures;
       try {
         this.writeFrame(frame, samples);
         onDisk = true;
-        if (this.failing) this.recovered();
+        if (wasFailing && this.failures === failures) this.recovered();
       } catch (err) {
         const path = this.segments.at(-1)?.path ?? this.dir;
         this.writeFailed(path, err);
@@ -349,7 +353,14 @@ export class Spool {
     seg.count++;
     seg.bytes += frame.length;
     seg.samples += samples;
-    if (this.cfg.fsync === 'always') fsyncSync(this.fd);
+    if (this.cfg.fsync === 'always') {
+      try {
+        fsyncSync(this.fd);
+      } catch (err) {
+        // The record is in the file (bookkept above); what follows goes to memory until the folder works.
+        this.writeFailed(seg.path, err);
+      }
+    }
   }
 
   private closeFd(): void {
@@ -365,6 +376,7 @@ export class Spool {
   /** A write in the folder failed: report it (health), and retry every second until it works. */
   private writeFailed(path: string, err: unknown): void {
     this.failing = true;
+    this.failures++;
     this.closeFd();
     this.faults.fail(this.target, path, err, {
       effect: this.mode === 'memory'
