@@ -196,6 +196,35 @@ describe('spool on a folder that cannot be written (real tmpfs and chattr)', () 
     again.close();
   });
 
+  it('a backlog on a folder turned read-only: sent from disk, new records from memory, deletions and the cursor wait for the folder', () => {
+    const base = tempDir();
+    const m = mountTmpfs(join(base, 'mnt'), 1024);
+    mounts.push(m);
+    const dir = join(m.dir, 'spool');
+    const faults = new WriteFaults(60_000, capture());
+    const s = Spool.open(dir, cfg({ segment_bytes: 1024 }), { log: capture(), faults, onWriteFailure: 'memory' });
+    for (let i = 0; i < 30; i++) s.append('t', `old ${i}`.padEnd(100, '.'), 1);
+    s.close();
+    m.readOnly();
+    const again = Spool.open(dir, cfg({ segment_bytes: 1024 }), { log: capture(), faults, onWriteFailure: 'memory' });
+    for (let i = 0; i < 5; i++) again.append('t', `new ${i}`, 1);
+    expect(faults.get('spool')).toMatchObject({ errno: 'EROFS' });
+    const all = again.read(100);
+    expect(all.map((r) => r.payload.toString().replace(/\.+$/, ''))).toEqual([...Array.from({ length: 30 }, (_, i) => `old ${i}`), ...Array.from({ length: 5 }, (_, i) => `new ${i}`)]);
+    again.ack(all.at(-1)!.seq);
+    expect(again.depth().messages).toBe(0);
+    const files = readdirSync(dir).filter((f) => f.startsWith('seg-'));
+    expect(files.length).toBeGreaterThan(1); // not deleted yet: the folder is read-only
+    m.writable();
+    faults.retryNow();
+    expect(faults.get('spool')).toBeUndefined();
+    again.close();
+    const third = Spool.open(dir, cfg(), { log: capture(), faults });
+    expect(third.read(100)).toEqual([]);
+    expect(readdirSync(dir).filter((f) => f.startsWith('seg-')).length).toBeLessThanOrEqual(1);
+    third.close();
+  });
+
   it('full disk (ENOSPC): memory mode keeps going, counts what it must drop, and writes the rest once there is room; refuse mode throws', () => {
     const base = tempDir();
     const m = mountTmpfs(join(base, 'mnt'), 256);
