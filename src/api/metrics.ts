@@ -54,6 +54,10 @@ export function createMetrics(health: () => HealthReport, extra: Metric[] = []):
   gauge('octopus_influx_dropped_total', 'Samples dropped because the InfluxDB buffer bound was hit', [], sink('influx', 'dropped'));
   gauge('octopus_influx_dead_lettered_total', 'Samples refused by InfluxDB (4xx) and moved to the dead-letter file', [], sink('influx', 'dead_lettered'));
   gauge('octopus_influx_retries_total', 'Failed InfluxDB writes that were retried', [], sink('influx', 'retries'));
+  gauge('octopus_write_fault', '1 per write target failing now (audit log, spool, working folder, NAS…)', ['target', 'errno'], (g, h) => {
+    for (const f of h.write_faults ?? []) g.set({ target: f.target, errno: f.errno }, 1);
+  });
+  gauge('octopus_unexpected_errors_total', 'Unhandled rejections and uncaught exceptions since start', [], (g, h) => g.set(h.unexpected_errors?.count ?? 0));
   gauge('octopus_up', '1 when the gateway reports status ok', [], (g, h) => g.set(h.status === 'ok' ? 1 : 0));
   return registry;
 }

@@ -105,9 +105,10 @@ export class Publisher {
     };
   }
 
-  /** Pending messages and samples in the spool, and samples dropped at its bound. */
-  spoolDepth(): { messages: number; bytes: number; samples: number; droppedSamples: number } {
-    return { ...this.o.spool.depth(), droppedSamples: this.o.spool.droppedSamples };
+  /** Pending messages and samples in the spool, samples dropped (bound, damage, memory), what is held in memory and strangers in the folder. */
+  spoolDepth(): { messages: number; bytes: number; samples: number; droppedSamples: number; inMemory: number; corruptRecords: number; foreign: string[] } {
+    const s = this.o.spool;
+    return { ...s.depth(), droppedSamples: s.droppedSamples, inMemory: s.inMemory, corruptRecords: s.corruptRecords, foreign: s.foreign };
   }
 
   /** Resolves when the spool is empty and nothing is in flight, or after timeoutMs. */

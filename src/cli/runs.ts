@@ -31,12 +31,14 @@ export async function runCommand(args: string[], out: Out, err: Out): Promise<nu
   const audit = AuditLog.forDataDir(loaded.dataDir);
   try {
     if (sub === 'start') {
+      audit.ensureWritable(`starting a run of ${id}`); // nothing unaudited: refused (exit 1) with path and errno
       const run = store.startRun(id!, cliActor(), values.note);
       audit.write({ who: cliActor(), action: 'run_start', what: `${run.experiment}/${run.id}`, detail: { chambers: run.chambers, ...(run.note ? { note: run.note } : {}) } });
       out(values.json ? JSON.stringify(run) : `started run ${run.id} of ${run.experiment} (chambers ${run.chambers.join(', ')}) at ${run.start}`);
       return 0;
     }
     if (sub === 'stop') {
+      audit.ensureWritable(`stopping run ${id}/${runId}`);
       const run = store.stopRun(id!, runId!, cliActor());
       audit.write({ who: cliActor(), action: 'run_stop', what: `${run.experiment}/${run.id}` });
       out(values.json ? JSON.stringify(run) : `stopped run ${run.id} of ${run.experiment} at ${run.stop}`);

@@ -8,6 +8,8 @@ import { VERSION } from '../core/version.ts';
 import type { EmbeddedBroker } from '../bus/broker.ts';
 import { loadConfig } from '../config/loader.ts';
 import { createLogger } from '../core/log.ts';
+import { installProcessHandlers } from '../core/unexpected.ts';
+import { writeFaults } from '../core/write-faults.ts';
 import { Collector } from '../collector/collector.ts';
 import { standaloneHealth, withCollector } from '../collector/health.ts';
 import { createExperimentStore, experimentPaths } from '../experiments/factory.ts';
@@ -24,6 +26,17 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
   const cfg = loaded.config;
   const stops: Array<[string, () => Promise<void>]> = [];
   let sim: RunningSimulator | undefined;
+  // Unexpected errors are logged and shown in health; one that leaves the state unknown
+  // stops everything in order (spool flushed, files closed) instead of dying mid-write.
+  writeFaults.setLogger(log.child('write-faults'));
+  let fatal: string | undefined;
+  let stopNow: ((why: string) => void) | undefined;
+  const uninstall = installProcessHandlers(log, (reason) => {
+    if (fatal) return;
+    fatal = reason;
+    stopNow?.(reason);
+    setTimeout(() => process.exit(1), 30_000).unref();
+  });
   try {
     if (mode === 'collect') {
       const url = cfg.mqtt.url ?? `mqtt://127.0.0.1:${cfg.mqtt.port}`;
@@ -115,15 +128,19 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
     }
   } catch (err) {
     await shutdown(stops, log);
+    uninstall();
     throw err;
   }
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  const signal = await new Promise<string>((resolve) => {
+    stopNow = resolve;
+    if (fatal) resolve(fatal);
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
   log.info(`${signal}: shutting down`);
   const clean = await shutdown(stops, log);
-  return clean ? 0 : 1;
+  uninstall();
+  return clean && !fatal ? 0 : 1;
 }
 
 async function shutdown(stops: Array<[string, () => Promise<void>]>, log: ReturnType<typeof createLogger>): Promise<boolean> {

@@ -1,5 +1,6 @@
 import type { HealthReport } from '../api/health-schema.ts';
 import { VERSION } from '../core/version.ts';
+import { withFaults } from '../api/health-faults.ts';
 import type { CollectorHealth } from './collector.ts';
 
 /** Adds the collector's sinks to a health report; a sink that is retrying degrades it. */
@@ -25,7 +26,7 @@ export function withCollector(report: HealthReport, c: CollectorHealth): HealthR
 /** The base report of a collector running on its own (`octopus collect`): no drivers, no spool. */
 export function standaloneHealth(id: string, brokerUrl: string, c: { connected: boolean; health(): CollectorHealth }, startedAt = STARTED): HealthReport {
   const s = c.health().subscriber;
-  return {
+  return withFaults({
     status: 'ok',
     gateway: id,
     version: VERSION,
@@ -36,6 +37,6 @@ export function standaloneHealth(id: string, brokerUrl: string, c: { connected: 
     published: { messages: 0, samples: 0 },
     sinks: {},
     problems: [],
-  };
+  });
 }
 const STARTED = Date.now();

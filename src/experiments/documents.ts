@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { mdBlock, mdCode, mdInline, shComment, shQuote } from '../core/escape.ts';
 import { filesUnder } from '../core/files.ts';
 import type { ExperimentMetadata, Run } from './schema.ts';
 
@@ -13,62 +14,68 @@ export function citation(e: ExperimentMetadata, year: number): string {
   return `${people} (${year}). ${e.title}. Ecotron climate-chamber experiment ${e.id}${e.project ? `, project ${e.project}` : ''}. Dataset, licence ${e.licence}.`;
 }
 
+/** A Markdown table; every cell is already Markdown (from {@link mdInline} or {@link mdCode} with `inTable`). */
 const table = (head: string[], rows: string[][]) =>
-  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`)].join('\n');
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
-/** README.md of an experiment folder: what, who, chambers, variables with units, files, how to cite. */
+/**
+ * README.md of an experiment folder: what, who, chambers, variables with units, files,
+ * how to cite. Every value from metadata or profiles is escaped for Markdown (src/core/escape.ts):
+ * a title or name cannot add a heading, a link, HTML or a table column.
+ */
 export function readme(e: ExperimentMetadata, runs: Run[], variables: VariableInfo[], files: Array<{ path: string; bytes: number }>, now = new Date()): string {
   const pi = e.principal_investigator;
+  const md = mdInline;
   return [
-    `# ${e.title}`,
+    `# ${md(e.title)}`,
     '',
-    `Experiment \`${e.id}\`${e.project ? ` of project ${e.project}` : ''}. This file is generated from \`metadata.yaml\`; edit that file, not this one.`,
+    `Experiment ${mdCode(e.id)}${e.project ? ` of project ${md(e.project)}` : ''}. This file is generated from \`metadata.yaml\`; edit that file, not this one.`,
     '',
-    e.description || '_No description yet._',
+    e.description ? mdBlock(e.description) : '_No description yet._',
     '',
     '## Who',
     '',
-    `- Principal investigator: ${pi.name}${pi.institution ? `, ${pi.institution}` : ''}${pi.email ? ` <${pi.email}>` : ''}${pi.orcid ? ` (ORCID ${pi.orcid})` : ''}`,
-    ...e.contributors.map((c) => `- ${c.name}${c.institution ? `, ${c.institution}` : ''}${c.orcid ? ` (ORCID ${c.orcid})` : ''}`),
+    `- Principal investigator: ${md(pi.name)}${pi.institution ? `, ${md(pi.institution)}` : ''}${pi.email ? ` <${md(pi.email)}>` : ''}${pi.orcid ? ` (ORCID ${md(pi.orcid)})` : ''}`,
+    ...e.contributors.map((c) => `- ${md(c.name)}${c.institution ? `, ${md(c.institution)}` : ''}${c.orcid ? ` (ORCID ${md(c.orcid)})` : ''}`),
     '',
     '## Chambers and treatments',
     '',
     table(['chamber', 'treatment', 'setpoints'], e.chambers.map((c) => {
       const t = e.treatments.find((x) => x.chamber === c);
-      return [c, t ? `${t.name}${t.description ? ` — ${t.description}` : ''}` : '—', t ? Object.entries(t.setpoints).map(([k, v]) => `${k} = ${v}`).join(', ') : ''];
+      return [md(c), t ? md(`${t.name}${t.description ? ` — ${t.description}` : ''}`) : '—', t ? md(Object.entries(t.setpoints).map(([k, v]) => `${k} = ${v}`).join(', ')) : ''];
     })),
     '',
     '## Variables',
     '',
     `Sampled on a regular grid of ${e.sampling_period_s} s; missing samples are \`_FillValue\`, each variable has a quality flag variable (\`<name>_qc\`: 0 good, 1 uncertain, 2 bad, 3 missing).`,
     '',
-    table(['variable', 'units', 'CF standard name', 'description', 'chambers'], variables.map((v) => [`\`${v.name}\``, v.unit ?? '', v.standard_name ?? '', v.description, v.chambers.join(', ')])),
+    table(['variable', 'units', 'CF standard name', 'description', 'chambers'], variables.map((v) => [mdCode(v.name, true), md(v.unit ?? ''), md(v.standard_name ?? ''), md(v.description), md(v.chambers.join(', '))])),
     '',
     '## Runs',
     '',
-    runs.length ? table(['run', 'status', 'start (UTC)', 'stop (UTC)', 'file'], runs.map((r) => [r.id, r.status, r.start, r.stop ?? '', r.file])) : '_No run yet._',
+    runs.length ? table(['run', 'status', 'start (UTC)', 'stop (UTC)', 'file'], runs.map((r) => [md(r.id), md(r.status), md(r.start), md(r.stop ?? ''), md(r.file)])) : '_No run yet._',
     '',
     '## Files',
     '',
-    files.length ? table(['file', 'bytes'], files.map((f) => [f.path, String(f.bytes)])) : '_No data files yet._',
+    files.length ? table(['file', 'bytes'], files.map((f) => [md(f.path), String(f.bytes)])) : '_No data files yet._',
     '',
     'Integrity: `sha256sum -c MANIFEST.sha256`. Copy the folder to your machine: `sh sync.sh <destination>`.',
     'Data formats: NetCDF-3 classic (CF-1.11, ACDD-1.3), readable with ncdump, xarray, netCDF4, R ncdf4, Panoply.',
     '',
     '## How to cite',
     '',
-    citation(e, now.getUTCFullYear()),
+    mdInline(citation(e, now.getUTCFullYear())),
     '',
-    `Licence: ${e.licence}.`,
+    `Licence: ${md(e.licence)}.`,
     '',
   ].join('\n');
 }
 
-/** dmp.md: the data-management-plan excerpt for the experiment. */
+/** dmp.md: the data-management-plan excerpt for the experiment (metadata escaped for Markdown). */
 export function dmp(e: ExperimentMetadata, variables: VariableInfo[], runs: Run[], bytes: number): string {
   const perDay = (86_400 / e.sampling_period_s) * variables.length * e.chambers.length * 5; // float32 value + byte flag
   return [
-    `# Data management plan — ${e.title} (\`${e.id}\`)`,
+    `# Data management plan — ${mdInline(e.title)} (${mdCode(e.id)})`,
     '',
     '## Data types and formats',
     '',
@@ -87,7 +94,7 @@ export function dmp(e: ExperimentMetadata, variables: VariableInfo[], runs: Run[
     '',
     '## Access and licence',
     '',
-    `- Licence: ${e.licence}. Access through the facility web page and API (token-based, every download logged).`,
+    `- Licence: ${mdInline(e.licence)}. Access through the facility web page and API (token-based, every download logged).`,
     '',
     '## Retention',
     '',
@@ -96,18 +103,24 @@ export function dmp(e: ExperimentMetadata, variables: VariableInfo[], runs: Run[
   ].join('\n');
 }
 
-/** sync.sh: copies the experiment folder to a researcher's machine with rsync. */
+/**
+ * sync.sh: copies the experiment folder to a researcher's machine with rsync. Values from
+ * metadata and configuration (id, title, host, NAS folder) are shell-quoted (`'…'` with
+ * `'\\''`) or, in comments, kept on one line, so nothing in them can run as a command.
+ */
 export function syncScript(e: ExperimentMetadata, host: string, folder: string): string {
   return [
     '#!/bin/sh',
-    `# Copies experiment ${e.id} ("${e.title.replace(/"/g, "'")}") to your machine and checks it.`,
-    '# usage: sh sync.sh [destination folder]   (default: ./' + e.id + ')',
+    `# Copies experiment ${shComment(e.id)} ("${shComment(e.title)}") to your machine and checks it.`,
+    `# usage: sh sync.sh [destination folder]   (default: ./${shComment(e.id)})`,
     'set -eu',
-    `DEST="\${1:-./${e.id}}"`,
-    `SRC="\${OCTOPUS_NAS:-${host}:${folder}}"`,
-    'mkdir -p "$DEST"',
-    'rsync -av --partial --exclude "*.part" "$SRC/" "$DEST/"',
-    'cd "$DEST" && sha256sum -c MANIFEST.sha256',
+    `default_dest=${shQuote(`./${e.id}`)}`,
+    `nas_folder=${shQuote(`${host}:${folder}`)}`,
+    'DEST="${1:-$default_dest}"',
+    'SRC="${OCTOPUS_NAS:-$nas_folder}"',
+    'mkdir -p -- "$DEST"',
+    'rsync -av --partial --exclude \'*.part\' -- "$SRC/" "$DEST/"',
+    'cd -- "$DEST" && sha256sum -c MANIFEST.sha256',
     '',
   ].join('\n');
 }

@@ -8,7 +8,7 @@ import type { Driver } from '../drivers/types.ts';
 import type { HealthReport } from '../api/health-schema.ts';
 import { composeHealth } from './health.ts';
 import { VERSION } from '../core/version.ts';
-import { appendAudit, auditFile } from '../auth/audit.ts';
+import { AuditLog } from '../auth/audit.ts';
 
 
 /**
@@ -20,17 +20,21 @@ export class Gateway {
   private readonly drivers: Driver[];
   private readonly closeDrivers: () => Promise<void>;
   private readonly startedAt = Date.now();
+  private readonly auditLog: AuditLog;
 
   constructor(private readonly loaded: LoadedConfig, private readonly broker: { url: string; embedded: boolean }, private readonly log: Logger) {
     const cfg = loaded.config;
-    const spool = Spool.open(resolve(loaded.dataDir, cfg.spool.dir), cfg.spool);
+    this.auditLog = AuditLog.forDataDir(loaded.dataDir);
+    // An unwritable spool folder does not stop the gateway: samples are held in memory and
+    // published while the broker acknowledges them, and health names the folder (src/bus/spool.ts).
+    const spool = Spool.open(resolve(loaded.dataDir, cfg.spool.dir), cfg.spool, { log: log.child('spool'), onWriteFailure: 'memory' });
     this.publisher = new Publisher({
       url: broker.url,
       mqtt: cfg.mqtt,
       gatewayId: cfg.gateway.id,
       spool,
       log: log.child('mqtt'),
-      onSetpoint: (req) => void this.applySetpoint(req),
+      onSetpoint: (req) => void this.applySetpoint(req).catch((err: Error) => log.error(`setpoint ${req.chamber}/${req.tag}: ${err.message}`)),
     });
     const made = createDrivers(loaded.chambers, (chamber) => ({
       log: log.child(chamber),
@@ -50,12 +54,21 @@ export class Gateway {
     await Promise.all(this.drivers.map((d) => d.start()));
   }
 
-  /** Writes a setpoint requested over MQTT; refusals are logged with the reason. */
+  /**
+   * Writes a setpoint requested over MQTT; refusals are logged with the reason. A setpoint
+   * that cannot be audited (audit log unwritable or full) is refused, never written.
+   */
   async applySetpoint(req: SetpointRequest): Promise<void> {
     const driver = this.drivers.find((d) => d.chamber === req.chamber);
     const what = `setpoint ${req.chamber}/${req.tag} = ${JSON.stringify(req.value)}${req.id ? ` (request ${req.id})` : ''}`;
     const audit = (result: string) =>
-      appendAudit(auditFile(this.loaded.dataDir), { who: `mqtt${req.id ? `:${req.id}` : ''}`, action: 'setpoint', what: `${req.chamber}/${req.tag}`, detail: { value: req.value, result } });
+      this.auditLog.record({ who: `mqtt${req.id ? `:${req.id}` : ''}`, action: 'setpoint', what: `${req.chamber}/${req.tag}`, detail: { value: req.value, result } });
+    try {
+      this.auditLog.ensureWritable(what);
+    } catch (err) {
+      this.log.warn(`${what} refused: ${(err as Error).message}`);
+      return;
+    }
     if (!driver) {
       this.log.warn(`${what} refused: no chamber "${req.chamber}" on this gateway`);
       audit('refused: unknown chamber');

@@ -2,6 +2,8 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AuthError } from '../../auth/users.ts';
 import { ExperimentError } from '../../experiments/store.ts';
+import { WriteFailedError } from '../../core/write-faults.ts';
+import { isSystemError } from '../../core/unexpected.ts';
 
 /** `chambers/0/name` → `chambers[0].name` (as configuration errors name fields). */
 function fieldOf(instancePath: string): string {
@@ -47,6 +49,13 @@ export function installErrorHandler(app: FastifyInstance): void {
       return reply.code(err.status).send({ error: err.message, ...(err.field ? { field: err.field, value: err.value ?? null } : {}) });
     }
     if (err instanceof BadParam) return reply.code(400).send({ error: err.message, field: err.field, value: err.value });
+    // A write that failed (audit log, bundles, temporary files): 503 with what, where and why.
+    if (err instanceof WriteFailedError) return reply.code(503).send({ error: err.message, path: err.path, errno: err.errno });
+    if (isSystemError(err)) {
+      const e = err as unknown as NodeJS.ErrnoException;
+      req.log.error(err);
+      return reply.code(503).send({ error: `${e.syscall ?? 'write'} ${e.path ?? ''} failed: ${e.code}`.replace('  ', ' '), ...(e.path ? { path: e.path } : {}), errno: e.code });
+    }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send({ error: err.message });
     }

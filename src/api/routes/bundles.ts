@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ZipFile } from 'yazl';
 import type { AuditLog } from '../../auth/audit.ts';
 import { atLeast } from '../../auth/roles.ts';
+import { contentDisposition } from '../../core/escape.ts';
 import { zipEntries } from './downloads.ts';
 import type { UserStore } from '../../auth/users.ts';
 import { ExperimentError, type ExperimentStore } from '../../experiments/store.ts';
@@ -44,7 +45,6 @@ export class BundleJobs {
   private readonly timer: NodeJS.Timeout;
 
   constructor(readonly dir: string, private readonly store: ExperimentStore, private readonly o: { ttlMs: number; runFile?: RunFileResolver; audit: AuditLog; throttleMs?: number }) {
-    mkdirSync(dir, { recursive: true });
     this.timer = setInterval(() => this.cleanup(), Math.min(60_000, Math.max(1000, o.ttlMs / 2)));
     this.timer.unref();
     this.cleanup();
@@ -99,31 +99,55 @@ export class BundleJobs {
       job.state = 'failed';
       job.error = err.message;
       job.finished = new Date().toISOString();
-      rmSync(part, { force: true });
+      try {
+        rmSync(part, { force: true });
+      } catch {
+        // An unwritable bundles folder: the stray .part is removed by cleanup() later.
+      }
     };
     (zip.outputStream as Readable).on('error', fail).pipe(out).on('error', fail);
     out.on('finish', () => {
       if (job.state !== 'running') return;
-      renameSync(part, this.file(job.job));
+      try {
+        renameSync(part, this.file(job.job));
+        job.size = statSync(this.file(job.job)).size;
+      } catch (err) {
+        return fail(err as Error);
+      }
       job.state = 'done';
       job.progress = 100;
-      job.size = statSync(this.file(job.job)).size;
       job.finished = new Date().toISOString();
       job.expires = new Date(Date.now() + this.o.ttlMs).toISOString();
-      this.o.audit.write({ who: user, action: 'bundle_ready', what: `${experimentId}/archive.zip`, bytes: job.size, detail: { job: job.job, files: sized.length } });
+      this.o.audit.record({ who: user, action: 'bundle_ready', what: `${experimentId}/archive.zip`, bytes: job.size, detail: { job: job.job, files: sized.length } });
     });
     return job;
   }
 
   /** Deletes expired bundles (jobs and files) and stray files older than the TTL. */
   cleanup(now = Date.now()): void {
+    try {
+      mkdirSync(this.dir, { recursive: true });
+    } catch {
+      // Not writable now: bundle requests fail with the reason (503) until it is.
+      return;
+    }
     for (const [id, j] of this.jobs) {
       if (j.expires && Date.parse(j.expires) <= now) {
-        rmSync(this.file(id), { force: true });
-        this.jobs.delete(id);
+        try {
+          rmSync(this.file(id), { force: true });
+          this.jobs.delete(id);
+        } catch {
+          // Kept until the folder is writable again.
+        }
       }
     }
-    for (const name of readdirSync(this.dir)) {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
       const id = name.replace(/\.zip(\.part)?$/, '');
       if (this.jobs.has(id)) continue;
       const p = join(this.dir, name);
@@ -160,8 +184,9 @@ export const bundleRoutes: FastifyPluginAsync<BundleRouteOptions> = async (base,
     onRequest: researcher,
     schema: { tags: ['downloads'], summary: 'Prepare the whole experiment as a zip in the background → 202 {job, progress}', security, params: ExperimentParams },
   }, async (req, reply) => {
+    o.audit.ensureWritable(`bundle of ${req.params.id}`);
     const j = o.jobs.start(req.params.id, actor(req));
-    o.audit.write({ who: actor(req), action: 'bundle_request', what: `${req.params.id}/archive.zip`, detail: { job: j.job, bytes_total: j.bytes_total } });
+    o.audit.record({ who: actor(req), action: 'bundle_request', what: `${req.params.id}/archive.zip`, detail: { job: j.job, bytes_total: j.bytes_total } });
     return reply.code(202).header('location', `/api/bundles/${j.job}`).send(view(j));
   });
 
@@ -181,7 +206,7 @@ export const bundleRoutes: FastifyPluginAsync<BundleRouteOptions> = async (base,
     const size = st.size;
     const etag = `"${j.job}-${size.toString(16)}"`;
     reply.header('accept-ranges', 'bytes').header('etag', etag).header('content-type', 'application/zip')
-      .header('content-disposition', `attachment; filename="${j.experiment}.zip"`);
+      .header('content-disposition', contentDisposition(`${j.experiment}.zip`));
     const ifRange = [req.headers['if-range']].flat()[0];
     const range = !ifRange || ifRange === etag ? parseRange(req.headers.range, size) : { kind: 'none' as const };
     if (range.kind === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${size}`).send({ error: `range not satisfiable (file has ${size} bytes)` });
@@ -189,8 +214,9 @@ export const bundleRoutes: FastifyPluginAsync<BundleRouteOptions> = async (base,
     if (range.kind === 'range') reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
     reply.header('content-length', end - start + 1);
     if (req.method === 'HEAD') return reply.send(Readable.from([]));
+    o.audit.ensureWritable(`download of ${j.experiment}/archive.zip`);
     const stream = createReadStream(path, { start, end });
-    stream.on('close', () => o.audit.write({ who: actor(req), action: 'download', what: `${j.experiment}/archive.zip`, bytes: stream.bytesRead, detail: { job: j.job, size, ...(range.kind === 'range' ? { range: `bytes=${start}-${end}` } : {}) } }));
+    stream.on('close', () => o.audit.record({ who: actor(req), action: 'download', what: `${j.experiment}/archive.zip`, bytes: stream.bytesRead, detail: { job: j.job, size, ...(range.kind === 'range' ? { range: `bytes=${start}-${end}` } : {}) } }));
     return reply.send(stream);
   });
 };

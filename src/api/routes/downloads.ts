@@ -1,5 +1,6 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { contentDisposition } from '../../core/escape.ts';
 import { filesUnder } from '../../core/files.ts';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -34,7 +35,8 @@ function fmt(x: number, v: NcVariable): string {
   return String(x);
 }
 
-const disposition = (name: string) => `attachment; filename="${name.replace(/[^A-Za-z0-9._-]/g, '_')}"`;
+/** RFC 6266: ASCII fallback with unsafe characters replaced, plus `filename*=UTF-8''…` when it had to change. */
+const disposition = (name: string) => contentDisposition(name);
 
 /** Data downloads (researcher and up) and the plot preview (viewer and up). Every download is audited. */
 export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (base, o) => {
@@ -54,8 +56,10 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
     if (!path || !existsSync(path)) throw new ExperimentError(404, `run ${runId} of "${id}" has no data file yet`);
     return { e, run, path };
   };
+  // Written when the stream closes: never throws there (a failure is logged and shown in
+  // health); the request was refused up front (ensureWritable) if the log could not be written.
   const audit = (req: FastifyRequest, what: string, bytes: number, detail: Record<string, unknown>) =>
-    o.audit.write({ who: actor(req), action: 'download', what, bytes, detail });
+    o.audit.record({ who: actor(req), action: 'download', what, bytes, detail });
 
   app.get('/api/experiments/:id/runs/:run/data.nc', {
     onRequest: researcher,
@@ -63,6 +67,7 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
   }, async (req, reply) => {
     const { id, run } = req.params;
     const { path } = fileOf(id, run);
+    if (req.method !== 'HEAD') o.audit.ensureWritable(`download of ${id}/${run}/data.nc`);
     const st = statSync(path);
     const size = st.size;
     const etag = `"${size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
@@ -105,6 +110,7 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
     const q = req.query;
     const { path } = fileOf(id, run);
     const { from, to } = timeRange(q);
+    o.audit.ensureWritable(`download of ${id}/${run}/data.csv`);
     const reader = NcRunReader.open(path);
     let vars: NcVariable[];
     let chambers: number[];
@@ -227,6 +233,7 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
   }, async (req, reply) => {
     const { id } = req.params;
     const e = o.store.get(id);
+    o.audit.ensureWritable(`download of ${id}/archive.zip`);
     const entries = zipEntries(e.dir);
     // Runs whose file lives elsewhere while open (working folder) are taken from there.
     for (const run of e.runs) {

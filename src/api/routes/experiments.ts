@@ -61,8 +61,9 @@ export const experimentRoutes: FastifyPluginAsync<ExperimentRouteOptions> = asyn
     onRequest: operator,
     schema: { tags: ['experiments'], summary: 'Create an experiment (its folder, metadata.yaml and documents)', security, body: ExperimentMetadata },
   }, async (req, reply) => {
+    o.audit.ensureWritable(`creating experiment ${req.body.id}`);
     const e = await o.store.create(req.body, actor(req));
-    o.audit.write({ who: actor(req), action: 'experiment_create', what: e.metadata.id });
+    o.audit.record({ who: actor(req), action: 'experiment_create', what: e.metadata.id });
     return reply.code(201).header('location', `/api/experiments/${e.metadata.id}`).send(detail(o.store, e));
   });
 
@@ -70,8 +71,9 @@ export const experimentRoutes: FastifyPluginAsync<ExperimentRouteOptions> = asyn
     onRequest: operator,
     schema: { tags: ['runs'], summary: 'Start a run (409 when a chamber is already in a run)', security, params: ExperimentParams, body: StartRunBody },
   }, async (req, reply) => {
+    o.audit.ensureWritable(`starting a run of ${req.params.id}`);
     const run = o.store.startRun(req.params.id, actor(req), req.body?.note);
-    o.audit.write({ who: actor(req), action: 'run_start', what: `${run.experiment}/${run.id}`, detail: { chambers: run.chambers, ...(run.note ? { note: run.note } : {}) } });
+    o.audit.record({ who: actor(req), action: 'run_start', what: `${run.experiment}/${run.id}`, detail: { chambers: run.chambers, ...(run.note ? { note: run.note } : {}) } });
     return reply.code(201).header('location', `/api/experiments/${run.experiment}/runs/${run.id}/data.nc`).send(runView(run));
   });
 
@@ -79,8 +81,9 @@ export const experimentRoutes: FastifyPluginAsync<ExperimentRouteOptions> = asyn
     onRequest: operator,
     schema: { tags: ['runs'], summary: 'Stop a running run (409 when already stopped)', security, params: RunParams },
   }, async (req) => {
+    o.audit.ensureWritable(`stopping run ${req.params.id}/${req.params.run}`);
     const run = o.store.stopRun(req.params.id, req.params.run, actor(req));
-    o.audit.write({ who: actor(req), action: 'run_stop', what: `${run.experiment}/${run.id}` });
+    o.audit.record({ who: actor(req), action: 'run_stop', what: `${run.experiment}/${run.id}` });
     return runView(run);
   });
 };

@@ -5,6 +5,7 @@ import type { AuditLog } from '../../auth/audit.ts';
 import { atLeast, type Role } from '../../auth/roles.ts';
 import { AuthError, type UserStore } from '../../auth/users.ts';
 import { citation } from '../../experiments/documents.ts';
+import { WriteFailedError } from '../../core/write-faults.ts';
 import { ExperimentError, type Experiment, type ExperimentStore } from '../../experiments/store.ts';
 import type { GrafanaLinks } from '../../web/grafana.ts';
 import { html, type Html } from '../../web/html.ts';
@@ -338,10 +339,12 @@ export const webPageRoutes: FastifyPluginAsync<WebPageOptions> = async (app, o) 
     if (!s) return reply;
     const id = (req.params as { id: string }).id;
     try {
+      // A run start/stop that cannot be audited is refused (503, the page says why).
+      o.audit.ensureWritable(`run ${req.url.endsWith('/stop') ? 'stop' : 'start'} of ${id}`);
       act(s, id);
     } catch (err) {
-      if (!(err instanceof ExperimentError)) throw err;
-      return send(reply, experimentPage(s, o.store.get(id), {}, undefined, err.message), err.status);
+      if (!(err instanceof ExperimentError) && !(err instanceof WriteFailedError)) throw err;
+      return send(reply, experimentPage(s, o.store.get(id), {}, undefined, err.message), err instanceof WriteFailedError ? 503 : err.status);
     }
     return reply.redirect(`/experiments/${id}`, 303);
   };
@@ -349,12 +352,12 @@ export const webPageRoutes: FastifyPluginAsync<WebPageOptions> = async (app, o) 
     const note = one((req.body ?? {}) as Form, 'note');
     if (note.length > 500) throw new ExperimentError(400, 'The note is longer than 500 characters.');
     const run = o.store.startRun(id, `web:${s.who.user}`, note || undefined);
-    o.audit.write({ who: `web:${s.who.user}`, action: 'run_start', what: `${id}/${run.id}`, detail: { chambers: run.chambers } });
+    o.audit.record({ who: `web:${s.who.user}`, action: 'run_start', what: `${id}/${run.id}`, detail: { chambers: run.chambers } });
   }));
   app.post('/experiments/:id/runs/:run/stop', async (req, reply) => runAction(req, reply, (s, id) => {
     const runId = (req.params as { run: string }).run;
     const run = o.store.stopRun(id, runId, `web:${s.who.user}`);
-    o.audit.write({ who: `web:${s.who.user}`, action: 'run_stop', what: `${id}/${run.id}` });
+    o.audit.record({ who: `web:${s.who.user}`, action: 'run_stop', what: `${id}/${run.id}` });
   }));
 };
 

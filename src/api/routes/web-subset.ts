@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { AuditLog } from '../../auth/audit.ts';
 import type { UserStore } from '../../auth/users.ts';
 import { ExperimentError, type ExperimentStore } from '../../experiments/store.ts';
+import { contentDisposition } from '../../core/escape.ts';
 import { writeSubsetNc } from '../../web/subset-nc.ts';
 import { Instant, RunParams, toMs } from '../api-schemas.ts';
 import { NcRunReader } from '../nc-reader.ts';
@@ -43,6 +44,7 @@ export const subsetRoutes: FastifyPluginAsync<SubsetRouteOptions> = async (base,
     const from = toMs(q.from);
     const to = toMs(q.to);
     if (from !== undefined && to !== undefined && from > to) throw new BadParam('to', q.to, `is before from (${q.from})`);
+    o.audit.ensureWritable(`download of ${id}/${runId}/subset.nc`);
     const reader = NcRunReader.open(path);
     const tmp = mkdtempSync(join(tmpdir(), 'octopus-subset-'));
     const out = join(tmp, 'subset.nc');
@@ -67,9 +69,9 @@ export const subsetRoutes: FastifyPluginAsync<SubsetRouteOptions> = async (base,
     const stream = createReadStream(out);
     stream.on('close', () => {
       rmSync(tmp, { recursive: true, force: true });
-      o.audit.write({ who: actor(req), action: 'download', what: `${id}/${runId}/subset.nc`, bytes: stream.bytesRead, detail: { vars: names, ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), records, complete: stream.bytesRead === size } });
+      o.audit.record({ who: actor(req), action: 'download', what: `${id}/${runId}/subset.nc`, bytes: stream.bytesRead, detail: { vars: names, ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), records, complete: stream.bytesRead === size } });
     });
     return reply.header('content-type', 'application/x-netcdf').header('content-length', size)
-      .header('content-disposition', `attachment; filename="${id}_${runId}_subset.nc"`).send(stream);
+      .header('content-disposition', contentDisposition(`${id}_${runId}_subset.nc`)).send(stream);
   });
 };

@@ -65,7 +65,9 @@ export class InfluxSink {
   constructor(private readonly cfg: InfluxConfig, dataDir: string, token: string | undefined, private readonly log: Logger) {
     this.http = createInfluxHttp(cfg, token);
     const under = (p: string) => (isAbsolute(p) ? p : join(dataDir, p));
-    this.buffer = Spool.open(under(cfg.buffer_dir), SpoolConfig.parse({ max_bytes: cfg.buffer_max_bytes, fsync: 'interval' }));
+    // A buffer folder that cannot be written refuses new data (the MQTT message stays
+    // unacknowledged) and is reported in health as `influx-buffer` with path and errno.
+    this.buffer = Spool.open(under(cfg.buffer_dir), SpoolConfig.parse({ max_bytes: cfg.buffer_max_bytes, fsync: 'interval' }), { log: log.child('buffer'), target: 'influx-buffer' });
     this.deadLetterFile = under(cfg.dead_letter_file);
     this.backoff = new Backoff(cfg.retry_min_ms, cfg.retry_max_ms);
     this.latency = new Histogram({
