@@ -89,6 +89,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       const app = await buildApp({
         live,
         health,
+        http: cfg.http,
         metrics,
         version: VERSION,
         ...(experiments ? { experiments, users: UserStore.forDataDir(loaded.dataDir), audit: AuditLog.forDataDir(loaded.dataDir), runFile } : {}),
