@@ -108,6 +108,7 @@ export class UserStore {
   setRole(name: string, role: Role): UserRecord {
     const d = this.load();
     const u = this.user(d, name);
+    if (role !== 'admin') this.keepAnAdmin(d, u, `make ${role}`);
     const next = { ...u, role };
     this.save({ ...d, users: d.users.map((x) => (x === u ? next : x)) });
     return next;
