@@ -27,6 +27,7 @@ import { subsetRoutes } from './routes/web-subset.ts';
 import { GrafanaLinks } from '../web/grafana.ts';
 import { LiveValues } from '../web/live.ts';
 import { cookieToBearer } from '../web/session.ts';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createMetrics } from './metrics.ts';
 
@@ -64,11 +65,24 @@ export interface AppDeps {
   now?: () => number;
 }
 
+function readPem(key: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new Error(`${key}: cannot read "${path}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
 /** The HTTP app: external plugins, then app plugins, then routes. Tests call `inject`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const http = HttpConfig.parse(deps.http ?? {});
   // X-Forwarded-* are believed only from the configured proxies (req.ip, req.protocol).
-  const app = Fastify({ logger: deps.logger ?? false, ...(http.trusted_proxies.length ? { trustProxy: http.trusted_proxies } : {}) });
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    ...(http.trusted_proxies.length ? { trustProxy: http.trusted_proxies } : {}),
+    ...(http.tls ? { https: { cert: readPem('http.tls.cert_file', http.tls.cert_file), key: readPem('http.tls.key_file', http.tls.key_file) } } : {}),
+    // The HTTPS server has another Node type; routes and hooks are the same, hence the cast.
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);

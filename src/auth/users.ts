@@ -47,6 +47,8 @@ export type PasswordCheck = { result: 'ok'; who: Principal } | { result: 'pendin
 let dummy: Promise<string> | undefined;
 /** A hash with the current parameters, of a random password: unknown users cost as much as known ones. */
 const dummyHash = (): Promise<string> => (dummy ??= hashPassword(randomBytes(16).toString('hex')));
+/** Computes the dummy hash ahead (sign-in routes call it at start), so even the first unknown user costs one scrypt, not two. */
+export const prepareDummyHash = async (): Promise<void> => void (await dummyHash());
 
 export class AuthError extends Error {
   constructor(readonly status: 400 | 401 | 404 | 409, message: string, readonly field?: string, readonly value?: unknown) {

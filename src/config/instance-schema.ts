@@ -258,6 +258,8 @@ export const HttpConfig = z
      * cookies). Empty: those headers are ignored.
      */
     trusted_proxies: z.array(ProxyAddress).default([]),
+    /** Serve HTTPS directly (PEM files; paths as given, relative to the working folder). Usually a reverse proxy does this. */
+    tls: z.object({ cert_file: z.string().min(1), key_file: z.string().min(1) }).strict().optional(),
     sign_in: SignInConfig.default(SignInConfig.parse({})),
     /** Self-registered accounts waiting for approval; beyond it registration is refused. */
     max_pending_registrations: z.number().int().min(0).default(20),

@@ -6,6 +6,7 @@
  * over TLS or a trusted proxy, deletion/disable revoking access, the pending cap and the
  * per-user bundle quota. The throttles run on a clock the tests move: nothing sleeps.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -330,6 +331,32 @@ describe('Secure cookies: over TLS or behind a trusted proxy only', () => {
     } finally {
       await trusted.a.close();
       await untrusted.a.close();
+    }
+  });
+
+  it('served over TLS directly (http.tls): the cookies are Secure and HSTS is sent', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { request } = await import('node:https');
+    const key = join(f.dir, 'tls-key.pem');
+    const cert = join(f.dir, 'tls-cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const a = await buildApp({ health, experiments: f.store, users: f.users, audit: f.audit, http: { ...HTTP, tls: { cert_file: cert, key_file: key } }, now: () => clock });
+    try {
+      await a.listen({ port: 0, host: '127.0.0.1' });
+      const port = (a.server.address() as { port: number }).port;
+      const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+        const rq = request({ host: '127.0.0.1', port, path: '/login', ca: readFileSync(cert), servername: 'localhost', checkServerIdentity: () => undefined }, resolve);
+        rq.on('error', reject);
+        rq.end();
+      });
+      res.resume();
+      expect(res.statusCode).toBe(200);
+      expect(String(res.headers['set-cookie'])).toMatch(/octopus_presession=[^;]+;.*; Secure/);
+      expect(res.headers['strict-transport-security']).toMatch(/max-age=/);
+      const bad = buildApp({ health, http: { tls: { cert_file: join(f.dir, 'missing.pem'), key_file: key } } });
+      await expect(bad).rejects.toThrow(/http\.tls\.cert_file: cannot read ".*missing\.pem": ENOENT/);
+    } finally {
+      await a.close();
     }
   });
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../../auth/audit.ts';
-import { AuthError, type UserStore } from '../../auth/users.ts';
+import { AuthError, prepareDummyHash, type UserStore } from '../../auth/users.ts';
 import { html } from '../../web/html.ts';
 import { errorSummary, field, page, type FieldErrors } from '../../web/layout.ts';
 import { safeNext } from '../../web/redirect.ts';
@@ -26,6 +26,7 @@ const WRONG = 'Wrong user name or password.';
  */
 export const webSignInRoutes: FastifyPluginAsync<WebSignInOptions> = async (app, o) => {
   formParser(app);
+  await prepareDummyHash();
   const send = (reply: FastifyReply, body: string, code = 200) => reply.code(code).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
   const refuse = (reply: FastifyReply, ms: number) => reply.header('retry-after', String(seconds(ms)));
   const address = (req: FastifyRequest) => req.ip;
