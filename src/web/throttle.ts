@@ -27,6 +27,7 @@ interface Entry {
  */
 export class Throttle {
   private readonly entries = new Map<string, Entry>();
+  private swept = -Infinity;
 
   constructor(readonly limits: ThrottleLimits, private readonly now: () => number = Date.now, readonly maxEntries = 10_000) {}
 
@@ -79,8 +80,12 @@ export class Throttle {
   private bound(): void {
     if (this.entries.size <= this.maxEntries) return;
     const t = this.now();
-    for (const [k, e] of this.entries) {
-      if (e.until <= t && t - e.last > this.limits.windowMs) this.entries.delete(k);
+    // The full sweep of stale entries at most once a second; otherwise the oldest go (O(1) each).
+    if (t - this.swept >= 1000) {
+      this.swept = t;
+      for (const [k, e] of this.entries) {
+        if (e.until <= t && t - e.last > this.limits.windowMs) this.entries.delete(k);
+      }
     }
     for (const k of this.entries.keys()) {
       if (this.entries.size <= this.maxEntries) break;
