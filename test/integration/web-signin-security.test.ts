@@ -418,6 +418,23 @@ describe('accounts: disable and delete revoke access', () => {
     expect(last.json().error).toMatch(/last active admin/);
   });
 
+  it('only admins may disable, enable or delete users (API and page); anonymous callers learn nothing', async () => {
+    await f.users.addUser('kept', 'viewer');
+    for (const role of ['viewer', 'researcher', 'operator'] as const) {
+      for (const [method, url] of [['POST', '/api/admin/users/kept/disable'], ['POST', '/api/admin/users/kept/enable'], ['DELETE', '/api/admin/users/kept']] as const) {
+        const r = await app.inject({ method, url, headers: { authorization: `Bearer ${f.tokens[role]}` } });
+        expect(r.statusCode, `${role} ${method} ${url}`).toBe(403);
+        expect((await app.inject({ method, url })).statusCode).toBe(401);
+      }
+    }
+    clock += 3_600_000;
+    const op = await webSignIn(app, 'operator-user', 'operator-password');
+    const page = await app.inject({ method: 'POST', url: '/admin/users/kept/delete', headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: op.csrf, confirm: 'yes' }) });
+    expect(page.statusCode).toBe(403);
+    expect(f.users.users().find((u) => u.name === 'kept')).toMatchObject({ role: 'viewer' });
+    expect(f.users.users().find((u) => u.name === 'kept')?.disabled).toBeUndefined();
+  });
+
   it('CLI: octopus user disable | enable | delete', async () => {
     const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
