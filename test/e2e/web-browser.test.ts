@@ -211,7 +211,15 @@ describe('web page in chromium', () => {
     expect(res?.headers()['content-security-policy']).toMatch(/script-src 'self'/);
     expect(res?.headers()['x-frame-options']).toBe('DENY');
     await page.goto(`${base}/register`);
-    await signIn(page, 'ada', 'ada-password');
+    // The open redirect of issue 11: a real Chromium must stay on this site after signing in.
+    for (const next of ['/%5Cevil.example', '/\\evil.example', '//evil.example', '/%09/evil.example']) {
+      await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
+      await page.getByLabel('User name').fill('ada');
+      await page.getByLabel('Password', { exact: true }).fill('ada-password');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL(/\/experiments$/);
+      expect(new URL(page.url()).host, next).toBe(new URL(base).host);
+    }
     for (const path of ['/experiments', '/experiments/heatwave-2026', '/live', '/admin', '/experiments/new']) await page.goto(base + path);
     await page.goto(`${base}/experiments/heatwave-2026`);
     await page.getByRole('button', { name: 'Plot' }).click();
