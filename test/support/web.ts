@@ -39,7 +39,7 @@ export async function webSignIn(app: FastifyInstance, user: string, password: st
 export const HOSTILE_NEXT = [
   '/\\evil.example', '/%5Cevil.example', '/%5cevil.example', '\\\\evil.example', '/\\/evil.example',
   '/\t/evil.example', '/%09/evil.example', '/\n/evil.example', '/%0A/evil.example', '/\r\n/evil.example', '/%0d%0a/evil.example',
-  '//evil.example', '///evil.example', '/%2F%2Fevil.example', '/%2f/evil.example', '%2F%2Fevil.example', '/%252F%252Fevil.example', '/%25252F%25252Fevil.example',
+  '//evil.example', '///evil.example', '/%2F%2Fevil.example', '/%2f/evil.example', '%2F%2Fevil.example', '/%252F%252Fevil.example', '/%25252F%25252Fevil.example', '/%2525252F%2525252Fevil.example', '/%252525255Cevil.example',
   'https://evil.example', 'http:/evil.example', 'HTTPS://evil.example/x', ' /\\evil.example', 'evil.example',
   'javascript:alert(1)', 'JaVaScRiPt:alert(1)', 'javascript%3Aalert(1)', '/%00/evil.example', '\u0000//evil.example', 'data:text/html,x', '',
 ];
