@@ -8,6 +8,11 @@ import type { UserStore } from '../auth/users.ts';
 import type { ExperimentStore } from '../experiments/store.ts';
 import type { HealthReport } from './health-schema.ts';
 import { installErrorHandler } from './plugins/errors.ts';
+import { installSecurityHeaders } from './plugins/security-headers.ts';
+import { HttpConfig } from '../config/instance-schema.ts';
+import { SignInGuard } from '../web/sign-in-guard.ts';
+import { webSignInRoutes } from './routes/web-signin.ts';
+import type { z } from 'zod';
 import { adminRoutes } from './routes/admin.ts';
 import { downloadRoutes, type RunFileResolver } from './routes/downloads.ts';
 import { experimentRoutes } from './routes/experiments.ts';
@@ -22,6 +27,7 @@ import { subsetRoutes } from './routes/web-subset.ts';
 import { GrafanaLinks } from '../web/grafana.ts';
 import { LiveValues } from '../web/live.ts';
 import { cookieToBearer } from '../web/session.ts';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createMetrics } from './metrics.ts';
 
@@ -53,22 +59,43 @@ export interface AppDeps {
   bundleThrottleMs?: number;
   /** Grafana links (default: OCTOPUS_GRAFANA_URL + dashboards/generated uids). */
   grafana?: GrafanaLinks;
+  /** The `http:` section of the configuration (trusted proxies, sign-in limits, registrations, bundle quota); defaults as documented. */
+  http?: z.input<typeof HttpConfig>;
+  /** Clock of the sign-in throttles (ms); tests move it instead of sleeping. */
+  now?: () => number;
+}
+
+function readPem(key: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new Error(`${key}: cannot read "${path}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
 }
 
 /** The HTTP app: external plugins, then app plugins, then routes. Tests call `inject`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: deps.logger ?? false });
+  const http = HttpConfig.parse(deps.http ?? {});
+  // X-Forwarded-* are believed only from the configured proxies (req.ip, req.protocol).
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    ...(http.trusted_proxies.length ? { trustProxy: http.trusted_proxies } : {}),
+    ...(http.tls ? { https: { cert: readPem('http.tls.cert_file', http.tls.cert_file), key: readPem('http.tls.key_file', http.tls.key_file) } } : {}),
+    // The HTTPS server has another Node type; routes and hooks are the same, hence the cast.
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
+  installSecurityHeaders(app);
   await app.register(swagger, {
     openapi: {
       info: { title: 'Octopus API', description: 'Climate-chamber gateway: health, metrics, experiments, runs and data downloads. Send `Authorization: Bearer <token>`; roles viewer < researcher < operator < admin (docs/api.md).', version: deps.version ?? '0.1.0' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API token (octopus token create <user>) or OCTOPUS_ADMIN_TOKEN' } } },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API token (octopus token create <user>); OCTOPUS_ADMIN_TOKEN only for POST /api/setup/admin' } } },
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // No validator badge: it would load an image from validator.swagger.io (the CSP allows this origin only).
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null } });
   const registry = createMetrics(deps.health, deps.metrics);
   await app.register(healthRoutes, { health: deps.health });
   await app.register(metricsRoutes, { registry });
@@ -79,15 +106,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.addHook('onRequest', async (req) => cookieToBearer(req));
     await app.register(experimentRoutes, { store: deps.experiments, users: deps.users, audit });
     await app.register(downloadRoutes, { store: deps.experiments, users: deps.users, audit, runFile: deps.runFile });
-    await app.register(adminRoutes, { users: deps.users, audit });
+    const guard = new SignInGuard(http.sign_in, deps.now);
+    await app.register(adminRoutes, { users: deps.users, audit, guard });
     const jobs = new BundleJobs(deps.bundlesDir ?? join(dirname(dirname(audit.file)), 'bundles'), deps.experiments, {
       ttlMs: deps.bundleTtlMs ?? Number(process.env.OCTOPUS_BUNDLE_TTL_S || 86_400) * 1000, runFile: deps.runFile, audit, throttleMs: deps.bundleThrottleMs,
+      maxRunningPerUser: http.bundles.max_running_per_user, maxBytesPerUser: http.bundles.max_bytes_per_user,
     });
     app.addHook('onClose', async () => jobs.close());
     await app.register(bundleRoutes, { jobs, users: deps.users, audit });
     await app.register(subsetRoutes, { store: deps.experiments, users: deps.users, audit, runFile: deps.runFile });
     const grafana = deps.grafana ?? new GrafanaLinks();
     await app.register(webStaticRoutes);
+    await app.register(webSignInRoutes, { users: deps.users, audit, guard, maxPendingRegistrations: http.max_pending_registrations });
     await app.register(webPageRoutes, { store: deps.experiments, users: deps.users, audit, grafana });
     await app.register(webAdminRoutes, { users: deps.users, audit });
     await app.register(webLiveRoutes, { live: deps.live ?? new LiveValues(), users: deps.users, store: deps.experiments, grafana });

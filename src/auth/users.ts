@@ -37,8 +37,21 @@ export type TokenRecord = z.infer<typeof TokenRecord>;
 /** Who made a request. */
 export interface Principal { user: string; role: Role; token: string }
 
+/**
+ * A password check: `ok`, or why not. `pending` and `disabled` are only reported when the
+ * password was right; an unknown user, an account without a password and a wrong
+ * password are all `wrong`, after the same scrypt work (a dummy hash for unknown users).
+ */
+export type PasswordCheck = { result: 'ok'; who: Principal } | { result: 'pending' | 'disabled' | 'wrong' };
+
+let dummy: Promise<string> | undefined;
+/** A hash with the current parameters, of a random password: unknown users cost as much as known ones. */
+const dummyHash = (): Promise<string> => (dummy ??= hashPassword(randomBytes(16).toString('hex')));
+/** Computes the dummy hash ahead (sign-in routes call it at start), so even the first unknown user costs one scrypt, not two. */
+export const prepareDummyHash = async (): Promise<void> => void (await dummyHash());
+
 export class AuthError extends Error {
-  constructor(readonly status: 400 | 404 | 409, message: string, readonly field?: string, readonly value?: unknown) {
+  constructor(readonly status: 400 | 401 | 404 | 409, message: string, readonly field?: string, readonly value?: unknown) {
     super(message);
   }
 }
@@ -53,7 +66,8 @@ export const usersFile = (dataDir: string): string => join(dataDir, 'state', 'us
  * atomically). Tokens are stored as SHA-256 hashes (they are 256-bit random, so a fast
  * hash is enough); passwords as scrypt hashes. The file is re-read when it changes, so
  * `octopus token create` works while the server runs. `adminToken` (OCTOPUS_ADMIN_TOKEN)
- * is accepted as an admin token, for the first login of a fresh install.
+ * is never a session or an API token: it only creates the first admin account
+ * (`bootstrapAdmin`), and only while no active admin exists.
  */
 export class UserStore {
   private data: UsersFile = { version: 1, users: [], tokens: [] };
@@ -96,19 +110,115 @@ export class UserStore {
   setRole(name: string, role: Role): UserRecord {
     const d = this.load();
     const u = this.user(d, name);
+    if (role !== 'admin') this.keepAnAdmin(d, u, `make ${role}`);
     const next = { ...u, role };
     this.save({ ...d, users: d.users.map((x) => (x === u ? next : x)) });
     return next;
   }
 
-  /** Self-registration (web page): a viewer account that cannot sign in until an admin approves it. */
-  async register(name: string, password: string): Promise<UserRecord> {
+  /**
+   * Self-registration (web page): a viewer account that cannot sign in until an admin
+   * approves it. The password is hashed first whatever happens, and an existing name
+   * returns undefined instead of an error, so the caller can answer both alike.
+   */
+  async register(name: string, password: string): Promise<UserRecord | undefined> {
+    const n = UserName.safeParse(name);
+    if (!n.success) throw new AuthError(400, n.error.issues[0]!.message, 'name', name);
     if (password.length < 8) throw new AuthError(400, 'passwords are at least 8 characters', 'password', null);
-    const u = await this.addUser(name, 'viewer', password);
+    const hash = await hashPassword(password);
     const d = this.load();
-    const next = { ...u, disabled: true, pending: true };
-    this.save({ ...d, users: d.users.map((x) => (x.name === name ? next : x)) });
-    return next;
+    if (d.users.some((u) => u.name === name)) return undefined;
+    const user: UserRecord = { name, role: 'viewer', created: this.now().toISOString(), password: hash, disabled: true, pending: true };
+    this.save({ ...d, users: [...d.users, user] });
+    return user;
+  }
+
+  /** Self-registered accounts waiting for approval. */
+  pendingCount(): number {
+    return this.load().users.filter((u) => u.pending).length;
+  }
+
+  /** True when an admin account can sign in (not disabled, not pending). */
+  hasAdmin(): boolean {
+    return this.load().users.some((u) => u.role === 'admin' && !u.disabled && !u.pending);
+  }
+
+  /** Revokes every live token of a user (API tokens and web sessions); returns their ids. */
+  revokeUserTokens(name: string): string[] {
+    const d = this.load();
+    const at = this.now().toISOString();
+    const ids: string[] = [];
+    const tokens = d.tokens.map((t) => {
+      if (t.user !== name || t.revoked) return t;
+      ids.push(t.id);
+      return { ...t, revoked: at };
+    });
+    if (ids.length) this.save({ ...d, tokens });
+    return ids;
+  }
+
+  /**
+   * Disables (or re-enables) an account. Disabling revokes all its tokens and sessions;
+   * enabling does not bring them back. The last active admin cannot be disabled.
+   */
+  setDisabled(name: string, disabled: boolean): { user: UserRecord; revoked: string[] } {
+    const d = this.load();
+    const u = this.user(d, name);
+    if (disabled) this.keepAnAdmin(d, u, 'disable');
+    if (!disabled && u.pending) throw new AuthError(409, `user "${name}" is waiting for approval: approve it instead`, 'user', name);
+    const { disabled: _d, ...rest } = u;
+    const next: UserRecord = disabled ? { ...rest, disabled: true } : rest;
+    this.save({ ...d, users: d.users.map((x) => (x === u ? next : x)) });
+    return { user: next, revoked: disabled ? this.revokeUserTokens(name) : [] };
+  }
+
+  /** Deletes an account (and revokes its tokens; their records stay, revoked). The last active admin cannot be deleted. */
+  deleteUser(name: string): { user: UserRecord; revoked: string[] } {
+    const d = this.load();
+    const u = this.user(d, name);
+    this.keepAnAdmin(d, u, 'delete');
+    const revoked = this.revokeUserTokens(name);
+    const after = this.load();
+    this.save({ ...after, users: after.users.filter((x) => x.name !== name) });
+    return { user: u, revoked };
+  }
+
+  /**
+   * Creates the first admin with the bootstrap token (OCTOPUS_ADMIN_TOKEN): refused with
+   * a wrong or unset token (401) and once an active admin exists (409).
+   */
+  async bootstrapAdmin(token: string | undefined, name: string, password?: string): Promise<UserRecord> {
+    if (!this.isBootstrapToken(token)) throw new AuthError(401, 'wrong or missing bootstrap token (OCTOPUS_ADMIN_TOKEN)');
+    if (this.hasAdmin()) throw new AuthError(409, 'an admin account exists already: OCTOPUS_ADMIN_TOKEN is no longer accepted (sign in as that admin, and unset the variable)');
+    const d = this.load();
+    const old = d.users.find((x) => x.name === name);
+    if (old) {
+      // A disabled or pending account of that name becomes the admin (recovery when every admin was disabled).
+      const hash = password ? await hashPassword(password) : old.password;
+      const { disabled: _d, pending: _p, ...rest } = old;
+      const next: UserRecord = { ...rest, role: 'admin', ...(hash ? { password: hash } : {}) };
+      const now = this.load();
+      this.save({ ...now, users: now.users.map((x) => (x.name === name ? next : x)) });
+      return next;
+    }
+    return this.addUser(name, 'admin', password);
+  }
+
+  /** True when OCTOPUS_ADMIN_TOKEN is set. */
+  bootstrapConfigured(): boolean {
+    return !!this.adminHash;
+  }
+
+  /** True for the configured bootstrap token (constant-time compare of SHA-256s). */
+  isBootstrapToken(token: string | undefined): boolean {
+    return !!token && !!this.adminHash && timingSafeEqual(sha256(token), this.adminHash);
+  }
+
+  private keepAnAdmin(d: UsersFile, u: UserRecord, what: string): void {
+    const active = (x: UserRecord) => x.role === 'admin' && !x.disabled && !x.pending;
+    if (active(u) && !d.users.some((x) => x !== u && active(x))) {
+      throw new AuthError(409, `cannot ${what} "${u.name}": it is the last active admin (make another admin first)`, 'user', u.name);
+    }
   }
 
   /** Approves a self-registered account with a role (admin). */
@@ -128,11 +238,20 @@ export class UserStore {
     return this.tokens().find((t) => t.id === id);
   }
 
-  /** Checks a password (for the web page login); undefined when wrong or no password set. */
+  /** Checks a password (for the web page login); undefined when wrong, no password set, disabled or pending. */
   async login(name: string, password: string): Promise<Principal | undefined> {
-    const u = this.load().users.find((x) => x.name === name && !x.disabled);
-    if (!u?.password || !(await verifyPassword(password, u.password))) return undefined;
-    return { user: u.name, role: u.role, token: 'password' };
+    const c = await this.checkPassword(name, password);
+    return c.result === 'ok' ? c.who : undefined;
+  }
+
+  /** Checks a password in constant work whether or not the user exists (see PasswordCheck). */
+  async checkPassword(name: string, password: string): Promise<PasswordCheck> {
+    const u = this.load().users.find((x) => x.name === name);
+    const good = await verifyPassword(password, u?.password ?? (await dummyHash()));
+    if (!u?.password || !good) return { result: 'wrong' };
+    if (u.pending) return { result: 'pending' };
+    if (u.disabled) return { result: 'disabled' };
+    return { result: 'ok', who: { user: u.name, role: u.role, token: 'password' } };
   }
 
   // ---- tokens ----------------------------------------------------------------
@@ -171,7 +290,6 @@ export class UserStore {
   authenticate(token: string | undefined): Principal | undefined {
     if (!token) return undefined;
     const hash = sha256(token);
-    if (this.adminHash && timingSafeEqual(hash, this.adminHash)) return { user: 'admin-token', role: 'admin', token: 'OCTOPUS_ADMIN_TOKEN' };
     const m = TOKEN_RE.exec(token);
     if (!m) return undefined;
     const d = this.load();

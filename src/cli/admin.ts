@@ -10,6 +10,9 @@ type Out = (line: string) => void;
 
 export const ADMIN_USAGE = `  octopus user add <name> --role <${ROLES.join('|')}> [--password-stdin]
   octopus user list
+  octopus user disable <name>                  refuses its sign-in and revokes its tokens and sessions
+  octopus user enable <name>
+  octopus user delete <name>                   removes the account and revokes its tokens and sessions
   octopus token create <user> [--name label]   prints the token once (it is stored hashed)
   octopus token list
   octopus token revoke <id>`;
@@ -72,6 +75,13 @@ export async function adminCommand(command: 'user' | 'token', args: string[], ou
       if (values.json) out(JSON.stringify(list.map(({ password, ...u }) => ({ ...u, password: password !== undefined })), null, 2));
       else for (const u of list) out(`${u.name}\t${u.role}\t${u.created}${u.password ? '\tpassword' : ''}${u.disabled ? '\tdisabled' : ''}`);
       if (!list.length && !values.json) out('no users yet: octopus user add <name> --role <role>');
+      return 0;
+    }
+    if (command === 'user' && (sub === 'disable' || sub === 'enable' || sub === 'delete') && arg) {
+      const { users, audit } = stores(values.config);
+      const { user, revoked } = sub === 'delete' ? users.deleteUser(arg) : users.setDisabled(arg, sub === 'disable');
+      audit.write({ who: cliActor(), action: `user_${sub}`, what: user.name, ...(revoked.length ? { detail: { revoked_tokens: revoked } } : {}) });
+      out(`${sub === 'delete' ? 'deleted' : `${sub}d`} user ${user.name}${revoked.length ? `; revoked ${revoked.length} token(s)/session(s): ${revoked.join(', ')}` : ''}`);
       return 0;
     }
     if (command === 'token' && sub === 'create' && arg) {

@@ -102,6 +102,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       const app = await buildApp({
         live,
         health,
+        http: cfg.http,
         metrics,
         version: VERSION,
         ...(experiments ? { experiments, users: UserStore.forDataDir(loaded.dataDir), audit: AuditLog.forDataDir(loaded.dataDir), runFile } : {}),
@@ -114,7 +115,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         `Octopus gateway "${cfg.gateway.id}" is running with ${loaded.chambers.length} chamber(s): ${loaded.chambers.map((c) => c.chamber.id).join(', ')}`,
         `  health     curl http://localhost:${port}/api/health`,
         `  metrics    curl http://localhost:${port}/metrics`,
-        ...(experiments ? [`  web page   http://localhost:${port}/   (sign in with a token or a password; see docs/web.md)`] : []),
+        ...(experiments ? [`  web page   ${cfg.http.tls ? 'https' : 'http'}://localhost:${port}/   (sign in with a token or a password; see docs/web.md)`] : []),
         ...(experiments ? [`  API docs   http://localhost:${port}/docs   (experiments, runs, downloads; token from \`octopus token create\`)`] : []),
         `  live data  mosquitto_sub -h localhost -p ${broker?.port ?? '<broker port>'} -t '${cfg.mqtt.prefix}/#' -v${cfg.mqtt.url ? `   (broker ${cfg.mqtt.url})` : ''}`,
         `  spool      ${loaded.dataDir}`,

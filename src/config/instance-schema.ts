@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { TagName } from './profile-schema.ts';
 
@@ -223,6 +224,58 @@ export const CollectorConfig = z
   .strict();
 export type CollectorConfig = z.infer<typeof CollectorConfig>;
 
+const ProxyAddress = z.string().refine((s) => {
+  const [ip, bits, extra] = s.split('/');
+  if (extra !== undefined || !ip || !isIP(ip)) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n >= 0 && n <= (isIP(ip) === 4 ? 32 : 128);
+}, 'trusted proxies are IP addresses or CIDR ranges, e.g. 10.0.0.5 or 172.18.0.0/16');
+
+/** Sign-in throttling: lockout with exponential backoff per account and per client address. */
+export const SignInConfig = z
+  .object({
+    /** Wrong passwords for one account within `window_s` before it is locked. */
+    max_failures: z.number().int().min(1).default(5),
+    /** Failed sign-ins (password or token) from one address within `window_s` before it is locked. */
+    max_failures_per_address: z.number().int().min(1).default(20),
+    /** Account registrations from one address within `window_s` before it is locked. */
+    max_registrations_per_address: z.number().int().min(1).default(5),
+    window_s: z.number().positive().default(900),
+    /** The first lockout; each further one doubles, up to `max_lockout_s`. */
+    lockout_s: z.number().positive().default(30),
+    max_lockout_s: z.number().positive().default(3600),
+  })
+  .strict();
+
+/** The HTTP server: API, web page, sign-in limits, bundle quota. */
+export const HttpConfig = z
+  .object({
+    port: z.number().int().min(0).max(65535).default(8080),
+    host: z.string().default('0.0.0.0'),
+    /**
+     * Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` and
+     * `X-Forwarded-Proto` are believed (client address for throttling, `Secure`
+     * cookies). Empty: those headers are ignored.
+     */
+    trusted_proxies: z.array(ProxyAddress).default([]),
+    /** Serve HTTPS directly (PEM files; paths as given, relative to the working folder). Usually a reverse proxy does this. */
+    tls: z.object({ cert_file: z.string().min(1), key_file: z.string().min(1) }).strict().optional(),
+    sign_in: SignInConfig.default(SignInConfig.parse({})),
+    /** Self-registered accounts waiting for approval; beyond it registration is refused. */
+    max_pending_registrations: z.number().int().min(0).default(20),
+    /** Whole-experiment zips per user: being prepared at once, and bytes kept (running + ready). */
+    bundles: z
+      .object({
+        max_running_per_user: z.number().int().min(1).default(2),
+        max_bytes_per_user: z.number().int().min(1).default(20 * 1024 ** 3),
+      })
+      .strict()
+      .default({ max_running_per_user: 2, max_bytes_per_user: 20 * 1024 ** 3 }),
+  })
+  .strict();
+export type HttpConfig = z.infer<typeof HttpConfig>;
+
 export const Config = z
   .object({
     gateway: z.object({ id: ChamberId.default('gw1').describe('Gateway id: an MQTT topic level; several gateways on one broker need different ids') }).strict().default({ id: 'gw1' }).describe('This gateway'),
@@ -231,7 +284,7 @@ export const Config = z
     profile_dirs: z.array(z.string()).default([]).describe('Extra folders searched for device profiles (<dir>/<kind>/*.yaml or <dir>/*.yaml; drivers/ is always searched), relative to the configuration file'),
     mqtt: MqttConfig.default(MqttConfig.parse({})).describe('MQTT broker: embedded (default) or external'),
     spool: SpoolConfig.default(SpoolConfig.parse({})).describe('Disk spool of the gateway while the broker is unreachable'),
-    http: z.object({ port: z.number().int().min(0).max(65535).default(8080).describe('HTTP API and web pages port'), host: z.string().default('0.0.0.0').describe('Address the HTTP server listens on') }).strict().default({ port: 8080, host: '0.0.0.0' }).describe('HTTP API and web pages'),
+    http: HttpConfig.default(HttpConfig.parse({})).describe('HTTP API and web pages: address, TLS, trusted proxies, sign-in limits, bundle quota'),
     simulator: SimulatorConfig.default(SimulatorConfig.parse({})).describe('Simulated chambers for demos and tests'),
     collector: CollectorConfig.default(CollectorConfig.parse({})).describe('The collector: MQTT data to InfluxDB and the NetCDF archive'),
     influx: InfluxConfig.default(InfluxConfig.parse({})).describe('InfluxDB sink of the collector (off unless url is set)'),

@@ -3,7 +3,9 @@
  * `octopus start` with simulated chambers: sign in, search, open an experiment, plot,
  * download a NetCDF and open it with python netCDF4, prepare a zip to 100 %, a viewer
  * cannot start a run, the live view changes by itself, bad form input is refused next
- * to the field. Screenshots go to test-artifacts/.
+ * to the field; repeated wrong passwords show the throttling message; no page breaks
+ * the Content-Security-Policy (no violation reported in the console, /docs included).
+ * Screenshots go to test-artifacts/.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,14 +17,25 @@ import { simulatedChambers, startOctopus, type RunningOctopus } from '../support
 import { freePort } from '../support/ports.ts';
 import { launchBrowser, screenshot } from '../support/browser.ts';
 
-const ADMIN = 'e2e-admin-token-0123456789';
+const BOOTSTRAP = 'e2e-admin-token-0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'octopus-web-'));
 let octopus: RunningOctopus;
 let base = '';
 let browser: Browser;
+/** The first admin's API token (created with the bootstrap token, which is good for nothing else). */
+let adminToken = '';
+/** Every Content-Security-Policy violation any page reported (console), with its URL. */
+const cspViolations: string[] = [];
+
+function watchCsp(page: Page): Page {
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to (load|execute|apply|frame|connect)/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
+  });
+  return page;
+}
 
 async function api(method: string, path: string, body?: unknown) {
-  const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
   if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
   return r.json();
 }
@@ -43,10 +56,14 @@ gateway: { id: web-e2e }
 data_dir: ${JSON.stringify(join(dir, 'data'))}
 simulator: { enabled: true, seed: 7 }
 mqtt: { port: ${ports.mqtt}, prefix: lab }
-http: { port: ${ports.http}, host: 127.0.0.1 }
+http: { port: ${ports.http}, host: 127.0.0.1, sign_in: { max_failures: 3, lockout_s: 120 } }
 ${simulatedChambers(ports, { count: 2 })}`);
-  octopus = await startOctopus(config, { env: { OCTOPUS_ADMIN_TOKEN: ADMIN } });
+  octopus = await startOctopus(config, { env: { OCTOPUS_ADMIN_TOKEN: BOOTSTRAP } });
   base = `http://127.0.0.1:${ports.http}`;
+  const setup = await fetch(`${base}/api/setup/admin`, { method: 'POST', headers: { authorization: `Bearer ${BOOTSTRAP}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'ada', password: 'ada-password' }) });
+  if (setup.status !== 201) throw new Error(`first admin: ${setup.status} ${await setup.text()}`);
+  adminToken = (await setup.json()).token.token;
+  await api('POST', '/api/admin/users', { name: 'tess', role: 'viewer', password: 'tess-password' });
   await api('POST', '/api/admin/users', { name: 'rita', role: 'researcher', password: 'rita-password' });
   await api('POST', '/api/admin/users', { name: 'vic', role: 'viewer', password: 'vic-password' });
   await api('POST', '/api/experiments', { id: 'heatwave-2026', title: 'Heatwave on beech saplings', principal_investigator: { name: 'Ada Lovelace' }, chambers: ['c1', 'c2'], keywords: ['heatwave'], description: 'Beech saplings under a simulated heatwave' });
@@ -67,7 +84,7 @@ afterAll(async () => {
 describe('web page in chromium', () => {
   it('researcher: sign in, search, experiment page, plot, NetCDF download opened by netCDF4, zip to 100 %', async () => {
     const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
-    const page = await ctx.newPage();
+    const page = watchCsp(await ctx.newPage());
     await signIn(page, 'rita', 'rita-password');
     await page.getByLabel('Text').fill('beech');
     await page.getByRole('button', { name: 'Search' }).click();
@@ -104,7 +121,7 @@ describe('web page in chromium', () => {
 
   it('viewer: no start button, and a forged start is refused; the live view updates by itself', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await ctx.newPage();
+    const page = watchCsp(await ctx.newPage());
     await signIn(page, 'vic', 'vic-password');
     await page.goto(`${base}/experiments/heatwave-2026`);
     expect(await page.locator('#start-run').count()).toBe(0);
@@ -128,11 +145,12 @@ describe('web page in chromium', () => {
 
   it('bad input in forms: message next to the field, nothing saved; admin page', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await ctx.newPage();
+    const page = watchCsp(await ctx.newPage());
     await page.goto(`${base}/login`);
-    await page.getByLabel('Token').fill(ADMIN);
+    await page.getByLabel('Token').fill(BOOTSTRAP);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(/\/experiments$/);
+    expect(await page.locator('#f-token-error').textContent()).toMatch(/bootstrap token: it only creates the first admin/);
+    await signIn(page, 'ada', 'ada-password');
     await page.goto(`${base}/experiments/new`);
     await page.getByLabel('Identifier').fill('Not A Slug');
     await page.getByLabel('Title', { exact: true }).fill('x');
@@ -163,5 +181,54 @@ describe('web page in chromium', () => {
     expect(await page.locator('#audit').innerText()).toMatch(/download/);
     await screenshot(page, 'admin');
     await ctx.close();
+  });
+
+  it('repeated wrong passwords: the page says to wait, and the right password is refused until then', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = watchCsp(await ctx.newPage());
+    const attempt = async (password: string) => {
+      await page.goto(`${base}/login`);
+      await page.getByLabel('User name').fill('tess');
+      await page.getByLabel('Password', { exact: true }).fill(password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator('[role="alert"]').first().waitFor();
+      return page.locator('[role="alert"]').first().innerText();
+    };
+    expect(await attempt('wrong-1')).toMatch(/correct the fields/);
+    expect(await page.locator('#f-password-error').textContent()).toBe('Wrong user name or password.');
+    await attempt('wrong-2');
+    expect(await attempt('wrong-3')).toMatch(/Too many sign-in attempts: try again in 1[12]\d s\./);
+    expect(await attempt('tess-password')).toMatch(/Too many sign-in attempts: try again in \d+ s\./);
+    expect(page.url()).toMatch(/\/login$/);
+    await screenshot(page, 'sign-in-throttled');
+    await ctx.close();
+  });
+
+  it('the pages and /docs run under the Content-Security-Policy without a single violation', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = watchCsp(await ctx.newPage());
+    const res = await page.goto(`${base}/login`);
+    expect(res?.headers()['content-security-policy']).toMatch(/script-src 'self'/);
+    expect(res?.headers()['x-frame-options']).toBe('DENY');
+    await page.goto(`${base}/register`);
+    // The open redirect of issue 11: a real Chromium must stay on this site after signing in.
+    for (const next of ['/%5Cevil.example', '/\\evil.example', '//evil.example', '/%09/evil.example']) {
+      await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
+      await page.getByLabel('User name').fill('ada');
+      await page.getByLabel('Password', { exact: true }).fill('ada-password');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL(/\/experiments$/);
+      expect(new URL(page.url()).host, next).toBe(new URL(base).host);
+    }
+    for (const path of ['/experiments', '/experiments/heatwave-2026', '/live', '/admin', '/experiments/new']) await page.goto(base + path);
+    await page.goto(`${base}/experiments/heatwave-2026`);
+    await page.getByRole('button', { name: 'Plot' }).click();
+    await page.locator('#plot svg').first().waitFor({ timeout: 10_000 });
+    await page.goto(`${base}/docs/`);
+    await page.locator('.swagger-ui .info .title').waitFor({ timeout: 20_000 });
+    expect(await page.locator('.swagger-ui .opblock').count()).toBeGreaterThan(5);
+    await screenshot(page, 'docs');
+    await ctx.close();
+    expect(cspViolations).toEqual([]);
   });
 });

@@ -7,26 +7,14 @@ import { LiveValues } from '../../src/web/live.ts';
 import { BundleJobs } from '../../src/api/routes/bundles.ts';
 import { experimentBody, fixture, health, writeRunFile, type Fixture } from './api-fixtures.ts';
 import type { FastifyInstance } from 'fastify';
+import { form, postForm, setCookies, webSignIn } from '../support/web.ts';
 
 let f: Fixture;
 let app: FastifyInstance;
 const live = new LiveValues();
 
-const form = (o: Record<string, string | string[]>) => {
-  const p = new URLSearchParams();
-  for (const [k, v] of Object.entries(o)) for (const x of [v].flat()) p.append(k, x);
-  return p.toString();
-};
-const cookieOf = (r: { headers: Record<string, unknown> }) => String([r.headers['set-cookie']].flat()[0]).split(';')[0]!;
-const csrfIn = (body: string) => /name="_csrf" value="([^"]+)"/.exec(body)?.[1] ?? /name="csrf-token" content="([^"]+)"/.exec(body)![1]!;
-
-async function signIn(user: string, password: string) {
-  const r = await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ username: user, password, next: '/experiments' }) });
-  expect(r.statusCode, r.body).toBe(303);
-  const cookie = cookieOf(r);
-  const page = await app.inject({ url: '/experiments', headers: { cookie } });
-  return { cookie, csrf: csrfIn(page.body) };
-}
+const signIn = (user: string, password: string) => webSignIn(app, user, password);
+const post = (url: string, fields: Record<string, string>) => postForm(app, url, fields);
 
 beforeAll(async () => {
   f = await fixture();
@@ -51,18 +39,19 @@ describe('web page', () => {
     const anon = await app.inject({ url: '/experiments' });
     expect(anon.statusCode).toBe(303);
     expect(anon.headers.location).toBe('/login?next=%2Fexperiments');
-    const empty = await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ username: '', password: '' }) });
+    const empty = await post('/login', { username: '', password: '' });
     expect(empty.statusCode).toBe(400);
     expect(empty.body).toMatch(/id="f-username-error"[^>]*>Enter your user name/);
     expect(empty.body).toMatch(/aria-describedby="f-username-error"/);
-    const wrong = await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ username: 'viewer-user', password: 'nope' }) });
+    const wrong = await post('/login', { username: 'viewer-user', password: 'nope' });
     expect(wrong.body).toMatch(/Wrong user name or password/);
     const s = await signIn('viewer-user', 'viewer-pass');
-    expect(cookieOf({ headers: { 'set-cookie': `${s.cookie}` } })).toMatch(/^octopus_session=oct_/);
-    const tok = await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ token: f.tokens.researcher }) });
+    expect(s.cookie).toMatch(/^octopus_session=oct_/);
+    const tok = await post('/login', { token: f.tokens.researcher });
     expect(tok.statusCode).toBe(303);
-    expect(String(tok.headers['set-cookie'])).toMatch(/HttpOnly; SameSite=Strict/);
-    const badTok = await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ token: 'oct_nope' }) });
+    expect(setCookies(tok).some((c) => c.startsWith('octopus_session=oct_'))).toBe(true);
+    expect(String(tok.headers['set-cookie'])).toMatch(/octopus_session=[^,]*HttpOnly; SameSite=Strict/);
+    const badTok = await post('/login', { token: 'oct_nope' });
     expect(badTok.body).toMatch(/id="f-token-error"/);
   });
 
@@ -115,15 +104,15 @@ describe('web page', () => {
   });
 
   it('registration → admin approval → sign-in; admin revokes tokens and reads the audit log', async () => {
-    const weak = await app.inject({ method: 'POST', url: '/register', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ username: 'bad name', password: 'short', confirm: 'short' }) });
+    const weak = await post('/register', { username: 'bad name', password: 'short', confirm: 'short' });
     expect(weak.statusCode).toBe(400);
     expect(weak.body).toMatch(/id="f-password-error"/);
-    const badName = await app.inject({ method: 'POST', url: '/register', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ username: 'bad name', password: 'longenough', confirm: 'longenough' }) });
+    const badName = await post('/register', { username: 'bad name', password: 'longenough', confirm: 'longenough' });
     expect(badName.body).toMatch(/id="f-username-error"/);
     expect(f.users.users().some((u) => u.name === 'bad name')).toBe(false);
-    const reg = await app.inject({ method: 'POST', url: '/register', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ username: 'newbie', password: 'longenough', confirm: 'longenough' }) });
+    const reg = await post('/register', { username: 'newbie', password: 'longenough', confirm: 'longenough' });
     expect(reg.statusCode).toBe(201);
-    const early = await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ username: 'newbie', password: 'longenough' }) });
+    const early = await post('/login', { username: 'newbie', password: 'longenough' });
     expect(early.body).toMatch(/waiting for an admin/);
     const a = await signIn('admin-user', 'admin-pass');
     const adminPage = await app.inject({ url: '/admin', headers: { cookie: a.cookie } });

@@ -51,12 +51,37 @@ describe('UserStore', () => {
     expect(server.tokens()[0]).not.toHaveProperty('sha256');
   });
 
-  it('accepts OCTOPUS_ADMIN_TOKEN as admin, only exactly', () => {
+  it('OCTOPUS_ADMIN_TOKEN is never a session or API token; it creates the first admin once, only exactly', async () => {
     const s = UserStore.forDataDir(dir, { OCTOPUS_ADMIN_TOKEN: 's3cret-bootstrap' });
-    expect(s.authenticate('s3cret-bootstrap')).toMatchObject({ role: 'admin' });
-    expect(s.authenticate('s3cret-bootstrap ')).toBeUndefined();
-    expect(s.authenticate('s3cret')).toBeUndefined();
-    expect(UserStore.forDataDir(dir, { OCTOPUS_ADMIN_TOKEN: '' }).authenticate('')).toBeUndefined();
+    expect(s.authenticate('s3cret-bootstrap')).toBeUndefined();
+    expect(s.isBootstrapToken('s3cret-bootstrap')).toBe(true);
+    expect(s.isBootstrapToken('s3cret-bootstrap ')).toBe(false);
+    expect(s.isBootstrapToken('s3cret')).toBe(false);
+    expect(UserStore.forDataDir(dir, { OCTOPUS_ADMIN_TOKEN: '' }).isBootstrapToken('')).toBe(false);
+    await expect(s.bootstrapAdmin('s3cret', 'root', 'long-password')).rejects.toMatchObject({ status: 401 });
+    expect(await s.bootstrapAdmin('s3cret-bootstrap', 'root', 'long-password')).toMatchObject({ name: 'root', role: 'admin' });
+    expect(await s.login('root', 'long-password')).toMatchObject({ user: 'root', role: 'admin' });
+    await expect(s.bootstrapAdmin('s3cret-bootstrap', 'root2', 'long-password')).rejects.toMatchObject({ status: 409, message: /admin account exists/ });
+  });
+
+  it('disable and delete revoke every token; the last active admin stays', async () => {
+    const s = UserStore.forDataDir(dir, {});
+    await s.addUser('boss', 'admin');
+    await s.addUser('dora', 'researcher', 'dora-password');
+    const t1 = s.createToken('dora', 'api');
+    const t2 = s.createToken('dora', 'web-session', 60_000);
+    expect(s.setDisabled('dora', true).revoked.sort()).toEqual([t1.id, t2.id].sort());
+    expect(s.authenticate(t1.token)).toBeUndefined();
+    expect(await s.checkPassword('dora', 'dora-password')).toEqual({ result: 'disabled' });
+    expect(await s.checkPassword('dora', 'wrong-password')).toEqual({ result: 'wrong' });
+    s.setDisabled('dora', false);
+    expect(s.authenticate(t1.token)).toBeUndefined();
+    const t3 = s.createToken('dora');
+    expect(s.deleteUser('dora').revoked).toEqual([t3.id]);
+    expect(s.authenticate(t3.token)).toBeUndefined();
+    expect(s.users().map((u) => u.name)).toEqual(['boss']);
+    expect(() => s.setDisabled('boss', true)).toThrow(/last active admin/);
+    expect(() => s.deleteUser('boss')).toThrow(/last active admin/);
   });
 
   it('refuses bad names, unknown roles, duplicates and unknown users with the field and value', async () => {

@@ -4,9 +4,11 @@ import { z } from 'zod';
 import type { AuditLog } from '../../auth/audit.ts';
 import { Role } from '../../auth/roles.ts';
 import { UserName, type UserStore } from '../../auth/users.ts';
-import { actor, requireRole } from '../plugins/auth.ts';
+import { actor, bearer, requireRole } from '../plugins/auth.ts';
+import type { SignInGuard } from '../../web/sign-in-guard.ts';
+import { seconds } from '../../web/throttle.ts';
 
-export interface AdminRouteOptions { users: UserStore; audit: AuditLog }
+export interface AdminRouteOptions { users: UserStore; audit: AuditLog; guard: SignInGuard }
 
 const security = [{ bearer: [] }];
 const publicUser = (u: { name: string; role: string; created: string; password?: string; disabled?: boolean }) =>
@@ -35,6 +37,59 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (base, o
     const u = await o.users.addUser(req.body.name, req.body.role, req.body.password);
     o.audit.write({ who: actor(req), action: 'user_add', what: u.name, detail: { role: u.role } });
     return reply.code(201).send(publicUser(u));
+  });
+
+  const UserParams = z.object({ name: UserName });
+  app.delete('/api/admin/users/:name', {
+    onRequest: admin,
+    schema: { tags: ['admin'], summary: 'Delete a user; revokes all its tokens and web sessions (not the last active admin)', security, params: UserParams },
+  }, async (req) => {
+    const { user, revoked } = o.users.deleteUser(req.params.name);
+    o.audit.write({ who: actor(req), action: 'user_delete', what: user.name, detail: { revoked_tokens: revoked } });
+    return { ...publicUser(user), deleted: true, revoked_tokens: revoked };
+  });
+
+  for (const kind of ['disable', 'enable'] as const) {
+    app.post(`/api/admin/users/:name/${kind}`, {
+      onRequest: admin,
+      schema: {
+        tags: ['admin'], security, params: UserParams,
+        summary: kind === 'disable' ? 'Disable a user: refused at sign-in, all its tokens and sessions revoked (not the last active admin)' : 'Enable a disabled user (its old tokens stay revoked)',
+      },
+    }, async (req) => {
+      const { user, revoked } = o.users.setDisabled(req.params.name, kind === 'disable');
+      o.audit.write({ who: actor(req), action: `user_${kind}`, what: user.name, ...(revoked.length ? { detail: { revoked_tokens: revoked } } : {}) });
+      return { ...publicUser(user), revoked_tokens: revoked };
+    });
+  }
+
+  app.post('/api/setup/admin', {
+    schema: {
+      tags: ['auth'], security,
+      summary: 'Create the first admin with OCTOPUS_ADMIN_TOKEN (only while no active admin exists) → 201 {user, token}',
+      body: z.object({ name: UserName, password: z.string().min(8).max(1024).optional() }).strict(),
+    },
+    // The token is checked before the body: a caller without it learns nothing.
+    onRequest: (req, reply, done) => {
+      const wait = o.guard.signInWait(req);
+      if (wait) {
+        void reply.code(429).header('retry-after', String(seconds(wait))).send({ error: `too many attempts: try again in ${seconds(wait)} s` });
+        return;
+      }
+      if (!o.users.isBootstrapToken(bearer(req))) {
+        const locked = o.guard.signInFailed(req);
+        if (locked) void reply.code(429).header('retry-after', String(seconds(locked))).send({ error: `too many attempts: try again in ${seconds(locked)} s` });
+        else void reply.code(401).header('www-authenticate', 'Bearer realm="octopus"').send({ error: 'send the bootstrap token: "Authorization: Bearer <OCTOPUS_ADMIN_TOKEN>"' });
+        return;
+      }
+      done();
+    },
+  }, async (req, reply) => {
+    const u = await o.users.bootstrapAdmin(bearer(req), req.body.name, req.body.password);
+    o.audit.write({ who: `setup:${req.ip}`, action: 'user_add', what: u.name, detail: { role: u.role, via: 'OCTOPUS_ADMIN_TOKEN' } });
+    const t = o.users.createToken(u.name, 'setup');
+    o.audit.write({ who: `setup:${req.ip}`, action: 'token_create', what: t.id, detail: { user: t.user, name: t.name } });
+    return reply.code(201).send({ user: publicUser(u), token: t });
   });
 
   app.get('/api/admin/tokens', { onRequest: admin, schema: { tags: ['admin'], summary: 'List tokens (ids, never the secrets)', security } },

@@ -35,16 +35,24 @@ export interface BundleJob {
   error?: string;
 }
 
+/** A user's bundles are at their quota (429; `retryAfterS` when a wait will help). */
+export class BundleQuotaError extends Error {
+  constructor(message: string, readonly retryAfterS: number) {
+    super(message);
+  }
+}
+
 /**
  * Whole-experiment zips prepared in the background: `<dir>/<job>.zip.part` while being
  * written, renamed to `<job>.zip` when complete, deleted `ttlMs` after completion (and
- * any stray file older than that at start-up).
+ * any stray file older than that at start-up). Per user: at most `maxRunningPerUser`
+ * being prepared, and at most `maxBytesPerUser` in bundles kept (running + ready).
  */
 export class BundleJobs {
   private readonly jobs = new Map<string, BundleJob>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(readonly dir: string, private readonly store: ExperimentStore, private readonly o: { ttlMs: number; runFile?: RunFileResolver; audit: AuditLog; throttleMs?: number }) {
+  constructor(readonly dir: string, private readonly store: ExperimentStore, private readonly o: { ttlMs: number; runFile?: RunFileResolver; audit: AuditLog; throttleMs?: number; maxRunningPerUser?: number; maxBytesPerUser?: number }) {
     this.timer = setInterval(() => this.cleanup(), Math.min(60_000, Math.max(1000, o.ttlMs / 2)));
     this.timer.unref();
     this.cleanup();
@@ -72,6 +80,7 @@ export class BundleJobs {
     }
     const sized = entries.map((x) => ({ ...x, st: statSync(x.path) }));
     const total = sized.reduce((s, x) => s + x.st.size, 0);
+    this.checkQuota(user, total);
     const job: BundleJob = { job: randomBytes(8).toString('hex'), experiment: experimentId, user, state: 'running', bytes_done: 0, bytes_total: total, progress: 0, created: new Date().toISOString() };
     this.jobs.set(job.job, job);
     const zip = new ZipFile();
@@ -121,6 +130,36 @@ export class BundleJobs {
       this.o.audit.record({ who: user, action: 'bundle_ready', what: `${experimentId}/archive.zip`, bytes: job.size, detail: { job: job.job, files: sized.length } });
     });
     return job;
+  }
+
+  /** Throws BundleQuotaError when `user` may not start a bundle of `total` bytes now. */
+  private checkQuota(user: string, total: number): void {
+    const mine = [...this.jobs.values()].filter((j) => j.user === user && j.state !== 'failed');
+    const running = mine.filter((j) => j.state === 'running').length;
+    const maxRunning = this.o.maxRunningPerUser ?? Infinity;
+    if (running >= maxRunning) {
+      throw new BundleQuotaError(`${running} of your bundles are being prepared, the most allowed at once: wait until one is ready, then ask again`, 10);
+    }
+    const maxBytes = this.o.maxBytesPerUser ?? Infinity;
+    const kept = mine.reduce((s, j) => s + (j.size ?? j.bytes_total), 0);
+    if (kept + total > maxBytes) {
+      const next = mine.map((j) => j.expires).filter((x): x is string => !!x).sort()[0];
+      const wait = next ? Math.max(1, Math.ceil((Date.parse(next) - Date.now()) / 1000)) : 60;
+      throw new BundleQuotaError(`this bundle (${total} bytes) would bring your bundles to ${kept + total} bytes, over the limit of ${maxBytes} bytes per user: delete one you no longer need (DELETE /api/bundles/<job>)${next ? ` or wait until ${next}, when the oldest expires` : ' or wait until one is ready and downloaded'}`, wait);
+    }
+  }
+
+  /** Removes a bundle (its file, and the job; a running one is abandoned). */
+  remove(job: string): void {
+    const j = this.jobs.get(job);
+    if (!j) return;
+    if (j.state === 'running') {
+      j.state = 'failed';
+      j.error = 'deleted';
+    }
+    this.jobs.delete(job);
+    rmSync(this.file(job), { force: true });
+    rmSync(`${this.file(job)}.part`, { force: true });
   }
 
   /** Deletes expired bundles (jobs and files) and stray files older than the TTL. */
@@ -185,7 +224,14 @@ export const bundleRoutes: FastifyPluginAsync<BundleRouteOptions> = async (base,
     schema: { tags: ['downloads'], summary: 'Prepare the whole experiment as a zip in the background → 202 {job, progress}', security, params: ExperimentParams },
   }, async (req, reply) => {
     o.audit.ensureWritable(`bundle of ${req.params.id}`);
-    const j = o.jobs.start(req.params.id, actor(req));
+    let j: BundleJob;
+    try {
+      j = o.jobs.start(req.params.id, actor(req));
+    } catch (e) {
+      if (!(e instanceof BundleQuotaError)) throw e;
+      o.audit.record({ who: actor(req), action: 'bundle_refused', what: `${req.params.id}/archive.zip`, detail: { reason: e.message } });
+      return reply.code(429).header('retry-after', String(e.retryAfterS)).send({ error: e.message });
+    }
     o.audit.record({ who: actor(req), action: 'bundle_request', what: `${req.params.id}/archive.zip`, detail: { job: j.job, bytes_total: j.bytes_total } });
     return reply.code(202).header('location', `/api/bundles/${j.job}`).send(view(j));
   });
@@ -194,6 +240,16 @@ export const bundleRoutes: FastifyPluginAsync<BundleRouteOptions> = async (base,
     onRequest: researcher,
     schema: { tags: ['downloads'], summary: 'State and progress (percent) of a bundle', security, params: JobParams },
   }, async (req) => view(jobOf(req.params.job, actor(req), req.principal!.role)));
+
+  app.delete('/api/bundles/:job', {
+    onRequest: researcher,
+    schema: { tags: ['downloads'], summary: 'Delete a bundle (frees your bundle quota)', security, params: JobParams },
+  }, async (req) => {
+    const j = jobOf(req.params.job, actor(req), req.principal!.role);
+    o.jobs.remove(j.job);
+    o.audit.write({ who: actor(req), action: 'bundle_delete', what: `${j.experiment}/archive.zip`, detail: { job: j.job } });
+    return { ...view(j), deleted: true };
+  });
 
   app.get('/api/bundles/:job/download', {
     onRequest: researcher,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../../auth/audit.ts';
 import { atLeast, type Role } from '../../auth/roles.ts';
-import { AuthError, type UserStore } from '../../auth/users.ts';
+import type { UserStore } from '../../auth/users.ts';
 import { citation } from '../../experiments/documents.ts';
 import { WriteFailedError } from '../../core/write-faults.ts';
 import { ExperimentError, type Experiment, type ExperimentStore } from '../../experiments/store.ts';
@@ -11,7 +11,7 @@ import type { GrafanaLinks } from '../../web/grafana.ts';
 import { html, type Html } from '../../web/html.ts';
 import { csrfField, errorSummary, field, page, type FieldErrors } from '../../web/layout.ts';
 import { Instant, toMs } from '../api-schemas.ts';
-import { clearSession, csrfOk, SESSION_TOKEN_NAME, SESSION_TTL_MS, sessionOf, setSession, type Session } from '../../web/session.ts';
+import { csrfOk, sessionOf, type Session } from '../../web/session.ts';
 
 export interface WebPageOptions { store: ExperimentStore; users: UserStore; audit: AuditLog; grafana: GrafanaLinks }
 type Form = Record<string, string | string[]>;
@@ -54,99 +54,12 @@ export function needPost(req: FastifyRequest, reply: FastifyReply, users: UserSt
   return s;
 }
 
-const safeNext = (n: string) => (n.startsWith('/') && !n.startsWith('//') ? n : '/experiments');
-
-/** Sign-in, registration, catalogue, experiment pages and forms (server-rendered HTML). */
+/** Catalogue, experiment pages and forms (server-rendered HTML); sign-in is in web-signin.ts. */
 export const webPageRoutes: FastifyPluginAsync<WebPageOptions> = async (app, o) => {
   formParser(app);
   const send = (reply: FastifyReply, body: string, code = 200) => reply.code(code).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
-  const secure = (req: FastifyRequest) => req.protocol === 'https';
 
   app.get('/', async (req, reply) => reply.redirect(sessionOf(req, o.users) ? '/experiments' : '/login', 303));
-
-  // ---- sign-in ---------------------------------------------------------------
-  const loginPage = (next: string, errors: FieldErrors = {}, values: Record<string, string> = {}, general?: string) => page('Sign in', undefined, html`
-    ${errorSummary(errors, general)}
-    <form method="post" action="/login" novalidate class="card">
-      <input type="hidden" name="next" value="${next}">
-      <fieldset><legend>With your user name and password</legend>
-      ${field('username', 'User name', { value: values.username, errors, autocomplete: 'username' })}
-      ${field('password', 'Password', { type: 'password', errors, autocomplete: 'current-password' })}
-      </fieldset>
-      <fieldset><legend>Or with an API token</legend>
-      ${field('token', 'Token', { type: 'password', errors, hint: 'oct_… from an admin (octopus token create)', autocomplete: 'off' })}
-      </fieldset>
-      <button type="submit">Sign in</button>
-    </form><p>No account? <a href="/register">Register</a>; an admin approves it.</p>`);
-
-  app.get('/login', async (req, reply) => send(reply, loginPage(safeNext(String((req.query as Record<string, unknown>).next ?? '/experiments')))));
-
-  app.post('/login', async (req, reply) => {
-    const f = (req.body ?? {}) as Form;
-    const next = safeNext(one(f, 'next') || '/experiments');
-    const username = one(f, 'username');
-    const password = one(f, 'password');
-    const token = one(f, 'token');
-    if (token) {
-      const who = o.users.authenticate(token);
-      if (!who) return send(reply, loginPage(next, { token: 'Unknown, malformed or revoked token.' }), 400);
-      setSession(reply, token, secure(req));
-      return reply.redirect(next, 303);
-    }
-    const errors: FieldErrors = {};
-    if (!username) errors.username = 'Enter your user name (or a token below).';
-    if (!password) errors.password = 'Enter your password.';
-    if (Object.keys(errors).length) return send(reply, loginPage(next, errors, { username }), 400);
-    const who = await o.users.login(username, password);
-    if (!who) {
-      const pending = o.users.users().find((u) => u.name === username)?.pending;
-      return send(reply, loginPage(next, { password: pending ? 'This account is waiting for an admin’s approval.' : 'Wrong user name or password.' }, { username }), 400);
-    }
-    const t = o.users.createToken(who.user, SESSION_TOKEN_NAME, SESSION_TTL_MS);
-    o.audit.write({ who: `web:${who.user}`, action: 'login', what: who.user, detail: { session: t.id } });
-    setSession(reply, t.token, secure(req));
-    return reply.redirect(next, 303);
-  });
-
-  app.post('/logout', async (req, reply) => {
-    const s = sessionOf(req, o.users);
-    if (s && csrfOk(s.token, one((req.body ?? {}) as Form, '_csrf'))) {
-      const rec = o.users.token(s.who.token);
-      if (rec?.name === SESSION_TOKEN_NAME) o.users.revokeToken(rec.id);
-    }
-    clearSession(reply);
-    return reply.redirect('/login', 303);
-  });
-
-  // ---- registration ------------------------------------------------------------
-  const registerPage = (errors: FieldErrors = {}, values: Record<string, string> = {}, done?: string) => page('Register', undefined, done
-    ? html`<p class="ok" role="status">${done}</p><p><a href="/login">Sign in</a> once approved.</p>`
-    : html`${errorSummary(errors)}<form method="post" action="/register" novalidate class="card">
-      ${field('username', 'User name', { value: values.username, errors, hint: '1–64 letters, digits, ".", "_", "@" or "-"', autocomplete: 'username' })}
-      ${field('password', 'Password', { type: 'password', errors, hint: 'at least 8 characters', autocomplete: 'new-password' })}
-      ${field('confirm', 'Repeat the password', { type: 'password', errors, autocomplete: 'new-password' })}
-      <button type="submit">Request an account</button></form>`);
-  app.get('/register', async (_req, reply) => send(reply, registerPage()));
-  app.post('/register', async (req, reply) => {
-    const f = (req.body ?? {}) as Form;
-    const username = one(f, 'username');
-    const password = one(f, 'password');
-    const errors: FieldErrors = {};
-    if (!username) errors.username = 'Choose a user name.';
-    if (password.length < 8) errors.password = 'Passwords are at least 8 characters.';
-    else if (password !== one(f, 'confirm')) errors.confirm = 'The two passwords differ.';
-    if (!Object.keys(errors).length) {
-      try {
-        await o.users.register(username, password);
-        o.audit.write({ who: `web:${username}`, action: 'user_register', what: username });
-        return send(reply, registerPage({}, {}, `Account "${username}" requested: an admin will approve it.`), 201);
-      } catch (e) {
-        if (!(e instanceof AuthError)) throw e;
-        errors[e.field === 'name' ? 'username' : e.field ?? 'username'] = e.message;
-      }
-    }
-    return send(reply, registerPage(errors, { username }), 400);
-  });
 
   // ---- catalogue -----------------------------------------------------------------
   app.get('/experiments', async (req, reply) => {
