@@ -5,6 +5,7 @@ import { ConfigError, EXIT_CONFIG } from '../core/errors.ts';
 import { jsonSchemas } from '../config/json-schema.ts';
 import { ADMIN_USAGE, adminCommand } from './admin.ts';
 import { RUN_USAGE, runCommand } from './runs.ts';
+import { TRUST_USAGE } from './trust-usage.ts';
 import { validateFiles } from './validate.ts';
 
 const USAGE = `octopus — climate-chamber acquisition gateway
@@ -15,8 +16,9 @@ usage:
   octopus simulate [--config file]     only the simulated chambers of a configuration
   octopus validate <file.yaml>…        check configuration and profile files (exit 2 on problems)
   octopus schema [--out dir]           write JSON Schemas of the config and profile files
-  octopus browse <opc.tcp://…> [--depth n] [--out file]
+  octopus browse <opc.tcp://…> [--root node] [--depth n] [--out file]
                                        draft an OPC UA profile from a live address space
+${TRUST_USAGE}
 ${RUN_USAGE}
 ${ADMIN_USAGE}
 
@@ -69,6 +71,10 @@ export async function main(argv: string[]): Promise<number> {
           out(`wrote ${values.out}`);
         } else out(yaml);
         return 0;
+      }
+      case 'trust': {
+        const { trustCommand } = await import('./trust.ts');
+        return await trustCommand(rest, out, err);
       }
       case 'user':
       case 'token':

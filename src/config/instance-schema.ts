@@ -41,6 +41,13 @@ export const OpcuaOptions = z
       .enum(['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'])
       .default('None'),
     auth: OpcuaAuth.default({ type: 'anonymous' }),
+    /**
+     * Unknown server certificate (Sign/SignAndEncrypt): `pinned` refuses it until
+     * `octopus trust accept`; `tofu` trusts an endpoint's first one. A changed one is refused in both.
+     */
+    server_trust: z.enum(['pinned', 'tofu']).default('pinned'),
+    /** How often tags missing on the server (namespace or node not there yet) are looked up again. */
+    resolve_interval_ms: z.number().int().min(100).default(10_000),
   })
   .strict();
 export type OpcuaOptions = z.infer<typeof OpcuaOptions>;

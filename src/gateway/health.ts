@@ -36,6 +36,7 @@ export function composeHealth(input: {
   if (!input.broker.connected) problems.push(`MQTT broker ${input.broker.url} not connected; ${input.spool.messages} messages spooled on disk`);
   for (const d of input.drivers) {
     if (d.state !== 'online') problems.push(`chamber ${d.chamber} (${d.driver} ${d.endpoint}) ${d.state}${d.reason ? `: ${d.reason}` : ''}`);
+    else if (d.missingTags?.length) problems.push(`chamber ${d.chamber} (${d.driver} ${d.endpoint}): ${d.missingTags.length} tags missing on the server: ${d.missingTags.join(', ')}`);
   }
   return {
     status: problems.length ? 'degraded' : 'ok',

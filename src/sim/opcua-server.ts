@@ -67,6 +67,15 @@ export interface RunningOpcuaServer {
   ids(): string[];
   setValue(id: string, value: SimValue, opts?: SetValueOptions): void;
   onWrite(cb: (e: WriteEvent) => void): void;
+  /**
+   * Adds variables while serving, registering their namespace if it is new — as a PLC
+   * does after a program download (the NamespaceArray grows, clients stay connected).
+   */
+  addVariables(vars: SimVariable[]): void;
+  /** The server's application instance certificate (DER). */
+  certificate(): Buffer;
+  /** Sessions open now and created since start (a reconnecting client creates new ones). */
+  sessions(): { current: number; created: number };
   stop(): Promise<void>;
 }
 
@@ -192,9 +201,10 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
     }
     return parent;
   };
-  const vars = [...(opts.profile ? profileVariables(opts.profile.profile) : []), ...(opts.variables ?? [])];
   const nodes = new Map<string, { node: UAVariable; type: OpcuaType }>();
-  for (const v of vars) {
+  const writeListeners: Array<(e: WriteEvent) => void> = [];
+  let settingFromSource = false;
+  const addVariable = (v: SimVariable) => {
     if (nodes.has(v.id)) throw new Error(`OPC UA simulator: variable id "${v.id}" defined twice`);
     const ns = namespaceFor(v.namespaceUri ?? opts.namespaceUri);
     const access = v.writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead';
@@ -211,18 +221,14 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
     node.setValueFromSource(toVariant(v.type, v.initial), StatusCodes.Good, new Date());
     if (v.unit) addEngineeringUnits(ns, node, v.unit);
     nodes.set(v.id, { node, type: v.type });
-  }
-
-  const writeListeners: Array<(e: WriteEvent) => void> = [];
-  let settingFromSource = false;
-  for (const [id, { node }] of nodes) {
     // value_changed fires for our own setValue too; the flag tells client writes apart.
     node.on('value_changed', (dv: DataValue) => {
       if (settingFromSource) return;
-      const e = { id, value: fromVariant(dv.value) };
+      const e = { id: v.id, value: fromVariant(dv.value) };
       for (const cb of writeListeners) cb(e);
     });
-  }
+  };
+  for (const v of [...(opts.profile ? profileVariables(opts.profile.profile) : []), ...(opts.variables ?? [])]) addVariable(v);
 
   await server.start();
   const host = opts.host ?? '127.0.0.1';
@@ -244,6 +250,11 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
     onWrite(cb) {
       writeListeners.push(cb);
     },
+    addVariables(vars) {
+      for (const v of vars) addVariable(v);
+    },
+    certificate: () => Buffer.from(server.getCertificate()),
+    sessions: () => ({ current: server.engine.currentSessionCount, created: server.engine.cumulatedSessionCount }),
     async stop() {
       await server.shutdown(0);
     },
