@@ -288,6 +288,9 @@ async function createSubscription(session: ClientSession, opts: SubscriptionOpti
   };
 }
 
+/** Server_NamespaceArray (Part 5): the namespace URIs, index = namespace index. */
+const SERVER_NAMESPACE_ARRAY = 'i=2255';
+
 // ---- browsing -----------------------------------------------------------------
 
 export interface BrowseChild {
@@ -490,7 +493,15 @@ export async function connectOpcua(opts: ConnectOptions): Promise<OpcuaConnectio
     get lost() {
       return lost;
     },
-    namespaceArray: () => guard('read NamespaceArray', () => s.readNamespaceArray()),
+    // Read afresh each time (node-opcua's readNamespaceArray caches the first answer for the
+    // session's life): a PLC's namespaces can grow while connected (program download).
+    namespaceArray: () =>
+      guard('read NamespaceArray', async () => {
+        const dv = await s.read({ nodeId: SERVER_NAMESPACE_ARRAY, attributeId: AttributeIds.Value });
+        const value: unknown = dv.value?.value;
+        if (!dv.statusCode.isGood() || !Array.isArray(value)) throw new Error(`Server.NamespaceArray unreadable (${dv.statusCode.name})`);
+        return value.map(String);
+      }),
     async read(nodeIds, chunk = 1000) {
       const out: PlainDataValue[] = [];
       for (let i = 0; i < nodeIds.length; i += chunk) {
