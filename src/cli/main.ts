@@ -57,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
         const { values, positionals } = parseArgs({
           args: rest,
           allowPositionals: true,
-          options: { depth: { type: 'string' }, out: { type: 'string', short: 'o' } },
+          options: { depth: { type: 'string' }, root: { type: 'string' }, out: { type: 'string', short: 'o' } },
         });
         const endpoint = positionals[0];
         if (!endpoint || !endpoint.startsWith('opc.tcp://')) {
@@ -65,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
           return EXIT_CONFIG;
         }
         const { browseProfile } = await import('../drivers/opcua/browse.ts');
-        const yaml = await browseProfile(endpoint, { depth: values.depth ? Number(values.depth) : undefined });
+        const yaml = await browseProfile(endpoint, { depth: values.depth ? Number(values.depth) : undefined, root: values.root });
         if (values.out) {
           writeFileSync(values.out, yaml);
           out(`wrote ${values.out}`);

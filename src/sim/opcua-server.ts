@@ -32,6 +32,12 @@ export interface SimVariable {
   unit?: string;
   /** Namespace URI; the server's main namespace when absent. */
   namespaceUri?: string;
+  /**
+   * Where to put it instead of the folders its dotted id implies: folders along `path`
+   * (dotted) under Objects, in `namespaceUri` (default: the variable's), reusing those that
+   * exist. Lets a test serve look-alikes in another namespace (Objects/Chamber7 twice).
+   */
+  folder?: { path: string; namespaceUri?: string };
 }
 
 export interface OpcuaServerOptions {
@@ -185,6 +191,24 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
 
   // Dotted ids become folders, as PLCs lay them out: Chamber.Setpoints.CO2 → Chamber/Setpoints/CO2.
   const folders = new Map<string, UAObject>();
+  /** Folders by namespace URI and dotted path from Objects (explicit `folder` placement). */
+  const placed = new Map<string, UAObject>([[`${opts.namespaceUri}|${folderName}`, folder]]);
+  const placeIn = (spec: { path: string; namespaceUri?: string }, fallbackUri: string): UAObject => {
+    const uri = spec.namespaceUri ?? fallbackUri;
+    const ns = namespaceFor(uri);
+    let parent: UAObject = addressSpace.rootFolder.objects;
+    let path = '';
+    for (const seg of spec.path.split('.')) {
+      path = path ? `${path}.${seg}` : seg;
+      let f = placed.get(`${uri}|${path}`);
+      if (!f) {
+        f = ns.addObject({ organizedBy: parent, browseName: seg, nodeId: `s=${path}` });
+        placed.set(`${uri}|${path}`, f);
+      }
+      parent = f;
+    }
+    return parent;
+  };
   const parentOf = (ns: INamespace, id: string): UAObject => {
     const segments = id.split('.').slice(0, -1);
     if (segments[0] === folderName) segments.shift();
@@ -209,7 +233,7 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
     const ns = namespaceFor(v.namespaceUri ?? opts.namespaceUri);
     const access = v.writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead';
     const node = ns.addVariable({
-      componentOf: parentOf(ns, v.id),
+      componentOf: v.folder ? placeIn(v.folder, v.namespaceUri ?? opts.namespaceUri) : parentOf(ns, v.id),
       nodeId: `s=${v.id}`,
       browseName: v.browseName,
       description: v.description,
