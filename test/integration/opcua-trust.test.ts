@@ -7,13 +7,18 @@
  */
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 import { eventually, freePort } from '../support/ports.ts';
-import { makeDriver, TEST_NS, testProfile } from '../support/opcua-fixtures.ts';
+import { makeDriver, RecordingSink, TEST_NS, testProfile } from '../support/opcua-fixtures.ts';
+import { loadConfig } from '../../src/config/loader.ts';
+import { createLogger } from '../../src/core/log.ts';
+import { createOpcuaDriver } from '../../src/drivers/opcua/driver.ts';
+import { startSimulator } from '../../src/sim/simulator.ts';
+import type { ResolvedOpcua } from '../../src/drivers/types.ts';
 import { startOpcuaServer, type RunningOpcuaServer } from '../../src/sim/opcua-server.ts';
 import { composeHealth } from '../../src/gateway/health.ts';
 import { decideTrust } from '../../src/drivers/opcua/trust.ts';
@@ -145,6 +150,42 @@ describe('OPC UA server trust', () => {
     drivers.push(driver);
     await driver.start();
     expect(sink.state).toBe('online');
+  });
+});
+
+describe('the simulator (npm start)', () => {
+  it('a simulated chamber with SignAndEncrypt connects in pinned mode without any step: the simulator trusts its own certificate', { timeout: 120_000 }, async () => {
+    const dir = tmp('sim');
+    const file = join(dir, 'octopus.yaml');
+    const endpoint = `opc.tcp://127.0.0.1:${await freePort()}`;
+    writeFileSync(file, [
+      'gateway: { id: gw-test }',
+      `data_dir: ${join(dir, 'data')}`,
+      'simulator: { enabled: true }',
+      'chambers:',
+      '  - id: s1',
+      '    driver: opcua',
+      '    profile: ecotron-chamberctl',
+      `    endpoint: ${endpoint}`,
+      '    opcua: { security_mode: SignAndEncrypt, security_policy: Basic256Sha256 }',
+      '',
+    ].join('\n'));
+    const loaded = loadConfig(file, {});
+    const log = createLogger('test');
+    const sim = await startSimulator(loaded, log);
+    try {
+      const sink = new RecordingSink();
+      const driver = createOpcuaDriver(loaded.chambers[0] as ResolvedOpcua, { sink, log, dataDir: loaded.dataDir });
+      drivers.push(driver);
+      await driver.start();
+      expect(sink.states.at(-1)).toEqual({ state: 'online', reason: undefined });
+      await eventually(() => sink.all().some((s) => s.tag === 'air_temperature' && s.q === 'good'), 'simulated values over SignAndEncrypt');
+      const listed = await trust(loaded.dataDir, 'list');
+      expect(listed.stdout).toContain(`pinned for ${endpoint} (s1)`);
+    } finally {
+      await Promise.all(drivers.splice(0).map((d) => d.stop()));
+      await sim.stop();
+    }
   });
 });
 

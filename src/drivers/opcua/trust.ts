@@ -106,3 +106,20 @@ export async function checkServerTrust(opts: {
   }
   return info;
 }
+
+/**
+ * Trusts and pins the certificate of an OPC UA server Octopus runs itself (the simulator
+ * serving a loopback chamber), so that `npm start` with Sign/SignAndEncrypt needs no extra
+ * step. Never used for a server Octopus does not run.
+ */
+export async function trustOwnServer(pki: ClientPki, endpoint: string, chamber: string, certificate: Buffer): Promise<CertificateInfo> {
+  const der = firstCertificate(certificate);
+  const info = certificateInfo(der);
+  if (pki.status(info.thumbprint) !== 'trusted') await pki.trust(der);
+  pki.updateState((s) => {
+    s.pins[endpoint] = { thumbprint: info.thumbprint, subject: info.subject, chamber, since: new Date().toISOString() };
+    delete s.presented[info.thumbprint];
+    delete s.operator_rejected[info.thumbprint];
+  });
+  return info;
+}
