@@ -89,9 +89,12 @@ export async function checkServerTrust(opts: {
   if (!decision.accept) {
     // Keep it in rejected/ so that `octopus trust list` shows it with where it came from.
     if (opts.pki.status(info.thumbprint) !== 'rejected') await opts.pki.reject(der);
-    opts.pki.updateState((s) => {
-      s.presented[info.thumbprint] = { endpoint: opts.endpoint, ...(opts.chamber ? { chamber: opts.chamber } : {}), at: now };
-    });
+    // Recorded once per endpoint (retries every few seconds do not rewrite the file).
+    if (state.presented[info.thumbprint]?.endpoint !== opts.endpoint) {
+      opts.pki.updateState((s) => {
+        s.presented[info.thumbprint] = { endpoint: opts.endpoint, ...(opts.chamber ? { chamber: opts.chamber } : {}), at: now };
+      });
+    }
     throw new UntrustedServerCertificate(opts.endpoint, info, decision.why, decision.pinned);
   }
   const t = Date.now();
