@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 import { eventually, freePort } from '../support/ports.ts';
 import { makeDriver, RecordingSink, TEST_NS, testProfile } from '../support/opcua-fixtures.ts';
 import { loadConfig } from '../../src/config/loader.ts';
+import { auditFile } from '../../src/auth/audit.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { createOpcuaDriver } from '../../src/drivers/opcua/driver.ts';
 import { startSimulator } from '../../src/sim/simulator.ts';
@@ -142,6 +143,10 @@ describe('OPC UA server trust', () => {
     expect(tofu.sink.state).toBe('error');
     expect(tofu.sink.states.at(-1)?.reason).toContain('was rejected by an operator; refused');
     expect((await trust(dataDir, 'list')).stdout).toMatch(new RegExp(`^rejected by operator\\s+${thumb}`, 'm'));
+    // Both decisions are in the audit log, with the operator's identity and the certificate.
+    const audit = readFileSync(auditFile(dataDir), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { who: string; action: string; what: string; detail: { subject: string } });
+    expect(audit.map((a) => [a.action, a.what])).toEqual([['opcua_trust_accept', thumb], ['opcua_trust_reject', thumb]]);
+    expect(audit.every((a) => a.who.startsWith('cli') && /CN=/.test(a.detail.subject))).toBe(true);
   });
 
   it('security mode None has no certificate to check: it connects whatever the trust setting (nothing is authenticated)', async () => {
