@@ -13,6 +13,8 @@ export const DriverHealthSchema = z.object({
   reconnects: z.number(),
   requestsPerCycle: z.number().optional(),
   monitoredItems: z.number().optional(),
+  /** OPC UA: tags not found on the server (yet); looked up again every resolve_interval_ms. */
+  missingTags: z.array(z.string()).optional(),
 });
 
 export const WriteFaultSchema = z.object({

@@ -6,6 +6,7 @@ import { jsonSchemas } from '../config/json-schema.ts';
 import { ADMIN_USAGE, adminCommand } from './admin.ts';
 import { RUN_USAGE, runCommand } from './runs.ts';
 import { helpFor } from './help.ts';
+import { TRUST_USAGE } from './trust-usage.ts';
 import { testProfiles, validateFiles } from './validate.ts';
 
 const USAGE = `octopus — climate-chamber acquisition gateway
@@ -19,8 +20,9 @@ usage:
   octopus test-profile <profile.yaml|id>…
                                        run a profile's testcases, printing every case and check
   octopus schema [--out dir]           write JSON Schemas of the config and profile files
-  octopus browse <opc.tcp://…> [--depth n] [--out file]
+  octopus browse <opc.tcp://…> [--root node] [--depth n] [--out file]
                                        draft an OPC UA profile from a live address space
+${TRUST_USAGE}
 ${RUN_USAGE}
 ${ADMIN_USAGE}
 
@@ -71,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
         const { values, positionals } = parseArgs({
           args: rest,
           allowPositionals: true,
-          options: { depth: { type: 'string' }, out: { type: 'string', short: 'o' } },
+          options: { depth: { type: 'string' }, root: { type: 'string' }, out: { type: 'string', short: 'o' } },
         });
         const endpoint = positionals[0];
         if (!endpoint || !endpoint.startsWith('opc.tcp://')) {
@@ -79,12 +81,16 @@ export async function main(argv: string[]): Promise<number> {
           return EXIT_CONFIG;
         }
         const { browseProfile } = await import('../drivers/opcua/browse.ts');
-        const yaml = await browseProfile(endpoint, { depth: values.depth ? Number(values.depth) : undefined });
+        const yaml = await browseProfile(endpoint, { depth: values.depth ? Number(values.depth) : undefined, root: values.root });
         if (values.out) {
           writeFileSync(values.out, yaml);
           out(`wrote ${values.out}`);
         } else out(yaml);
         return 0;
+      }
+      case 'trust': {
+        const { trustCommand } = await import('./trust.ts');
+        return await trustCommand(rest, out, err);
       }
       case 'user':
       case 'token':

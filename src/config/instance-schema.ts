@@ -43,6 +43,13 @@ export const OpcuaOptions = z
       .default('None')
       .describe('OPC UA security policy (with Sign / SignAndEncrypt)'),
     auth: OpcuaAuth.default({ type: 'anonymous' }).describe('User identity: anonymous (default), username (from environment variables) or certificate'),
+    /**
+     * Unknown server certificate (Sign/SignAndEncrypt): `pinned` refuses it until
+     * `octopus trust accept`; `tofu` trusts an endpoint's first one. A changed one is refused in both.
+     */
+    server_trust: z.enum(['pinned', 'tofu']).default('pinned').describe('Unknown PLC certificate (Sign/SignAndEncrypt): pinned refuses it until `octopus trust accept`; tofu trusts the first one seen per endpoint. A changed certificate is refused in both'),
+    /** How often tags missing on the server (namespace or node not there yet) are looked up again. */
+    resolve_interval_ms: z.number().int().min(100).default(10_000).describe('How often tags missing on the server (namespace or node not there yet) are looked up again, ms, without reconnecting'),
   })
   .strict();
 export type OpcuaOptions = z.infer<typeof OpcuaOptions>;

@@ -20,6 +20,8 @@ export interface DriverHealth {
   /** Modbus: requests issued in the last poll cycle; OPC UA: monitored items. */
   requestsPerCycle?: number;
   monitoredItems?: number;
+  /** OPC UA: tags not (yet) found on the server, looked up again periodically. */
+  missingTags?: string[];
 }
 
 /** Callbacks a driver uses to hand data to the gateway. */
@@ -60,4 +62,6 @@ export interface DriverDeps {
   log: Logger;
   /** Clock, injectable for tests. */
   now?: () => number;
+  /** Data directory (OPC UA client PKI under pki/opcua-client); OCTOPUS_DATA_DIR or ./data when absent. */
+  dataDir?: string;
 }

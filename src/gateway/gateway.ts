@@ -36,11 +36,17 @@ export class Gateway {
       log: log.child('mqtt'),
       onSetpoint: (req) => void this.applySetpoint(req).catch((err: Error) => log.error(`setpoint ${req.chamber}/${req.tag}: ${err.message}`)),
     });
+    const lastStatus = new Map<string, string>();
     const made = createDrivers(loaded.chambers, (chamber) => ({
       log: log.child(chamber),
+      dataDir: loaded.dataDir,
       sink: {
         samples: (samples) => this.publisher.publishSamples(chamber, samples),
+        // The retained status topic changes only when the state or its reason does.
         status: (state, reason) => {
+          const key = `${state}\n${reason ?? ''}`;
+          if (lastStatus.get(chamber) === key) return;
+          lastStatus.set(chamber, key);
           this.publisher.setChamberStatus(chamber, state, reason);
           log.info(`chamber ${chamber} ${state}${reason ? `: ${reason}` : ''}`);
         },

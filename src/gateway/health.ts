@@ -45,6 +45,7 @@ export function composeHealth(input: {
   if (input.spool.foreign?.length) problems.push(`spool folder holds entries that are not spool files (ignored): ${input.spool.foreign.join(', ')}`);
   for (const d of input.drivers) {
     if (d.state !== 'online') problems.push(`chamber ${d.chamber} (${d.driver} ${d.endpoint}) ${d.state}${d.reason ? `: ${d.reason}` : ''}`);
+    else if (d.missingTags?.length) problems.push(`chamber ${d.chamber} (${d.driver} ${d.endpoint}): ${d.missingTags.length} tags missing on the server: ${d.missingTags.join(', ')}`);
   }
   return withFaults({
     status: problems.length ? 'degraded' : 'ok',

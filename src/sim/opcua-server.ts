@@ -32,6 +32,12 @@ export interface SimVariable {
   unit?: string;
   /** Namespace URI; the server's main namespace when absent. */
   namespaceUri?: string;
+  /**
+   * Where to put it instead of the folders its dotted id implies: folders along `path`
+   * (dotted) under Objects, in `namespaceUri` (default: the variable's), reusing those that
+   * exist. Lets a test serve look-alikes in another namespace (Objects/Chamber7 twice).
+   */
+  folder?: { path: string; namespaceUri?: string };
 }
 
 export interface OpcuaServerOptions {
@@ -67,6 +73,15 @@ export interface RunningOpcuaServer {
   ids(): string[];
   setValue(id: string, value: SimValue, opts?: SetValueOptions): void;
   onWrite(cb: (e: WriteEvent) => void): void;
+  /**
+   * Adds variables while serving, registering their namespace if it is new — as a PLC
+   * does after a program download (the NamespaceArray grows, clients stay connected).
+   */
+  addVariables(vars: SimVariable[]): void;
+  /** The server's application instance certificate (DER). */
+  certificate(): Buffer;
+  /** Sessions open now and created since start (a reconnecting client creates new ones). */
+  sessions(): { current: number; created: number };
   stop(): Promise<void>;
 }
 
@@ -176,6 +191,24 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
 
   // Dotted ids become folders, as PLCs lay them out: Chamber.Setpoints.CO2 → Chamber/Setpoints/CO2.
   const folders = new Map<string, UAObject>();
+  /** Folders by namespace URI and dotted path from Objects (explicit `folder` placement). */
+  const placed = new Map<string, UAObject>([[`${opts.namespaceUri}|${folderName}`, folder]]);
+  const placeIn = (spec: { path: string; namespaceUri?: string }, fallbackUri: string): UAObject => {
+    const uri = spec.namespaceUri ?? fallbackUri;
+    const ns = namespaceFor(uri);
+    let parent: UAObject = addressSpace.rootFolder.objects;
+    let path = '';
+    for (const seg of spec.path.split('.')) {
+      path = path ? `${path}.${seg}` : seg;
+      let f = placed.get(`${uri}|${path}`);
+      if (!f) {
+        f = ns.addObject({ organizedBy: parent, browseName: seg, nodeId: `s=${path}` });
+        placed.set(`${uri}|${path}`, f);
+      }
+      parent = f;
+    }
+    return parent;
+  };
   const parentOf = (ns: INamespace, id: string): UAObject => {
     const segments = id.split('.').slice(0, -1);
     if (segments[0] === folderName) segments.shift();
@@ -192,14 +225,15 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
     }
     return parent;
   };
-  const vars = [...(opts.profile ? profileVariables(opts.profile.profile) : []), ...(opts.variables ?? [])];
   const nodes = new Map<string, { node: UAVariable; type: OpcuaType }>();
-  for (const v of vars) {
+  const writeListeners: Array<(e: WriteEvent) => void> = [];
+  let settingFromSource = false;
+  const addVariable = (v: SimVariable) => {
     if (nodes.has(v.id)) throw new Error(`OPC UA simulator: variable id "${v.id}" defined twice`);
     const ns = namespaceFor(v.namespaceUri ?? opts.namespaceUri);
     const access = v.writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead';
     const node = ns.addVariable({
-      componentOf: parentOf(ns, v.id),
+      componentOf: v.folder ? placeIn(v.folder, v.namespaceUri ?? opts.namespaceUri) : parentOf(ns, v.id),
       nodeId: `s=${v.id}`,
       browseName: v.browseName,
       description: v.description,
@@ -211,18 +245,14 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
     node.setValueFromSource(toVariant(v.type, v.initial), StatusCodes.Good, new Date());
     if (v.unit) addEngineeringUnits(ns, node, v.unit);
     nodes.set(v.id, { node, type: v.type });
-  }
-
-  const writeListeners: Array<(e: WriteEvent) => void> = [];
-  let settingFromSource = false;
-  for (const [id, { node }] of nodes) {
     // value_changed fires for our own setValue too; the flag tells client writes apart.
     node.on('value_changed', (dv: DataValue) => {
       if (settingFromSource) return;
-      const e = { id, value: fromVariant(dv.value) };
+      const e = { id: v.id, value: fromVariant(dv.value) };
       for (const cb of writeListeners) cb(e);
     });
-  }
+  };
+  for (const v of [...(opts.profile ? profileVariables(opts.profile.profile) : []), ...(opts.variables ?? [])]) addVariable(v);
 
   await server.start();
   const host = opts.host ?? '127.0.0.1';
@@ -244,6 +274,11 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
     onWrite(cb) {
       writeListeners.push(cb);
     },
+    addVariables(vars) {
+      for (const v of vars) addVariable(v);
+    },
+    certificate: () => Buffer.from(server.getCertificate()),
+    sessions: () => ({ current: server.engine.currentSessionCount, created: server.engine.cumulatedSessionCount }),
     async stop() {
       await server.shutdown(0);
     },

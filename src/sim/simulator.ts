@@ -4,6 +4,19 @@ import type { ResolvedModbus } from '../drivers/types.ts';
 import { ChamberModel, DEFAULT_PROGRAMME, type ChamberProgramme } from './dynamics.ts';
 import { serveModbusChambers } from './modbus-chambers.ts';
 import { serveOpcuaChamber, type SimulatedChamber } from './opcua-chamber.ts';
+import { clientPkiDir } from '../drivers/opcua/client.ts';
+import { ClientPki } from '../drivers/opcua/pki.ts';
+import { trustOwnServer } from '../drivers/opcua/trust.ts';
+
+async function trustSimulatedPlc(dataDir: string, endpoint: string, chamber: string, certificate: Buffer, log: Logger): Promise<void> {
+  const pki = new ClientPki(clientPkiDir(dataDir));
+  try {
+    const info = await trustOwnServer(pki, endpoint, chamber, certificate);
+    log.info(`simulated chamber ${chamber}: its server certificate ${info.thumbprint} is trusted for ${endpoint}`);
+  } finally {
+    await pki.dispose().catch(() => undefined);
+  }
+}
 
 export interface RunningSimulator {
   chambers: SimulatedChamber[];
@@ -48,6 +61,8 @@ export async function startSimulator(loaded: LoadedConfig, log: Logger): Promise
         const one = await serveOpcuaChamber(r as Extract<ResolvedChamber, { chamber: { driver: 'opcua' } }>, model, at.port, at.host, log);
         served.push(one);
         stoppers.push(one.stop);
+        // A secured simulated PLC is ours: its certificate is trusted for its endpoint (docs/security.md).
+        if (r.chamber.opcua.security_mode !== 'None') await trustSimulatedPlc(loaded.dataDir, r.chamber.endpoint, r.chamber.id, one.certificate(), log);
       } else {
         const list = modbusByPort.get(at.port) ?? [];
         list.push({ resolved: r as ResolvedModbus, model });

@@ -5,7 +5,7 @@ import { OpcuaChamber } from '../../src/config/instance-schema.ts';
 import { OpcuaProfile } from '../../src/config/profile-schema.ts';
 import { createLogger } from '../../src/core/log.ts';
 import type { Sample } from '../../src/core/sample.ts';
-import type { ChamberState, Driver, DriverSink } from '../../src/drivers/types.ts';
+import type { ChamberState, Driver, DriverDeps, DriverSink } from '../../src/drivers/types.ts';
 import { createOpcuaDriver } from '../../src/drivers/opcua/driver.ts';
 
 // The client keeps its PKI (own certificate) under the data dir; reuse one across runs.
@@ -47,9 +47,15 @@ export class RecordingSink implements DriverSink {
   }
 }
 
-export function makeDriver(endpoint: string, opcua: Record<string, unknown> = {}, profile = testProfile, intervalMs = 200): { driver: Driver; sink: RecordingSink } {
+export function makeDriver(
+  endpoint: string,
+  opcua: Record<string, unknown> = {},
+  profile = testProfile,
+  intervalMs = 200,
+  deps: Partial<Pick<DriverDeps, 'dataDir' | 'log'>> = {},
+): { driver: Driver; sink: RecordingSink } {
   const chamber = OpcuaChamber.parse({ id: 'c1', driver: 'opcua', profile: 'test-server', endpoint, interval_ms: intervalMs, opcua });
   const sink = new RecordingSink();
-  const driver = createOpcuaDriver({ chamber, profile, tags: profile.tags }, { sink, log: createLogger('test') });
+  const driver = createOpcuaDriver({ chamber, profile, tags: profile.tags }, { sink, log: createLogger('test'), ...deps });
   return { driver, sink };
 }

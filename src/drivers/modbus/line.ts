@@ -18,6 +18,7 @@ export class ModbusLine {
   private client?: ModbusClient;
   private connecting?: Promise<void>;
   private nextConnectAt = 0;
+  private lastConnectError: Error | undefined;
   private readonly backoff = new Backoff(500, 10_000);
   private tail: Promise<unknown> = Promise.resolve();
   private readonly units = new Map<number, UnitState>();
@@ -53,7 +54,9 @@ export class ModbusLine {
     const u = this.unit(unitId);
     const now = Date.now();
     if (u.downUntil > now) {
-      throw new ModbusError({ kind: 'timeout' }, `unit ${unitId} not answering (${u.timeouts} timeouts; next probe in ${Math.ceil((u.downUntil - now) / 1000)} s)`);
+      // No counters or countdowns in the message: it becomes the chamber's status reason,
+      // which is republished (retained MQTT) whenever it changes.
+      throw new ModbusError({ kind: 'timeout' }, `unit ${unitId} not answering (probing with backoff up to 30 s)`);
     }
     // A unit already down gets a single probe, no retries, so it costs one timeout per period.
     const attempts = u.timeouts >= DOWN_AFTER ? 1 : 1 + this.opts.retries;
@@ -87,6 +90,8 @@ export class ModbusLine {
       const wait = u.backoff.next();
       u.downUntil = Date.now() + wait;
       if (u.timeouts === DOWN_AFTER) this.log.warn(`unit ${unitId} on ${this.endpoint} stopped answering; probing every ≤${Math.round(wait / 1000)} s`);
+      // Down: every failed probe gives the same reason as the skipped polls in between.
+      throw new ModbusError({ kind: 'timeout' }, `unit ${unitId} not answering (probing with backoff up to 30 s)`);
     }
     throw last;
   }
@@ -103,7 +108,8 @@ export class ModbusLine {
     if (this.client) this.drop('port closed');
     const now = Date.now();
     if (now < this.nextConnectAt) {
-      throw new ModbusError({ kind: 'connection', message: 'not connected' }, `not connected to ${this.endpoint} (next attempt in ${Math.ceil((this.nextConnectAt - now) / 1000)} s)`);
+      // The same reason as the failed attempt (no countdown): the status changes only when the reason does.
+      throw this.lastConnectError ?? new ModbusError({ kind: 'connection', message: 'not connected' }, `not connected to ${this.endpoint} (reconnecting with backoff)`);
     }
     this.connecting ??= (async () => {
       try {
@@ -111,9 +117,11 @@ export class ModbusLine {
         if (this.everConnected) this.reconnects++;
         this.everConnected = true;
         this.backoff.reset();
+        this.lastConnectError = undefined;
         this.log.info(`connected to ${this.endpoint}`);
       } catch (err) {
         this.nextConnectAt = Date.now() + this.backoff.next();
+        this.lastConnectError = err as Error;
         throw err;
       } finally {
         this.connecting = undefined;

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
+import { format } from 'node:util';
 import {
   AttributeIds,
   BrowseDirection,
@@ -26,6 +26,9 @@ import {
   crypto_utils,
   makeNodeClassMask,
   makeResultMask,
+  setDebugLogger,
+  setErrorLogger,
+  setWarningLogger,
   type ClientSession,
   type ClientSubscription,
   type DataValue,
@@ -34,7 +37,10 @@ import {
 } from 'node-opcua-client';
 import type { OpcuaOptions } from '../../config/instance-schema.ts';
 import type { OpcuaType } from '../../config/profile-schema.ts';
+import { createLogger, type Logger } from '../../core/log.ts';
 import type { PlainDataValue } from './decode.ts';
+import { ClientPki } from './pki.ts';
+import { checkServerTrust, type ServerTrust } from './trust.ts';
 
 export type { PlainDataValue };
 
@@ -43,6 +49,10 @@ export interface ConnectOptions {
   securityMode: OpcuaOptions['security_mode'];
   securityPolicy: OpcuaOptions['security_policy'];
   auth: OpcuaOptions['auth'];
+  /** What to do with a server certificate that is not in the trust list (Sign/SignAndEncrypt only). */
+  serverTrust?: ServerTrust;
+  /** The chamber this connection serves, recorded with pinned and refused certificates. */
+  chamber?: string;
   /** Client PKI folder (own certificate, trusted servers); reused between runs. */
   pkiDir?: string;
   applicationName?: string;
@@ -51,9 +61,37 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
 }
 
-export function defaultClientPkiDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.OCTOPUS_DATA_DIR ?? './data', 'pki', 'opcua-client');
+/** The client PKI folder under a data directory (OCTOPUS_DATA_DIR, else ./data). */
+export function clientPkiDir(dataDir: string): string {
+  return join(dataDir, 'pki', 'opcua-client');
 }
+
+export function defaultClientPkiDir(env: NodeJS.ProcessEnv = process.env): string {
+  return clientPkiDir(env.OCTOPUS_DATA_DIR || './data');
+}
+
+// ---- node-opcua's own log lines ---------------------------------------------------
+
+/** One line, no colours: node-opcua's messages carry ANSI codes and span lines. */
+function oneLine(args: unknown[]): string {
+  // eslint-disable-next-line no-control-regex
+  return format(...args).replace(/\u001b\[[0-9;]*m/g, '').replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * Routes node-opcua's own debug, warning and error output (printed with console.log by
+ * node-opcua-debug, e.g. on every reconnect attempt) through our logger, so that it obeys
+ * OCTOPUS_LOG_LEVEL and has our format. Its warnings are details of failures the drivers
+ * already report themselves (with the reason in status and health): they go to `debug`;
+ * its errors go to `warn`. Process-wide; called once when this module loads.
+ */
+export function routeOpcuaLogs(log: Logger): void {
+  // The first argument node-opcua passes is its call-site context ({ filename, callerline }).
+  setDebugLogger((_context?: unknown, ...args: unknown[]) => log.debug(oneLine(args)));
+  setWarningLogger((_context?: unknown, ...args: unknown[]) => log.debug(oneLine(args)));
+  setErrorLogger((_context?: unknown, ...args: unknown[]) => log.warn(oneLine(args)));
+}
+routeOpcuaLogs(createLogger('node-opcua'));
 
 function pemToDer(pem: string, file: string): Buffer {
   const m = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem);
@@ -146,15 +184,25 @@ export interface SubscriptionOptions {
   queueSize: number;
   /** Monitored items are created this many per CreateMonitoredItems request. */
   batchSize: number;
-  nodeIds: string[];
-  /** Called once per publish response with every value it carried (coalesced). */
+  /**
+   * Called once per publish response with every value it carried (coalesced). `index` is
+   * the item's position in the order items were added (initial ones first, then each add()).
+   */
   onValues(changes: Array<{ index: number; value: PlainDataValue }>): void;
+}
+
+export interface ItemStatus {
+  statusCode: number;
+  statusName: string;
 }
 
 export interface OpcuaSubscription {
   readonly publishingIntervalMs: number;
-  /** Per node (same order as nodeIds): the CreateMonitoredItems result. */
-  readonly itemStatus: ReadonlyArray<{ statusCode: number; statusName: string }>;
+  /**
+   * Adds monitored items to the running subscription; resolves with their
+   * CreateMonitoredItems results and the index of the first one (see onValues).
+   */
+  add(nodeIds: string[]): Promise<{ first: number; status: ItemStatus[] }>;
   terminate(): Promise<void>;
 }
 
@@ -193,42 +241,55 @@ async function createSubscription(session: ClientSession, opts: SubscriptionOpti
     pending = [];
     opts.onValues(batch);
   };
-  const itemStatus: Array<{ statusCode: number; statusName: string }> = [];
-  try {
-    for (let start = 0; start < opts.nodeIds.length; start += opts.batchSize) {
-      const items = opts.nodeIds.slice(start, start + opts.batchSize).map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value }));
+  let count = 0;
+  const add = async (nodeIds: string[]): Promise<{ first: number; status: ItemStatus[] }> => {
+    const first = count;
+    count += nodeIds.length;
+    const status: ItemStatus[] = [];
+    for (let start = 0; start < nodeIds.length; start += opts.batchSize) {
+      const base = first + start;
+      const items = nodeIds.slice(start, start + opts.batchSize).map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value }));
       const group = ClientMonitoredItemGroup.create(sub, items, { samplingInterval: opts.samplingIntervalMs, queueSize: opts.queueSize, discardOldest: true }, TimestampsToReturn.Both);
       await new Promise<void>((resolve, reject) => {
         group.once('initialized', () => resolve());
-        group.once('terminated', (err?: Error) => reject(new Error(`monitored items ${start}..${start + items.length - 1}: ${err?.message ?? 'terminated'}`)));
+        group.once('terminated', (err?: Error) => reject(new Error(`monitored items ${base}..${base + items.length - 1}: ${err?.message ?? 'terminated'}`)));
       });
       // node-opcua emits all changes of one publish response synchronously: flush after them.
       group.on('changed', (_item, dv: DataValue, i: number) => {
         if (pending.length === 0) setImmediate(flush);
-        pending.push({ index: start + i, value: toPlainDataValue(dv) });
+        pending.push({ index: base + i, value: toPlainDataValue(dv) });
       });
-      for (const item of group.monitoredItems) itemStatus.push({ statusCode: item.statusCode.value, statusName: item.statusCode.name });
+      for (const item of group.monitoredItems) status.push({ statusCode: item.statusCode.value, statusName: item.statusCode.name });
     }
-  } catch (err) {
+    return { first, status };
+  };
+  const stop = () => {
     stopping = true;
     clearInterval(watchdog);
-    await sub.terminate().catch(() => undefined);
-    throw err;
-  }
+  };
   return {
     publishingIntervalMs: sub.publishingInterval,
-    itemStatus,
-    stopWatchdog: () => {
-      stopping = true;
-      clearInterval(watchdog);
+    add: async (nodeIds) => {
+      try {
+        return await add(nodeIds);
+      } catch (err) {
+        // A half-made subscription is of no use: the caller starts over on a new connection.
+        stop();
+        await sub.terminate().catch(() => undefined);
+        markLost(`creating monitored items failed: ${(err as Error).message}`);
+        throw err;
+      }
     },
+    stopWatchdog: stop,
     async terminate() {
-      stopping = true;
-      clearInterval(watchdog);
+      stop();
       await sub.terminate().catch(() => undefined);
     },
   };
 }
+
+/** Server_NamespaceArray (Part 5): the namespace URIs, index = namespace index. */
+const SERVER_NAMESPACE_ARRAY = 'i=2255';
 
 // ---- browsing -----------------------------------------------------------------
 
@@ -319,23 +380,74 @@ export interface OpcuaConnection {
   close(): Promise<void>;
 }
 
+/** Connection errors as one line: node-opcua's messages span several lines with advice. */
+function connectError(endpoint: string, err: unknown): Error {
+  return new Error(`OPC UA connect to ${endpoint} failed: ${(err as Error).message.replace(/\s+/g, ' ').trim()}`);
+}
+
+/**
+ * The server certificate of the endpoint that matches the requested security mode and
+ * policy, read with GetEndpoints over an unsecured discovery channel (what every OPC UA
+ * server offers for this purpose). Nothing is trusted yet: checkServerTrust decides.
+ */
+async function fetchServerCertificate(opts: ConnectOptions, pki: ClientPki): Promise<Buffer> {
+  const discovery = OPCUAClient.create({
+    applicationName: opts.applicationName ?? 'Octopus',
+    endpointMustExist: false,
+    securityMode: MessageSecurityMode.None,
+    securityPolicy: SecurityPolicy.None,
+    connectionStrategy: { maxRetry: 0, initialDelay: 500, maxDelay: 2000 },
+    transportTimeout: opts.connectTimeoutMs ?? 10_000,
+    clientCertificateManager: pki.manager,
+  });
+  try {
+    await discovery.connect(opts.endpoint);
+    const endpoints = await discovery.getEndpoints();
+    const mode = MessageSecurityMode[opts.securityMode];
+    const policy: string = SecurityPolicy[opts.securityPolicy];
+    const match = endpoints.find((e) => e.securityMode === mode && e.securityPolicyUri === policy && e.serverCertificate?.length);
+    if (!match) {
+      const offered = endpoints.map((e) => `${MessageSecurityMode[e.securityMode]}/${(e.securityPolicyUri ?? '').replace(/^.*#/, '')}`);
+      throw new Error(`the server offers no endpoint with security mode ${opts.securityMode} and policy ${opts.securityPolicy} (offers: ${[...new Set(offered)].join(', ')})`);
+    }
+    return match.serverCertificate;
+  } catch (err) {
+    throw connectError(opts.endpoint, err);
+  } finally {
+    await discovery.disconnect().catch(() => undefined);
+  }
+}
+
 export async function connectOpcua(opts: ConnectOptions): Promise<OpcuaConnection> {
   const env = opts.env ?? process.env;
   const identity = userIdentity(opts.auth, env);
+  const pki = new ClientPki(opts.pkiDir ?? defaultClientPkiDir(env));
+  let serverCertificate: Buffer | undefined;
+  try {
+    await pki.init();
+    if (opts.securityMode !== 'None') {
+      // Sign / SignAndEncrypt: the channel is opened with exactly the certificate Octopus
+      // checked (the server must hold its private key), never one node-opcua fetched itself.
+      serverCertificate = await fetchServerCertificate(opts, pki);
+      await checkServerTrust({ pki, endpoint: opts.endpoint, chamber: opts.chamber, mode: opts.serverTrust ?? 'pinned', serverCertificate });
+      await pki.reload();
+    }
+  } catch (err) {
+    await pki.dispose().catch(() => undefined);
+    throw err;
+  }
   const client = OPCUAClient.create({
     applicationName: opts.applicationName ?? 'Octopus',
     endpointMustExist: false,
     securityMode: MessageSecurityMode[opts.securityMode],
     securityPolicy: SecurityPolicy[opts.securityPolicy],
+    ...(serverCertificate ? { serverCertificate } : {}),
     connectionStrategy: { maxRetry: 0, initialDelay: 500, maxDelay: 2000 },
     keepSessionAlive: true,
     keepAliveInterval: 5000,
     requestedSessionTimeout: 60_000,
     transportTimeout: opts.connectTimeoutMs ?? 10_000,
-    clientCertificateManager: new OPCUACertificateManager({
-      rootFolder: opts.pkiDir ?? defaultClientPkiDir(env),
-      automaticallyAcceptUnknownCertificate: true,
-    }),
+    clientCertificateManager: pki.manager,
   });
   let session: ClientSession | undefined;
   let lost = false;
@@ -356,8 +468,8 @@ export async function connectOpcua(opts: ConnectOptions): Promise<OpcuaConnectio
   } catch (err) {
     closing = true;
     await client.disconnect().catch(() => undefined);
-    // node-opcua's messages span several lines with advice; one line reads better in a status.
-    throw new Error(`OPC UA connect to ${opts.endpoint} failed: ${(err as Error).message.replace(/\s+/g, ' ').trim()}`);
+    await pki.dispose().catch(() => undefined);
+    throw connectError(opts.endpoint, err);
   }
   const s = session;
   s.on('session_closed', (status: { name?: string }) => markLost(`session closed by ${opts.endpoint} (${status?.name ?? 'unknown status'})`));
@@ -381,7 +493,15 @@ export async function connectOpcua(opts: ConnectOptions): Promise<OpcuaConnectio
     get lost() {
       return lost;
     },
-    namespaceArray: () => guard('read NamespaceArray', () => s.readNamespaceArray()),
+    // Read afresh each time (node-opcua's readNamespaceArray caches the first answer for the
+    // session's life): a PLC's namespaces can grow while connected (program download).
+    namespaceArray: () =>
+      guard('read NamespaceArray', async () => {
+        const dv = await s.read({ nodeId: SERVER_NAMESPACE_ARRAY, attributeId: AttributeIds.Value });
+        const value: unknown = dv.value?.value;
+        if (!dv.statusCode.isGood() || !Array.isArray(value)) throw new Error(`Server.NamespaceArray unreadable (${dv.statusCode.name})`);
+        return value.map(String);
+      }),
     async read(nodeIds, chunk = 1000) {
       const out: PlainDataValue[] = [];
       for (let i = 0; i < nodeIds.length; i += chunk) {
@@ -425,6 +545,7 @@ export async function connectOpcua(opts: ConnectOptions): Promise<OpcuaConnectio
       const atMost = (ms: number, p: Promise<unknown>) => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, ms).unref())]);
       if (!lost) await atMost(2000, s.close(true));
       await atMost(lost ? 500 : 2000, client.disconnect());
+      await pki.dispose().catch(() => undefined);
     },
   };
 }
