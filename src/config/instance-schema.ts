@@ -243,42 +243,43 @@ const ProxyAddress = z.string().refine((s) => {
 export const SignInConfig = z
   .object({
     /** Wrong passwords for one account within `window_s` before it is locked. */
-    max_failures: z.number().int().min(1).default(5),
+    max_failures: z.number().int().min(1).default(5).describe('Wrong passwords for one account within window_s before it is locked'),
     /** Failed sign-ins (password or token) from one address within `window_s` before it is locked. */
-    max_failures_per_address: z.number().int().min(1).default(20),
+    max_failures_per_address: z.number().int().min(1).default(20).describe('Failed sign-ins (password or token) from one client address within window_s before it is locked'),
     /** Account registrations from one address within `window_s` before it is locked. */
-    max_registrations_per_address: z.number().int().min(1).default(5),
-    window_s: z.number().positive().default(900),
+    max_registrations_per_address: z.number().int().min(1).default(5).describe('Account registrations from one client address within window_s before it is locked'),
+    window_s: z.number().positive().default(900).describe('Window in which failures are counted, seconds'),
     /** The first lockout; each further one doubles, up to `max_lockout_s`. */
-    lockout_s: z.number().positive().default(30),
-    max_lockout_s: z.number().positive().default(3600),
+    lockout_s: z.number().positive().default(30).describe('First lockout, seconds; each further one doubles up to max_lockout_s'),
+    max_lockout_s: z.number().positive().default(3600).describe('Longest lockout, seconds'),
   })
   .strict();
 
 /** The HTTP server: API, web page, sign-in limits, bundle quota. */
 export const HttpConfig = z
   .object({
-    port: z.number().int().min(0).max(65535).default(8080),
-    host: z.string().default('0.0.0.0'),
+    port: z.number().int().min(0).max(65535).default(8080).describe('HTTP API and web pages port'),
+    host: z.string().default('0.0.0.0').describe('Address the HTTP server listens on'),
     /**
      * Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` and
      * `X-Forwarded-Proto` are believed (client address for throttling, `Secure`
      * cookies). Empty: those headers are ignored.
      */
-    trusted_proxies: z.array(ProxyAddress).default([]),
+    trusted_proxies: z.array(ProxyAddress).default([]).describe('Reverse proxies (IP addresses or CIDR ranges) whose X-Forwarded-For / X-Forwarded-Proto are believed; empty: those headers are ignored'),
     /** Serve HTTPS directly (PEM files; paths as given, relative to the working folder). Usually a reverse proxy does this. */
-    tls: z.object({ cert_file: z.string().min(1), key_file: z.string().min(1) }).strict().optional(),
-    sign_in: SignInConfig.default(SignInConfig.parse({})),
+    tls: z.object({ cert_file: z.string().min(1).describe('PEM certificate (chain) file'), key_file: z.string().min(1).describe('PEM private key file') }).strict().optional().describe('Serve HTTPS directly (usually a reverse proxy does this)'),
+    sign_in: SignInConfig.default(SignInConfig.parse({})).describe('Sign-in throttling: lockout with exponential backoff per account and per client address'),
     /** Self-registered accounts waiting for approval; beyond it registration is refused. */
-    max_pending_registrations: z.number().int().min(0).default(20),
+    max_pending_registrations: z.number().int().min(0).default(20).describe('Self-registered accounts waiting for approval; beyond it registration is refused'),
     /** Whole-experiment zips per user: being prepared at once, and bytes kept (running + ready). */
     bundles: z
       .object({
-        max_running_per_user: z.number().int().min(1).default(2),
-        max_bytes_per_user: z.number().int().min(1).default(20 * 1024 ** 3),
+        max_running_per_user: z.number().int().min(1).default(2).describe('Whole-experiment zips one user may have prepared at once'),
+        max_bytes_per_user: z.number().int().min(1).default(20 * 1024 ** 3).describe('Bytes of zips (running and ready) one user may keep'),
       })
       .strict()
-      .default({ max_running_per_user: 2, max_bytes_per_user: 20 * 1024 ** 3 }),
+      .default({ max_running_per_user: 2, max_bytes_per_user: 20 * 1024 ** 3 })
+      .describe('Per-user quota of whole-experiment zip bundles'),
   })
   .strict();
 export type HttpConfig = z.infer<typeof HttpConfig>;

@@ -102,12 +102,12 @@ describe('OPC UA browse helpers', () => {
     expect(uneceFromUdunits('degree_Celsius')).toBe('CEL');
     expect(uneceFromUdunits('umol m-2 s-1')).toBeUndefined();
   });
-  it('makes unique lower_snake_case tag names from browse paths', () => {
+  it('makes unique lower_snake_case tag names from the browse path below the root', () => {
     const taken = new Set<string>();
-    expect(tagNameFromPath(['Chamber', 'AirTemperature'], taken)).toBe('air_temperature');
-    expect(tagNameFromPath(['Chamber', 'Setpoints', 'CO2Value'], taken)).toBe('setpoints_co2_value');
-    expect(tagNameFromPath(['Other', 'AirTemperature'], taken)).toBe('air_temperature_2');
-    expect(tagNameFromPath(['PLC', '1st Stage'], taken)).toBe('tag_1st_stage');
+    expect(tagNameFromPath(['AirTemperature'], taken)).toBe('air_temperature');
+    expect(tagNameFromPath(['Setpoints', 'CO2Value'], taken)).toBe('setpoints_co2_value');
+    expect(tagNameFromPath(['AirTemperature'], taken)).toBe('air_temperature_2');
+    expect(tagNameFromPath(['1st Stage'], taken)).toBe('tag_1st_stage');
   });
 });
 
