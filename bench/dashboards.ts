@@ -17,6 +17,12 @@
  * other tags and are marked so. A repeated overview row queries one chamber per panel,
  * as Grafana does; the chamber detail shows one chamber; comparisons show all.
  *
+ * Every query must return rows (a query timed on nothing proves nothing): the dataset ends
+ * two hours after the bench starts, so panels over the last five minutes (`now() - 5m`)
+ * find samples whenever they are timed; one chamber's soil-moisture sensor has been failing
+ * for the last three hours and each chamber has an hour of uncertain light readings, so the
+ * quality panels and annotations have something to show. A query with no rows fails the bench.
+ *
  *   npm run bench -- dashboards            (OCTOPUS_BENCH_DAYS=30, OCTOPUS_BENCH_CHAMBERS=16)
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -97,11 +103,12 @@ export async function benchDashboards(): Promise<{ name: string; lines: string[]
     lines.push(l);
     console.log(l);
   };
-  const to = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+  const to = Math.floor(Date.now() / 3_600_000) * 3_600_000 + 2 * 3_600_000;
   const from = to - days * 86_400_000;
+  const at = (fraction: number) => from + Math.round(((to - from) * fraction) / 60_000) * 60_000;
   const runs: Run[] = [
-    { experiment: 'drought-2026', run: 'r1', chambers: chambers.slice(0, chambers.length / 2), from: from + 86_400_000, to: from + 15 * 86_400_000 },
-    { experiment: 'drought-2026', run: 'r2', chambers, from: from + 16 * 86_400_000 },
+    { experiment: 'drought-2026', run: 'r1', chambers: chambers.slice(0, Math.max(1, chambers.length / 2)), from: at(1 / 30), to: at(15 / 30) },
+    { experiment: 'drought-2026', run: 'r2', chambers, from: at(16 / 30) },
   ];
   const influxd = await Influxd.start();
   try {
@@ -109,7 +116,11 @@ export async function benchDashboards(): Promise<{ name: string; lines: string[]
     log(`dataset: ${days} days × ${chambers.length} chambers; ${FULL_RATE.join(', ')} at 1 Hz, ${ALL_TAGS.length - FULL_RATE.length} other tags at 1/60 Hz`);
     const t0 = performance.now();
     // One hour of CO₂ timeouts per chamber, so the quality panels have something to count.
-    const episodes: Episode[] = chambers.map((c, i) => ({ chamber: c, tag: 'co2', q: 'bad', from: from + (i + 1) * 86_400_000, to: from + (i + 1) * 86_400_000 + 3_600_000, reason: 'timeout' }));
+    const episodes: Episode[] = [
+      ...chambers.map((c, i): Episode => ({ chamber: c, tag: 'co2', q: 'bad', from: at((i + 1) / (chambers.length + 2)), to: at((i + 1) / (chambers.length + 2)) + 3_600_000, reason: 'timeout' })),
+      ...chambers.map((c, i): Episode => ({ chamber: c, tag: 'par', q: 'uncertain', from: at((i + 1.5) / (chambers.length + 2)), to: at((i + 1.5) / (chambers.length + 2)) + 3_600_000, reason: 'UncertainLastUsableValue' })),
+      { chamber: chambers[0]!, tag: 'soil_moisture', q: 'bad', from: to - 3 * 3_600_000, to, reason: 'BadSensorFailure' },
+    ];
     const points = await fill(influxd, chambers, from, to, runs, episodes, log);
     log(`dataset: ${points.toLocaleString('en')} points written in ${((performance.now() - t0) / 1000).toFixed(0)} s (full facility at 1 Hz would be ${(chambers.length * ALL_TAGS.length * days * 86400).toLocaleString('en')})`);
 
@@ -130,9 +141,11 @@ export async function benchDashboards(): Promise<{ name: string; lines: string[]
       const tag = /"tag" = '(\w+)'/.exec(text)?.[1];
       if (!tag || FULL_RATE.includes(tag)) return { ...r, note: '' };
       const full = await time(influxd, text.replace(`"tag" = '${tag}'`, `"tag" = 'air_temperature'`));
+      if (full.rows === 0) return { ...full, note: ' (no rows at 1 Hz)' };
       return { ms: Math.max(r.ms, full.ms), rows: r.rows, note: ` (at 1 Hz ${full.ms.toFixed(0)} ms)` };
     };
     let slowestRaw = 0;
+    const empty: string[] = [];
     for (const q of all) {
       const perChamber = q.dashboard.includes('Chamber detail') || (q.dashboard.includes('Facility') && !q.where.startsWith('variable'));
       const c = perChamber ? ctx({ chamber: 'ch01' }) : ctx({});
@@ -145,13 +158,19 @@ export async function benchDashboards(): Promise<{ name: string; lines: string[]
       } else if (!q.where.startsWith('variable')) slowestRaw = Math.max(slowestRaw, r.ms);
       const scope = !/"tag" = '/.test(q.text) && q.text.includes('FROM "climate"') && !q.text.startsWith('SHOW') ? ' [several tags: 1/60 Hz volume for 11 of 12]' : '';
       const name = `${q.dashboard.replace('Octopus — ', '')} / ${q.where}`;
+      if (r.rows === 0) {
+        empty.push(`${name} ${q.refId}`);
+        continue;
+      }
       if (r.ms > worst && !q.where.startsWith('variable')) [worst, worstName] = [r.ms, name];
       log(`${name} ${q.refId}: ${r.ms.toFixed(0)} ms, ${r.rows} rows${r.note}${q.text.includes('$source') ? ' from the rollup' : ''}${raw}${scope}${r.ms < GOAL_MS ? '' : '  MISSED'}`);
     }
+    if (empty.length) throw new Error(`queries that returned no rows (not timed): ${empty.join('; ')}`);
     const temp = all.find((q) => q.dashboard.includes('Chamber detail') && q.where === 'Temperature' && q.refId === 'A')!;
     const grouped = await time(influxd, expandMacros(temp.text, ctx({ chamber: 'ch01', source: MEASUREMENT })));
     const rollupTemp = await time(influxd, expandMacros(temp.text, ctx({ chamber: 'ch01' })));
     const raw = await time(influxd, expandMacros(`SELECT "value" FROM "climate" WHERE "chamber" = '$chamber' AND "tag" = 'air_temperature' AND $timeFilter`, ctx({ chamber: 'ch01' })));
+    if (!(raw.rows > 0 && grouped.rows > 0 && rollupTemp.rows > 0)) throw new Error(`baseline queries returned no rows (raw ${raw.rows}, grouped ${grouped.rows}, rollup ${rollupTemp.rows})`);
     log(`baseline: Temperature panel (one chamber, ${days} d) fetching raw points: ${raw.ms.toFixed(0)} ms, ${raw.rows.toLocaleString('en')} rows; grouped by $__interval on raw samples: ${grouped.ms.toFixed(0)} ms; on the rollup: ${rollupTemp.ms.toFixed(0)} ms`);
     const ok = worst < GOAL_MS;
     log(`slowest panel: ${worstName} ${worst.toFixed(0)} ms (goal < ${GOAL_MS} ms: ${ok ? 'ok' : 'MISSED'}); on raw samples only, the slowest would take ${slowestRaw.toFixed(0)} ms`);

@@ -11,6 +11,8 @@ const checks = [
   { pkg: 'mosquitto-clients', ok: () => existsSync('/usr/bin/mosquitto_pub') },
   { pkg: 'python3-pymodbus', ok: () => pyImports('pymodbus') },
   { pkg: 'socat', ok: () => existsSync('/usr/bin/socat') },
+  // test/integration/standalone-clone.test.ts traces the files a fresh clone's test run reads
+  { pkg: 'strace', ok: () => existsSync('/usr/bin/strace') },
   { pkg: 'udunits-bin', ok: () => existsSync('/usr/bin/udunits2') },
   { pkg: 'victoria-metrics', ok: () => existsSync('/usr/bin/victoria-metrics') },
   { pkg: 'influxdb', ok: () => existsSync('/usr/bin/influxd') },

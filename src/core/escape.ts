@@ -5,6 +5,7 @@
  */
 
 /** Line breaks and other control characters, including the Unicode line/paragraph separators. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this strips
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
 
 /** One POSIX sh word: single-quoted, `'` written as `'\''`; NUL (impossible in sh) removed. */

@@ -11,6 +11,7 @@ export function safeNext(next: unknown, fallback = '/'): string {
   if (typeof next !== 'string' || !next || next.length > 2048) return fallback;
   let s = next;
   for (let i = 0; ; i++) {
+    // eslint-disable-next-line no-control-regex -- control characters in a redirect target are refused
     if (/[\\\x00-\x1f\x7f]/.test(s)) return fallback;
     if (!s.startsWith('/') || s.startsWith('//')) return fallback;
     let d: string;

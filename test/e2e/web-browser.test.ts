@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedChambers, startOctopus, type RunningOctopus } from '../support/cli.ts';
-import { freePort } from '../support/ports.ts';
+import { eventually, freePort } from '../support/ports.ts';
 import { launchBrowser, screenshot } from '../support/browser.ts';
 
 const BOOTSTRAP = 'e2e-admin-token-0123456789';
@@ -68,7 +68,12 @@ ${simulatedChambers(ports, { count: 2 })}`);
   await api('POST', '/api/admin/users', { name: 'vic', role: 'viewer', password: 'vic-password' });
   await api('POST', '/api/experiments', { id: 'heatwave-2026', title: 'Heatwave on beech saplings', principal_investigator: { name: 'Ada Lovelace' }, chambers: ['c1', 'c2'], keywords: ['heatwave'], description: 'Beech saplings under a simulated heatwave' });
   await api('POST', '/api/experiments/heatwave-2026/runs', { note: 'browser test' });
-  await new Promise((r) => setTimeout(r, 4000));
+  // the run records a few samples of both chambers before it is stopped (the plot and the
+  // download below need data)
+  await eventually(async () => {
+    const p = (await api('GET', '/api/experiments/heatwave-2026/runs/r001/preview?var=air_temperature')) as { records: number; chambers: Record<string, Array<{ mean: number | null }>> };
+    return p.records >= 3 && ['c1', 'c2'].every((c) => p.chambers[c]?.some((b) => b.mean !== null));
+  }, 'run r001 recorded air temperature of c1 and c2', 40_000, 250);
   await api('POST', '/api/experiments/heatwave-2026/runs/r001/stop');
   browser = await launchBrowser();
 }, 80_000);
@@ -136,9 +141,11 @@ describe('web page in chromium', () => {
     await page.goto(`${base}/live`);
     const cell = page.locator('[data-chamber="c1"] tr[data-tag="air_temperature"] td.value');
     await cell.waitFor({ timeout: 15_000 });
-    const ages = page.locator('[data-chamber="c1"]');
-    const first = await ages.innerText();
-    await expect.poll(() => ages.innerText(), { timeout: 15_000 }).not.toBe(first);
+    // new data, not the 5-s redraw of the ages: the value column itself changes
+    const values = () => page.locator('[data-chamber="c1"] td.value, [data-chamber="c2"] td.value').allInnerTexts();
+    const first = await values();
+    expect(first.length).toBeGreaterThan(3);
+    await expect.poll(values, { timeout: 20_000 }).not.toEqual(first);
     await screenshot(page, 'live');
     await ctx.close();
   });

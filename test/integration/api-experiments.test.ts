@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { co2, experimentBody, fixture, T0, temp, writeRunFile, type Fixture } from './api-fixtures.ts';
+import { eventually } from '../support/ports.ts';
 
 let f: Fixture;
 const auth = (role: keyof Fixture['tokens'] = 'admin') => ({ authorization: `Bearer ${f.tokens[role]}` });
@@ -163,8 +164,11 @@ describe('downloads', () => {
     const cached = await f.app.inject({ url, headers: { ...auth('researcher'), 'if-none-match': etag } });
     expect(cached.statusCode).toBe(304);
 
-    await new Promise((r) => setTimeout(r, 20)); // the entry is written when the file stream closes
-    const downloads = f.audit.read({ action: 'download' });
+    // the audit entry is written when the file stream closes, just after the response
+    const downloads = await eventually(() => {
+      const all = f.audit.read({ action: 'download' });
+      return all.some((d) => d.bytes === 10) && all.some((d) => d.bytes === nc.length) ? all : undefined;
+    }, 'download audit entries');
     expect(downloads.find((d) => d.bytes === 10)).toMatchObject({ who: 'api:researcher-user', what: 'drought-2025/r001/data.nc', bytes: 10, detail: { range: `bytes=${nc.length - 10}-${nc.length - 1}` } });
     expect(downloads.some((d) => d.bytes === nc.length && !d.detail?.range)).toBe(true);
   });

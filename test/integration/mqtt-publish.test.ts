@@ -74,8 +74,11 @@ describe('MQTT publishing (real Mosquitto)', () => {
   it('retains chamber and gateway status so a late subscriber sees them', async () => {
     const pub = gateway(broker.url, { id: 'gw-retain' });
     await eventually(() => pub.stats().connected, 'publisher connected');
+    const early = await subscriber(broker.url, 'octopus/c7/status');
     pub.setChamberStatus('c7', 'error', 'BadSessionIdInvalid');
-    await new Promise((r) => setTimeout(r, 300));
+    // the broker forwarded it, so it holds it as the topic's retained message
+    await eventually(() => early.got.some((m) => (m.body as { state: string }).state === 'error'), 'status reached the broker');
+    await early.conn.end();
     const late = await subscriber(broker.url, 'octopus/#');
     const chamber = await eventually(() => late.got.find((m) => m.topic === 'octopus/c7/status'), 'retained chamber status');
     expect(StatusMessage.parse(chamber.body)).toMatchObject({ state: 'error', reason: 'BadSessionIdInvalid' });
@@ -102,16 +105,23 @@ describe('MQTT publishing (real Mosquitto)', () => {
     const requests: SetpointRequest[] = [];
     const pub = gateway(broker.url, { id: 'gw-set', onSetpoint: (r) => requests.push(r) });
     await eventually(() => pub.stats().connected, 'publisher connected');
-    await new Promise((r) => setTimeout(r, 300));
     const op = connectMqtt({ url: broker.url, clientId: 'operator' });
     await eventually(() => op.connected, 'operator connected');
+    // the gateway subscribes to <prefix>/+/set/+ once connected: a probe request that
+    // comes through shows the subscription is in place
+    let probe = 0;
+    await eventually(async () => {
+      await op.publish('octopus/probe/set/probe', JSON.stringify({ value: ++probe }), { qos: 1 });
+      return requests.some((r) => r.chamber === 'probe');
+    }, 'setpoint subscription in place');
     await op.publish('octopus/c1/set/air_temperature_setpoint', '{"value": 24.5, "id": "r1"}', { qos: 1 });
     await op.publish('octopus/c1/set/air_temperature_setpoint', '{"value": "x", "extra": 1}', { qos: 1 });
     await op.publish('octopus/c1/set/air_temperature_setpoint', 'not json', { qos: 1 });
     await op.publish('octopus/c2/set/run', '{"value": true}', { qos: 1 });
-    await eventually(() => requests.length >= 2, 'setpoint requests');
-    await new Promise((r) => setTimeout(r, 300));
-    expect(requests).toEqual([
+    // one client's messages reach the gateway in the order published: once the last one
+    // (c2 run) is handled, the bad ones before it have been handled (and rejected) too
+    await eventually(() => requests.some((r) => r.chamber === 'c2'), 'the last setpoint request');
+    expect(requests.filter((r) => r.chamber !== 'probe')).toEqual([
       { chamber: 'c1', tag: 'air_temperature_setpoint', value: 24.5, id: 'r1' },
       { chamber: 'c2', tag: 'run', value: true },
     ]);

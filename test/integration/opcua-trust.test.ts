@@ -29,8 +29,8 @@ const tmp = (what: string) => mkdtempSync(join(tmpdir(), `octopus-trust-${what}-
 const thumbprintOf = (der: Buffer) => new X509Certificate(der).fingerprint.replace(/:/g, '').toLowerCase();
 const SECURE = { security_mode: 'SignAndEncrypt', security_policy: 'Basic256Sha256' };
 
-let servers: RunningOpcuaServer[] = [];
-let drivers: Driver[] = [];
+const servers: RunningOpcuaServer[] = [];
+const drivers: Driver[] = [];
 afterEach(async () => {
   await Promise.all(drivers.splice(0).map((d) => d.stop()));
 });

@@ -82,7 +82,9 @@ describe('octopus start with simulated chambers', () => {
     }
     const msg = data.find((m) => m.chamber === 'c2')!;
     expect(msg.gw).toBe('e2e');
-    expect(latest('c2', 'serial_number')).toBeDefined();
+    // the simulator writes `SIM-<chamber id>` into the 8 string registers (16 ASCII bytes,
+    // NUL-padded; src/sim/modbus-chambers.ts): decoded exactly, padding stripped
+    expect(latest('c2', 'serial_number')).toMatchObject({ value: 'SIM-c2', q: 'good' });
   });
 
   it('keeps retained status: every chamber online, the gateway online', async () => {

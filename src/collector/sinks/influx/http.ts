@@ -35,7 +35,10 @@ export function createInfluxHttp(cfg: InfluxConfig, token: string | undefined): 
     // InfluxDB 1.x before 1.8: /write with db/rp, credentials `user:password` as u/p.
     const q = new URLSearchParams({ db: cfg.database!, precision: 'ms', ...(cfg.retention_policy ? { rp: cfg.retention_policy } : {}) });
     const [u, ...p] = (token ?? '').split(':');
-    if (token && p.length) q.set('u', u!), q.set('p', p.join(':'));
+    if (token && p.length) {
+      q.set('u', u!);
+      q.set('p', p.join(':'));
+    }
     path = `/write?${q}`;
     target = `${cfg.url.replace(/\/$/, '')} database "${cfg.database}"`;
     token = undefined;
