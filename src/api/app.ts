@@ -16,6 +16,8 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { BundleJobs, bundleRoutes } from './routes/bundles.ts';
 import { webAdminRoutes } from './routes/web-admin.ts';
 import { webLiveRoutes } from './routes/web-live.ts';
+import { setpointRoutes, type SetpointControl } from './routes/setpoints.ts';
+import type { SetpointAttempt, SetpointOutcome } from '../gateway/setpoints.ts';
 import { webPageRoutes } from './routes/web-pages.ts';
 import { webStaticRoutes } from './routes/web-static.ts';
 import { subsetRoutes } from './routes/web-subset.ts';
@@ -53,6 +55,10 @@ export interface AppDeps {
   bundleThrottleMs?: number;
   /** Grafana links (default: OCTOPUS_GRAFANA_URL + dashboards/generated uids). */
   grafana?: GrafanaLinks;
+  /** The gateway's setpoint path: mounts `POST /api/chambers/:chamber/setpoints/:tag` (operator). */
+  setpoint?: (call: SetpointAttempt) => Promise<SetpointOutcome>;
+  /** Writable tags per chamber, offered by the live view's setpoint control to operators. */
+  setpointControls?: Record<string, SetpointControl[]>;
 }
 
 /** The HTTP app: external plugins, then app plugins, then routes. Tests call `inject`. */
@@ -90,7 +96,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(webStaticRoutes);
     await app.register(webPageRoutes, { store: deps.experiments, users: deps.users, audit, grafana });
     await app.register(webAdminRoutes, { users: deps.users, audit });
-    await app.register(webLiveRoutes, { live: deps.live ?? new LiveValues(), users: deps.users, store: deps.experiments, grafana });
+    await app.register(webLiveRoutes, { live: deps.live ?? new LiveValues(), users: deps.users, store: deps.experiments, grafana, controls: deps.setpoint ? deps.setpointControls : undefined });
+    if (deps.setpoint) await app.register(setpointRoutes, { users: deps.users, setpoint: deps.setpoint });
   }
   return app;
 }

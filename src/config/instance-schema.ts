@@ -96,6 +96,31 @@ export type Chamber = z.infer<typeof Chamber>;
 export type OpcuaChamber = z.infer<typeof OpcuaChamber>;
 export type ModbusChamber = z.infer<typeof ModbusChamber>;
 
+/**
+ * The embedded broker of `octopus start` and the limits that `octopus mqtt-config`
+ * writes into the Mosquitto configuration (docs/mqtt.md, docs/security.md).
+ */
+export const BrokerConfig = z
+  .object({
+    /** Interface the embedded broker listens on (loopback unless opened on purpose). */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** Unauthenticated clients may connect, read-only (data and status). */
+    allow_anonymous: z.boolean().default(false),
+    /** Largest MQTT packet accepted; a client announcing a larger one is disconnected. */
+    max_packet_bytes: z.number().int().min(4096).max(256 * 1024 ** 2).default(1024 ** 2),
+    max_connections: z.number().int().min(1).max(100_000).default(256),
+    /** Per client: QoS 1/2 messages in flight (Mosquitto max_inflight_messages; aedes: inbound QoS 2 window). */
+    max_inflight: z.number().int().min(1).max(65_535).default(100),
+    /** Per client: QoS 1/2 messages queued while offline or beyond the in-flight window (Mosquitto max_queued_messages). */
+    max_queued: z.number().int().min(0).max(10_000_000).default(1_000_000),
+    /** Retained messages kept by the embedded broker (distinct topics). */
+    retained_max_count: z.number().int().min(1).max(1_000_000).default(10_000),
+    /** Largest retained payload. */
+    retained_max_bytes: z.number().int().min(64).max(16 * 1024 ** 2).default(64 * 1024),
+  })
+  .strict();
+export type BrokerConfig = z.infer<typeof BrokerConfig>;
+
 export const MqttConfig = z
   .object({
     /** External broker (mqtt://, mqtts://, ws://, wss://); unset = embedded broker. */
@@ -112,6 +137,7 @@ export const MqttConfig = z
     keepalive_s: z.number().int().min(1).default(30),
     /** QoS 1 messages in flight before waiting for PUBACKs. */
     inflight: z.number().int().min(1).max(65535).default(256),
+    broker: BrokerConfig.default(BrokerConfig.parse({})),
   })
   .strict();
 export type MqttConfig = z.infer<typeof MqttConfig>;

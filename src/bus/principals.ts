@@ -1,0 +1,64 @@
+import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
+import type { UserStore } from '../auth/users.ts';
+import { anonymousPrincipal, personPrincipal, reservedName, type MqttPrincipal } from './acl.ts';
+
+/** A connected client's identity: the principal, and how it signed in (to re-check it). */
+export interface Identity { principal: MqttPrincipal; via: 'service' | 'token' | 'password' | 'anonymous'; token?: string }
+
+const digest = (s: string | Buffer) => createHash('sha256').update(s).digest();
+
+/**
+ * Who may connect to the embedded broker: the in-process services, with passwords made
+ * at startup and kept in memory only; people, with their user name and an API token
+ * (or their password) from the UserStore; anonymous clients only when enabled.
+ */
+export class PrincipalDirectory {
+  private readonly services = new Map<string, { hash: Buffer; principal: MqttPrincipal }>();
+
+  constructor(private readonly prefix: string, private readonly users?: UserStore, private readonly allowAnonymous = false) {}
+
+  /** Registers a service principal with a fresh random password; returns its credentials. */
+  addService(principal: MqttPrincipal): { username: string; password: string } {
+    const password = randomBytes(24).toString('base64url');
+    this.services.set(principal.name, { hash: digest(password), principal });
+    return { username: principal.name, password };
+  }
+
+  /** The identity of a CONNECT, or a refusal code: 4 = bad user name or password, 5 = not authorised. */
+  async authenticate(username: string | undefined, password: Buffer | undefined): Promise<Identity | 4 | 5> {
+    if (!username) return this.allowAnonymous && !password ? { principal: anonymousPrincipal(this.prefix), via: 'anonymous' } : 5;
+    if (!password || password.length === 0 || password.length > 1024) return 4;
+    const service = this.services.get(username);
+    if (service) return timingSafeEqual(digest(password), service.hash) ? { principal: service.principal, via: 'service' } : 4;
+    if (reservedName(username) || !this.users) return 4;
+    const secret = password.toString('utf8');
+    const byToken = this.users.authenticate(secret);
+    if (byToken) {
+      if (byToken.user !== username) return 4;
+      return { principal: personPrincipal(this.prefix, byToken.user, byToken.role), via: 'token', token: byToken.token };
+    }
+    if (secret.startsWith('oct_')) return 4;
+    const byPassword = await this.users.login(username, secret);
+    return byPassword ? { principal: personPrincipal(this.prefix, byPassword.user, byPassword.role), via: 'password' } : 4;
+  }
+
+  /**
+   * The principal as it is now: a person disabled, deleted or whose token was revoked
+   * since connecting has none (undefined); a changed role changes the rules.
+   */
+  current(id: Identity): MqttPrincipal | undefined {
+    if (id.via === 'service' || id.via === 'anonymous' || !this.users) return id.principal;
+    let u;
+    try {
+      u = this.users.users().find((x) => x.name === id.principal.name);
+    } catch {
+      return undefined;
+    }
+    if (!u || u.disabled || u.pending) return undefined;
+    if (id.via === 'token' && id.token) {
+      const t = this.users.token(id.token);
+      if (!t || t.revoked || (t.expires && Date.parse(t.expires) <= Date.now())) return undefined;
+    }
+    return u.role === id.principal.role ? id.principal : personPrincipal(this.prefix, u.name, u.role);
+  }
+}
