@@ -31,21 +31,26 @@ export const reservedName = (name: string): boolean => /^(gateway|collector|web)
 const r = (filter: string): AclRule => ({ access: 'read', filter });
 const w = (filter: string): AclRule => ({ access: 'write', filter });
 
-/** A gateway: writes data and status of its chambers and its own status, reads their set requests, answers on any result topic. */
+/**
+ * A gateway: writes data and status of its chambers and its own status, reads their set
+ * requests (and may write them only to clear a retained one: an empty retained publish),
+ * answers on any result topic.
+ */
 export function gatewayPrincipal(prefix: string, id: string, chambers: readonly string[]): MqttPrincipal {
   checkChambers(chambers);
   return {
     name: serviceName.gateway(id),
     kind: 'gateway',
     rules: [
-      ...chambers.flatMap((c) => [w(`${prefix}/${c}/data`), w(`${prefix}/${c}/status`), r(`${prefix}/${c}/set/+/+`)]),
+      // Reads its own chambers' data and status too: the live view of a gateway process signs in as the gateway.
+      ...chambers.flatMap((c) => [w(`${prefix}/${c}/data`), w(`${prefix}/${c}/status`), r(`${prefix}/${c}/data`), r(`${prefix}/${c}/status`), r(`${prefix}/${c}/set/+/+`), w(`${prefix}/${c}/set/+/+`)]),
       w(`${prefix}/gateway/${id}/status`),
       w(`${prefix}/results/+`),
     ],
   };
 }
 
-/** A collector: reads data and status, reads experiment commands, announces run events, answers commands. */
+/** A collector: reads data and status, reads experiment commands (writes them only to clear a retained one), announces run events, answers commands. */
 export function collectorPrincipal(prefix: string, id: string): MqttPrincipal {
   return {
     name: serviceName.collector(id),
@@ -55,6 +60,7 @@ export function collectorPrincipal(prefix: string, id: string): MqttPrincipal {
       r(`${prefix}/+/status`),
       r(`${prefix}/gateway/+/status`),
       r(`${prefix}/experiments/+/command/+`),
+      w(`${prefix}/experiments/+/command/+`),
       w(`${prefix}/experiments/+/event`),
       w(`${prefix}/results/+`),
     ],

@@ -79,8 +79,8 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
       if (!p) return refuse('no longer authorised');
       if (!canPublish(p, topic)) return refuse(`${p.kind} "${p.name}" may not write this topic`);
       if (packet.retain) {
-        if (isRequestTopic(o.prefix, topic)) return refuse('requests may not be retained');
         const size = packet.payload.length;
+        if (isRequestTopic(o.prefix, topic) && size > 0) return refuse('requests may not be retained');
         if (size === 0) retained.delete(topic);
         else {
           if (size > o.limits.retained_max_bytes) return refuse(`retained payload of ${size} bytes (limit ${o.limits.retained_max_bytes})`);

@@ -215,6 +215,11 @@ export class Publisher {
     this.o.onSetRequest(where, payload, retained);
   }
 
+  /** Deletes a retained message (empty retained publish): a retained request must not be replayed. */
+  clearRetained(topic: string): void {
+    this.conn.publish(topic, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: Error) => this.o.log.warn(`cannot clear the retained request on ${topic}: ${err.message}`));
+  }
+
   /** Answers a request on `<prefix>/results/<principal>` (QoS 1, not retained). */
   publishResult(principal: string, result: RequestResult): void {
     if (!this.conn.connected) return void this.o.log.warn(`result for ${principal} not sent (MQTT offline): ${result.status}${result.reason ? `: ${result.reason}` : ''}`);

@@ -5,6 +5,7 @@ import { ConfigError, EXIT_CONFIG } from '../core/errors.ts';
 import { jsonSchemas } from '../config/json-schema.ts';
 import { ADMIN_USAGE, adminCommand } from './admin.ts';
 import { RUN_USAGE, runCommand } from './runs.ts';
+import { MQTT_CONFIG_USAGE } from './mqtt-config.ts';
 import { validateFiles } from './validate.ts';
 
 const USAGE = `octopus — climate-chamber acquisition gateway
@@ -19,6 +20,7 @@ usage:
                                        draft an OPC UA profile from a live address space
 ${RUN_USAGE}
 ${ADMIN_USAGE}
+${MQTT_CONFIG_USAGE}
 
 environment: OCTOPUS_CONFIG, OCTOPUS_DATA_DIR, OCTOPUS_HTTP_PORT, OCTOPUS_MQTT_URL,
              OCTOPUS_MQTT_PORT, OCTOPUS_GATEWAY_ID, OCTOPUS_LOG_LEVEL, OCTOPUS_INFLUX_URL,
@@ -75,6 +77,10 @@ export async function main(argv: string[]): Promise<number> {
         return await adminCommand(command, rest, out, err);
       case 'run':
         return await runCommand(rest, out, err);
+      case 'mqtt-config': {
+        const { mqttConfigCommand } = await import('./mqtt-config.ts');
+        return await mqttConfigCommand(rest, out, err);
+      }
       case undefined:
       case 'help':
       case '--help':

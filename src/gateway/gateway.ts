@@ -66,7 +66,10 @@ export class Gateway {
   /** A message on `<prefix>/<chamber>/set/<tag>/<principal>`: the sender is the ACL-pinned topic level. */
   private async onSetRequest(where: SetTopic, payload: Buffer, retained: boolean): Promise<void> {
     const who = `mqtt:${where.principal}`;
+    // An empty payload is the deletion of a retained request (ours, below): nothing to do.
+    if (payload.length === 0) return;
     const parsed = parseRequest(SetRequest, payload, retained);
+    if (retained) this.publisher.clearRetained(this.publisher.topics.set(where.chamber, where.tag, where.principal));
     const outcome = parsed.ok
       ? await this.setpoints.apply({ chamber: where.chamber, tag: where.tag, value: parsed.data.value, id: parsed.data.id, who })
       : this.setpoints.refuse({ chamber: where.chamber, tag: where.tag, id: parsed.id, who }, parsed.reason);
