@@ -97,7 +97,8 @@ export class RunControl {
     // An empty payload is the deletion of a retained command (ours, below): nothing to do.
     if (payload.length === 0) return;
     const parsed = parseRequest(ExperimentCommand, payload, retained);
-    if (retained) this.conn.publish(topic, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: Error) => this.o.log.warn(`cannot clear the retained command on ${topic}: ${err.message}`));
+    // Never replayed: delete a retained copy of every command (see Gateway.onSetRequest).
+    this.conn.publish(topic, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: Error) => this.o.log.warn(`cannot clear the retained command on ${topic}: ${err.message}`));
     let outcome: { status: 'accepted'; run: string } | { status: 'refused'; reason: string };
     let action = 'command';
     if (!parsed.ok) outcome = { status: 'refused', reason: parsed.reason };

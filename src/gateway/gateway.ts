@@ -69,7 +69,11 @@ export class Gateway {
     // An empty payload is the deletion of a retained request (ours, below): nothing to do.
     if (payload.length === 0) return;
     const parsed = parseRequest(SetRequest, payload, retained);
-    if (retained) this.publisher.clearRetained(this.publisher.topics.set(where.chamber, where.tag, where.principal));
+    // A request published with retain=true must never be replayed (to this gateway after a
+    // reconnect, or to the next one): delete it. MQTT 3.1.1 hides the retain flag from live
+    // subscribers, so this is done for every request (Mosquitto; the embedded broker refuses
+    // retained requests outright). Delivered as retained (stored earlier): refused.
+    this.publisher.clearRetained(this.publisher.topics.set(where.chamber, where.tag, where.principal));
     const outcome = parsed.ok
       ? await this.setpoints.apply({ chamber: where.chamber, tag: where.tag, value: parsed.data.value, id: parsed.data.id, who })
       : this.setpoints.refuse({ chamber: where.chamber, tag: where.tag, id: parsed.id, who }, parsed.reason);
