@@ -48,6 +48,19 @@ export class PrincipalDirectory {
    */
   current(id: Identity): MqttPrincipal | undefined {
     if (id.via === 'service' || id.via === 'anonymous' || !this.users) return id.principal;
+    // Checked at most once a second per client: every forwarded message asks.
+    const hit = this.recent.get(id);
+    const now = Date.now();
+    if (hit && now - hit.at < 1000) return hit.principal;
+    const principal = this.lookup(id);
+    this.recent.set(id, { at: now, principal });
+    return principal;
+  }
+
+  private readonly recent = new WeakMap<Identity, { at: number; principal: MqttPrincipal | undefined }>();
+
+  private lookup(id: Identity): MqttPrincipal | undefined {
+    if (!this.users) return id.principal;
     let u;
     try {
       u = this.users.users().find((x) => x.name === id.principal.name);

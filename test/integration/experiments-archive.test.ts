@@ -148,6 +148,20 @@ describe('experiment runs archived as NetCDF', () => {
     expect(ncdump(join(e.dir, 'runs', 'r003', 'co2-test_r003.nc'), true).status).toBe(0);
   });
 
+  it('refuses a malformed command and one naming someone else in the payload: answered, audited, no run', async () => {
+    const runs = store.get('co2-test').runs.length;
+    await mqtt.publish('octopus/experiments/co2-test/command/olga', JSON.stringify({ action: 'start', by: 'mallory', id: 'cmd-bad' }), { qos: 1 });
+    await mqtt.publish('octopus/experiments/co2-test/command/olga', 'start please', { qos: 1 });
+    const bad = await eventually(() => results.find((r) => r.id === 'cmd-bad'), 'refusal of cmd-bad');
+    expect(bad).toMatchObject({ request: 'command', status: 'refused', by: 'olga' });
+    expect(bad.reason).toMatch(/by|Unrecognized/);
+    await eventually(() => results.find((r) => r.id === null && r.status === 'refused' && /not JSON/.test(r.reason ?? '')), 'refusal of the non-JSON command');
+    const audit = readFileSync(join(configFile, '..', 'data', 'state', 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { who: string; action: string; detail?: { result?: string; id?: string } });
+    expect(audit.filter((e) => e.who === 'mqtt:olga' && e.action === 'run_command' && e.detail?.result?.startsWith('refused')).length).toBeGreaterThanOrEqual(2);
+    expect(audit).toContainEqual(expect.objectContaining({ who: 'mqtt:olga', action: 'run_start', detail: expect.objectContaining({ result: 'accepted', id: 'start-1' }) }));
+    expect(store.get('co2-test').runs).toHaveLength(runs);
+  });
+
   it('stops cleanly on SIGINT', async () => {
     expect(await octopus.stop('SIGINT')).toBe(0);
   });
