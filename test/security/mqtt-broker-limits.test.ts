@@ -21,7 +21,7 @@ afterEach(async () => {
 });
 
 async function start(limits: Partial<BrokerConfig> = {}) {
-  const directory = new PrincipalDirectory('octopus');
+  const directory = new PrincipalDirectory('octopus', undefined, limits.allow_anonymous ?? false);
   const gwA = directory.addService(gatewayPrincipal('octopus', 'a', ['c1', 'c2']));
   const gwB = directory.addService(gatewayPrincipal('octopus', 'b', ['c9']));
   const web = directory.addService(webPrincipal('octopus', 'b', ['c1', 'c2', 'c9']));
@@ -92,6 +92,24 @@ describe('embedded broker limits', () => {
     probes.push(...ok, extra);
     expect(ok.every((p) => p.client.connected)).toBe(true);
     expect(extra.client.connected).toBe(false);
+  });
+});
+
+describe('anonymous access', () => {
+  it('is refused by default, and read-only when allow_anonymous is set', async () => {
+    const off = await start();
+    const refused = await probe(broker!.url);
+    probes.push(refused);
+    expect(refused.client.connected).toBe(false);
+    expect(off.denials.at(-1)).toMatchObject({ action: 'connect', who: 'anonymous' });
+    await broker!.close();
+    const on = await start({ allow_anonymous: true });
+    const anon = await on.connect({ username: undefined as unknown as string, password: undefined as unknown as string }, ['octopus/+/data']);
+    expect(anon.client.connected).toBe(true);
+    const gw = await on.connect(on.gwA);
+    expect(await publishOrDrop(gw, 'octopus/c1/data', '{"n":1}')).toBe(true);
+    await eventually(() => anon.got.find((m) => m.topic === 'octopus/c1/data'), 'data for the anonymous reader');
+    expect(await publishOrDrop(anon, 'octopus/c1/set/co2_setpoint/anonymous', '{"value":1}')).toBe(false);
   });
 });
 
