@@ -7,6 +7,11 @@ export interface Identity { principal: MqttPrincipal; via: 'service' | 'token' |
 
 const digest = (s: string | Buffer) => createHash('sha256').update(s).digest();
 
+/** Sign-in throttle per user name: after this many failures within the window, refused unchecked for LOCK_MS. */
+export const MAX_FAILURES = 10;
+const WINDOW_MS = 5 * 60_000;
+const LOCK_MS = 60_000;
+
 /**
  * Who may connect to the embedded broker: the in-process services, with passwords made
  * at startup and kept in memory only; people, with their user name and an API token
@@ -14,6 +19,7 @@ const digest = (s: string | Buffer) => createHash('sha256').update(s).digest();
  */
 export class PrincipalDirectory {
   private readonly services = new Map<string, { hash: Buffer; principal: MqttPrincipal }>();
+  private readonly failures = new Map<string, { count: number; first: number; lockedUntil: number }>();
 
   constructor(private readonly prefix: string, private readonly users?: UserStore, private readonly allowAnonymous = false) {}
 
@@ -27,6 +33,28 @@ export class PrincipalDirectory {
   /** The identity of a CONNECT, or a refusal code: 4 = bad user name or password, 5 = not authorised. */
   async authenticate(username: string | undefined, password: Buffer | undefined): Promise<Identity | 4 | 5> {
     if (!username) return this.allowAnonymous && !password ? { principal: anonymousPrincipal(this.prefix), via: 'anonymous' } : 5;
+    // Guessing passwords (each scrypt check costs ~50 ms of CPU) is throttled per user name.
+    // Not for the in-process services (192-bit random passwords): a lockout would only let
+    // a local client knock the gateway off the broker.
+    if (this.services.has(username)) return this.check(username, password);
+    const now = Date.now();
+    const f = this.failures.get(username);
+    if (f && f.lockedUntil > now) return 4;
+    const result = await this.check(username, password);
+    if (result !== 4) this.failures.delete(username);
+    else {
+      const entry = f && now - f.first < WINDOW_MS ? f : { count: 0, first: now, lockedUntil: 0 };
+      entry.count++;
+      if (entry.count >= MAX_FAILURES) entry.lockedUntil = now + LOCK_MS;
+      this.failures.delete(username);
+      this.failures.set(username, entry);
+      // Bounded: the oldest entries go first.
+      if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
+    }
+    return result;
+  }
+
+  private async check(username: string, password: Buffer | undefined): Promise<Identity | 4> {
     if (!password || password.length === 0 || password.length > 1024) return 4;
     const service = this.services.get(username);
     if (service) return timingSafeEqual(digest(password), service.hash) ? { principal: service.principal, via: 'service' } : 4;

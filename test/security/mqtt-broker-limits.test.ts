@@ -3,11 +3,15 @@
  * must not speak for each other, the retained-message and connection limits, and the
  * ACL model itself (the same rules `octopus mqtt-config` writes for Mosquitto).
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { UserStore } from '../../src/auth/users.ts';
 import { canPublish, canRead, canSubscribe, collectorPrincipal, filtersOverlap, gatewayPrincipal, personPrincipal, topicMatches, webPrincipal } from '../../src/bus/acl.ts';
 import { startEmbeddedBroker, type BrokerDenial, type EmbeddedBroker } from '../../src/bus/broker.ts';
 import { PacketGuard } from '../../src/bus/packet-guard.ts';
-import { PrincipalDirectory } from '../../src/bus/principals.ts';
+import { MAX_FAILURES, PrincipalDirectory } from '../../src/bus/principals.ts';
 import { BrokerConfig } from '../../src/config/instance-schema.ts';
 import { probe, publishOrDrop, type Probe } from '../support/mqtt-probe.ts';
 import { eventually, freePort } from '../support/ports.ts';
@@ -110,6 +114,19 @@ describe('anonymous access', () => {
     expect(await publishOrDrop(gw, 'octopus/c1/data', '{"n":1}')).toBe(true);
     await eventually(() => anon.got.find((m) => m.topic === 'octopus/c1/data'), 'data for the anonymous reader');
     expect(await publishOrDrop(anon, 'octopus/c1/set/co2_setpoint/anonymous', '{"value":1}')).toBe(false);
+  });
+});
+
+describe('password guessing', () => {
+  it('locks a person\'s user name for a minute after 10 failures, even against the right password; services are never locked', async () => {
+    const users = new UserStore(join(mkdtempSync(join(tmpdir(), 'octopus-users-')), 'users.json'));
+    await users.addUser('olga', 'operator', 'olga-password');
+    const directory = new PrincipalDirectory('octopus', users);
+    for (let i = 0; i < MAX_FAILURES; i++) expect(await directory.authenticate('olga', Buffer.from(`guess-${i}`))).toBe(4);
+    expect(await directory.authenticate('olga', Buffer.from('olga-password'))).toBe(4);
+    const gw = directory.addService(gatewayPrincipal('octopus', 'a', ['c1']));
+    for (let i = 0; i < MAX_FAILURES + 2; i++) expect(await directory.authenticate(gw.username, Buffer.from(`guess-${i}`))).toBe(4);
+    expect(await directory.authenticate(gw.username, Buffer.from(gw.password))).toMatchObject({ principal: { name: 'gateway.a' } });
   });
 });
 
