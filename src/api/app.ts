@@ -97,7 +97,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(webPageRoutes, { store: deps.experiments, users: deps.users, audit, grafana });
     await app.register(webAdminRoutes, { users: deps.users, audit });
     await app.register(webLiveRoutes, { live: deps.live ?? new LiveValues(), users: deps.users, store: deps.experiments, grafana, controls: deps.setpoint ? deps.setpointControls : undefined });
-    if (deps.setpoint) await app.register(setpointRoutes, { users: deps.users, setpoint: deps.setpoint });
+    if (deps.setpoint) {
+      const setpoint = deps.setpoint;
+      await app.register(setpointRoutes, { users: deps.users, setpoint, audit: (e) => audit.write(e) });
+    }
   }
   return app;
 }

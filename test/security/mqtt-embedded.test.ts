@@ -169,6 +169,7 @@ describe('HTTP setpoint endpoint', () => {
 
   it('refuses a viewer (403) and an anonymous caller (401); the PLC keeps its value', async () => {
     expect((await post(vic.password, JSON.stringify({ value: 1999 }))).status).toBe(403);
+    expect(auditOf(dataDir).at(-1)).toMatchObject({ who: 'api:vic', action: 'setpoint', what: 'c2/co2_setpoint', detail: { result: expect.stringMatching(/^refused: needs role operator/) } });
     expect((await fetch(`${http}/api/chambers/c2/setpoints/co2_setpoint`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"value":1999}' })).status).toBe(401);
     expect(await plcValue()).toBe(640);
   });
