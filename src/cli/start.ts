@@ -30,7 +30,8 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
     if (mode === 'collect') {
       const url = cfg.mqtt.url ?? `mqtt://127.0.0.1:${cfg.mqtt.port}`;
       if (!cfg.influx.url && !cfg.experiments.enabled) log.warn('no influx.url (or OCTOPUS_INFLUX_URL) and experiments disabled: the collector has no sink to write to');
-      const collector = new Collector(loaded, url, log.child('collector'), process.env, cfg.experiments.enabled ? createExperimentStore(loaded) : undefined);
+      const own = collectorIdentity(loaded);
+      const collector = new Collector(own.loaded, url, log.child('collector'), own.env, cfg.experiments.enabled ? createExperimentStore(loaded) : undefined);
       collector.start();
       stops.unshift(['collector', () => collector.stop()]);
       const health = () => withCollector(standaloneHealth(cfg.gateway.id, url, collector), collector.health());
@@ -49,7 +50,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       // With the embedded broker every in-process component signs in as its own principal
       // with a password made now and kept in memory; with an external broker they all use
       // mqtt.username_env / password_env (one identity per process, from octopus mqtt-config).
-      let as = (_p: MqttPrincipal): { loaded: LoadedConfig; env: NodeJS.ProcessEnv } => ({ loaded, env: process.env });
+      let as = (p: MqttPrincipal): { loaded: LoadedConfig; env: NodeJS.ProcessEnv } => (p.kind === 'collector' ? collectorIdentity(loaded) : { loaded, env: process.env });
       const prefix = cfg.mqtt.prefix;
       const chamberIds = loaded.chambers.map((c) => c.chamber.id);
       const gatewayP = gatewayPrincipal(prefix, cfg.gateway.id, chamberIds);
@@ -167,6 +168,14 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
   log.info(`${signal}: shutting down`);
   const clean = await shutdown(stops, log);
   return clean ? 0 : 1;
+}
+
+/** The configuration as the collector sees it: its own credentials (collector.username_env) when given. */
+function collectorIdentity(loaded: LoadedConfig): { loaded: LoadedConfig; env: NodeJS.ProcessEnv } {
+  const c = loaded.config.collector;
+  if (!c.username_env && !c.password_env) return { loaded, env: process.env };
+  const mqtt = { ...loaded.config.mqtt, username_env: c.username_env ?? loaded.config.mqtt.username_env, password_env: c.password_env ?? loaded.config.mqtt.password_env };
+  return { loaded: { ...loaded, config: { ...loaded.config, mqtt } }, env: process.env };
 }
 
 async function shutdown(stops: Array<[string, () => Promise<void>]>, log: ReturnType<typeof createLogger>): Promise<boolean> {

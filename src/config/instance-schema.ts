@@ -244,6 +244,13 @@ export const CollectorConfig = z
     archive: z.boolean().default(true),
     /** Collector HTTP port when run on its own (`octopus collect`). */
     http_port: z.number().int().min(0).max(65535).default(8081),
+    /**
+     * The collector's own MQTT identity with an external broker (variables holding user
+     * name and password); default mqtt.username_env / password_env. Lets `octopus start`
+     * run gateway and collector in one process as two principals (docs/security.md).
+     */
+    username_env: EnvName.optional(),
+    password_env: EnvName.optional(),
   })
   .strict();
 export type CollectorConfig = z.infer<typeof CollectorConfig>;

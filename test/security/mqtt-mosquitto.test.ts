@@ -1,8 +1,8 @@
 /**
  * The production setup: a real Mosquitto running the password file, ACL file and
  * mosquitto.conf written by `octopus mqtt-config` (two gateways, a collector, an
- * operator and a viewer, a TLS listener with a test CA), and `octopus start` signed in
- * as gateway "gwa". The same attacks as against the embedded broker, with the same
+ * operator and a viewer, a TLS listener with a test CA), and `octopus start` running
+ * gateway "gwa" and the collector in one process, each signed in as itself. The same attacks as against the embedded broker, with the same
  * outcome: refused, the PLC (simulated, read back every cycle) unchanged, accepted
  * requests audited with the authenticated user and answered on the result topic.
  */
@@ -12,6 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { person } from '../support/people.ts';
+import { loadConfig } from '../../src/config/loader.ts';
+import { createExperimentStore } from '../../src/experiments/factory.ts';
+import type { ExperimentStore } from '../../src/experiments/store.ts';
 import { runCli, simulatedChambers, startOctopus, type RunningOctopus } from '../support/cli.ts';
 import { Mosquitto } from '../support/mosquitto.ts';
 import { probe, publishOrDrop, type Probe } from '../support/mqtt-probe.ts';
@@ -28,6 +31,8 @@ let tlsUrl = '';
 let configOutput = '';
 const creds: Record<string, { username: string; password: string }> = {};
 let watch: Probe;
+let identities: Record<string, string> = {};
+let store: ExperimentStore;
 
 /** A test CA and a server certificate for 127.0.0.1, made with openssl. */
 function makeCertificates(out: string): void {
@@ -53,7 +58,7 @@ gateway: { id: gwa }
 data_dir: ${JSON.stringify(dataDir)}
 simulator: { enabled: true, seed: 4 }
 mqtt: { url: "${url}", username_env: OCTOPUS_MQTT_USERNAME, password_env: OCTOPUS_MQTT_PASSWORD }
-collector: { enabled: false }
+collector: { enabled: true, username_env: OCTOPUS_COLLECTOR_MQTT_USERNAME, password_env: OCTOPUS_COLLECTOR_MQTT_PASSWORD }
 http: { port: ${ports.http}, host: 127.0.0.1 }
 ${simulatedChambers(ports, { count: 2 })}`);
   const gwb = join(dir, 'gwb.yaml');
@@ -74,7 +79,12 @@ chambers:
   for (const n of ['gateway.gwa', 'gateway.gwb', 'collector.ingest', 'olga', 'vic']) creds[n] = envFile(n);
   chmodSync(dir, 0o755); // mosquitto (user "mosquitto") must reach generated/
   mosquitto = await Mosquitto.startGenerated(gen, ports.mqtt);
-  octopus = await startOctopus(gwa, { env: { OCTOPUS_MQTT_USERNAME: creds['gateway.gwa']!.username, OCTOPUS_MQTT_PASSWORD: creds['gateway.gwa']!.password } });
+  identities = {
+    OCTOPUS_MQTT_USERNAME: creds['gateway.gwa']!.username, OCTOPUS_MQTT_PASSWORD: creds['gateway.gwa']!.password,
+    OCTOPUS_COLLECTOR_MQTT_USERNAME: creds['collector.ingest']!.username, OCTOPUS_COLLECTOR_MQTT_PASSWORD: creds['collector.ingest']!.password,
+  };
+  octopus = await startOctopus(gwa, { env: identities });
+  store = createExperimentStore(loadConfig(gwa, { ...process.env, ...identities, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '' }));
   watch = await probe(url, creds.olga, { subscribe: ['octopus/+/data', 'octopus/results/olga'] });
   await eventually(() => latest(watch, 'c2', 'co2_setpoint') !== undefined, 'c2 co2_setpoint published through Mosquitto', 40_000);
 }, 120_000);
@@ -161,6 +171,23 @@ describe('Mosquitto with the generated files', () => {
     expect(auditOf(dataDir)).toContainEqual(expect.objectContaining({ who: 'mqtt:olga', action: 'setpoint', what: 'c2/co2_setpoint', detail: { value: 615, result: 'written', id: 'mq-1' } }));
     expect(spy.got.filter((m) => m.topic.includes('/set/') || m.topic.includes('/results/'))).toEqual([]);
     for (const p of [spy, o]) await p.end();
+  });
+
+  it('experiment commands: the operator\'s starts a run as mqtt:<her>, answered; the viewer\'s never arrives', async () => {
+    await store.create({ id: 'acl-test', title: 'ACL test', principal_investigator: { name: 'Ada Lovelace' }, chambers: ['c1'], sampling_period_s: 1 }, 'test');
+    const v = await probe(url, creds.vic);
+    await publishOrDrop(v, 'octopus/experiments/acl-test/command/vic', '{"action":"start","id":"v-1"}');
+    await publishOrDrop(v, 'octopus/experiments/acl-test/command/olga', '{"action":"start","id":"v-2"}');
+    await v.end();
+    const o = await probe(url, creds.olga);
+    await publishOrDrop(o, 'octopus/experiments/acl-test/command/olga', '{"action":"start","id":"o-1"}');
+    expect(await eventually(() => resultsOf(watch, 'octopus/results/olga').find((x) => x.id === 'o-1'), 'result o-1')).toMatchObject({ request: 'command', status: 'accepted', run: 'r001', by: 'olga' });
+    await publishOrDrop(o, 'octopus/experiments/acl-test/command/olga', '{"action":"stop","id":"o-2"}');
+    await eventually(() => resultsOf(watch, 'octopus/results/olga').find((x) => x.id === 'o-2'), 'result o-2');
+    expect(store.get('acl-test').runs).toEqual([expect.objectContaining({ id: 'r001', started_by: 'mqtt:olga', stopped_by: 'mqtt:olga' })]);
+    expect(auditOf(dataDir).filter((e) => e.what === 'acl-test').map((e) => [e.who, e.action])).toEqual([['mqtt:olga', 'run_start'], ['mqtt:olga', 'run_stop']]);
+    expect(resultsOf(watch, 'octopus/results/olga').some((x) => x.id === 'v-2')).toBe(false);
+    await o.end();
   });
 
   it('a malformed request is refused with the reason, audited and answered', async () => {
