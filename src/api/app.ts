@@ -21,6 +21,8 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { BundleJobs, bundleRoutes } from './routes/bundles.ts';
 import { webAdminRoutes } from './routes/web-admin.ts';
 import { webLiveRoutes } from './routes/web-live.ts';
+import { setpointRoutes, type SetpointControl } from './routes/setpoints.ts';
+import type { SetpointAttempt, SetpointOutcome } from '../gateway/setpoints.ts';
 import { webPageRoutes } from './routes/web-pages.ts';
 import { webStaticRoutes } from './routes/web-static.ts';
 import { subsetRoutes } from './routes/web-subset.ts';
@@ -59,6 +61,10 @@ export interface AppDeps {
   bundleThrottleMs?: number;
   /** Grafana links (default: OCTOPUS_GRAFANA_URL + dashboards/generated uids). */
   grafana?: GrafanaLinks;
+  /** The gateway's setpoint path: mounts `POST /api/chambers/:chamber/setpoints/:tag` (operator). */
+  setpoint?: (call: SetpointAttempt) => Promise<SetpointOutcome>;
+  /** Writable tags per chamber, offered by the live view's setpoint control to operators. */
+  setpointControls?: Record<string, SetpointControl[]>;
   /** The `http:` section of the configuration (trusted proxies, sign-in limits, registrations, bundle quota); defaults as documented. */
   http?: z.input<typeof HttpConfig>;
   /** Clock of the sign-in throttles (ms); tests move it instead of sleeping. */
@@ -120,7 +126,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(webSignInRoutes, { users: deps.users, audit, guard, maxPendingRegistrations: http.max_pending_registrations });
     await app.register(webPageRoutes, { store: deps.experiments, users: deps.users, audit, grafana });
     await app.register(webAdminRoutes, { users: deps.users, audit });
-    await app.register(webLiveRoutes, { live: deps.live ?? new LiveValues(), users: deps.users, store: deps.experiments, grafana });
+    await app.register(webLiveRoutes, { live: deps.live ?? new LiveValues(), users: deps.users, store: deps.experiments, grafana, controls: deps.setpoint ? deps.setpointControls : undefined });
+    if (deps.setpoint) {
+      const setpoint = deps.setpoint;
+      await app.register(setpointRoutes, { users: deps.users, setpoint, audit: (e) => audit.write(e) });
+    }
   }
   return app;
 }

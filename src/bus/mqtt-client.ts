@@ -38,7 +38,8 @@ export interface MqttEvents {
   connect(): void;
   close(): void;
   error(err: Error): void;
-  message(topic: string, payload: Buffer): void;
+  /** `retained`: the broker replayed a stored retained message (not a live publish). */
+  message(topic: string, payload: Buffer, retained: boolean): void;
 }
 
 export interface MqttConnection {
@@ -115,7 +116,7 @@ export function connectMqtt(o: MqttConnectOptions): MqttConnection {
         });
       }),
     on(event, listener) {
-      if (event === 'message') client.on('message', (topic, payload) => (listener as MqttEvents['message'])(topic, payload));
+      if (event === 'message') client.on('message', (topic, payload, packet) => (listener as MqttEvents['message'])(topic, payload, packet.retain === true));
       else client.on(event, listener as () => void);
     },
     end: () => new Promise<void>((resolve) => client.end(false, {}, () => resolve())),

@@ -33,26 +33,54 @@ export const StatusMessage = z.object({
 });
 export type StatusMessage = z.infer<typeof StatusMessage>;
 
-/** `<prefix>/<chamber>/set/<tag>`: a setpoint write request. */
+/** Correlation id of a request, echoed in its result. */
+export const RequestId = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'request ids are 1–128 printable ASCII characters without spaces');
+
+/**
+ * `<prefix>/<chamber>/set/<tag>/<principal>`: a setpoint write request. The sender is
+ * the topic's last level, which the broker ACL pins to the authenticated user.
+ */
 export const SetRequest = z.object({
-  value: z.union([z.number().finite(), z.boolean(), z.string()]),
-  /** Optional correlation id, echoed in logs. */
-  id: z.string().max(128).optional(),
+  value: z.union([z.number().finite(), z.boolean(), z.string().max(256)]),
+  /** Correlation id, echoed in the result on `<prefix>/results/<principal>`. */
+  id: RequestId.optional(),
 }).strict();
 export type SetRequest = z.infer<typeof SetRequest>;
 
-/** `<prefix>/experiments/<id>/command`: start or stop a run (answered by an event). */
+/** `<prefix>/experiments/<id>/command/<principal>`: start or stop a run (answered by a result and an event). */
 export const ExperimentCommand = z
   .object({
     action: z.enum(['start', 'stop']),
     /** For stop: the run; default the experiment's running run. */
-    run: z.string().optional(),
+    run: z.string().max(64).optional(),
     note: z.string().max(500).optional(),
-    /** Who asks (logged with the run). */
-    by: z.string().max(100).optional(),
+    /** Correlation id, echoed in the result. */
+    id: RequestId.optional(),
   })
   .strict();
 export type ExperimentCommand = z.infer<typeof ExperimentCommand>;
+
+/**
+ * `<prefix>/results/<principal>` (QoS 1, not retained): the answer to every request of
+ * that principal, accepted or refused with the reason; only the principal may read it.
+ */
+export const RequestResult = z.object({
+  v: z.literal(1),
+  /** The request's id; null when it had none or was not readable. */
+  id: z.string().nullable(),
+  request: z.enum(['setpoint', 'command']),
+  /** The request topic. */
+  topic: z.string(),
+  status: z.enum(['accepted', 'refused']),
+  reason: z.string().optional(),
+  /** The authenticated sender. */
+  by: z.string(),
+  ts: z.number().int().nonnegative(),
+  /** Setpoint: the value written; command: the run started or stopped. */
+  value: z.union([z.number(), z.boolean(), z.string()]).optional(),
+  run: z.string().optional(),
+});
+export type RequestResult = z.infer<typeof RequestResult>;
 
 /** `<prefix>/experiments/<id>/event`: run start/stop. */
 export const ExperimentEvent = z.object({

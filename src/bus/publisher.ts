@@ -4,12 +4,12 @@ import type { Logger } from '../core/log.ts';
 import type { Sample } from '../core/sample.ts';
 import type { ChamberState } from '../drivers/types.ts';
 import { connectMqtt, type MqttConnection } from './mqtt-client.ts';
-import { encodeData, SetRequest, type StatusMessage } from './payload.ts';
+import { encodeData, type RequestResult, type StatusMessage } from './payload.ts';
 import type { Spool } from './spool.ts';
 import { topics, type Topics } from './topics.ts';
 
-/** A validated setpoint request from `<prefix>/<chamber>/set/<tag>`. */
-export interface SetpointRequest { chamber: string; tag: string; value: number | boolean | string; id?: string }
+/** Where a set request arrived: `<prefix>/<chamber>/set/<tag>/<principal>`. */
+export interface SetTopic { chamber: string; tag: string; principal: string }
 
 export interface PublisherOptions {
   url: string;
@@ -18,7 +18,10 @@ export interface PublisherOptions {
   spool: Spool;
   log: Logger;
   env?: NodeJS.ProcessEnv;
-  onSetpoint?: (req: SetpointRequest) => void;
+  /** The chambers whose set requests this gateway reads (one subscription each, as its ACL allows). */
+  chambers?: readonly string[];
+  /** A message on a set topic of one of `chambers` (unparsed: the gateway validates, audits and answers). */
+  onSetRequest?: (where: SetTopic, payload: Buffer, retained: boolean) => void;
   /** Samples per data message; larger batches are split. */
   maxSamplesPerMessage?: number;
 }
@@ -74,7 +77,7 @@ export class Publisher {
       lastError = err.message;
     });
     this.conn.on('connect', () => (lastError = ''));
-    this.conn.on('message', (topic, payload) => this.onMessage(topic, payload));
+    this.conn.on('message', (topic, payload, retained) => this.onMessage(topic, payload, retained));
     o.spool.onAppend(() => this.pump());
   }
 
@@ -151,7 +154,8 @@ export class Publisher {
     this.o.log.info(`MQTT connected to ${this.o.url}`);
     this.conn.publish(gw, JSON.stringify({ state: 'online', ts: Date.now() }), { qos: 1, retain: true }).catch(() => {});
     for (const [chamber, msg] of this.statuses) this.sendStatus(chamber, msg);
-    if (this.o.onSetpoint) this.conn.subscribe(this.topics.allSet, 1).catch((err) => this.o.log.error(`cannot subscribe to ${this.topics.allSet}: ${String(err)}`));
+    const setFilters = (this.o.chambers ?? []).map((c) => this.topics.setFilter(c));
+    if (this.o.onSetRequest && setFilters.length) this.conn.subscribe(setFilters, 1).catch((err) => this.o.log.error(`cannot subscribe to ${setFilters.join(', ')}: ${String(err)}`));
     this.pump();
   }
 
@@ -206,22 +210,20 @@ export class Publisher {
     this.o.spool.rewind();
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private onMessage(topic: string, payload: Buffer, retained: boolean): void {
     const where = this.topics.parseSet(topic);
-    if (!where || !this.o.onSetpoint) return;
-    let body: unknown;
-    try {
-      body = JSON.parse(payload.toString('utf8'));
-    } catch {
-      this.o.log.warn(`setpoint request on ${topic} ignored: payload is not JSON (got ${JSON.stringify(payload.toString('utf8').slice(0, 80))})`);
-      return;
-    }
-    const parsed = SetRequest.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      this.o.log.warn(`setpoint request on ${topic} ignored: ${issue.path.join('.') || 'payload'}: ${issue.message} (got ${JSON.stringify(body).slice(0, 80)})`);
-      return;
-    }
-    this.o.onSetpoint({ ...where, ...parsed.data });
+    if (!where || !this.o.onSetRequest || !(this.o.chambers ?? []).includes(where.chamber)) return;
+    this.o.onSetRequest(where, payload, retained);
+  }
+
+  /** Deletes a retained message (empty retained publish): a retained request must not be replayed. */
+  clearRetained(topic: string): void {
+    this.conn.publish(topic, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: Error) => this.o.log.warn(`cannot clear the retained request on ${topic}: ${err.message}`));
+  }
+
+  /** Answers a request on `<prefix>/results/<principal>` (QoS 1, not retained). */
+  publishResult(principal: string, result: RequestResult): void {
+    if (!this.conn.connected) return void this.o.log.warn(`result for ${principal} not sent (MQTT offline): ${result.status}${result.reason ? `: ${result.reason}` : ''}`);
+    this.conn.publish(this.topics.result(principal), JSON.stringify(result), { qos: 1 }).catch((err: Error) => this.o.log.warn(`cannot publish result for ${principal}: ${err.message}`));
   }
 }

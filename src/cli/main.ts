@@ -6,6 +6,7 @@ import { jsonSchemas } from '../config/json-schema.ts';
 import { ADMIN_USAGE, adminCommand } from './admin.ts';
 import { RUN_USAGE, runCommand } from './runs.ts';
 import { helpFor } from './help.ts';
+import { MQTT_CONFIG_USAGE } from './mqtt-config.ts';
 import { TRUST_USAGE } from './trust-usage.ts';
 import { testProfiles, validateFiles } from './validate.ts';
 
@@ -25,6 +26,7 @@ usage:
 ${TRUST_USAGE}
 ${RUN_USAGE}
 ${ADMIN_USAGE}
+${MQTT_CONFIG_USAGE}
 
 environment: OCTOPUS_CONFIG, OCTOPUS_DATA_DIR, OCTOPUS_HTTP_PORT, OCTOPUS_MQTT_URL,
              OCTOPUS_MQTT_PORT, OCTOPUS_GATEWAY_ID, OCTOPUS_LOG_LEVEL, OCTOPUS_INFLUX_URL,
@@ -97,6 +99,10 @@ export async function main(argv: string[]): Promise<number> {
         return await adminCommand(command, rest, out, err);
       case 'run':
         return await runCommand(rest, out, err);
+      case 'mqtt-config': {
+        const { mqttConfigCommand } = await import('./mqtt-config.ts');
+        return await mqttConfigCommand(rest, out, err);
+      }
       case 'help':
         if (rest[0] !== undefined) {
           const text = helpFor(rest[0], USAGE);

@@ -6,6 +6,8 @@ import { AuditLog } from '../auth/audit.ts';
 import { UserStore } from '../auth/users.ts';
 import { VERSION } from '../core/version.ts';
 import type { EmbeddedBroker } from '../bus/broker.ts';
+import { collectorPrincipal, gatewayPrincipal, webPrincipal, type MqttPrincipal } from '../bus/acl.ts';
+import type { LoadedConfig } from '../config/loader.ts';
 import { loadConfig } from '../config/loader.ts';
 import { createLogger } from '../core/log.ts';
 import { installProcessHandlers } from '../core/unexpected.ts';
@@ -41,7 +43,8 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
     if (mode === 'collect') {
       const url = cfg.mqtt.url ?? `mqtt://127.0.0.1:${cfg.mqtt.port}`;
       if (!cfg.influx.url && !cfg.experiments.enabled) log.warn('no influx.url (or OCTOPUS_INFLUX_URL) and experiments disabled: the collector has no sink to write to');
-      const collector = new Collector(loaded, url, log.child('collector'), process.env, cfg.experiments.enabled ? createExperimentStore(loaded) : undefined);
+      const own = collectorIdentity(loaded);
+      const collector = new Collector(own.loaded, url, log.child('collector'), own.env, cfg.experiments.enabled ? createExperimentStore(loaded) : undefined);
       collector.start();
       stops.unshift(['collector', () => collector.stop()]);
       const health = () => withCollector(standaloneHealth(cfg.gateway.id, url, collector), collector.health());
@@ -57,14 +60,49 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
     }
     if (mode === 'start') {
       let broker: EmbeddedBroker | undefined;
+      // With the embedded broker every in-process component signs in as its own principal
+      // with a password made now and kept in memory; with an external broker they all use
+      // mqtt.username_env / password_env (one identity per process, from octopus mqtt-config).
+      let as = (p: MqttPrincipal): { loaded: LoadedConfig; env: NodeJS.ProcessEnv } => (p.kind === 'collector' ? collectorIdentity(loaded) : { loaded, env: process.env });
+      const prefix = cfg.mqtt.prefix;
+      const chamberIds = loaded.chambers.map((c) => c.chamber.id);
+      const gatewayP = gatewayPrincipal(prefix, cfg.gateway.id, chamberIds);
+      const collectorP = collectorPrincipal(prefix, cfg.gateway.id);
+      const webP = webPrincipal(prefix, cfg.gateway.id, chamberIds);
       if (!cfg.mqtt.url) {
         const { startEmbeddedBroker } = await import('../bus/broker.ts');
-        broker = await startEmbeddedBroker({ port: cfg.mqtt.port });
+        const { PrincipalDirectory } = await import('../bus/principals.ts');
+        const audit = AuditLog.forDataDir(loaded.dataDir);
+        const directory = new PrincipalDirectory(prefix, UserStore.forDataDir(loaded.dataDir), cfg.mqtt.broker.allow_anonymous);
+        const creds = new Map([gatewayP, collectorP, webP].map((p) => [p.name, directory.addService(p)]));
+        const blog = log.child('broker');
+        broker = await startEmbeddedBroker({
+          port: cfg.mqtt.port,
+          prefix,
+          limits: cfg.mqtt.broker,
+          directory,
+          onDenied: (d) => {
+            blog.warn(`refused ${d.action} by ${d.who}${d.topic ? ` on ${d.topic}` : ''}: ${d.reason}`);
+            if (d.action === 'publish') {
+              try {
+                audit.write({ who: `mqtt:${d.who}`, action: 'mqtt_denied', what: d.topic ?? '', detail: { access: d.action, result: `refused: ${d.reason}` } });
+              } catch (err) {
+                blog.error(`audit log: ${(err as Error).message}`);
+              }
+            }
+          },
+        });
         stops.unshift(['broker', () => broker!.close()]);
+        as = (p) => {
+          const c = creds.get(p.name)!;
+          const env = { ...process.env, OCTOPUS_EMBEDDED_MQTT_USERNAME: c.username, OCTOPUS_EMBEDDED_MQTT_PASSWORD: c.password };
+          return { loaded: { ...loaded, config: { ...cfg, mqtt: { ...cfg.mqtt, username_env: 'OCTOPUS_EMBEDDED_MQTT_USERNAME', password_env: 'OCTOPUS_EMBEDDED_MQTT_PASSWORD' } } }, env };
+        };
       }
       const url = cfg.mqtt.url ?? broker!.url;
       const { Gateway } = await import('../gateway/gateway.ts');
-      const gateway = new Gateway(loaded, { url, embedded: !cfg.mqtt.url }, log.child('gateway'));
+      const gw = as(gatewayP);
+      const gateway = new Gateway(gw.loaded, { url, embedded: !cfg.mqtt.url }, log.child('gateway'), gw.env);
       stops.unshift(['gateway', () => gateway.stop()]);
       let health = () => gateway.health();
       const metrics: Metric[] = [];
@@ -77,7 +115,8 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         [join(paths.working, id, run.id, basename(run.file)), join(paths.local, id, run.file)].find((p) => existsSync(p));
       if (cfg.collector.enabled) {
         // Subscribed before the gateway publishes its first cycle, so it sees every message.
-        const collector = new Collector(loaded, url, log.child('collector'), process.env, experiments);
+        const co = as(collectorP);
+        const collector = new Collector(co.loaded, url, log.child('collector'), co.env, experiments);
         const elsewhere = runFile;
         runFile = (id, run) => collector.archiver?.fileOf(id, run.id) ?? elsewhere(id, run);
         collector.start();
@@ -89,11 +128,12 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       await gateway.start();
       // The web page's live view: latest value and status of every chamber, from MQTT.
       const { LiveValues } = await import('../web/live.ts');
-      const live = new LiveValues();
-      const env = process.env;
+      const live = new LiveValues(Date.now, { chambers: chamberIds });
+      const web = as(webP);
+      const wm = web.loaded.config.mqtt;
       await live.connect(url, cfg.mqtt.prefix, {
-        username: cfg.mqtt.username_env ? env[cfg.mqtt.username_env] : undefined,
-        password: cfg.mqtt.password_env ? env[cfg.mqtt.password_env] : undefined,
+        username: wm.username_env ? web.env[wm.username_env] : undefined,
+        password: wm.password_env ? web.env[wm.password_env] : undefined,
         caFile: cfg.mqtt.ca_file,
         certFile: cfg.mqtt.cert_file,
         keyFile: cfg.mqtt.key_file,
@@ -106,6 +146,8 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         metrics,
         version: VERSION,
         ...(experiments ? { experiments, users: UserStore.forDataDir(loaded.dataDir), audit: AuditLog.forDataDir(loaded.dataDir), runFile } : {}),
+        setpoint: (call) => gateway.setpoint(call),
+        setpointControls: Object.fromEntries(loaded.chambers.map((c) => [c.chamber.id, c.tags.filter((t) => t.writable).map((t) => ({ tag: t.name, type: t.type, ...(t.unit ? { unit: t.unit } : {}), ...(t.min !== undefined ? { min: t.min } : {}), ...(t.max !== undefined ? { max: t.max } : {}) }))])),
       });
       await app.listen({ port: cfg.http.port, host: cfg.http.host });
       stops.unshift(['http', () => app.close()]);
@@ -117,7 +159,9 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         `  metrics    curl http://localhost:${port}/metrics`,
         ...(experiments ? [`  web page   ${cfg.http.tls ? 'https' : 'http'}://localhost:${port}/   (sign in with a token or a password; see docs/web.md)`] : []),
         ...(experiments ? [`  API docs   http://localhost:${port}/docs   (experiments, runs, downloads; token from \`octopus token create\`)`] : []),
-        `  live data  mosquitto_sub -h localhost -p ${broker?.port ?? '<broker port>'} -t '${cfg.mqtt.prefix}/#' -v${cfg.mqtt.url ? `   (broker ${cfg.mqtt.url})` : ''}`,
+        broker
+          ? `  live data  mosquitto_sub -h ${broker.host === '0.0.0.0' ? 'localhost' : broker.host} -p ${broker.port} -u <user> -P <API token> -t '${cfg.mqtt.prefix}/+/data' -v   (broker on ${broker.host}:${broker.port}, sign-in required; docs/mqtt.md)`
+          : `  live data  mosquitto_sub -t '${cfg.mqtt.prefix}/+/data' -v   (broker ${cfg.mqtt.url})`,
         `  spool      ${loaded.dataDir}`,
         ...(cfg.influx.url && cfg.collector.enabled ? [`  InfluxDB   ${cfg.influx.url} (measurement "${cfg.influx.measurement}")`] : []),
         ...(experiments ? [`  archive    ${experiments.root.nas} (experiments, NetCDF per run)`] : []),
@@ -142,6 +186,14 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
   const clean = await shutdown(stops, log);
   uninstall();
   return clean && !fatal ? 0 : 1;
+}
+
+/** The configuration as the collector sees it: its own credentials (collector.username_env) when given. */
+function collectorIdentity(loaded: LoadedConfig): { loaded: LoadedConfig; env: NodeJS.ProcessEnv } {
+  const c = loaded.config.collector;
+  if (!c.username_env && !c.password_env) return { loaded, env: process.env };
+  const mqtt = { ...loaded.config.mqtt, username_env: c.username_env ?? loaded.config.mqtt.username_env, password_env: c.password_env ?? loaded.config.mqtt.password_env };
+  return { loaded: { ...loaded, config: { ...loaded.config, mqtt } }, env: process.env };
 }
 
 async function shutdown(stops: Array<[string, () => Promise<void>]>, log: ReturnType<typeof createLogger>): Promise<boolean> {

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/loader.ts';
 import type { Logger } from '../core/log.ts';
 import type { DataMessage } from '../bus/payload.ts';
+import { appendAudit, auditFile } from '../auth/audit.ts';
 import { experimentPaths, tagsOfChamber, triggerTagOf } from '../experiments/factory.ts';
 import { RunControl } from '../experiments/run-control.ts';
 import type { ExperimentStore } from '../experiments/store.ts';
@@ -35,7 +36,7 @@ export class Collector {
     if (cfg.influx.url) this.influx = new InfluxSink(cfg.influx, resolve(loaded.dataDir), env[cfg.influx.token_env] || undefined, log.child('influx'));
     if (experiments && cfg.collector.archive) {
       this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'));
-      this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env });
+      this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env, audit: (e) => appendAudit(auditFile(loaded.dataDir), e) });
     }
     const shared = cfg.collector.group !== undefined;
     const archive = (msg: DataMessage) => {

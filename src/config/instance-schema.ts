@@ -105,6 +105,31 @@ export type Chamber = z.infer<typeof Chamber>;
 export type OpcuaChamber = z.infer<typeof OpcuaChamber>;
 export type ModbusChamber = z.infer<typeof ModbusChamber>;
 
+/**
+ * The embedded broker of `octopus start` and the limits that `octopus mqtt-config`
+ * writes into the Mosquitto configuration (docs/mqtt.md, docs/security.md).
+ */
+export const BrokerConfig = z
+  .object({
+    /** Interface the embedded broker listens on (loopback unless opened on purpose). */
+    host: z.string().min(1).default('127.0.0.1').describe('Interface the embedded broker listens on (loopback unless opened on purpose)'),
+    /** Unauthenticated clients may connect, read-only (data and status). */
+    allow_anonymous: z.boolean().default(false).describe('Unauthenticated clients may connect, read-only (data and status)'),
+    /** Largest MQTT packet accepted; a client announcing a larger one is disconnected. */
+    max_packet_bytes: z.number().int().min(4096).max(256 * 1024 ** 2).default(1024 ** 2).describe('Largest MQTT packet accepted; a client announcing a larger one is disconnected'),
+    max_connections: z.number().int().min(1).max(100_000).default(256).describe('Most clients connected at once'),
+    /** Per client: QoS 1/2 messages in flight (Mosquitto max_inflight_messages; aedes: inbound QoS 2 window). */
+    max_inflight: z.number().int().min(1).max(65_535).default(100).describe('Per client: QoS 1/2 messages in flight'),
+    /** Per client: QoS 1/2 messages queued while offline or beyond the in-flight window (Mosquitto max_queued_messages). */
+    max_queued: z.number().int().min(0).max(10_000_000).default(1_000_000).describe('Per client: QoS 1/2 messages queued while offline or beyond the in-flight window (Mosquitto)'),
+    /** Retained messages kept by the embedded broker (distinct topics). */
+    retained_max_count: z.number().int().min(1).max(1_000_000).default(10_000).describe('Retained messages kept by the embedded broker (distinct topics)'),
+    /** Largest retained payload. */
+    retained_max_bytes: z.number().int().min(64).max(16 * 1024 ** 2).default(64 * 1024).describe('Largest retained payload, bytes'),
+  })
+  .strict();
+export type BrokerConfig = z.infer<typeof BrokerConfig>;
+
 export const MqttConfig = z
   .object({
     /** External broker (mqtt://, mqtts://, ws://, wss://); unset = embedded broker. */
@@ -121,6 +146,7 @@ export const MqttConfig = z
     keepalive_s: z.number().int().min(1).default(30).describe('MQTT keepalive, seconds'),
     /** QoS 1 messages in flight before waiting for PUBACKs. */
     inflight: z.number().int().min(1).max(65535).default(256).describe('QoS 1 messages in flight before waiting for PUBACKs'),
+    broker: BrokerConfig.default(BrokerConfig.parse({})).describe('The embedded broker: listen address, anonymous access, limits'),
   })
   .strict();
 export type MqttConfig = z.infer<typeof MqttConfig>;
@@ -227,6 +253,13 @@ export const CollectorConfig = z
     archive: z.boolean().default(true).describe('This collector keeps the NetCDF archive and watches the run triggers (exactly one collector of a group should)'),
     /** Collector HTTP port when run on its own (`octopus collect`). */
     http_port: z.number().int().min(0).max(65535).default(8081).describe('Collector HTTP port when run on its own (octopus collect)'),
+    /**
+     * The collector's own MQTT identity with an external broker (variables holding user
+     * name and password); default mqtt.username_env / password_env. Lets `octopus start`
+     * run gateway and collector in one process as two principals (docs/security.md).
+     */
+    username_env: EnvName.optional().describe('Environment variable holding the collector\'s own MQTT user name (default mqtt.username_env)'),
+    password_env: EnvName.optional().describe('Environment variable holding the collector\'s own MQTT password (default mqtt.password_env)'),
   })
   .strict();
 export type CollectorConfig = z.infer<typeof CollectorConfig>;

@@ -1,13 +1,17 @@
 import type { MqttConfig } from '../config/instance-schema.ts';
 import type { Logger } from '../core/log.ts';
 import { connectMqtt, type MqttConnection } from '../bus/mqtt-client.ts';
-import { ExperimentCommand, type DataMessage, type ExperimentEvent } from '../bus/payload.ts';
+import type { AuditEntry } from '../auth/audit.ts';
+import { ExperimentCommand, type DataMessage, type ExperimentEvent, type RequestResult } from '../bus/payload.ts';
+import { parseRequest } from '../bus/requests.ts';
 import { topics, type Topics } from '../bus/topics.ts';
 import { ExperimentError, type ExperimentStore, type RunEvent } from './store.ts';
 
 /**
  * Runs started and stopped from MQTT and from the PLCs, and announced on MQTT:
- * - `<prefix>/experiments/<id>/command` `{"action":"start"|"stop","run"?,"note"?,"by"?}`;
+ * - `<prefix>/experiments/<id>/command/<principal>` `{"action":"start"|"stop","run"?,"note"?,"id"?}`:
+ *   the sender is the topic's last level (pinned by the broker ACL to the authenticated
+ *   user); every command is audited and answered on `<prefix>/results/<principal>`;
  * - the chamber's run-trigger tag (profile `run_trigger: true`): a rising edge starts a
  *   run of the newest experiment of that chamber with none running, a falling edge stops
  *   the running run that includes the chamber;
@@ -22,7 +26,7 @@ export class RunControl {
 
   constructor(
     private readonly store: ExperimentStore,
-    private readonly o: { url: string; mqtt: MqttConfig; log: Logger; triggerTag: (chamber: string) => string | undefined; env?: NodeJS.ProcessEnv; clientId?: string },
+    private readonly o: { url: string; mqtt: MqttConfig; log: Logger; triggerTag: (chamber: string) => string | undefined; env?: NodeJS.ProcessEnv; clientId?: string; audit?: (e: Omit<AuditEntry, 'ts'>) => void },
   ) {
     this.t = topics(o.mqtt.prefix);
     const env = o.env ?? process.env;
@@ -35,7 +39,7 @@ export class RunControl {
       certFile: o.mqtt.cert_file,
       keyFile: o.mqtt.key_file,
     });
-    this.conn.on('message', (topic, payload) => this.command(topic, payload));
+    this.conn.on('message', (topic, payload, retained) => this.command(topic, payload, retained));
     let first = true;
     this.conn.on('connect', () => {
       if (!first) return;
@@ -85,32 +89,46 @@ export class RunControl {
     }
   }
 
-  private command(topic: string, payload: Buffer): void {
-    const id = this.t.parseExperimentCommand(topic);
-    if (!id) return;
-    let body: unknown;
-    try {
-      body = JSON.parse(payload.toString('utf8'));
-    } catch {
-      return void this.o.log.warn(`command on ${topic} ignored: payload is not JSON`);
-    }
-    const parsed = ExperimentCommand.safeParse(body);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0]!;
-      return void this.o.log.warn(`command on ${topic} ignored: ${i.path.join('.') || 'payload'}: ${i.message} (got ${JSON.stringify(body).slice(0, 100)})`);
-    }
-    const c = parsed.data;
-    const by = `mqtt${c.by ? `:${c.by}` : ''}`;
-    try {
-      if (c.action === 'start') this.store.startRun(id, by, c.note);
-      else {
-        const run = c.run ?? this.store.get(id).runs.find((r) => r.status === 'running')?.id;
-        if (!run) throw new ExperimentError(409, `experiment "${id}" has no running run`);
-        this.store.stopRun(id, run, by);
+  private command(topic: string, payload: Buffer, retained: boolean): void {
+    const where = this.t.parseExperimentCommand(topic);
+    if (!where) return;
+    const { experiment: id, principal } = where;
+    const by = `mqtt:${principal}`;
+    // An empty payload is the deletion of a retained command (ours, below): nothing to do.
+    if (payload.length === 0) return;
+    const parsed = parseRequest(ExperimentCommand, payload, retained);
+    // Never replayed: delete a retained copy of every command (see Gateway.onSetRequest).
+    this.conn.publish(topic, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: Error) => this.o.log.warn(`cannot clear the retained command on ${topic}: ${err.message}`));
+    let outcome: { status: 'accepted'; run: string } | { status: 'refused'; reason: string };
+    let action = 'command';
+    if (!parsed.ok) outcome = { status: 'refused', reason: parsed.reason };
+    else {
+      const c = parsed.data;
+      action = c.action;
+      try {
+        if (c.action === 'start') outcome = { status: 'accepted', run: this.store.startRun(id, by, c.note).id };
+        else {
+          const run = c.run ?? this.store.get(id).runs.find((r) => r.status === 'running')?.id;
+          if (!run) throw new ExperimentError(409, `experiment "${id}" has no running run`);
+          outcome = { status: 'accepted', run: this.store.stopRun(id, run, by).id };
+        }
+      } catch (err) {
+        outcome = { status: 'refused', reason: (err as Error).message };
       }
-    } catch (err) {
-      this.o.log.warn(`command ${c.action} on ${topic} refused: ${(err as Error).message}`);
     }
+    const reqId = parsed.ok ? (parsed.data.id ?? null) : parsed.id;
+    if (outcome.status === 'refused') this.o.log.warn(`command ${action} on ${topic} refused: ${outcome.reason}`);
+    try {
+      this.o.audit?.({ who: by, action: action === 'start' ? 'run_start' : action === 'stop' ? 'run_stop' : 'run_command', what: id, detail: { result: outcome.status === 'accepted' ? 'accepted' : `refused: ${outcome.reason}`, ...(outcome.status === 'accepted' ? { run: outcome.run } : {}), ...(reqId ? { id: reqId } : {}) } });
+    } catch (err) {
+      this.o.log.error(`audit log: cannot record ${action} of ${id} by ${by}: ${(err as Error).message}`);
+    }
+    const result: RequestResult = {
+      v: 1, id: reqId, request: 'command', topic, status: outcome.status,
+      ...(outcome.status === 'refused' ? { reason: outcome.reason } : { run: outcome.run }),
+      by: principal, ts: Date.now(),
+    };
+    this.conn.publish(this.t.result(principal), JSON.stringify(result), { qos: 1 }).catch((err: Error) => this.o.log.warn(`cannot publish the result for ${principal}: ${err.message}`));
   }
 
   private announce(e: RunEvent): void {

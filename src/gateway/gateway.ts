@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/loader.ts';
 import type { Logger } from '../core/log.ts';
-import { Publisher, type SetpointRequest } from '../bus/publisher.ts';
+import { Publisher, type SetTopic } from '../bus/publisher.ts';
+import { SetRequest, type RequestResult } from '../bus/payload.ts';
+import { parseRequest } from '../bus/requests.ts';
 import { Spool } from '../bus/spool.ts';
 import { createDrivers } from '../drivers/registry.ts';
 import type { Driver } from '../drivers/types.ts';
@@ -9,6 +11,7 @@ import type { HealthReport } from '../api/health-schema.ts';
 import { composeHealth } from './health.ts';
 import { VERSION } from '../core/version.ts';
 import { AuditLog } from '../auth/audit.ts';
+import { Setpoints, type SetpointAttempt, type SetpointOutcome } from './setpoints.ts';
 
 
 /**
@@ -21,8 +24,10 @@ export class Gateway {
   private readonly closeDrivers: () => Promise<void>;
   private readonly startedAt = Date.now();
   private readonly auditLog: AuditLog;
+  private readonly setpoints: Setpoints;
 
-  constructor(private readonly loaded: LoadedConfig, private readonly broker: { url: string; embedded: boolean }, private readonly log: Logger) {
+  /** `env`: where the MQTT credentials are read (mqtt.username_env / password_env). */
+  constructor(private readonly loaded: LoadedConfig, private readonly broker: { url: string; embedded: boolean }, private readonly log: Logger, env: NodeJS.ProcessEnv = process.env) {
     const cfg = loaded.config;
     this.auditLog = AuditLog.forDataDir(loaded.dataDir);
     // An unwritable spool folder does not stop the gateway: samples are held in memory and
@@ -34,7 +39,9 @@ export class Gateway {
       gatewayId: cfg.gateway.id,
       spool,
       log: log.child('mqtt'),
-      onSetpoint: (req) => void this.applySetpoint(req).catch((err: Error) => log.error(`setpoint ${req.chamber}/${req.tag}: ${err.message}`)),
+      env,
+      chambers: loaded.chambers.map((c) => c.chamber.id),
+      onSetRequest: (where, payload, retained) => void this.onSetRequest(where, payload, retained),
     });
     const lastStatus = new Map<string, string>();
     const made = createDrivers(loaded.chambers, (chamber) => ({
@@ -54,40 +61,43 @@ export class Gateway {
     }));
     this.drivers = made.drivers;
     this.closeDrivers = made.close;
+    this.setpoints = new Setpoints(this.drivers, this.auditLog, log.child('setpoints'));
   }
 
   async start(): Promise<void> {
     await Promise.all(this.drivers.map((d) => d.start()));
   }
 
-  /**
-   * Writes a setpoint requested over MQTT; refusals are logged with the reason. A setpoint
-   * that cannot be audited (audit log unwritable or full) is refused, never written.
-   */
-  async applySetpoint(req: SetpointRequest): Promise<void> {
-    const driver = this.drivers.find((d) => d.chamber === req.chamber);
-    const what = `setpoint ${req.chamber}/${req.tag} = ${JSON.stringify(req.value)}${req.id ? ` (request ${req.id})` : ''}`;
-    const audit = (result: string) =>
-      this.auditLog.record({ who: `mqtt${req.id ? `:${req.id}` : ''}`, action: 'setpoint', what: `${req.chamber}/${req.tag}`, detail: { value: req.value, result } });
-    try {
-      this.auditLog.ensureWritable(what);
-    } catch (err) {
-      this.log.warn(`${what} refused: ${(err as Error).message}`);
-      return;
-    }
-    if (!driver) {
-      this.log.warn(`${what} refused: no chamber "${req.chamber}" on this gateway`);
-      audit('refused: unknown chamber');
-      return;
-    }
-    try {
-      await driver.write(req.tag, req.value);
-      this.log.info(`${what} written`);
-      audit('written');
-    } catch (err) {
-      this.log.warn(`${what} refused: ${(err as Error).message}`);
-      audit(`refused: ${(err as Error).message}`);
-    }
+  /** Writes a setpoint (HTTP or MQTT): validated, written to the PLC, audited with `call.who`. */
+  setpoint(call: SetpointAttempt): Promise<SetpointOutcome> {
+    return this.setpoints.apply(call);
+  }
+
+  /** A message on `<prefix>/<chamber>/set/<tag>/<principal>`: the sender is the ACL-pinned topic level. */
+  private async onSetRequest(where: SetTopic, payload: Buffer, retained: boolean): Promise<void> {
+    const who = `mqtt:${where.principal}`;
+    // An empty payload is the deletion of a retained request (ours, below): nothing to do.
+    if (payload.length === 0) return;
+    const parsed = parseRequest(SetRequest, payload, retained);
+    // A request published with retain=true must never be replayed (to this gateway after a
+    // reconnect, or to the next one): delete it. MQTT 3.1.1 hides the retain flag from live
+    // subscribers, so this is done for every request (Mosquitto; the embedded broker refuses
+    // retained requests outright). Delivered as retained (stored earlier): refused.
+    this.publisher.clearRetained(this.publisher.topics.set(where.chamber, where.tag, where.principal));
+    const outcome = parsed.ok
+      ? await this.setpoints.apply({ chamber: where.chamber, tag: where.tag, value: parsed.data.value, id: parsed.data.id, who })
+      : this.setpoints.refuse({ chamber: where.chamber, tag: where.tag, id: parsed.id, who }, parsed.reason);
+    const result: RequestResult = {
+      v: 1,
+      id: parsed.ok ? (parsed.data.id ?? null) : parsed.id,
+      request: 'setpoint',
+      topic: this.publisher.topics.set(where.chamber, where.tag, where.principal),
+      status: outcome.status,
+      ...(outcome.status === 'refused' ? { reason: outcome.reason } : { value: outcome.value }),
+      by: where.principal,
+      ts: Date.now(),
+    };
+    this.publisher.publishResult(where.principal, result);
   }
 
   health(): HealthReport {

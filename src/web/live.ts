@@ -12,13 +12,34 @@ export interface LiveChamber { chamber: string; tags: Record<string, LiveTag>; s
  * (`connect`), read by the live page over server-sent events (`GET /api/live`).
  * Emits `update` with the chamber that changed.
  */
+export interface LiveOptions {
+  /** Only these chambers are listed (the configured ones); others are ignored. Default: any. */
+  chambers?: readonly string[];
+  /** Samples stamped further than this in the future are ignored (they would pin a tag). */
+  maxFutureMs?: number;
+}
+
+/** Default bound on future-dated samples: clock skew between PLC, gateway and server, no more. */
+export const LIVE_MAX_FUTURE_MS = 10_000;
+
 export class LiveValues extends EventEmitter<{ update: [LiveChamber] }> {
   private readonly chambers = new Map<string, LiveChamber>();
   private conn?: MqttConnection;
+  private readonly known?: ReadonlySet<string>;
+  private readonly maxFutureMs: number;
+  /** Samples ignored because they were stamped too far in the future. */
+  futureDated = 0;
 
-  constructor(private readonly now: () => number = Date.now) {
+  constructor(private readonly now: () => number = Date.now, o: LiveOptions = {}) {
     super();
     this.setMaxListeners(1000);
+    if (o.chambers) this.known = new Set(o.chambers);
+    this.maxFutureMs = o.maxFutureMs ?? LIVE_MAX_FUTURE_MS;
+  }
+
+  /** The chambers this view lists, when limited to the configured ones. */
+  get configured(): readonly string[] | undefined {
+    return this.known ? [...this.known] : undefined;
   }
 
   private entry(chamber: string): LiveChamber {
@@ -31,8 +52,14 @@ export class LiveValues extends EventEmitter<{ update: [LiveChamber] }> {
   }
 
   accept(msg: DataMessage): void {
+    if (this.known && !this.known.has(msg.chamber)) return;
     const c = this.entry(msg.chamber);
+    const limit = this.now() + this.maxFutureMs;
     for (const s of msg.samples) {
+      if (s.ts > limit) {
+        this.futureDated++;
+        continue;
+      }
       const old = c.tags[s.tag];
       if (old && old.ts > s.ts) continue; // replayed spool data is older than what we show
       c.tags[s.tag] = { value: s.value as LiveTag['value'], ts: s.ts, q: s.q, ...(s.reason ? { reason: s.reason } : {}) };
@@ -42,6 +69,7 @@ export class LiveValues extends EventEmitter<{ update: [LiveChamber] }> {
   }
 
   status(chamber: string, st: StatusMessage): void {
+    if (this.known && !this.known.has(chamber)) return;
     const c = this.entry(chamber);
     c.status = st;
     c.updated = this.now();
@@ -60,7 +88,9 @@ export class LiveValues extends EventEmitter<{ update: [LiveChamber] }> {
     const t = topics(prefix);
     const conn = connectMqtt({ url, clientId: `octopus-web-${process.pid}-${Math.random().toString(16).slice(2, 8)}`, reconnectMs: 2000, ...opts });
     this.conn = conn;
-    conn.on('connect', () => void conn.subscribe([t.allData, t.allStatus], 0).catch(() => undefined));
+    // Only the configured chambers' topics: that is what the web principal may read.
+    const filters = this.known ? [...this.known].flatMap((c) => [t.data(c), t.status(c)]) : [t.allData, t.allStatus];
+    conn.on('connect', () => void (filters.length ? conn.subscribe(filters, 0).catch(() => undefined) : undefined));
     conn.on('message', (topic, payload) => {
       let body: unknown;
       try {
@@ -74,10 +104,10 @@ export class LiveValues extends EventEmitter<{ update: [LiveChamber] }> {
         if (m.success && m.data.chamber === chamber) this.accept(m.data);
         return;
       }
-      const parts = topic.split('/');
-      if (parts.at(-1) !== 'status' || parts.length !== prefix.split('/').length + 2) return;
+      const of = t.parseStatus(topic);
+      if (of === undefined) return;
       const st = StatusMessage.safeParse(body);
-      if (st.success) this.status(parts.at(-2)!, st.data);
+      if (st.success) this.status(of, st.data);
     });
   }
 

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthReport } from '../../src/api/health-schema.ts';
 import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
-import { DataMessage, ExperimentEvent } from '../../src/bus/payload.ts';
+import { DataMessage, ExperimentEvent, RequestResult } from '../../src/bus/payload.ts';
+import { person } from '../support/people.ts';
 import { loadConfig } from '../../src/config/loader.ts';
 import { createExperimentStore } from '../../src/experiments/factory.ts';
 import type { ExperimentStore } from '../../src/experiments/store.ts';
@@ -27,6 +28,7 @@ let store: ExperimentStore;
 let httpPort: number;
 let configFile: string;
 const events: ExperimentEvent[] = [];
+const results: RequestResult[] = [];
 /** chamber → tag → ts → value as published */
 const published = new Map<string, number | boolean>();
 
@@ -48,17 +50,19 @@ ${simulatedChambers({ opcua, modbus }, { count: 2 })}`);
   octopus = await startOctopus(config, { env });
   // The same folders, as another process (the API, the CLI) sees them.
   store = createExperimentStore(loadConfig(config, env));
-  mqtt = connectMqtt({ url: `mqtt://127.0.0.1:${mqttPort}`, clientId: 'archive-test' });
+  const olga = await person(join(dir, 'data'), 'olga', 'operator');
+  mqtt = connectMqtt({ url: `mqtt://127.0.0.1:${mqttPort}`, clientId: 'archive-test', ...olga });
   mqtt.on('message', (topic, payload) => {
     const body: unknown = JSON.parse(payload.toString());
     if (topic.endsWith('/event')) events.push(ExperimentEvent.parse(body));
+    else if (topic === 'octopus/results/olga') results.push(RequestResult.parse(body));
     else if (topic.endsWith('/data')) {
       const m = DataMessage.parse(body);
       for (const s of m.samples) if (typeof s.value === 'number' || typeof s.value === 'boolean') published.set(`${m.chamber}/${s.tag}/${s.ts}`, s.value);
     }
   });
   await eventually(() => mqtt.connected, 'test client connected');
-  await mqtt.subscribe(['octopus/experiments/+/event', 'octopus/+/data'], 1);
+  await mqtt.subscribe(['octopus/experiments/+/event', 'octopus/+/data', 'octopus/results/olga'], 1);
 }, 60_000);
 
 afterAll(async () => {
@@ -70,16 +74,18 @@ afterAll(async () => {
 describe('experiment runs archived as NetCDF', () => {
   it('starts a run by MQTT command, writes its chambers on the run grid, and archives the file at stop', async () => {
     await store.create({ id: 'co2-test', title: 'CO2 enrichment test', principal_investigator: { name: 'Ada Lovelace' }, chambers: ['c1', 'c2'], sampling_period_s: 1, treatments: [{ chamber: 'c1', name: 'elevated', setpoints: { co2_setpoint: 700 } }] }, 'test');
-    await mqtt.publish('octopus/experiments/co2-test/command', JSON.stringify({ action: 'start', by: 'olga', note: 'smoke test' }), { qos: 1 });
+    await mqtt.publish('octopus/experiments/co2-test/command/olga', JSON.stringify({ action: 'start', note: 'smoke test', id: 'start-1' }), { qos: 1 });
     await eventually(() => events.find((e) => e.event === 'run_started'), 'run_started event');
     expect(events[0]).toMatchObject({ experiment: 'co2-test', run: 'r001', chambers: ['c1', 'c2'] });
+    // The sender is the authenticated user of the topic, never a name in the payload.
     expect(store.get('co2-test').runs[0]).toMatchObject({ status: 'running', started_by: 'mqtt:olga', note: 'smoke test' });
+    expect(await eventually(() => results.find((r) => r.id === 'start-1'), 'result of the start command')).toMatchObject({ request: 'command', status: 'accepted', run: 'r001', by: 'olga' });
     await new Promise((r) => setTimeout(r, 6000));
     const health = HealthReport.parse(await (await fetch(`http://127.0.0.1:${httpPort}/api/health`)).json());
     expect(health.sinks.netcdf).toMatchObject({ state: 'ok', open_runs: ['co2-test/r001'], nas_available: true });
     expect(Number(health.sinks.netcdf?.records)).toBeGreaterThan(2);
 
-    await mqtt.publish('octopus/experiments/co2-test/command', JSON.stringify({ action: 'stop' }), { qos: 1 });
+    await mqtt.publish('octopus/experiments/co2-test/command/olga', JSON.stringify({ action: 'stop' }), { qos: 1 });
     await eventually(() => events.find((e) => e.event === 'run_stopped'), 'run_stopped event');
     const e = store.get('co2-test');
     const file = join(e.dir, 'runs', 'r001', 'co2-test_r001.nc');
@@ -117,12 +123,12 @@ describe('experiment runs archived as NetCDF', () => {
 
   it('starts the next run when the PLC run-trigger tag rises, and stops it when it falls', async () => {
     events.length = 0;
-    await mqtt.publish('octopus/c2/set/running', JSON.stringify({ value: false }), { qos: 1 });
+    await mqtt.publish('octopus/c2/set/running/olga', JSON.stringify({ value: false }), { qos: 1 });
     await new Promise((r) => setTimeout(r, 1500));
-    await mqtt.publish('octopus/c2/set/running', JSON.stringify({ value: true }), { qos: 1 });
+    await mqtt.publish('octopus/c2/set/running/olga', JSON.stringify({ value: true }), { qos: 1 });
     await eventually(() => events.find((e) => e.event === 'run_started'), 'run started by the PLC');
     expect(store.get('co2-test').runs.at(-1)).toMatchObject({ id: 'r002', status: 'running', started_by: 'plc:c2/running' });
-    await mqtt.publish('octopus/c2/set/running', JSON.stringify({ value: false }), { qos: 1 });
+    await mqtt.publish('octopus/c2/set/running/olga', JSON.stringify({ value: false }), { qos: 1 });
     await eventually(() => events.find((e) => e.event === 'run_stopped'), 'run stopped by the PLC');
     expect(store.get('co2-test').runs.at(-1)).toMatchObject({ id: 'r002', status: 'stopped', stopped_by: 'plc:c2/running' });
   });
@@ -140,6 +146,20 @@ describe('experiment runs archived as NetCDF', () => {
     const e = store.get('co2-test');
     await eventually(() => existsSync(join(e.dir, 'runs', 'r003', 'co2-test_r003.nc')), 'the CLI run archived');
     expect(ncdump(join(e.dir, 'runs', 'r003', 'co2-test_r003.nc'), true).status).toBe(0);
+  });
+
+  it('refuses a malformed command and one naming someone else in the payload: answered, audited, no run', async () => {
+    const runs = store.get('co2-test').runs.length;
+    await mqtt.publish('octopus/experiments/co2-test/command/olga', JSON.stringify({ action: 'start', by: 'mallory', id: 'cmd-bad' }), { qos: 1 });
+    await mqtt.publish('octopus/experiments/co2-test/command/olga', 'start please', { qos: 1 });
+    const bad = await eventually(() => results.find((r) => r.id === 'cmd-bad'), 'refusal of cmd-bad');
+    expect(bad).toMatchObject({ request: 'command', status: 'refused', by: 'olga' });
+    expect(bad.reason).toMatch(/by|Unrecognized/);
+    await eventually(() => results.find((r) => r.id === null && r.status === 'refused' && /not JSON/.test(r.reason ?? '')), 'refusal of the non-JSON command');
+    const audit = readFileSync(join(configFile, '..', 'data', 'state', 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { who: string; action: string; detail?: { result?: string; id?: string } });
+    expect(audit.filter((e) => e.who === 'mqtt:olga' && e.action === 'run_command' && e.detail?.result?.startsWith('refused')).length).toBeGreaterThanOrEqual(2);
+    expect(audit).toContainEqual(expect.objectContaining({ who: 'mqtt:olga', action: 'run_start', detail: expect.objectContaining({ result: 'accepted', id: 'start-1' }) }));
+    expect(store.get('co2-test').runs).toHaveLength(runs);
   });
 
   it('stops cleanly on SIGINT', async () => {

@@ -8,7 +8,10 @@ import type { Sample } from '../../src/core/sample.ts';
 import { startEmbeddedBroker } from '../../src/bus/broker.ts';
 import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
 import { DataMessage, StatusMessage } from '../../src/bus/payload.ts';
-import { Publisher, type SetpointRequest } from '../../src/bus/publisher.ts';
+import { Publisher, type SetTopic } from '../../src/bus/publisher.ts';
+import { BrokerConfig } from '../../src/config/instance-schema.ts';
+import { gatewayPrincipal, webPrincipal } from '../../src/bus/acl.ts';
+import { PrincipalDirectory } from '../../src/bus/principals.ts';
 import { Spool } from '../../src/bus/spool.ts';
 import { Mosquitto } from '../support/mosquitto.ts';
 import { eventually, freePort } from '../support/ports.ts';
@@ -25,16 +28,16 @@ afterAll(async () => {
   dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
 });
 
-function gateway(url: string, opts: { id?: string; onSetpoint?: (r: SetpointRequest) => void; spool?: Partial<SpoolConfig> } = {}) {
+function gateway(url: string, opts: { id?: string; onSetRequest?: (where: SetTopic, payload: Buffer) => void; spool?: Partial<SpoolConfig>; env?: NodeJS.ProcessEnv; mqtt?: Partial<MqttConfig> } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'octopus-pub-'));
   dirs.push(dir);
   const spool = Spool.open(dir, SpoolConfig.parse({ fsync: 'never', ...opts.spool }));
-  return new Publisher({ url, mqtt: MqttConfig.parse({}), gatewayId: opts.id ?? 'gw-test', spool, log, onSetpoint: opts.onSetpoint });
+  return new Publisher({ url, mqtt: MqttConfig.parse(opts.mqtt ?? {}), gatewayId: opts.id ?? 'gw-test', spool, log, env: opts.env, chambers: ['c1', 'c2'], onSetRequest: opts.onSetRequest });
 }
 
 /** A separate MQTT client that records what it receives, as any consumer would. */
-async function subscriber(url: string, filter: string) {
-  const conn: MqttConnection = connectMqtt({ url, clientId: `sub-${Math.random().toString(16).slice(2)}` });
+async function subscriber(url: string, filter: string, creds: { username?: string; password?: string } = {}) {
+  const conn: MqttConnection = connectMqtt({ url, clientId: `sub-${Math.random().toString(16).slice(2)}`, ...creds });
   const got: Array<{ topic: string; body: unknown }> = [];
   conn.on('message', (topic, payload) => got.push({ topic, body: JSON.parse(payload.toString()) }));
   await eventually(() => conn.connected, 'subscriber connected');
@@ -101,38 +104,41 @@ describe('MQTT publishing (real Mosquitto)', () => {
     await watcher.conn.end();
   });
 
-  it('hands valid setpoint requests to the gateway and rejects bad ones', async () => {
-    const requests: SetpointRequest[] = [];
-    const pub = gateway(broker.url, { id: 'gw-set', onSetpoint: (r) => requests.push(r) });
+  it('hands every message on its chambers\' set topics to the gateway, with the sender from the topic', async () => {
+    const requests: Array<{ where: SetTopic; body: string }> = [];
+    const pub = gateway(broker.url, { id: 'gw-set', onSetRequest: (where, payload) => requests.push({ where, body: payload.toString() }) });
     await eventually(() => pub.stats().connected, 'publisher connected');
     const op = connectMqtt({ url: broker.url, clientId: 'operator' });
     await eventually(() => op.connected, 'operator connected');
-    // the gateway subscribes to <prefix>/+/set/+ once connected: a probe request that
-    // comes through shows the subscription is in place
+    // the gateway subscribes to the set topics once connected: a probe request that comes
+    // through shows the subscription is in place
     let probe = 0;
     await eventually(async () => {
-      await op.publish('octopus/probe/set/probe', JSON.stringify({ value: ++probe }), { qos: 1 });
-      return requests.some((r) => r.chamber === 'probe');
+      await op.publish('octopus/c1/set/probe/olga', JSON.stringify({ value: ++probe }), { qos: 1 });
+      return requests.some((r) => r.where.tag === 'probe');
     }, 'setpoint subscription in place');
-    await op.publish('octopus/c1/set/air_temperature_setpoint', '{"value": 24.5, "id": "r1"}', { qos: 1 });
-    await op.publish('octopus/c1/set/air_temperature_setpoint', '{"value": "x", "extra": 1}', { qos: 1 });
-    await op.publish('octopus/c1/set/air_temperature_setpoint', 'not json', { qos: 1 });
-    await op.publish('octopus/c2/set/run', '{"value": true}', { qos: 1 });
+    await op.publish('octopus/c1/set/air_temperature_setpoint/olga', '{"value": 24.5, "id": "r1"}', { qos: 1 });
+    await op.publish('octopus/c1/set/air_temperature_setpoint', '{"value": 1}', { qos: 1 }); // no sender level: not a request
+    await op.publish('octopus/c9/set/air_temperature_setpoint/olga', '{"value": 1}', { qos: 1 }); // not this gateway's chamber
+    await op.publish('octopus/c2/set/run/olga', 'not json', { qos: 1 });
     // one client's messages reach the gateway in the order published: once the last one
-    // (c2 run) is handled, the bad ones before it have been handled (and rejected) too
-    await eventually(() => requests.some((r) => r.chamber === 'c2'), 'the last setpoint request');
-    expect(requests.filter((r) => r.chamber !== 'probe')).toEqual([
-      { chamber: 'c1', tag: 'air_temperature_setpoint', value: 24.5, id: 'r1' },
-      { chamber: 'c2', tag: 'run', value: true },
+    // (c2 run) is handled, the ones before it have been handled (or ignored) too
+    await eventually(() => requests.some((r) => r.where.chamber === 'c2'), 'the last set request');
+    expect(requests.filter((r) => r.where.tag !== 'probe')).toEqual([
+      { where: { chamber: 'c1', tag: 'air_temperature_setpoint', principal: 'olga' }, body: '{"value": 24.5, "id": "r1"}' },
+      { where: { chamber: 'c2', tag: 'run', principal: 'olga' }, body: 'not json' },
     ]);
     await op.end();
     await pub.close();
   });
 
-  it('works the same with the embedded broker', async () => {
-    const embedded = await startEmbeddedBroker({ port: await freePort(), host: '127.0.0.1' });
-    const sub = await subscriber(embedded.url, 'octopus/+/data');
-    const pub = gateway(embedded.url);
+  it('works the same with the embedded broker (authenticated principals)', async () => {
+    const directory = new PrincipalDirectory('octopus');
+    const gw = directory.addService(gatewayPrincipal('octopus', 'gw-test', ['c9']));
+    const embedded = await startEmbeddedBroker({ port: await freePort(), prefix: 'octopus', limits: BrokerConfig.parse({}), directory });
+    const reader = directory.addService(webPrincipal('octopus', 'reader', ['c9']));
+    const sub = await subscriber(embedded.url, 'octopus/+/data', reader);
+    const pub = gateway(embedded.url, { env: { U: gw.username, P: gw.password }, mqtt: { username_env: 'U', password_env: 'P' } });
     await eventually(() => pub.stats().connected, 'publisher connected');
     pub.publishSamples('c9', samples(10, 1_700_000_000_000).map((s) => ({ ...s, chamber: 'c9' })));
     const msg = await eventually(() => sub.got.find((m) => m.topic === 'octopus/c9/data'), 'data via embedded broker');

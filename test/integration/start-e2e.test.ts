@@ -1,9 +1,11 @@
 /**
  * `octopus start` as a user runs it: a configuration with simulated chambers (one OPC UA,
  * two Modbus units sharing a connection), the embedded broker and the HTTP API, all on
- * free loopback ports. Every chamber's data arrives over MQTT in the documented shape,
- * the health and metrics endpoints answer, a setpoint sent over MQTT reaches the
- * simulated PLC, and SIGINT stops everything cleanly (exit 0, gateway status offline).
+ * free loopback ports. Every chamber's data arrives over MQTT in the documented shape
+ * (to an operator signed in with user name + API token), the health and metrics
+ * endpoints answer, a setpoint sent over MQTT reaches the simulated PLC and is answered
+ * on the operator's result topic, and SIGINT stops everything cleanly (exit 0, gateway
+ * status offline).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +13,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthReport } from '../../src/api/health-schema.ts';
 import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
-import { DataMessage, StatusMessage } from '../../src/bus/payload.ts';
+import { DataMessage, RequestResult, StatusMessage } from '../../src/bus/payload.ts';
+import { person } from '../support/people.ts';
 import { simulatedChambers, startOctopus, type RunningOctopus } from '../support/cli.ts';
 import { eventually, freePort, waitForPort } from '../support/ports.ts';
 
@@ -21,6 +24,7 @@ let octopus: RunningOctopus;
 let sub: MqttConnection;
 const data: DataMessage[] = [];
 const status = new Map<string, StatusMessage>();
+const results: RequestResult[] = [];
 
 beforeAll(async () => {
   ports = { opcua: await freePort(), modbus: await freePort(), mqtt: await freePort(), http: await freePort() };
@@ -33,11 +37,13 @@ mqtt: { port: ${ports.mqtt}, prefix: lab }
 http: { port: ${ports.http}, host: 127.0.0.1 }
 ${simulatedChambers(ports, { count: 3 })}`);
   octopus = await startOctopus(config);
-  sub = connectMqtt({ url: `mqtt://127.0.0.1:${ports.mqtt}`, clientId: 'e2e-observer' });
+  const olga = await person(join(dir, 'data'), 'olga', 'operator');
+  sub = connectMqtt({ url: `mqtt://127.0.0.1:${ports.mqtt}`, clientId: 'e2e-observer', ...olga });
   sub.on('message', (topic, payload) => {
     const body: unknown = JSON.parse(payload.toString());
     if (topic.endsWith('/data')) data.push(DataMessage.parse(body));
     else if (topic.endsWith('/status')) status.set(topic, StatusMessage.parse(body));
+    else if (topic === 'lab/results/olga') results.push(RequestResult.parse(body));
   });
   await eventually(() => sub.connected, 'observer connected');
   await sub.subscribe('lab/#', 1);
@@ -62,7 +68,7 @@ describe('octopus start with simulated chambers', () => {
   it('prints where to look: health, metrics and the live MQTT topics', () => {
     expect(octopus.output()).toContain('with 3 chamber(s): c1, c2, c3');
     expect(octopus.output()).toContain(`curl http://localhost:${ports.http}/api/health`);
-    expect(octopus.output()).toContain(`mosquitto_sub -h localhost -p ${ports.mqtt} -t 'lab/#' -v`);
+    expect(octopus.output()).toContain(`mosquitto_sub -h 127.0.0.1 -p ${ports.mqtt} -u <user> -P <API token> -t 'lab/+/data' -v`);
   });
 
   it('publishes good, plausible data from every chamber on <prefix>/<chamber>/data', async () => {
@@ -115,12 +121,14 @@ describe('octopus start with simulated chambers', () => {
     expect(text).toMatch(/octopus_\w+\{[^}]*chamber="c3"[^}]*\} \d+/);
   });
 
-  it('writes a setpoint sent on <prefix>/<chamber>/set/<tag> to the PLC (Modbus and OPC UA)', async () => {
-    await sub.publish('lab/c3/set/co2_setpoint', JSON.stringify({ value: 700, id: 'e2e-1' }), { qos: 1 });
-    await sub.publish('lab/c1/set/co2_setpoint', JSON.stringify({ value: 650 }), { qos: 1 });
+  it('writes a setpoint sent on <prefix>/<chamber>/set/<tag>/<user> to the PLC (Modbus and OPC UA), audited and answered', async () => {
+    await sub.publish('lab/c3/set/co2_setpoint/olga', JSON.stringify({ value: 700, id: 'e2e-1' }), { qos: 1 });
+    await sub.publish('lab/c1/set/co2_setpoint/olga', JSON.stringify({ value: 650 }), { qos: 1 });
     await eventually(() => latest('c3', 'co2_setpoint')?.value === 700 && latest('c1', 'co2_setpoint')?.value === 650, 'setpoints read back from the PLCs');
     const audit = readFileSync(join(dir, 'data', 'state', 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(audit).toContainEqual(expect.objectContaining({ who: 'mqtt:e2e-1', action: 'setpoint', what: 'c3/co2_setpoint', detail: { value: 700, result: 'written' } }));
+    expect(audit).toContainEqual(expect.objectContaining({ who: 'mqtt:olga', action: 'setpoint', what: 'c3/co2_setpoint', detail: { value: 700, result: 'written', id: 'e2e-1' } }));
+    const answer = await eventually(() => results.find((r) => r.id === 'e2e-1'), 'result on lab/results/olga');
+    expect(answer).toMatchObject({ request: 'setpoint', status: 'accepted', by: 'olga', value: 700, topic: 'lab/c3/set/co2_setpoint/olga' });
   });
 
   it('stops on SIGINT with exit code 0, frees its ports and leaves the gateway status offline', async () => {

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from './ports.ts';
@@ -7,7 +7,24 @@ import { freePort, waitForPort } from './ports.ts';
 /** A real Mosquitto (Debian package) on a free loopback port, stoppable and restartable. */
 export class Mosquitto {
   private proc?: ChildProcess;
-  private constructor(readonly port: number, private readonly dir: string) {}
+  private conf: string;
+  private constructor(readonly port: number, private readonly dir: string, conf?: string) {
+    this.conf = conf ?? join(dir, 'mosquitto.conf');
+  }
+
+  /**
+   * Mosquitto with a configuration written by `octopus mqtt-config --out dir` (its
+   * password file, ACL file and mosquitto.conf, listener on `port`). Run as root,
+   * mosquitto drops to the "mosquitto" user, which must be able to read them.
+   */
+  static async startGenerated(dir: string, port: number): Promise<Mosquitto> {
+    const uid = Number(execFileSync('id', ['-u', 'mosquitto'], { encoding: 'utf8' }).trim());
+    chownSync(dir, uid, -1);
+    for (const f of readdirSync(dir)) if (f !== 'secrets') chownSync(join(dir, f), uid, -1);
+    const m = new Mosquitto(port, dir, join(dir, 'mosquitto.conf'));
+    await m.launch();
+    return m;
+  }
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
@@ -34,7 +51,7 @@ export class Mosquitto {
   }
 
   private async launch(): Promise<void> {
-    this.proc = spawn('/usr/sbin/mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = spawn('/usr/sbin/mosquitto', ['-c', this.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     this.proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<never>((_, reject) => this.proc!.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${stderr}`))));

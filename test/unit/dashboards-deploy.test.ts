@@ -138,18 +138,23 @@ describe('docker-compose.yml', () => {
   it('every variable it reads is in .env.example, and every secret is required (no default)', () => {
     const used = new Set([...composeText.matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]!));
     expect([...used].filter((v) => !(v in envExample))).toEqual([]);
-    for (const secret of ['OCTOPUS_MQTT_PASSWORD', 'OCTOPUS_INFLUX_TOKEN', 'INFLUXDB_ADMIN_PASSWORD', 'GRAFANA_ADMIN_PASSWORD']) {
+    for (const secret of ['OCTOPUS_INFLUX_TOKEN', 'INFLUXDB_ADMIN_PASSWORD', 'GRAFANA_ADMIN_PASSWORD']) {
       expect(composeText).toMatch(new RegExp(`\\$\\{${secret}:\\?`));
       expect(envExample[secret]).toMatch(/^CHANGE-ME/);
     }
     expect(() => interpolate(compose, { ...envExample, OCTOPUS_INFLUX_TOKEN: '' })).toThrow(/OCTOPUS_INFLUX_TOKEN/);
   });
 
-  it('Mosquitto requires a password, written from the environment', () => {
-    const conf = read('deploy/mosquitto/mosquitto.conf');
-    expect(conf).toMatch(/^allow_anonymous false$/m);
-    expect(conf).toMatch(/^password_file \/mosquitto\/passwd\/passwd$/m);
-    expect(read('deploy/mosquitto/entrypoint.sh')).toContain('mosquitto_passwd -c -b /mosquitto/passwd/passwd "$OCTOPUS_MQTT_USERNAME" "$OCTOPUS_MQTT_PASSWORD"');
+  it('Mosquitto runs the per-principal configuration of `octopus mqtt-config`, no shared user', () => {
+    expect(composeText).not.toContain("${OCTOPUS_MQTT_PASSWORD");
+    expect(services.mosquitto!.volumes).toContain('./deploy/mosquitto/generated:/octopus/generated:ro');
+    expect(services.mosquitto!.env_file).toBe('./deploy/mosquitto/generated/secrets/collector.ingest.env');
+    expect(services.gateway!.env_file).toBe('./deploy/mosquitto/generated/secrets/gateway.${OCTOPUS_GATEWAY_ID:-gw1}.env');
+    expect(services.collector!.env_file).toBe('./deploy/mosquitto/generated/secrets/collector.ingest.env');
+    const entry = read('deploy/mosquitto/entrypoint.sh');
+    expect(entry).toContain('exec mosquitto -c "$dst/mosquitto.conf"');
+    expect(entry).not.toContain('mosquitto_passwd');
+    expect(read('.gitignore')).toContain('/deploy/mosquitto/generated/');
   });
 
   it('InfluxDB is initialised (org, bucket, token) and maps the database Grafana queries to the bucket the collector writes', () => {

@@ -5,10 +5,19 @@ import type { GrafanaLinks } from '../../web/grafana.ts';
 import { html } from '../../web/html.ts';
 import { page } from '../../web/layout.ts';
 import type { LiveChamber, LiveValues } from '../../web/live.ts';
+import { atLeast } from '../../auth/roles.ts';
 import { requireRole } from '../plugins/auth.ts';
+import type { SetpointControl } from './setpoints.ts';
 import { need } from './web-pages.ts';
 
-export interface WebLiveOptions { live: LiveValues; users: UserStore; store?: ExperimentStore; grafana: GrafanaLinks }
+export interface WebLiveOptions {
+  live: LiveValues;
+  users: UserStore;
+  store?: ExperimentStore;
+  grafana: GrafanaLinks;
+  /** Writable tags per chamber: operators get a setpoint form for them (POST /api/chambers/…/setpoints/…). */
+  controls?: Record<string, SetpointControl[]>;
+}
 
 /** Live facility view: the page (`/live`) and its server-sent event stream (`GET /api/live`, viewer and up). */
 export const webLiveRoutes: FastifyPluginAsync<WebLiveOptions> = async (app, o) => {
@@ -57,9 +66,18 @@ export const webLiveRoutes: FastifyPluginAsync<WebLiveOptions> = async (app, o) 
   app.get('/live', async (req, reply) => {
     const s = need(req, reply, o.users, 'viewer');
     if (!s) return reply;
-    const chambers = o.live.snapshot();
+    const chambers = o.live.configured ?? o.live.snapshot().map((c) => c.chamber);
+    const controls = o.controls && atLeast(s.who.role, 'operator') ? Object.entries(o.controls).filter(([, tags]) => tags.length) : [];
     const body = html`<p>Values update by themselves (server-sent events). <span id="live-state" role="status" aria-live="polite">connecting…</span></p>
-      <div id="live" class="chambers">${chambers.length ? chambers.map((c) => html`<section class="card chamber" data-chamber="${c.chamber}" aria-label="Chamber ${c.chamber}"><h2>${c.chamber}</h2><p>Loading…</p></section>`) : html`<p id="live-empty">No values received yet.</p>`}</div>`;
+      <div id="live" class="chambers">${chambers.length ? chambers.map((c) => html`<section class="card chamber" data-chamber="${c}" aria-label="Chamber ${c}"><h2>${c}</h2><p>Loading…</p></section>`) : html`<p id="live-empty">No values received yet.</p>`}</div>
+      ${controls.length ? html`<h2>Setpoints</h2><p>Writes go to the PLC at once and are audited with your name.</p>
+      <div class="chambers" id="setpoint-controls">${controls.map(([chamber, tags]) => html`<form class="card setpoint" data-chamber="${chamber}" aria-label="Setpoint for chamber ${chamber}">
+        <h3>${chamber}</h3>
+        <div class="field"><label for="sp-tag-${chamber}">Tag</label><select id="sp-tag-${chamber}" name="tag">${tags.map((t) => html`<option value="${t.tag}" data-type="${t.type}">${t.tag}${t.unit ? ` (${t.unit})` : ''}${t.min !== undefined || t.max !== undefined ? ` ${t.min ?? '…'}–${t.max ?? '…'}` : ''}</option>`)}</select></div>
+        <div class="field"><label for="sp-value-${chamber}">Value</label><input id="sp-value-${chamber}" name="value" required autocomplete="off"></div>
+        <button type="submit">Set</button>
+        <p class="setpoint-result" role="status" aria-live="polite"></p>
+      </form>`)}</div>` : ''}`;
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page('Live facility view', s, body));
   });
 };

@@ -112,4 +112,37 @@
     es.addEventListener('error', () => { state.textContent = 'reconnecting…'; });
     es.addEventListener('chamber', (ev) => render(JSON.parse(ev.data)));
   }
+
+  // ---- setpoint control (operators; the server renders the forms only for them) ----
+  for (const form of document.querySelectorAll('form.setpoint')) {
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const out = form.querySelector('.setpoint-result');
+      const chamber = form.dataset.chamber;
+      const sel = form.elements.tag;
+      const tag = sel.value;
+      const type = sel.selectedOptions[0]?.dataset.type ?? '';
+      const raw = form.elements.value.value.trim();
+      // Numbers and booleans travel as JSON numbers and booleans; the gateway validates range and type.
+      let value = raw;
+      if (type === 'bool' || type === 'boolean') value = raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
+      else if (type !== 'string' && raw !== '' && Number.isFinite(Number(raw))) value = Number(raw);
+      const id = `web-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+      out.className = 'setpoint-result';
+      out.textContent = 'Sending…';
+      try {
+        const res = await fetch(`/api/chambers/${encodeURIComponent(chamber)}/setpoints/${encodeURIComponent(tag)}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-csrf-token': document.querySelector('meta[name="csrf-token"]')?.content ?? '' },
+          body: JSON.stringify({ value, id }),
+        });
+        const r = await res.json().catch(() => ({}));
+        if (res.ok && r.status === 'accepted') { out.classList.add('ok'); out.textContent = `Accepted: ${tag} = ${JSON.stringify(r.value)}`; }
+        else { out.classList.add('error'); out.textContent = `Refused: ${r.reason ?? r.error ?? res.status}`; }
+      } catch (err) {
+        out.classList.add('error');
+        out.textContent = `Not sent: ${err.message}`;
+      }
+    });
+  }
 })();
