@@ -21,6 +21,7 @@ import { createExperimentStore } from '../../src/experiments/factory.ts';
 import { cleanScratch, scratch } from '../support/collector-fixtures.ts';
 import { simulatedChambers, startOctopus, type RunningOctopus } from '../support/cli.ts';
 import { mountTmpfs, type Mount } from '../support/faulty-fs.ts';
+import { person } from '../support/people.ts';
 import { eventually, freePort } from '../support/ports.ts';
 
 const mounts: Mount[] = [];
@@ -40,8 +41,8 @@ async function health(port: number): Promise<{ code: number; body: HealthReport 
   return { code: r.status, body: HealthReport.parse(await r.json()) };
 }
 
-function observe(url: string, filter: string): { conn: MqttConnection; data: DataMessage[] } {
-  const conn = connectMqtt({ url, clientId: `write-faults-${Math.random().toString(16).slice(2)}` });
+function observe(url: string, filter: string, creds: { username: string; password: string }): { conn: MqttConnection; data: DataMessage[] } {
+  const conn = connectMqtt({ url, clientId: `write-faults-${Math.random().toString(16).slice(2)}`, ...creds });
   clients.push(conn);
   const data: DataMessage[] = [];
   conn.on('message', (topic, payload) => {
@@ -57,6 +58,7 @@ describe('audit log on a read-only folder', () => {
   let httpPort: number;
   let mqtt: { conn: MqttConnection; data: DataMessage[] };
   let token: string;
+  let olga: { username: string; password: string };
   let dataDir: string;
   const auditPath = () => join(dataDir, 'state', 'audit.jsonl');
 
@@ -70,6 +72,8 @@ describe('audit log on a read-only folder', () => {
     const users = UserStore.forDataDir(dataDir, {});
     await users.addUser('rita', 'researcher');
     token = users.createToken('rita', 'test').token;
+    // The operator who sends setpoints over MQTT (the broker requires sign-in).
+    olga = await person(dataDir, 'olga', 'operator');
     const config = join(dir, 'lab.yaml');
     writeFileSync(config, `
 gateway: { id: auditfault }
@@ -84,7 +88,7 @@ ${simulatedChambers({ opcua, modbus }, { count: 2, intervalMs: 300 })}`);
     const store = createExperimentStore(loadConfig(config, env));
     await store.create({ id: 'audit-fault', title: 'Audit fault', principal_investigator: { name: 'Ada' }, chambers: ['c1', 'c2'], sampling_period_s: 1 }, 'test');
     store.startRun('audit-fault', 'test');
-    mqtt = observe(`mqtt://127.0.0.1:${mqttPort}`, 'octopus/+/data');
+    mqtt = observe(`mqtt://127.0.0.1:${mqttPort}`, 'octopus/+/data', olga);
     await eventually(() => mqtt.conn.connected, 'observer connected');
   }, 90_000);
 
@@ -93,7 +97,7 @@ ${simulatedChambers({ opcua, modbus }, { count: 2, intervalMs: 300 })}`);
 
   it('works normally first: download and setpoint are audited', async () => {
     await eventually(async () => (await download()).status === 200, 'run file downloadable', 30_000);
-    await mqtt.conn.publish('octopus/c2/set/co2_setpoint', JSON.stringify({ value: 555, id: 'ok-1' }), { qos: 1 });
+    await mqtt.conn.publish('octopus/c2/set/co2_setpoint/olga', JSON.stringify({ value: 555, id: 'ok-1' }), { qos: 1 });
     await eventually(() => latest('co2_setpoint') === 555, 'setpoint 555 read back from the PLC');
     const actions = readFileSync(auditPath(), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; what: string });
     expect(actions.some((a) => a.action === 'download' && a.what === 'audit-fault/r001/data.nc')).toBe(true);
@@ -116,8 +120,8 @@ ${simulatedChambers({ opcua, modbus }, { count: 2, intervalMs: 300 })}`);
   });
 
   it('refuses an MQTT setpoint it cannot audit: the PLC keeps its value', async () => {
-    await mqtt.conn.publish('octopus/c2/set/co2_setpoint', JSON.stringify({ value: 777, id: 'ro-1' }), { qos: 1 });
-    await eventually(() => /setpoint c2\/co2_setpoint = 777 \(request ro-1\) refused: audit log .*EROFS/.test(octopus.output()), 'refusal logged');
+    await mqtt.conn.publish('octopus/c2/set/co2_setpoint/olga', JSON.stringify({ value: 777, id: 'ro-1' }), { qos: 1 });
+    await eventually(() => /setpoint c2\/co2_setpoint by mqtt:olga \(request ro-1\) refused: .*EROFS/.test(octopus.output()), 'refusal logged');
     // Several more poll cycles of c2 after the refusal: still the old value.
     const seen = mqtt.data.length;
     await eventually(() => mqtt.data.slice(seen).filter((m) => m.chamber === 'c2' && m.samples.some((s) => s.tag === 'co2_setpoint')).length >= 3, 'three more c2 messages', 30_000);
@@ -129,10 +133,10 @@ ${simulatedChambers({ opcua, modbus }, { count: 2, intervalMs: 300 })}`);
   it('recovers by itself once the folder is writable: health ok again, setpoint and download audited', async () => {
     state.writable();
     await eventually(async () => ((await health(httpPort)).body.write_faults ?? []).length === 0, 'audit fault cleared by itself', 30_000);
-    await mqtt.conn.publish('octopus/c2/set/co2_setpoint', JSON.stringify({ value: 600, id: 'rw-1' }), { qos: 1 });
+    await mqtt.conn.publish('octopus/c2/set/co2_setpoint/olga', JSON.stringify({ value: 600, id: 'rw-1' }), { qos: 1 });
     await eventually(() => latest('co2_setpoint') === 600, 'setpoint 600 read back from the PLC');
     expect((await download()).status).toBe(200);
-    await eventually(() => readFileSync(auditPath(), 'utf8').includes('"who":"mqtt:rw-1"'), 'setpoint audited');
+    await eventually(() => readFileSync(auditPath(), 'utf8').includes('"who":"mqtt:olga"') && readFileSync(auditPath(), 'utf8').includes('"id":"rw-1"'), 'setpoint audited');
     expect(octopus.output()).toMatch(/audit: .*audit\.jsonl is writable again/);
     expect(octopus.proc.exitCode).toBeNull();
   }, 60_000);
@@ -155,6 +159,8 @@ describe('spool folder read-only from the start', () => {
     spool = mountTmpfs(spoolDir, 4096);
     mounts.push(spool);
     spool.readOnly();
+    // A viewer watches the data (the broker requires sign-in).
+    const vic = await person(dataDir, 'vic', 'viewer');
     const config = join(dir, 'lab.yaml');
     writeFileSync(config, `
 gateway: { id: spoolfault }
@@ -167,7 +173,7 @@ experiments: { enabled: false }
 ${simulatedChambers({ opcua, modbus }, { count: 2, intervalMs: 300 })}`);
     octopus = await startOctopus(config, { env });
     running.push(octopus);
-    mqtt = observe(`mqtt://127.0.0.1:${mqttPort}`, 'octopus/+/data');
+    mqtt = observe(`mqtt://127.0.0.1:${mqttPort}`, 'octopus/+/data', vic);
     await eventually(() => mqtt.conn.connected, 'observer connected');
   }, 90_000);
 
