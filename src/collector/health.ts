@@ -7,7 +7,22 @@ export function withCollector(report: HealthReport, c: CollectorHealth): HealthR
   const problems = [...report.problems];
   const sinks: HealthReport['sinks'] = { ...report.sinks };
   const s = c.subscriber;
-  sinks.collector = { state: s.connected ? 'subscribed' : 'disconnected', subscription: s.subscription, messages: s.messages, samples: s.samples, invalid: s.invalid, duplicates: s.duplicates, reconnects: s.reconnects };
+  sinks.collector = {
+    state: s.connected ? 'subscribed' : 'disconnected',
+    subscription: s.subscription,
+    client_id: s.client_id,
+    clean_session: s.clean_session,
+    messages: s.messages,
+    samples: s.samples,
+    invalid: s.invalid,
+    duplicates: s.duplicates,
+    stale_dropped: s.stale_dropped,
+    seq_jumps: s.seq_jumps,
+    future_refused: s.future_refused,
+    reconnects: s.reconnects,
+  };
+  const refused = Object.entries(s.future_refused);
+  if (refused.length) problems.push(`samples stamped in the future refused: ${refused.map(([c, n]) => `${c} ${n}`).join(', ')} (clock of the chamber or gateway ahead?)`);
   if (!s.connected) problems.push(`collector not connected to the MQTT broker`);
   if (c.influx) {
     const { state, ...rest } = c.influx;
