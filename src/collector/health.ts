@@ -21,8 +21,7 @@ export function withCollector(report: HealthReport, c: CollectorHealth): HealthR
     future_refused: s.future_refused,
     reconnects: s.reconnects,
   };
-  const refused = Object.entries(s.future_refused);
-  if (refused.length) problems.push(`samples stamped in the future refused: ${refused.map(([c, n]) => `${c} ${n}`).join(', ')} (clock of the chamber or gateway ahead?)`);
+
   if (!s.connected) problems.push(`collector not connected to the MQTT broker`);
   if (c.influx) {
     const { state, ...rest } = c.influx;
