@@ -6,6 +6,7 @@ import { jsonSchemas } from '../config/json-schema.ts';
 import { ADMIN_USAGE, adminCommand } from './admin.ts';
 import { RUN_USAGE, runCommand } from './runs.ts';
 import { validateFiles } from './validate.ts';
+import { VERIFY_USAGE, verifyCommand } from './verify.ts';
 
 const USAGE = `octopus — climate-chamber acquisition gateway
 
@@ -18,11 +19,13 @@ usage:
   octopus browse <opc.tcp://…> [--depth n] [--out file]
                                        draft an OPC UA profile from a live address space
 ${RUN_USAGE}
+${VERIFY_USAGE}
 ${ADMIN_USAGE}
 
 environment: OCTOPUS_CONFIG, OCTOPUS_DATA_DIR, OCTOPUS_HTTP_PORT, OCTOPUS_MQTT_URL,
              OCTOPUS_MQTT_PORT, OCTOPUS_GATEWAY_ID, OCTOPUS_LOG_LEVEL, OCTOPUS_INFLUX_URL,
-             OCTOPUS_INFLUX_TOKEN, OCTOPUS_INFLUX_ORG, OCTOPUS_INFLUX_BUCKET, OCTOPUS_ADMIN_TOKEN`;
+             OCTOPUS_INFLUX_TOKEN, OCTOPUS_INFLUX_ORG, OCTOPUS_INFLUX_BUCKET, OCTOPUS_ADMIN_TOKEN,
+             OCTOPUS_HEALTH_PORT, OCTOPUS_COLLECTOR_CLIENT_ID`;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -75,6 +78,8 @@ export async function main(argv: string[]): Promise<number> {
         return await adminCommand(command, rest, out, err);
       case 'run':
         return await runCommand(rest, out, err);
+      case 'verify':
+        return await verifyCommand(rest, out, err);
       case undefined:
       case 'help':
       case '--help':
