@@ -4,16 +4,19 @@
  * recomputes it and compares the file with the database (real VictoriaMetrics) slot by
  * slot: it passes on a clean run and finds a hand-deleted record and a hand-changed value.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRunSchema, type ArchiveVar } from '../../src/collector/sinks/netcdf/cf.ts';
 import { layoutOf } from '../../src/collector/sinks/netcdf/header.ts';
 import { encodeLines } from '../../src/collector/sinks/influx/line-protocol.ts';
 import { NetcdfWriter, readNetcdfHeader, type NcRecord } from '../../src/collector/sinks/netcdf/writer.ts';
+import { InfluxConfig } from '../../src/config/instance-schema.ts';
 import { loadConfig } from '../../src/config/loader.ts';
 import { completenessMarkdown, computeCompleteness, writeCompletenessReport, type CompletenessReport } from '../../src/experiments/completeness.ts';
 import { createExperimentStore } from '../../src/experiments/factory.ts';
+import { compareWithDatabase } from '../../src/experiments/verify.ts';
+import { Influxd } from '../support/influxd.ts';
 import type { WireSample } from '../../src/bus/payload.ts';
 import { runCli, simulatedChambers } from '../support/cli.ts';
 import { cleanScratch, scratch } from '../support/collector-fixtures.ts';
@@ -24,6 +27,11 @@ let vm: Victoria;
 let dir: string;
 let config: string;
 let file: string;
+/** A copy of the file as written (the verify test edits `file`). */
+let cleanCopy: string;
+/** The line protocol of every measured sample. */
+let lines = '';
+let expected = 0;
 
 const T0 = Date.UTC(2026, 0, 10, 12, 0, 0);
 const N = 120;
@@ -73,9 +81,10 @@ beforeAll(async () => {
   }
   w.appendRecords(recs);
   w.close();
+  cleanCopy = join(dir, 'clean.nc');
+  copyFileSync(file, cleanCopy);
   // The database holds what was measured, stamped near the slot (a sample lands in its nearest slot).
   let body = '';
-  let expected = 0;
   for (let c = 0; c < CH.length; c++) {
     const samples: WireSample[] = [];
     for (let k = 0; k < N; k++) {
@@ -89,6 +98,7 @@ beforeAll(async () => {
     }
     body += encodeLines('verify', CH[c]!, samples);
   }
+  lines = body;
   const res = await fetch(`${vm.url}/api/v2/write?bucket=octopus&precision=ms`, { method: 'POST', body });
   expect(res.status).toBe(204);
   await eventually(async () => (await vm.count('verify_value')) === expected, 'samples in VictoriaMetrics');
@@ -168,4 +178,27 @@ describe('octopus verify', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('experiment "exp1" has no run "r009" (runs: r001)');
   });
+});
+
+describe('comparison through InfluxQL (influxd 1.x)', () => {
+  it('agrees on the clean file and finds a changed value', async () => {
+    const db = await Influxd.start();
+    try {
+      await db.query('', 'CREATE DATABASE octopus');
+      const res = await fetch(`${db.url}/write?db=octopus&precision=ms`, { method: 'POST', body: lines });
+      expect(res.status).toBe(204);
+      await eventually(async () => {
+        const [series] = await db.query('octopus', 'SELECT count("value") FROM "verify"');
+        return series?.[0]?.values[0]?.[1] === expected;
+      }, 'samples in influxd');
+      const cfg = InfluxConfig.parse({ url: db.url, database: 'octopus', measurement: 'verify' });
+      const clean = await compareWithDatabase(cleanCopy, cfg, undefined);
+      expect(clean).toMatchObject({ query: 'influxql', differences_total: 0 });
+      expect(clean.compared).toBeGreaterThan(600);
+      const edited = await compareWithDatabase(file, cfg, undefined);
+      expect(edited.by_kind).toEqual({ missing_in_file: 1, missing_in_db: 0, value_differs: 1 });
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
 });
