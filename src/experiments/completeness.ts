@@ -1,5 +1,6 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { NC_TYPE_SIZE, type NcType } from '../collector/sinks/netcdf/format.ts';
 import { NcRunReader, type NcVariable } from '../netcdf/reader.ts';
 
 /**
@@ -62,13 +63,28 @@ export interface CompletenessReport {
 /** Gaps listed per chamber and variable; the rest are counted in `gaps_omitted`. */
 export const MAX_GAPS = 1000;
 
-const CAUSE_OF_QC: Record<number, GapCause | 'measured' | 'uncertain' | 'held'> = { 0: 'measured', 1: 'uncertain', 2: 'bad_quality', 3: 'not_received', 4: 'held', 5: 'offline' };
+/** Slot kinds: present ones first (≤ K_HELD), then the missing causes in CAUSES order. */
+type Kind = number;
+const K_MEASURED = 0, K_UNCERTAIN = 1, K_HELD = 2, K_OFFLINE = 3, K_NOT_RECEIVED = 5, K_UNKNOWN = 6;
+const CAUSES: GapCause[] = ['offline', 'bad_quality', 'not_received', 'unknown'];
+/** qc flag → kind (index = flag value). */
+const KIND_OF_QC: Kind[] = [K_MEASURED, K_UNCERTAIN, K_OFFLINE + 1 /* bad_quality */, K_NOT_RECEIVED, K_HELD, K_OFFLINE];
+const READERS: Record<NcType, ((b: Buffer, o: number) => number) | undefined> = {
+  byte: (b, o) => b.readInt8(o),
+  char: undefined,
+  short: (b, o) => b.readInt16BE(o),
+  int: (b, o) => b.readInt32BE(o),
+  float: (b, o) => b.readFloatBE(o),
+  double: (b, o) => b.readDoubleBE(o),
+};
 
 const iso = (sec: number) => new Date(Math.round(sec * 1000)).toISOString().replace('.000Z', 'Z');
 
 interface Acc {
   v: VariableCompleteness;
-  open?: { cause: GapCause; start: number; end: number; slots: number };
+  /** Slots per kind. */
+  counts: Int32Array;
+  open?: { kind: Kind; start: number; end: number; slots: number };
 }
 
 /** Computes the report of a run file, reading it record chunk by record chunk (memory does not grow with the file). */
@@ -77,30 +93,58 @@ export function computeCompleteness(runFilePath: string, opts: { chunkBytes?: nu
   try {
     const vars = r.dataVariables();
     const timeVar = r.variables.get('time')!;
-    const accs: Acc[][] = r.chambers.map(() => vars.map(() => ({ v: emptyVar() })));
+    const accs: Acc[][] = r.chambers.map(() => vars.map(() => ({ v: emptyVar(), counts: new Int32Array(K_UNKNOWN + 1) })));
     const qcOf: Array<NcVariable | undefined> = vars.map((v) => (v.qc ? r.variables.get(v.qc) : r.variables.get(`${v.name}_qc`)));
     let first: number | undefined;
     let second: number | undefined;
     let last: number | undefined;
+    // Hot loop: one pass per chunk, variable and chamber, reading the big-endian values in place.
     for (const chunk of r.chunks(0, r.records, opts.chunkBytes)) {
-      for (let k = 0; k < chunk.count; k++) {
-        const t = chunk.time(k, timeVar);
-        if (first === undefined) first = t;
-        else if (second === undefined) second = t;
-        last = t;
-        for (let vi = 0; vi < vars.length; vi++) {
-          const v = vars[vi]!;
-          const qv = qcOf[vi];
-          for (let c = 0; c < r.chambers.length; c++) {
-            const raw = chunk.raw(k, v, c);
-            const isFill = v.type !== 'char' && (raw === v.fill || Number.isNaN(raw));
-            let kind: GapCause | 'measured' | 'uncertain' | 'held';
-            if (qv) {
-              const q = chunk.raw(k, qv, c);
-              kind = CAUSE_OF_QC[q] ?? 'unknown';
-              if (isFill && (kind === 'measured' || kind === 'uncertain' || kind === 'held')) kind = 'not_received';
-            } else kind = isFill ? 'not_received' : 'measured';
-            count(accs[c]![vi]!, kind, t);
+      const { buf, count: n } = chunk;
+      const step = n > 0 ? buf.length / n : 0;
+      const times = new Float64Array(n);
+      for (let k = 0; k < n; k++) times[k] = buf.readDoubleBE(k * step + timeVar.at);
+      if (n > 0) {
+        if (first === undefined) {
+          first = times[0]!;
+          if (n > 1) second = times[1]!;
+        } else if (second === undefined) second = times[0]!;
+        last = times[n - 1]!;
+      }
+      for (let vi = 0; vi < vars.length; vi++) {
+        const v = vars[vi]!;
+        const qv = qcOf[vi];
+        const read = READERS[v.type];
+        const size = NC_TYPE_SIZE[v.type];
+        const fill = v.fill;
+        for (let c = 0; c < r.chambers.length; c++) {
+          const acc = accs[c]![vi]!;
+          const vOff = v.at + (v.type === 'char' ? 0 : c * size);
+          const qOff = qv ? qv.at + c : -1;
+          const counts = acc.counts;
+          for (let k = 0; k < n; k++) {
+            const base = k * step;
+            let isFill = false;
+            if (read) {
+              const raw = read(buf, base + vOff);
+              isFill = raw === fill || raw !== raw;
+            }
+            let kind: Kind;
+            if (qOff >= 0) {
+              kind = KIND_OF_QC[buf.readInt8(base + qOff)] ?? K_UNKNOWN;
+              if (isFill && kind <= K_HELD) kind = K_NOT_RECEIVED;
+            } else kind = isFill ? K_NOT_RECEIVED : K_MEASURED;
+            counts[kind]!++;
+            const open = acc.open;
+            if (kind <= K_HELD) {
+              if (open) closeGap(acc);
+            } else if (open && open.kind === kind) {
+              open.end = times[k]!;
+              open.slots++;
+            } else {
+              if (open) closeGap(acc);
+              acc.open = { kind, start: times[k]!, end: times[k]!, slots: 1 };
+            }
           }
         }
       }
@@ -112,6 +156,13 @@ export function computeCompleteness(runFilePath: string, opts: { chunkBytes?: nu
       vars.forEach((v, vi) => {
         const a = accs[c]![vi]!;
         closeGap(a);
+        const n = a.counts;
+        a.v.measured = n[K_MEASURED]! + n[K_UNCERTAIN]!;
+        a.v.uncertain = n[K_UNCERTAIN]!;
+        a.v.held = n[K_HELD]!;
+        CAUSES.forEach((cause, i) => (a.v.missing[cause] = n[K_OFFLINE + i]!));
+        a.v.missing.total = CAUSES.reduce((t, cause) => t + a.v.missing[cause], 0);
+        a.v.expected = a.v.measured + a.v.held + a.v.missing.total;
         a.v.completeness = a.v.expected ? (a.v.measured + a.v.held) / a.v.expected : 1;
         variables[v.name] = a.v;
         totals.expected += a.v.expected;
@@ -143,32 +194,11 @@ function emptyVar(): VariableCompleteness {
   return { expected: 0, measured: 0, uncertain: 0, held: 0, missing: { total: 0, offline: 0, bad_quality: 0, not_received: 0, unknown: 0 }, completeness: 1, gaps: [] };
 }
 
-function count(a: Acc, kind: GapCause | 'measured' | 'uncertain' | 'held', t: number): void {
-  const v = a.v;
-  v.expected++;
-  if (kind === 'measured' || kind === 'uncertain' || kind === 'held') {
-    if (kind === 'held') v.held++;
-    else v.measured++;
-    if (kind === 'uncertain') v.uncertain++;
-    closeGap(a);
-    return;
-  }
-  v.missing.total++;
-  v.missing[kind]++;
-  if (a.open && a.open.cause === kind) {
-    a.open.end = t;
-    a.open.slots++;
-    return;
-  }
-  closeGap(a);
-  a.open = { cause: kind, start: t, end: t, slots: 1 };
-}
-
 function closeGap(a: Acc): void {
   const g = a.open;
   if (!g) return;
   a.open = undefined;
-  if (a.v.gaps.length < MAX_GAPS) a.v.gaps.push({ start: iso(g.start), end: iso(g.end), slots: g.slots, cause: g.cause });
+  if (a.v.gaps.length < MAX_GAPS) a.v.gaps.push({ start: iso(g.start), end: iso(g.end), slots: g.slots, cause: CAUSES[g.kind - K_OFFLINE]! });
   else a.v.gaps_omitted = (a.v.gaps_omitted ?? 0) + 1;
 }
 
