@@ -152,6 +152,60 @@ describe('collector durability with the default configuration', () => {
     await gw.pub.close();
   }, 240_000);
 
+  it('does not store twice a batch whose request was running when `octopus collect` was killed', async () => {
+    // A proxy that forwards every write to VictoriaMetrics at once but holds the answer while `hold` is set.
+    let hold = true;
+    let forwarded = 0;
+    const held: Array<() => void> = [];
+    const proxy = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        fetch(`${vm.url}${req.url}`, { method: req.method, headers: { 'content-type': req.headers['content-type'] ?? 'text/plain', ...(req.headers['content-encoding'] ? { 'content-encoding': req.headers['content-encoding'] } : {}) }, body: req.method === 'POST' ? Buffer.concat(chunks) : undefined })
+          .then(async (up) => {
+            const body = Buffer.from(await up.arrayBuffer());
+            if (req.method === 'POST') forwarded++;
+            const answer = () => res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'text/plain' }).end(body);
+            if (hold && req.method === 'POST') held.push(answer);
+            else answer();
+          })
+          .catch(() => res.writeHead(502).end());
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const addr = proxy.address();
+    const proxyUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    try {
+      const dataDir = scratch('octopus-collect-inflight-');
+      const config = join(dataDir, 'collect.yaml');
+      writeFileSync(config, [`data_dir: ${JSON.stringify(join(dataDir, 'data'))}`, `mqtt: { url: "${mq.url}" }`, `influx: { url: "${proxyUrl}", bucket: octopus, measurement: inflight }`, 'experiments: { enabled: false }', ''].join('\n'));
+      const env = { OCTOPUS_HEALTH_PORT: String(await freePort()) };
+      let col = await startCollect(config, env);
+      const gw = syntheticGateway(mq.url, 'gw-inflight');
+      await eventually(() => gw.pub.stats().connected, 'gateway connected');
+      for (let i = 0; i < 20; i++) gw.cycle(['i1', 'i2'], 10);
+      // The database stored what the collector sent, but the collector never heard back.
+      await eventually(async () => forwarded > 0 && held.length === forwarded && (await vm.count('inflight_value')) === gw.sent, 'batches stored, answers held');
+      await kill9(col.proc);
+      hold = false;
+      held.splice(0).forEach((answer) => answer());
+      col = await startCollect(config, env);
+      for (let i = 0; i < 5; i++) gw.cycle(['i1', 'i2'], 10);
+      await eventually(() => col.output().includes('sent again'), 'the batches in flight at the kill checked');
+      await eventually(async () => (await rows('inflight_value')).distinct === gw.sent, `all ${gw.sent} samples stored`);
+      await eventually(async () => (await (await fetch(`http://127.0.0.1:${env.OCTOPUS_HEALTH_PORT}/api/health`)).json() as { sinks: { influx: { buffered: number } } }).sinks.influx.buffered === 0, 'buffer empty');
+      const r = await rows('inflight_value');
+      expect(r.total).toBe(gw.sent);
+      expect(col.output()).toMatch(/were being written when the collector stopped: \d+ already stored, 0 sent again/);
+      col.proc.kill('SIGINT');
+      await new Promise((res) => col.proc.once('exit', res));
+      await gw.pub.close();
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((r) => proxy.close(r));
+    }
+  }, 120_000);
+
   it('stores the new messages of a gateway restarted with an empty data folder (seq from 0 again)', async () => {
     const { c } = collector({ mqtt: { url: mq.url }, influx: { url: vm.url, bucket: 'octopus', measurement: 'reborn', flush_interval_ms: 100 } }, mq.url);
     await c.subscribed;

@@ -10,6 +10,7 @@ import { messageKey } from '../../dedupe.ts';
 import { Spool, type SpoolRecord } from '../../../bus/spool.ts';
 import { createInfluxHttp, InfluxWriteError, type InfluxHttp } from './http.ts';
 import { encodeLines } from './line-protocol.ts';
+import { storedCheck, type StoredCheck } from './stored-check.ts';
 
 export type InfluxState = 'ok' | 'retrying' | 'starting';
 
@@ -38,13 +39,46 @@ export interface InfluxSinkHealth {
  * known written before a restart: `presumed`); `failed` = to be sent again after the
  * backoff. The list is in buffer order and trimmed from the head.
  */
-interface Flight { records: SpoolRecord[]; lines: number; state: 'sending' | 'ok' | 'failed'; presumed?: boolean; deadLettered?: boolean }
+interface Flight {
+  records: SpoolRecord[];
+  lines: number;
+  state: 'sending' | 'ok' | 'failed';
+  presumed?: boolean;
+  /** Its request was running when the process was killed: check what the database already has before resending. */
+  uncertain?: boolean;
+  /** Its start is in the journal. */
+  started?: boolean;
+  deadLettered?: boolean;
+}
 
-/** A batch written while an older one was still pending: its records are not trimmed yet, but must not be sent again. */
-interface SentRange { first: number; last: number; firstKey: string; checked?: boolean }
+/** A journal entry: a batch written (not to be sent again), or (`s`) one whose request started. */
+interface SentRange { first: number; last: number; firstKey: string; /** 1: a request for it started (no outcome recorded). */ s?: 1; checked?: boolean }
 
 const SENT_JOURNAL = '.sent-journal';
 
+/**
+ * InfluxDB sink. Every accepted message is appended, as line protocol, to a disk buffer
+ * (the same segment store as the gateway spool) before `accept` returns, so the MQTT
+ * message can be acknowledged; the record's topic is the message's identity
+ * (`gw`, `ep`, `seq`), from which the collector's dedupe state is rebuilt after a crash.
+ *
+ * A pump sends the buffer in batches of ~`batch_lines` (or whatever is there after
+ * `flush_interval_ms`), never more than `concurrency` requests at a time, and trims it in
+ * order once the oldest batches are written. A batch is sent again only if its own send
+ * failed: a written batch is remembered in memory until trimmed, and in
+ * `<buffer_dir>.sent-journal` (the last ~100 at least), so a restart does not send it
+ * again either — neither when it was written after an older batch still pending nor when
+ * the buffer's cursor on disk had not caught up with the trim yet. The journal also
+ * records the start of every request: a batch whose request was running when the process
+ * was killed is, at the next start, first checked against the database (stored-check.ts:
+ * VictoriaMetrics would store it twice; InfluxDB overwrites) and only its missing lines
+ * are sent again.
+ *
+ * Network errors, timeouts, 429 and 5xx are retried with capped exponential backoff
+ * honouring Retry-After, one request at a time until the database answers again; the
+ * first failure turns the state to `retrying` at once. Other 4xx are moved to a
+ * dead-letter file with the reason.
+ */
 export class InfluxSink {
   readonly latency: Histogram;
   private readonly http: InfluxHttp;
@@ -53,6 +87,7 @@ export class InfluxSink {
   private readonly backoff: Backoff;
   private readonly flights: Flight[] = [];
   private readonly journalFile: string;
+  private readonly stored: StoredCheck;
   /** Ranges written before this start whose records are still in the buffer: trimmed without sending. */
   private presumed: SentRange[] = [];
   private journalEntries = 0;
@@ -78,6 +113,7 @@ export class InfluxSink {
 
   constructor(private readonly cfg: InfluxConfig, dataDir: string, token: string | undefined, private readonly log: Logger) {
     this.http = createInfluxHttp(cfg, token);
+    this.stored = storedCheck(cfg, token);
     const under = (p: string) => (isAbsolute(p) ? p : join(dataDir, p));
     this.buffer = Spool.open(under(cfg.buffer_dir), SpoolConfig.parse({ max_bytes: cfg.buffer_max_bytes, fsync: 'interval' }));
     this.deadLetterFile = under(cfg.dead_letter_file);
@@ -210,9 +246,9 @@ export class InfluxSink {
       if (records.length === 0) return;
       this.flushDue = false;
       for (const part of this.splitPresumed(records)) {
-        const flight: Flight = { records: part.records, lines: part.records.reduce((n, r) => n + r.samples, 0), state: 'ok', presumed: part.presumed };
+        const flight: Flight = { records: part.records, lines: part.records.reduce((n, r) => n + r.samples, 0), state: 'ok', presumed: part.status === 'done', uncertain: part.status === 'uncertain' };
         this.flights.push(flight);
-        if (part.presumed) {
+        if (flight.presumed) {
           this.skippedResend += flight.lines;
           this.log.info(`${flight.lines} samples (buffer records ${part.records[0]!.seq}-${part.records.at(-1)!.seq}) were written before the restart: trimmed without sending them again`);
         } else this.send(flight);
@@ -223,9 +259,14 @@ export class InfluxSink {
   private send(flight: Flight): void {
     flight.state = 'sending';
     this.maxInflight = Math.max(this.maxInflight, this.sending());
-    const body = Buffer.concat(flight.records.map((r) => r.payload)).toString('utf8');
+    if (!flight.started) {
+      flight.started = true;
+      this.journal(flight, true);
+    }
+    const all = Buffer.concat(flight.records.map((r) => r.payload)).toString('utf8');
     const stop = this.latency.startTimer();
-    this.http.write(body).then(
+    const body = flight.uncertain ? this.unstored(flight, all) : Promise.resolve(all);
+    body.then((text) => (text ? this.http.write(text) : undefined)).then(
       () => {
         stop();
         flight.state = 'ok';
@@ -249,6 +290,20 @@ export class InfluxSink {
         this.kick();
       },
     );
+  }
+
+  /** The lines of a batch that was in flight at the previous stop which the database does not have yet (stored-check.ts). */
+  private async unstored(flight: Flight, body: string): Promise<string> {
+    try {
+      const r = await this.stored.unstored(body);
+      flight.uncertain = false;
+      if (r.skipped) this.skippedResend += r.skipped;
+      this.log.info(`${flight.lines} samples were being written when the collector stopped: ${r.skipped} already stored, ${flight.lines - r.skipped} sent again`);
+      return r.body;
+    } catch (err) {
+      this.log.warn(`cannot tell which of ${flight.lines} samples in flight at the previous stop are stored (${(err as Error).message}); sending them all again`);
+      return body;
+    }
   }
 
   /** Any retriable failure: degrade at once (not when the oldest batch times out), back off, probe. */
@@ -278,8 +333,8 @@ export class InfluxSink {
 
   // ---- sent journal -----------------------------------------------------------
 
-  private journal(f: Flight): void {
-    const range = { first: f.records[0]!.seq, last: f.records.at(-1)!.seq, firstKey: f.records[0]!.topic };
+  private journal(f: Flight, started = false): void {
+    const range: SentRange = { first: f.records[0]!.seq, last: f.records.at(-1)!.seq, firstKey: f.records[0]!.topic, ...(started ? { s: 1 as const } : {}) };
     try {
       appendFileSync(this.journalFile, `${JSON.stringify(range)}\n`);
       this.journalEntries++;
@@ -320,22 +375,28 @@ export class InfluxSink {
     this.presumed.sort((a, b) => a.first - b.first);
   }
 
-  /** Splits records read from the buffer into runs written before the restart (journal) and runs to send. */
-  private splitPresumed(records: SpoolRecord[]): Array<{ records: SpoolRecord[]; presumed: boolean }> {
-    if (this.presumed.length === 0) return [{ records, presumed: false }];
-    const out: Array<{ records: SpoolRecord[]; presumed: boolean }> = [];
+  /**
+   * Splits records read from the buffer into runs written before the restart (`done`),
+   * runs whose request was running at the stop (`uncertain`) and runs never sent.
+   */
+  private splitPresumed(records: SpoolRecord[]): Array<{ records: SpoolRecord[]; status: 'done' | 'uncertain' | 'new' }> {
+    const out: Array<{ records: SpoolRecord[]; status: 'done' | 'uncertain' | 'new' }> = [];
     for (const r of records) {
-      while (this.presumed.length && this.presumed[0]!.last < r.seq) this.presumed.shift();
-      let p = this.presumed[0];
-      // A range counts only if its first record is the one the journal names (the buffer may have been reset since).
-      if (p && r.seq === p.first) {
-        if (r.topic === p.firstKey) p.checked = true;
-        else this.presumed.shift(), (p = this.presumed[0]);
+      let status: 'done' | 'uncertain' | 'new' = 'new';
+      if (this.presumed.length) {
+        this.presumed = this.presumed.filter((p) => p.last >= r.seq);
+        for (const p of this.presumed) {
+          // A range counts only if its first record is the one the journal names (the buffer may have been reset since).
+          if (r.seq === p.first) p.checked = r.topic === p.firstKey;
+          if (p.checked && r.seq >= p.first && r.seq <= p.last) {
+            if (!p.s) status = 'done';
+            else if (status === 'new') status = 'uncertain';
+          }
+        }
       }
-      const hit = p !== undefined && r.seq >= p.first && p.checked === true;
       const last = out.at(-1);
-      if (last && last.presumed === hit) last.records.push(r);
-      else out.push({ records: [r], presumed: hit });
+      if (last && last.status === status) last.records.push(r);
+      else out.push({ records: [r], status });
     }
     return out;
   }
