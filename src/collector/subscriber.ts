@@ -50,6 +50,8 @@ export class DataSubscriber {
   readonly dedupe: Dedupe;
   private readonly clientId: string;
   private lastDropLog = 0;
+  private lastDupLog = 0;
+  private dupLogged = 0;
   readonly statuses = new Map<string, { chamber: string } & StatusMessage>();
   private readonly filter: string;
   private readonly t: ReturnType<typeof topics>;
@@ -145,7 +147,16 @@ export class DataSubscriber {
     const chamber = this.t.parseData(topic);
     if (chamber !== msg.chamber) return this.reject(topic, `chamber "${msg.chamber}" in the payload does not match the topic`);
     const verdict = this.dedupe.check(msg.gw, msg.ep, msg.seq);
-    if (verdict === 'duplicate') return;
+    if (verdict === 'duplicate') {
+      // A redelivery is normal after a reconnect; one line per 10 s says how many were dropped.
+      const now = Date.now();
+      if (now - this.lastDupLog >= 10_000) {
+        this.o.log.info(`dropped ${this.dedupe.duplicates - this.dupLogged} duplicate message(s) (same gw, ep, seq already delivered), e.g. gateway "${msg.gw}" seq ${msg.seq} on ${topic}`);
+        this.lastDupLog = now;
+        this.dupLogged = this.dedupe.duplicates;
+      }
+      return;
+    }
     const where = `gateway "${msg.gw}" epoch "${msg.ep ?? '(none)'}" seq ${msg.seq} on ${topic}`;
     if (verdict === 'stale') {
       // One line per second at most: a flood of stale messages must not flood the log.

@@ -221,7 +221,13 @@ describe('collector durability with the default configuration', () => {
     for (let i = 0; i < 50; i++) after.cycle(['r2'], 5);
     await eventually(async () => (await vm.count('reborn_value{chamber="r2"}')) === 250, 'second life stored');
     expect(c.health().subscriber).toMatchObject({ duplicates: 0, stale_dropped: 0 });
-    await Promise.all([c.stop(), after.pub.close()]);
+    // A redelivery of a message of the second life (same gw, ep, seq) is dropped and counted.
+    const again = connectMqtt({ url: mq.url, clientId: 'redeliverer' });
+    await eventually(() => again.connected, 'redeliverer connected');
+    await again.publish('octopus/r2/data', JSON.stringify({ v: 1, gw: 'gw-reborn', ep: after.pub.epoch, seq: 3, chamber: 'r2', samples: [{ tag: 'dup', ts: Date.now() - 1000, value: 1, q: 'good' }] }), { qos: 1 });
+    await eventually(() => c.health().subscriber.duplicates === 1, 'redelivery dropped');
+    expect(await vm.count('reborn_value{tag="dup"}')).toBe(0);
+    await Promise.all([c.stop(), after.pub.close(), again.end()]);
   });
 
   it('a forged far-ahead seq with the real gateway id and epoch does not make its real messages look like duplicates', async () => {
