@@ -2,7 +2,8 @@
  * The minimal collector that bench/influx.ts measures Octopus's collector against: subscribe
  * (persistent session, QoS 1, PUBACK at once), template line protocol per sample, POST
  * 5,000-line batches to /api/v2/write (up to 4 at a time), nothing else — no validation,
- * no disk buffer, no retry, no dedupe. Prints `written <n>` after every 2xx.
+ * no disk buffer, no retry, no dedupe. Prints `written <n>` after every 2xx. It imports
+ * mqtt.js directly on purpose: it stands for a collector written without Octopus.
  *
  *   node bin/run-ts.js bench/minimal-collector.ts <mqtt url> <write url> <client id> <measurement>
  */
