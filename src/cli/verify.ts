@@ -37,11 +37,15 @@ export async function verifyCommand(args: string[], out: Out, err: Out, env: Nod
   const store = createExperimentStore(loaded);
   let file: string;
   let runName: string;
+  let runStartMs: number | undefined;
+  let runStopMs: number | undefined;
   try {
     const e = store.get(id);
     const run = runId ? e.runs.find((r) => r.id === runId) : e.runs.at(-1);
     if (!run) throw new ExperimentError(404, runId ? `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})` : `experiment "${id}" has no run yet`);
     runName = `${id}/${run.id}`;
+    runStartMs = Date.parse(run.start);
+    runStopMs = run.stop ? Date.parse(run.stop) : undefined;
     const paths = experimentPaths(loaded);
     // An open run is in the working folder; a stopped one the NAS has not taken yet, in the local fallback.
     const candidates = [join(paths.working, id, run.id, basename(run.file)), join(paths.local, id, run.file), join(e.dir, run.file)];
@@ -58,7 +62,7 @@ export async function verifyCommand(args: string[], out: Out, err: Out, env: Nod
   const started = process.hrtime.bigint();
   const report = values.write ? writeCompletenessReport(file, dirname(file)) : computeCompleteness(file);
   const cfg = loaded.config.influx;
-  const comparison = cfg.url ? await compareWithDatabase(file, cfg, env[cfg.token_env] || undefined, { maxListed: values.json ? 10_000 : max }) : undefined;
+  const comparison = cfg.url ? await compareWithDatabase(file, cfg, env[cfg.token_env] || undefined, { maxListed: values.json ? 10_000 : max, runStartMs, runStopMs }) : undefined;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (values.json) {
     out(JSON.stringify({ run: runName, file, completeness: report, ...(comparison ? { database: comparison } : {}) }, null, 2));

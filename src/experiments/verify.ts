@@ -3,7 +3,8 @@ import { NcRunReader, type NcVariable } from '../netcdf/reader.ts';
 
 /**
  * Compares a run file with the database the collector wrote (InfluxDB sink) over the
- * run's window, slot by slot: for every chamber, variable and slot, the database samples
+ * run's window (its slots, clamped to the run's start and stop instants when given),
+ * slot by slot: for every chamber, variable and slot, the database samples
  * of quality good/uncertain whose time is nearest the slot time (within half a period)
  * are the candidates; the file agrees when its value equals one of them (float32
  * variables compared as float32). Differences:
@@ -55,7 +56,19 @@ type Query = (chambers: string[], fromMs: number, toMs: number) => AsyncGenerato
 
 const iso = (ms: number) => new Date(Math.round(ms)).toISOString().replace('.000Z', 'Z');
 
-export async function compareWithDatabase(runFilePath: string, cfg: InfluxConfig, token: string | undefined, opts: { windowSlots?: number; maxListed?: number; fetch?: typeof fetch } = {}): Promise<DatabaseComparison> {
+export async function compareWithDatabase(
+  runFilePath: string,
+  cfg: InfluxConfig,
+  token: string | undefined,
+  opts: {
+    windowSlots?: number;
+    maxListed?: number;
+    fetch?: typeof fetch;
+    /** The run's start and stop instants (ms): database samples outside are not the run's (the first and last slots are partial). */
+    runStartMs?: number;
+    runStopMs?: number;
+  } = {},
+): Promise<DatabaseComparison> {
   if (!cfg.url) throw new Error('influx.url is not set: nothing to compare with');
   const f = opts.fetch ?? fetch;
   const maxListed = opts.maxListed ?? 10_000;
@@ -75,8 +88,10 @@ export async function compareWithDatabase(runFilePath: string, cfg: InfluxConfig
       by_kind: { missing_in_file: 0, missing_in_db: 0, value_differs: 0 }, differences: [],
     };
     if (r.records === 0) return out;
-    out.from = iso(r.timeAt(0) * 1000 - period / 2);
-    out.to = iso(r.timeAt(r.records - 1) * 1000 + period / 2);
+    const lo = Math.max(r.timeAt(0) * 1000 - period / 2, opts.runStartMs ?? -Infinity);
+    const hi = Math.min(r.timeAt(r.records - 1) * 1000 + period / 2, opts.runStopMs ?? Infinity);
+    out.from = iso(lo);
+    out.to = iso(hi);
     const windowSlots = opts.windowSlots ?? Math.max(1, Math.floor(2_000_000 / Math.max(1, nC * nV)));
     for (let from = 0; from < r.records; from += windowSlots) {
       const to = Math.min(r.records, from + windowSlots);
@@ -85,7 +100,8 @@ export async function compareWithDatabase(runFilePath: string, cfg: InfluxConfig
       // Nearest database candidates per (slot, chamber, variable): distance and values at that distance.
       const dist = new Float64Array(n * nC * nV).fill(Infinity);
       const vals = new Map<number, number[]>();
-      for await (const s of query(r.chambers, t0 - period / 2, r.timeAt(to - 1) * 1000 + period / 2)) {
+      for await (const s of query(r.chambers, Math.max(lo, t0 - period / 2), Math.min(hi, r.timeAt(to - 1) * 1000 + period / 2))) {
+        if (s.ts < lo || s.ts > hi) continue;
         out.samples++;
         const c = chamberIndex.get(s.chamber);
         const v = varIndex.get(s.tag);

@@ -14,7 +14,9 @@ import { NetcdfWriter, readNetcdfHeader, type NcRecord } from '../../src/collect
 import { InfluxConfig } from '../../src/config/instance-schema.ts';
 import { loadConfig } from '../../src/config/loader.ts';
 import { completenessMarkdown, computeCompleteness, writeCompletenessReport, type CompletenessReport } from '../../src/experiments/completeness.ts';
-import { createExperimentStore } from '../../src/experiments/factory.ts';
+import { ArchiveRoot } from '../../src/experiments/archive-root.ts';
+import { createExperimentStore, experimentPaths } from '../../src/experiments/factory.ts';
+import { ExperimentStore } from '../../src/experiments/store.ts';
 import { compareWithDatabase } from '../../src/experiments/verify.ts';
 import { Influxd } from '../support/influxd.ts';
 import type { WireSample } from '../../src/bus/payload.ts';
@@ -45,7 +47,7 @@ const VARS: ArchiveVar[] = [
 function qcOf(k: number, c: number, v: string): number {
   if (c === 1 && k >= 40 && k < 50) return 5; // chamber c2 offline for 10 slots
   if (v === 'door_open' && k % 10 !== 0) return 4; // reported on change: held between changes
-  if (v === 'co2' && c === 0 && (k === 70 || k === 71 || k === 72)) return 3; // not received
+  if (v === 'co2' && c === 0 && (k === 0 || k === 70 || k === 71 || k === 72)) return 3; // not received
   if (v === 'air_temperature' && c === 0 && k === 90) return 2; // bad quality, value written
   if (v === 'co2' && k === 100) return 1;
   return 0;
@@ -62,9 +64,14 @@ beforeAll(async () => {
     `influx: { url: "${vm.url}", bucket: octopus, measurement: verify }`,
     simulatedChambers({ opcua: 4840, modbus: 5020 }, { count: 2 }),
   ].join('\n'));
-  const store = createExperimentStore(loadConfig(config));
-  await store.create({ id: 'exp1', title: 'Verify', principal_investigator: { name: 'Ada Lovelace' }, chambers: CH }, 'test');
+  const loaded = loadConfig(config);
+  await createExperimentStore(loaded).create({ id: 'exp1', title: 'Verify', principal_investigator: { name: 'Ada Lovelace' }, chambers: CH }, 'test');
+  // The run went from just before the first slot to just after the last one.
+  let clock = new Date(T0 - 300);
+  const paths = experimentPaths(loaded);
+  const store = new ExperimentStore(new ArchiveRoot(paths.root, paths.local), { chambers: () => loaded.chambers.map((c) => c.chamber.id), variables: () => [], now: () => clock });
   const run = store.startRun('exp1', 'test');
+  clock = new Date(T0 + (N - 1) * 1000 + 499);
   store.stopRun('exp1', run.id, 'test');
   file = join(store.get('exp1').dir, run.file);
   mkdirSync(join(file, '..'), { recursive: true });
@@ -96,6 +103,11 @@ beforeAll(async () => {
         expected++;
       }
     }
+    // Before the run started (T0 - 300 ms): not the run's, although within half a period of slot 0, which the file has missing.
+    if (c === 0) {
+      samples.push({ tag: 'co2', ts: T0 - 400, value: 1, q: 'good' });
+      expected++;
+    }
     body += encodeLines('verify', CH[c]!, samples);
   }
   lines = body;
@@ -114,8 +126,11 @@ describe('completeness report', () => {
     const r = computeCompleteness(file);
     expect(r).toMatchObject({ run: 'exp1/r001', slots: N, period_s: 1, start: '2026-01-10T12:00:00Z', end: '2026-01-10T12:01:59Z' });
     const co2c1 = r.chambers.c1!.variables.co2!;
-    expect(co2c1).toMatchObject({ expected: 120, measured: 117, uncertain: 1, held: 0, missing: { total: 3, not_received: 3, offline: 0, bad_quality: 0 } });
-    expect(co2c1.gaps).toEqual([{ start: '2026-01-10T12:01:10Z', end: '2026-01-10T12:01:12Z', slots: 3, cause: 'not_received' }]);
+    expect(co2c1).toMatchObject({ expected: 120, measured: 116, uncertain: 1, held: 0, missing: { total: 4, not_received: 4, offline: 0, bad_quality: 0 } });
+    expect(co2c1.gaps).toEqual([
+      { start: '2026-01-10T12:00:00Z', end: '2026-01-10T12:00:00Z', slots: 1, cause: 'not_received' },
+      { start: '2026-01-10T12:01:10Z', end: '2026-01-10T12:01:12Z', slots: 3, cause: 'not_received' },
+    ]);
     const doorC2 = r.chambers.c2!.variables.door_open!;
     // 12 changes reported, of which slot 40 falls into the offline period; 10 offline slots.
     expect(doorC2).toMatchObject({ expected: 120, measured: 11, held: 99, missing: { total: 10, offline: 10 } });
@@ -133,7 +148,7 @@ describe('completeness report', () => {
     const out = join(dir, 'report');
     const r = writeCompletenessReport(file, out);
     const json = JSON.parse(readFileSync(join(out, 'completeness.json'), 'utf8')) as CompletenessReport;
-    expect(json.chambers.c1!.variables.co2!.missing.total).toBe(3);
+    expect(json.chambers.c1!.variables.co2!.missing.total).toBe(4);
     expect(json.totals).toEqual(r.totals);
   });
 });
@@ -192,10 +207,13 @@ describe('comparison through InfluxQL (influxd 1.x)', () => {
         return series?.[0]?.values[0]?.[1] === expected;
       }, 'samples in influxd');
       const cfg = InfluxConfig.parse({ url: db.url, database: 'octopus', measurement: 'verify' });
-      const clean = await compareWithDatabase(cleanCopy, cfg, undefined);
+      const window = { runStartMs: T0 - 300, runStopMs: T0 + (N - 1) * 1000 + 499 };
+      const clean = await compareWithDatabase(cleanCopy, cfg, undefined, window);
       expect(clean).toMatchObject({ query: 'influxql', differences_total: 0 });
       expect(clean.compared).toBeGreaterThan(600);
-      const edited = await compareWithDatabase(file, cfg, undefined);
+      const edited = await compareWithDatabase(file, cfg, undefined, window);
+      // Without the run's window, the sample from before the start would be taken for slot 0.
+      expect((await compareWithDatabase(cleanCopy, cfg, undefined)).by_kind.missing_in_file).toBe(1);
       expect(edited.by_kind).toEqual({ missing_in_file: 1, missing_in_db: 0, value_differs: 1 });
     } finally {
       await db.close();
