@@ -20,6 +20,7 @@ import { cleanScratch, collector, scratch, syntheticGateway } from '../support/c
 import { Mosquitto } from '../support/mosquitto.ts';
 import { eventually, freePort } from '../support/ports.ts';
 import { Victoria, type ExportedSeries } from '../support/victoria.ts';
+import { standaloneHealth, withCollector } from '../../src/collector/health.ts';
 
 let mq: Mosquitto;
 let vm: Victoria;
@@ -304,4 +305,29 @@ describe('requests to the database', () => {
     expect(h.buffered).toBe(3);
     await Promise.all([c.stop(), gw.pub.close()]);
   });
+
+  it('reports a database that accepts connections but does not answer, long before timeout_ms', async () => {
+    const frozen = await Victoria.start();
+    try {
+      const { c } = collector({ mqtt: { url: mq.url }, influx: { url: frozen.url, bucket: 'octopus', measurement: 'frozen', timeout_ms: 600_000, flush_interval_ms: 50 } }, mq.url);
+      await c.subscribed;
+      const gw = syntheticGateway(mq.url, 'gw-frozen');
+      await eventually(() => gw.pub.stats().connected, 'gateway connected');
+      gw.cycle(['z'], 3);
+      await eventually(async () => (await frozen.count('frozen_value')) === 3, 'written while it answers');
+      frozen.signal('SIGSTOP');
+      gw.cycle(['z'], 3);
+      const report = () => withCollector(standaloneHealth('gw1', mq.url, c), c.health());
+      // timeout_ms is ten minutes: only the unanswered request can degrade it within the wait.
+      const h = await eventually(() => (report().status === 'degraded' ? report() : undefined), 'health degraded', 30_000);
+      expect(h.problems.join('\n')).toMatch(/not writable \(no answer to a write for \d+\.\d s\); 3 samples buffered on disk/);
+      frozen.signal('SIGCONT');
+      await eventually(async () => (await frozen.count('frozen_value')) === 6, 'written once it answers again');
+      await eventually(() => report().status === 'ok', 'health ok again');
+      await Promise.all([c.stop(), gw.pub.close()]);
+    } finally {
+      frozen.signal('SIGCONT');
+      await frozen.close();
+    }
+  }, 90_000);
 });

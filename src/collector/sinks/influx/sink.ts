@@ -28,6 +28,8 @@ export interface InfluxSinkHealth {
   retries: number;
   /** Requests running now, and the most seen at once (never above `concurrency`). */
   in_flight: number;
+  /** Age of the oldest running request, ms (0: none). */
+  oldest_request_ms: number;
   max_in_flight: number;
   /** Lines already written before a restart that were trimmed without being sent again. */
   skipped_resend: number;
@@ -48,6 +50,8 @@ interface Flight {
   uncertain?: boolean;
   /** Its start is in the journal. */
   started?: boolean;
+  /** When its current request started (ms). */
+  sentAt?: number;
   deadLettered?: boolean;
 }
 
@@ -164,6 +168,7 @@ export class InfluxSink {
       dead_lettered: this.deadLettered,
       retries: this.retries,
       in_flight: this.sending(),
+      oldest_request_ms: this.oldestRequestMs(),
       max_in_flight: this.maxInflight,
       skipped_resend: this.skippedResend,
       ...(this.lastError ? { last_error: this.lastError } : {}),
@@ -197,6 +202,13 @@ export class InfluxSink {
 
   private unsentLines(): number {
     return this.buffer.depth().samples - this.flights.reduce((n, f) => n + f.lines, 0);
+  }
+
+  /** Age of the oldest running request (0 when none): a database that accepts connections but does not answer shows here long before timeout_ms. */
+  private oldestRequestMs(): number {
+    let oldest = Infinity;
+    for (const f of this.flights) if (f.state === 'sending' && f.sentAt !== undefined) oldest = Math.min(oldest, f.sentAt);
+    return oldest === Infinity ? 0 : Date.now() - oldest;
   }
 
   private sending(): number {
@@ -258,6 +270,7 @@ export class InfluxSink {
 
   private send(flight: Flight): void {
     flight.state = 'sending';
+    flight.sentAt = Date.now();
     this.maxInflight = Math.max(this.maxInflight, this.sending());
     if (!flight.started) {
       flight.started = true;
