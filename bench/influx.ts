@@ -25,6 +25,14 @@
  * written count every 20 ms, giving p50/p99 of publish → written (2xx) and of publish →
  * visible in a query.
  *
+ * Last, the collector's cost per value under a live load (not a pre-filled backlog): the
+ * real Publisher publishes OCTOPUS_BENCH_COST_VALUES values (default 500,000) as fast as
+ * the broker takes them while one consumer runs — first bench/minimal-collector.ts
+ * (subscribe, template line protocol, 5,000-line batches, nothing else), then
+ * `octopus collect` with its default configuration — giving CPU-seconds per million
+ * values and lossless values/s of each, and their ratios (goals ≤ 1.5× and ≥ 0.8×).
+ * `node bin/run-ts.js bench/influx.ts cost` runs only this part.
+ *
  *   node bin/run-ts.js bench/influx.ts      (OCTOPUS_BENCH_SECONDS=10 by default: the
  *                                            backlog is sized for that many seconds at
  *                                            250k values/s; the baselines run that long)
@@ -124,7 +132,7 @@ interface CollectorChild {
   kill(): Promise<void>;
 }
 
-async function startCollector(mqttUrl: string, influxUrl: string): Promise<CollectorChild> {
+async function startCollector(mqttUrl: string, influxUrl: string, clientId: string = SESSIONS.ours, measurement = 'ours'): Promise<CollectorChild> {
   const dir = scratch('octopus-bench-collector-');
   const port = await freePort();
   const file = join(dir, 'octopus.yaml');
@@ -134,8 +142,8 @@ async function startCollector(mqttUrl: string, influxUrl: string): Promise<Colle
     data_dir: join(dir, 'data'),
     mqtt: { url: mqttUrl },
     http: { host: '127.0.0.1' },
-    collector: { client_id: SESSIONS.ours, http_port: port },
-    influx: { url: influxUrl, bucket: BUCKET, measurement: 'ours' },
+    collector: { client_id: clientId, http_port: port },
+    influx: { url: influxUrl, bucket: BUCKET, measurement },
   }, null, 2));
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OCTOPUS_')));
   const bin = fileURLToPath(new URL('../bin/octopus.js', import.meta.url));
@@ -374,6 +382,97 @@ async function nullConsumer(url: string, seconds: number, values: number): Promi
 
 // ---- the bench ------------------------------------------------------------------------------
 
+
+// ---- collector cost per value under a live load ----------------------------------------
+
+interface CostRun { values: number; cpuS: number; cpuPerMillion: number; perS: number; elapsedS: number }
+
+const procCpuS = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+};
+
+/**
+ * Publishes `values` live (the real Publisher, as fast as the broker takes them, 16
+ * chambers × 200 tags per message) while one consumer runs; the clock starts with the
+ * first publish and stops when the consumer reports all of it written. CPU = the
+ * consumer process's utime + stime over that span.
+ */
+async function liveRun(url: string, values: number, consumer: { pid: number; written(): Promise<number> }): Promise<CostRun> {
+  const { pub, spool } = newPublisher(url, `bench-live-${consumer.pid}`);
+  await eventually(() => pub.stats().connected, 'live publisher connected');
+  const cycles = Math.ceil(values / (CHAMBERS * TAGS));
+  const total = cycles * CHAMBERS * TAGS;
+  const base = Date.now() - 7_200_000;
+  const cpu0 = procCpuS(consumer.pid);
+  const t0 = performance.now();
+  for (let k = 0; k < cycles; k++) {
+    while (spool.depth().messages > 200) await sleep(1);
+    for (let c = 0; c < CHAMBERS; c++) {
+      const chamber = `c${c}`;
+      pub.publishSamples(chamber, Array.from({ length: TAGS }, (_, i): Sample => ({ chamber, tag: `tag_${i}`, ts: base + k, value: 20 + ((k + i) % 100) / 10, q: 'good' })));
+    }
+    if (k % 4 === 3) await new Promise((r) => setImmediate(r));
+  }
+  for (;;) {
+    if ((await consumer.written()) >= total) break;
+    if (performance.now() - t0 > 600_000) throw new Error('consumer did not write everything within 600 s');
+    await sleep(20);
+  }
+  const elapsedS = (performance.now() - t0) / 1000;
+  const cpuS = procCpuS(consumer.pid) - cpu0;
+  await pub.close();
+  return { values: total, cpuS, cpuPerMillion: (cpuS / total) * 1e6, perS: total / elapsedS, elapsedS };
+}
+
+async function startMinimal(mqttUrl: string, vmUrl: string): Promise<{ pid: number; written(): Promise<number>; kill(): Promise<void> }> {
+  const runTs = fileURLToPath(new URL('../bin/run-ts.js', import.meta.url));
+  const script = fileURLToPath(new URL('./minimal-collector.ts', import.meta.url));
+  const proc = spawn(process.execPath, [runTs, script, mqttUrl, `${vmUrl}/api/v2/write?bucket=${BUCKET}&precision=ms`, 'bench-minimal', 'minimal'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let written = 0;
+  let subscribed = false;
+  let err = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    for (const l of d.toString().split('\n')) {
+      if (l === 'subscribed') subscribed = true;
+      const m = /^written (\d+)$/.exec(l);
+      if (m) written = Number(m[1]);
+    }
+  });
+  proc.stderr!.on('data', (d: Buffer) => void (err = (err + d.toString()).slice(-2000)));
+  await eventually(() => subscribed || proc.exitCode !== null, 'minimal collector subscribed', 30_000);
+  if (!subscribed) throw new Error(`minimal collector exited: ${err}`);
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  return {
+    pid: proc.pid!,
+    written: async () => written,
+    kill: async () => {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Octopus's collector (default settings, persistent session, dedupe, disk buffer) against the minimal collector, same live load. */
+export async function collectorCost(url: string, vmUrl: string, values: number): Promise<{ lines: string[]; ours: CostRun; minimal: CostRun }> {
+  const minimalChild = await startMinimal(url, vmUrl);
+  const minimal = await liveRun(url, values, minimalChild);
+  await minimalChild.kill();
+  const oursChild = await startCollector(url, vmUrl, 'bench-cost-ours', 'cost');
+  await sleep(500);
+  const ours = await liveRun(url, values, { pid: oursChild.pid, written: async () => (await oursChild.health()).sinks.influx?.written ?? 0 });
+  await oursChild.kill();
+  const cpuRatio = ours.cpuPerMillion / minimal.cpuPerMillion;
+  const rateRatio = ours.perS / minimal.perS;
+  const lines = [
+    `collector cost, live load (${n(values)} values published by the real Publisher while the consumer runs, ${CHAMBERS}×${TAGS} per message):`,
+    `  minimal collector (subscribe, template line protocol, 5,000-line batches): ${minimal.cpuPerMillion.toFixed(2)} CPU-s per million values, ${n(minimal.perS)} values/s lossless (${minimal.elapsedS.toFixed(1)} s)`,
+    `  octopus collect (default config, archive off): ${ours.cpuPerMillion.toFixed(2)} CPU-s per million values, ${n(ours.perS)} values/s lossless (${ours.elapsedS.toFixed(1)} s)`,
+    `  ratio ours/minimal: CPU per value ${cpuRatio.toFixed(2)}× (goal ≤ 1.5×: ${cpuRatio <= 1.5 ? 'ok' : 'MISSED'}), rate ${rateRatio.toFixed(2)}× (goal ≥ 0.8×: ${rateRatio >= 0.8 ? 'ok' : 'MISSED'})`,
+  ];
+  return { lines, ours, minimal };
+}
+
 export async function benchInflux(): Promise<{ name: string; lines: string[]; summary: BenchSummary }> {
   const seconds = Number(process.env.OCTOPUS_BENCH_SECONDS ?? 10);
   const latSeconds = Math.min(10, Math.max(5, seconds));
@@ -393,6 +492,13 @@ export async function benchInflux(): Promise<{ name: string; lines: string[]; su
     const rssAfterLatency = collector.rssMb();
     await collector.kill();
     collector = undefined;
+    // The drained sessions would keep queueing the next load: end them (clean session).
+    for (const id of Object.values(SESSIONS)) {
+      const c = connectMqtt({ url: broker.url, clientId: id, clean: true });
+      await eventually(() => c.connected, `${id} reconnected clean`);
+      await c.end();
+    }
+    const cost = await collectorCost(broker.url, vm.url, Number(process.env.OCTOPUS_BENCH_COST_VALUES ?? 500_000));
 
     const inVm = {
       ours: await vm.count(`ours_value{chamber!~"lat.*"}`),
@@ -415,6 +521,7 @@ export async function benchInflux(): Promise<{ name: string; lines: string[]; su
       `counted in VictoriaMetrics: ours ${n(inVm.ours)}/${n(fill.values)}, naive ${n(inVm.naive)}/${n(slow.final)}, client-default ${n(inVm.client)}/${n(lib.final)} (${verified ? 'exact' : 'MISMATCH'})`,
       `latency PLC value → written (2xx), ${CHAMBERS}×${LAT_TAGS} tags at 1 Hz for ${latSeconds} s, flush interval 1000 ms, after a warm-up cycle: p50 ${ms(lat.writtenP50)}, p99 ${ms(lat.writtenP99)} (collector health polled every 20 ms)`,
       `latency PLC value → queryable in VictoriaMetrics (/api/v1/export polled every 50 ms, no force_flush): p50 ${ms(lat.visibleP50)}, p99 ${ms(lat.visibleP99)}, max ${ms(lat.visibleMax)} (${n(lat.visible)}/${n(lat.samples)} seen)`,
+      ...cost.lines,
     ];
     return {
       name: 'influx',
@@ -434,7 +541,18 @@ export async function benchInflux(): Promise<{ name: string; lines: string[]; su
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === 'cost') {
+  // Only the collector-cost section: node bin/run-ts.js bench/influx.ts cost
+  const [broker, vm] = await Promise.all([Mosquitto.start(), Victoria.start()]);
+  try {
+    const r = await collectorCost(broker.url, vm.url, Number(process.env.OCTOPUS_BENCH_COST_VALUES ?? 500_000));
+    for (const l of r.lines) console.log(l);
+  } finally {
+    await Promise.all([broker.close(), vm.close()]);
+    for (const d of tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  }
+  process.exit(0);
+} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const r = await benchInflux();
   console.log(`== ${r.name}`);
   for (const l of r.lines) console.log(l);

@@ -46,7 +46,10 @@ export function createMetrics(health: () => HealthReport, extra: Metric[] = []):
   gauge('octopus_collector_messages_total', 'Data messages received by the collector (after dedupe)', [], sink('collector', 'messages'));
   gauge('octopus_collector_samples_total', 'Samples received by the collector', [], sink('collector', 'samples'));
   gauge('octopus_collector_invalid_total', 'Messages refused by payload validation', [], sink('collector', 'invalid'));
-  gauge('octopus_collector_duplicates_total', 'Duplicate messages dropped by (gw, seq)', [], sink('collector', 'duplicates'));
+  gauge('octopus_collector_duplicates_total', 'Duplicate messages dropped by (gw, ep, seq)', [], sink('collector', 'duplicates'));
+  gauge('octopus_collector_stale_dropped_total', 'Messages dropped as older than the dedupe window of their (gw, ep) stream', [], sink('collector', 'stale_dropped'));
+  gauge('octopus_collector_seq_jumps_total', 'Messages far ahead of their (gw, ep) numbering (delivered, window not moved until confirmed)', [], sink('collector', 'seq_jumps'));
+  gauge('octopus_influx_in_flight', 'InfluxDB write requests running now', [], sink('influx', 'in_flight'));
   gauge('octopus_influx_received_total', 'Samples accepted by the InfluxDB sink', [], sink('influx', 'received'));
   gauge('octopus_influx_written_total', 'Samples written to InfluxDB', [], sink('influx', 'written'));
   gauge('octopus_influx_buffered', 'Samples waiting in the InfluxDB disk buffer', [], sink('influx', 'buffered'));

@@ -24,6 +24,8 @@ export interface MqttConnectOptions {
   protocolVersion?: 4 | 5;
   /** MQTT 5: QoS 1 messages the broker may have unacknowledged towards us. */
   receiveMaximum?: number;
+  /** MQTT 5 with `clean: false`: seconds the broker keeps the session after a disconnect (MQTT 5 ends it at once without). */
+  sessionExpiryS?: number;
   /**
    * Handles every received message and resolves when it is safe (written or durably
    * buffered); only then is the PUBACK sent. mqtt.js handles received packets one after
@@ -72,6 +74,7 @@ export function connectMqtt(o: MqttConnectOptions): MqttConnection {
     will: o.will ? { topic: o.will.topic, payload: Buffer.from(o.will.payload), retain: o.will.retain, qos: o.will.qos } : undefined,
   };
   if (o.receiveMaximum !== undefined) opts.properties = { receiveMaximum: o.receiveMaximum };
+  if (o.protocolVersion === 5 && o.clean === false && o.sessionExpiryS !== undefined) opts.properties = { ...opts.properties, sessionExpiryInterval: o.sessionExpiryS };
   const client: MqttClient = mqtt.connect(o.url, opts);
   if (o.handleMessage) {
     const handle = o.handleMessage;

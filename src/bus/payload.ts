@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { Quality, SampleValue, type Sample } from '../core/sample.ts';
 
@@ -12,13 +13,19 @@ export const WireSample = z.object({
 export type WireSample = z.infer<typeof WireSample>;
 
 /**
- * `<prefix>/<chamber>/data`, QoS 1. `gw` and `seq` identify the message: `seq` grows
- * by one per message of a gateway (across restarts), so a consumer drops the rare
- * duplicate that QoS 1 redelivery after a broker crash can produce.
+ * `<prefix>/<chamber>/data`, QoS 1. `gw`, `ep` and `seq` identify the message: `ep` is
+ * the gateway's restart epoch (chosen anew at every gateway start; a message replayed
+ * from the spool keeps the epoch it was encoded with) and `seq` grows by one per message
+ * of the gateway, so a consumer drops the duplicates that QoS 1 redelivery produces by
+ * `(gw, ep, seq)` — and a gateway that lost its data folder, counting from 0 again,
+ * starts a new epoch instead of looking like a replay. Payloads without `ep` (before
+ * 2026-12) are accepted.
  */
+export const Epoch = z.string().regex(/^[0-9a-z-]{1,32}$/, 'an epoch is 1-32 characters [0-9a-z-]');
 export const DataMessage = z.object({
   v: z.literal(1),
   gw: z.string().min(1),
+  ep: Epoch.optional(),
   seq: z.number().int().nonnegative(),
   chamber: z.string().min(1),
   samples: z.array(WireSample),
@@ -92,12 +99,17 @@ export const ExperimentEvent = z.object({
 });
 export type ExperimentEvent = z.infer<typeof ExperimentEvent>;
 
+/** A new restart epoch: milliseconds since 1970 in base 36 and 32 random bits (e.g. `mi9k2r1c-3f9a0c1d`). */
+export function newEpoch(now = Date.now()): string {
+  return `${now.toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
 /**
- * Encodes a data message. Hot path: builds the JSON text directly instead of running
+ * Encodes a data message (`ep` must be an Epoch: it is written unescaped). Hot path: builds the JSON text directly instead of running
  * zod per sample; the field order and shape are those of DataMessage (tested).
  */
-export function encodeData(gw: string, seq: number, chamber: string, samples: readonly Sample[]): string {
-  let out = `{"v":1,"gw":${JSON.stringify(gw)},"seq":${seq},"chamber":${JSON.stringify(chamber)},"samples":[`;
+export function encodeData(gw: string, seq: number, chamber: string, samples: readonly Sample[], ep?: string): string {
+  let out = `{"v":1,"gw":${JSON.stringify(gw)},${ep === undefined ? '' : `"ep":"${ep}",`}"seq":${seq},"chamber":${JSON.stringify(chamber)},"samples":[`;
   for (let i = 0; i < samples.length; i++) {
     const s = samples[i]!;
     if (i) out += ',';

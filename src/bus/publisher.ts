@@ -4,7 +4,7 @@ import type { Logger } from '../core/log.ts';
 import type { Sample } from '../core/sample.ts';
 import type { ChamberState } from '../drivers/types.ts';
 import { connectMqtt, type MqttConnection } from './mqtt-client.ts';
-import { encodeData, type RequestResult, type StatusMessage } from './payload.ts';
+import { encodeData, Epoch, newEpoch, type RequestResult, type StatusMessage } from './payload.ts';
 import type { Spool } from './spool.ts';
 import { topics, type Topics } from './topics.ts';
 
@@ -22,6 +22,8 @@ export interface PublisherOptions {
   chambers?: readonly string[];
   /** A message on a set topic of one of `chambers` (unparsed: the gateway validates, audits and answers). */
   onSetRequest?: (where: SetTopic, payload: Buffer, retained: boolean) => void;
+  /** Restart epoch written in every data message (`ep`); default a new one (newEpoch). */
+  epoch?: string;
   /** Samples per data message; larger batches are split. */
   maxSamplesPerMessage?: number;
 }
@@ -51,10 +53,13 @@ export class Publisher {
   private publishedMessages = 0;
   private publishedSamples = 0;
   private readonly maxPerMessage: number;
+  /** This start's restart epoch (`ep` of the data messages). */
+  readonly epoch: string;
 
   constructor(private readonly o: PublisherOptions) {
     this.topics = topics(o.mqtt.prefix);
     this.maxPerMessage = o.maxSamplesPerMessage ?? 5000;
+    this.epoch = Epoch.parse(o.epoch ?? newEpoch());
     const env = o.env ?? process.env;
     const gw = this.topics.gatewayStatus(o.gatewayId);
     this.conn = connectMqtt({
@@ -87,7 +92,7 @@ export class Publisher {
     const topic = this.topics.data(chamber);
     for (let i = 0; i < samples.length; i += this.maxPerMessage) {
       const part = samples.slice(i, i + this.maxPerMessage);
-      this.o.spool.append(topic, encodeData(this.o.gatewayId, this.o.spool.nextSequence, chamber, part), part.length);
+      this.o.spool.append(topic, encodeData(this.o.gatewayId, this.o.spool.nextSequence, chamber, part, this.epoch), part.length);
     }
   }
 

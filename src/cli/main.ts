@@ -9,6 +9,7 @@ import { helpFor } from './help.ts';
 import { MQTT_CONFIG_USAGE } from './mqtt-config.ts';
 import { TRUST_USAGE } from './trust-usage.ts';
 import { testProfiles, validateFiles } from './validate.ts';
+import { VERIFY_USAGE, verifyCommand } from './verify.ts';
 
 const USAGE = `octopus — climate-chamber acquisition gateway
 
@@ -25,12 +26,14 @@ usage:
                                        draft an OPC UA profile from a live address space
 ${TRUST_USAGE}
 ${RUN_USAGE}
+${VERIFY_USAGE}
 ${ADMIN_USAGE}
 ${MQTT_CONFIG_USAGE}
 
 environment: OCTOPUS_CONFIG, OCTOPUS_DATA_DIR, OCTOPUS_HTTP_PORT, OCTOPUS_MQTT_URL,
              OCTOPUS_MQTT_PORT, OCTOPUS_GATEWAY_ID, OCTOPUS_LOG_LEVEL, OCTOPUS_INFLUX_URL,
-             OCTOPUS_INFLUX_TOKEN, OCTOPUS_INFLUX_ORG, OCTOPUS_INFLUX_BUCKET, OCTOPUS_ADMIN_TOKEN
+             OCTOPUS_INFLUX_TOKEN, OCTOPUS_INFLUX_ORG, OCTOPUS_INFLUX_BUCKET, OCTOPUS_ADMIN_TOKEN,
+             OCTOPUS_HEALTH_PORT, OCTOPUS_COLLECTOR_CLIENT_ID
 
 octopus <command> --help (or octopus help <command>) explains one command.`;
 
@@ -103,6 +106,8 @@ export async function main(argv: string[]): Promise<number> {
         const { mqttConfigCommand } = await import('./mqtt-config.ts');
         return await mqttConfigCommand(rest, out, err);
       }
+      case 'verify':
+        return await verifyCommand(rest, out, err);
       case 'help':
         if (rest[0] !== undefined) {
           const text = helpFor(rest[0], USAGE);

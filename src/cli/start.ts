@@ -168,7 +168,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         'Ctrl-C stops it cleanly.',
         '',
       ].join('\n'));
-    } else {
+    } else if (mode === 'simulate') {
       process.stdout.write(`Simulating ${sim?.chambers.length ?? 0} chamber(s): ${sim?.chambers.map((c) => `${c.chamber} at ${c.endpoint}`).join(', ')}\nCtrl-C stops it.\n`);
     }
   } catch (err) {

@@ -8,10 +8,18 @@ import { RunControl } from '../experiments/run-control.ts';
 import type { ExperimentStore } from '../experiments/store.ts';
 import { InfluxSink, type InfluxSinkHealth } from './sinks/influx/sink.ts';
 import { Archiver, type ArchiverHealth } from './sinks/netcdf/archiver.ts';
-import { DataSubscriber, type SubscriberStats } from './subscriber.ts';
+import { Dedupe, parseMessageKey } from './dedupe.ts';
+import { DataSubscriber, defaultCollectorClientId, type SubscriberStats } from './subscriber.ts';
+
+/** Where the collector keeps its dedupe state (relative to data_dir), saved every second and at stop. */
+const DEDUPE_FILE = 'collector-dedupe.json';
+const DEDUPE_SAVE_MS = 1000;
 
 export interface CollectorHealth {
-  subscriber: SubscriberStats;
+  subscriber: SubscriberStats & {
+    /** Samples refused for the InfluxDB path because stamped more than `max_future_ms` ahead, per chamber. */
+    future_refused: Record<string, number>;
+  };
   influx?: InfluxSinkHealth;
   netcdf?: ArchiverHealth;
 }
@@ -30,6 +38,12 @@ export class Collector {
   private readonly subscriber: DataSubscriber;
   /** With a shared-subscription group, the archive still needs every sample: its own subscription. */
   private readonly archiveSubscriber?: DataSubscriber;
+  private readonly dedupe = new Dedupe();
+  private readonly dedupeFile: string;
+  private dedupeTimer?: NodeJS.Timeout;
+  private readonly futureRefused = new Map<string, number>();
+  private readonly futureLogged = new Map<string, number>();
+  private readonly log: Logger;
 
   constructor(loaded: LoadedConfig, brokerUrl: string, log: Logger, env: NodeJS.ProcessEnv = process.env, experiments?: ExperimentStore) {
     const cfg = loaded.config;
@@ -38,29 +52,37 @@ export class Collector {
       this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'));
       this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env, audit: (e) => appendAudit(auditFile(loaded.dataDir), e) });
     }
+    this.log = log;
+    this.dedupeFile = resolve(loaded.dataDir, DEDUPE_FILE);
+    this.restoreDedupe();
     const shared = cfg.collector.group !== undefined;
     const archive = (msg: DataMessage) => {
       this.archiver?.accept(msg);
       this.runControl?.observe(msg);
     };
     const influx = this.influx;
+    const maxFuture = cfg.collector.max_future_ms;
+    const clientId = cfg.collector.client_id ?? defaultCollectorClientId(cfg.gateway.id, loaded.dataDir);
     this.subscriber = new DataSubscriber({
       url: brokerUrl,
       mqtt: cfg.mqtt,
       collector: cfg.collector,
+      clientId,
+      dedupe: this.dedupe,
       log: log.child('subscriber'),
       env,
       deliver: (msg: DataMessage) => {
-        influx?.accept(msg);
+        if (influx) influx.accept(msg, this.notInFuture(msg, maxFuture));
         if (!shared) archive(msg);
       },
     });
     if (shared && this.archiver) {
-      const { group: _group, client_id, ...rest } = cfg.collector;
+      const { group: _group, ...rest } = cfg.collector;
       this.archiveSubscriber = new DataSubscriber({
         url: brokerUrl,
         mqtt: cfg.mqtt,
-        collector: { ...rest, ...(client_id ? { client_id: `${client_id}-archive` } : {}) },
+        collector: rest,
+        clientId: `${clientId}-archive`,
         log: log.child('archive-subscriber'),
         env,
         deliver: archive,
@@ -68,7 +90,51 @@ export class Collector {
     }
   }
 
+  /**
+   * The samples of a message not stamped beyond `maxFuture` ms ahead of this clock; the
+   * others are refused for the InfluxDB path (a far-future point would sit on every
+   * "last value" query), counted per chamber and logged once a minute per chamber.
+   */
+  private notInFuture(msg: DataMessage, maxFuture: number): DataMessage['samples'] {
+    const limit = Date.now() + maxFuture;
+    let bad = 0;
+    for (const s of msg.samples) if (s.ts > limit) bad++;
+    if (bad === 0) return msg.samples;
+    this.futureRefused.set(msg.chamber, (this.futureRefused.get(msg.chamber) ?? 0) + bad);
+    const now = Date.now();
+    if (now - (this.futureLogged.get(msg.chamber) ?? 0) >= 60_000) {
+      this.futureLogged.set(msg.chamber, now);
+      const first = msg.samples.find((s) => s.ts > limit)!;
+      this.log.warn(`chamber "${msg.chamber}": refused ${bad} sample(s) stamped more than ${maxFuture} ms ahead (e.g. ${first.tag} at ${new Date(first.ts).toISOString()}, gateway "${msg.gw}"); ${this.futureRefused.get(msg.chamber)} so far`);
+    }
+    return msg.samples.filter((s) => s.ts <= limit);
+  }
+
+  /** Dedupe state of the last run, plus every message still in the InfluxDB buffer (delivered, maybe not acknowledged to the broker). */
+  private restoreDedupe(): void {
+    const problem = this.dedupe.load(this.dedupeFile);
+    if (problem) this.log.warn(`dedupe state not restored (${problem}); messages redelivered by the broker may be stored twice`);
+    let n = 0;
+    for (const key of this.influx?.bufferedKeys() ?? []) {
+      const k = parseMessageKey(key);
+      if (!k) continue;
+      this.dedupe.seen(k.gw, k.ep, k.seq);
+      n++;
+    }
+    if (n) this.log.info(`dedupe state rebuilt with ${n} buffered messages`);
+  }
+
+  private saveDedupe(): void {
+    try {
+      this.dedupe.save(this.dedupeFile);
+    } catch (err) {
+      this.log.warn(`cannot save the dedupe state to ${this.dedupeFile}: ${(err as Error).message}`);
+    }
+  }
+
   start(): void {
+    this.dedupeTimer = setInterval(() => this.saveDedupe(), DEDUPE_SAVE_MS);
+    this.dedupeTimer.unref();
     this.influx?.start();
     this.archiver?.start();
   }
@@ -84,7 +150,7 @@ export class Collector {
 
   health(): CollectorHealth {
     return {
-      subscriber: this.subscriber.stats(),
+      subscriber: { ...this.subscriber.stats(), future_refused: Object.fromEntries(this.futureRefused) },
       ...(this.influx ? { influx: this.influx.health() } : {}),
       ...(this.archiver ? { netcdf: this.archiver.health() } : {}),
     };
@@ -94,6 +160,8 @@ export class Collector {
   async stop(): Promise<void> {
     await this.subscriber.close();
     await this.archiveSubscriber?.close();
+    clearInterval(this.dedupeTimer);
+    this.saveDedupe();
     await this.runControl?.close();
     this.archiver?.stop();
     await this.influx?.close();

@@ -13,6 +13,8 @@ const OVERRIDES: Array<{ env: string; path: string[]; convert?: (v: string) => u
   { env: 'OCTOPUS_INFLUX_URL', path: ['influx', 'url'] },
   { env: 'OCTOPUS_INFLUX_ORG', path: ['influx', 'org'] },
   { env: 'OCTOPUS_INFLUX_BUCKET', path: ['influx', 'bucket'] },
+  { env: 'OCTOPUS_HEALTH_PORT', path: ['collector', 'http_port'], convert: numeric },
+  { env: 'OCTOPUS_COLLECTOR_CLIENT_ID', path: ['collector', 'client_id'] },
 ];
 
 export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {

@@ -242,7 +242,18 @@ export const CollectorConfig = z
     /** Shared-subscription group: several collectors with the same group split the load (MQTT 5 / Mosquitto). */
     group: z.string().regex(/^[A-Za-z0-9_-]+$/).optional().describe('Shared-subscription group: several collectors with the same group split the load (MQTT 5 / Mosquitto)'),
     /** Fixed client id → persistent session: the broker queues QoS 1 data while the collector is away. */
-    client_id: z.string().min(1).optional().describe('Fixed client id: a persistent session, the broker queues QoS 1 data while the collector is away'),
+    /**
+     * MQTT client id. Default: stable per gateway id, host and data folder
+     * (`octopus-collector-<gateway.id>-<hostname>-<hash of data_dir>`), so a restarted
+     * collector resumes its persistent session. Collectors must have distinct ids.
+     */
+    client_id: z.string().min(1).max(128).optional().describe('MQTT client id; default stable per gateway id, host and data folder, so a restarted collector resumes its persistent session'),
+    /** true = clean session (the broker forgets the collector while it is away: data published meanwhile is lost to it). */
+    clean_session: z.boolean().default(false).describe('true = clean session: the broker forgets the collector while it is away (data published meanwhile is lost to it)'),
+    /** MQTT 5 (with a `group`): how long the broker keeps the session of a disconnected collector. */
+    session_expiry_s: z.number().int().min(0).max(4_294_967_295).default(7 * 24 * 3600).describe('MQTT 5 (with a group): how long the broker keeps the session of a disconnected collector, seconds'),
+    /** Samples stamped further than this ahead of the collector's clock are refused (per chamber, counted in health). */
+    max_future_ms: z.number().int().min(0).default(60_000).describe('Samples stamped further than this ahead of the collector clock are refused (per chamber, counted in health), ms'),
     /** Unacknowledged QoS 1 messages the broker may send before the collector acknowledges. */
     receive_maximum: z.number().int().min(1).max(65535).default(1000).describe('Unacknowledged QoS 1 messages the broker may send before the collector acknowledges'),
     /**

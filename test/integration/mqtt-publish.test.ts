@@ -59,6 +59,7 @@ describe('MQTT publishing (real Mosquitto)', () => {
     expect(parsed).toEqual({
       v: 1,
       gw: 'gw-test',
+      ep: pub.epoch,
       seq: 0,
       chamber: 'c1',
       samples: [

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { Histogram } from 'prom-client';
 import type { InfluxConfig } from '../../../config/instance-schema.ts';
@@ -6,9 +6,11 @@ import { SpoolConfig } from '../../../config/instance-schema.ts';
 import { Backoff } from '../../../core/backoff.ts';
 import type { Logger } from '../../../core/log.ts';
 import type { DataMessage } from '../../../bus/payload.ts';
+import { messageKey } from '../../dedupe.ts';
 import { Spool, type SpoolRecord } from '../../../bus/spool.ts';
 import { createInfluxHttp, InfluxWriteError, type InfluxHttp } from './http.ts';
 import { encodeLines } from './line-protocol.ts';
+import { storedCheck, type StoredCheck } from './stored-check.ts';
 
 export type InfluxState = 'ok' | 'retrying' | 'starting';
 
@@ -24,20 +26,62 @@ export interface InfluxSinkHealth {
   dropped: number;
   dead_lettered: number;
   retries: number;
+  /** Requests running now, and the most seen at once (never above `concurrency`). */
+  in_flight: number;
+  /** Age of the oldest running request, ms (0: none). */
+  oldest_request_ms: number;
+  max_in_flight: number;
+  /** Lines already written before a restart that were trimmed without being sent again. */
+  skipped_resend: number;
   last_error?: string;
 }
 
-interface Flight { records: SpoolRecord[]; lines: number; done: boolean; error?: InfluxWriteError }
+/**
+ * One batch of buffer records. `sending` = a request is running; `ok` = written (or
+ * known written before a restart: `presumed`); `failed` = to be sent again after the
+ * backoff. The list is in buffer order and trimmed from the head.
+ */
+interface Flight {
+  records: SpoolRecord[];
+  lines: number;
+  state: 'sending' | 'ok' | 'failed';
+  presumed?: boolean;
+  /** Its request was running when the process was killed: check what the database already has before resending. */
+  uncertain?: boolean;
+  /** Its start is in the journal. */
+  started?: boolean;
+  /** When its current request started (ms). */
+  sentAt?: number;
+  deadLettered?: boolean;
+}
+
+/** A journal entry: a batch written (not to be sent again), or (`s`) one whose request started. */
+interface SentRange { first: number; last: number; firstKey: string; /** 1: a request for it started (no outcome recorded). */ s?: 1; checked?: boolean }
+
+const SENT_JOURNAL = '.sent-journal';
 
 /**
  * InfluxDB sink. Every accepted message is appended, as line protocol, to a disk buffer
  * (the same segment store as the gateway spool) before `accept` returns, so the MQTT
- * message can be acknowledged. A pump sends the buffer in batches of ~`batch_lines` (or
- * whatever is there after `flush_interval_ms`), `concurrency` at a time, and trims it in
- * order after each 2xx. Network errors, timeouts, 429 and 5xx are retried with capped
- * exponential backoff honouring Retry-After; other 4xx are moved to a dead-letter file
- * with the reason. Writes are idempotent in InfluxDB (same series and time overwrite),
- * so a batch resent after a partial failure does not duplicate anything.
+ * message can be acknowledged; the record's topic is the message's identity
+ * (`gw`, `ep`, `seq`), from which the collector's dedupe state is rebuilt after a crash.
+ *
+ * A pump sends the buffer in batches of ~`batch_lines` (or whatever is there after
+ * `flush_interval_ms`), never more than `concurrency` requests at a time, and trims it in
+ * order once the oldest batches are written. A batch is sent again only if its own send
+ * failed: a written batch is remembered in memory until trimmed, and in
+ * `<buffer_dir>.sent-journal` (the last ~100 at least), so a restart does not send it
+ * again either — neither when it was written after an older batch still pending nor when
+ * the buffer's cursor on disk had not caught up with the trim yet. The journal also
+ * records the start of every request: a batch whose request was running when the process
+ * was killed is, at the next start, first checked against the database (stored-check.ts:
+ * VictoriaMetrics would store it twice; InfluxDB overwrites) and only its missing lines
+ * are sent again.
+ *
+ * Network errors, timeouts, 429 and 5xx are retried with capped exponential backoff
+ * honouring Retry-After, one request at a time until the database answers again; the
+ * first failure turns the state to `retrying` at once. Other 4xx are moved to a
+ * dead-letter file with the reason.
  */
 export class InfluxSink {
   readonly latency: Histogram;
@@ -46,6 +90,15 @@ export class InfluxSink {
   private readonly deadLetterFile: string;
   private readonly backoff: Backoff;
   private readonly flights: Flight[] = [];
+  private readonly journalFile: string;
+  private readonly stored: StoredCheck;
+  /** Ranges written before this start whose records are still in the buffer: trimmed without sending. */
+  private presumed: SentRange[] = [];
+  private journalEntries = 0;
+  /** Since the last failure, no request succeeded: retry one batch at a time. */
+  private probing = false;
+  private skippedResend = 0;
+  private maxInflight = 0;
   private state: InfluxState = 'starting';
   private received = 0;
   private written = 0;
@@ -64,11 +117,15 @@ export class InfluxSink {
 
   constructor(private readonly cfg: InfluxConfig, dataDir: string, token: string | undefined, private readonly log: Logger) {
     this.http = createInfluxHttp(cfg, token);
+    this.stored = storedCheck(cfg, token);
     const under = (p: string) => (isAbsolute(p) ? p : join(dataDir, p));
     // A buffer folder that cannot be written refuses new data (the MQTT message stays
     // unacknowledged) and is reported in health as `influx-buffer` with path and errno.
     this.buffer = Spool.open(under(cfg.buffer_dir), SpoolConfig.parse({ max_bytes: cfg.buffer_max_bytes, fsync: 'interval' }), { log: log.child('buffer'), target: 'influx-buffer' });
     this.deadLetterFile = under(cfg.dead_letter_file);
+    // Beside the buffer folder, not in it: that folder holds only the buffer's own files.
+    this.journalFile = `${under(cfg.buffer_dir).replace(/[\\/]+$/, '')}${SENT_JOURNAL}`;
+    this.loadJournal();
     this.backoff = new Backoff(cfg.retry_min_ms, cfg.retry_max_ms);
     this.latency = new Histogram({
       name: 'octopus_influx_write_seconds',
@@ -91,12 +148,12 @@ export class InfluxSink {
   }
 
   /** Appends a message's samples to the disk buffer; when it returns the message may be acknowledged. */
-  accept(msg: DataMessage): void {
-    if (msg.samples.length === 0) return;
-    const text = encodeLines(this.cfg.measurement, msg.chamber, msg.samples);
-    this.buffer.append(msg.chamber, text, msg.samples.length);
-    this.received += msg.samples.length;
-    this.linesPerRecord = this.linesPerRecord * 0.9 + msg.samples.length * 0.1;
+  accept(msg: DataMessage, samples: DataMessage['samples'] = msg.samples): void {
+    if (samples.length === 0) return;
+    const text = encodeLines(this.cfg.measurement, msg.chamber, samples);
+    this.buffer.append(messageKey(msg), text, samples.length);
+    this.received += samples.length;
+    this.linesPerRecord = this.linesPerRecord * 0.9 + samples.length * 0.1;
     if (this.unsentLines() >= this.cfg.batch_lines) this.kick();
   }
 
@@ -112,6 +169,10 @@ export class InfluxSink {
       dropped: this.buffer.droppedSamples,
       dead_lettered: this.deadLettered,
       retries: this.retries,
+      in_flight: this.sending(),
+      oldest_request_ms: this.oldestRequestMs(),
+      max_in_flight: this.maxInflight,
+      skipped_resend: this.skippedResend,
       ...(this.lastError ? { last_error: this.lastError } : {}),
     };
   }
@@ -145,17 +206,31 @@ export class InfluxSink {
     return this.buffer.depth().samples - this.flights.reduce((n, f) => n + f.lines, 0);
   }
 
+  /** Age of the oldest running request (0 when none): a database that accepts connections but does not answer shows here long before timeout_ms. */
+  private oldestRequestMs(): number {
+    let oldest = Infinity;
+    for (const f of this.flights) if (f.state === 'sending' && f.sentAt !== undefined) oldest = Math.min(oldest, f.sentAt);
+    return oldest === Infinity ? 0 : Date.now() - oldest;
+  }
+
+  private sending(): number {
+    let n = 0;
+    for (const f of this.flights) if (f.state === 'sending') n++;
+    return n;
+  }
+
   private async run(): Promise<void> {
     for (;;) {
       if (this.abandoned) return;
       const now = Date.now();
       if (this.closing && this.flights.length === 0 && this.buffer.depth().samples === 0) return;
-      if (now >= this.retryAt) this.launch();
-      const head = this.flights[0];
-      if (head?.done) {
-        this.finish(this.flights.shift()!);
-        continue;
+      while (this.flights[0]?.state === 'ok') this.finish(this.flights.shift()!);
+      if (this.closing && this.flights.length === 0 && this.buffer.depth().samples === 0) return;
+      if (now >= this.retryAt) {
+        this.retryFailed();
+        this.launch();
       }
+      if ((this.flights[0]?.state as Flight['state'] | undefined) === 'ok') continue; // launch() may add batches written before a restart
       const wait = new Promise<void>((resolve) => (this.wake = resolve));
       const timers: NodeJS.Timeout[] = [];
       if (this.retryAt > now) timers.push(setTimeout(() => this.kick(), this.retryAt - now));
@@ -164,64 +239,197 @@ export class InfluxSink {
     }
   }
 
-  /** Starts batches while there are free slots and enough lines (or the flush interval passed). */
+  /** Sends failed batches again: one at a time while probing, else as slots allow. */
+  private retryFailed(): void {
+    for (const f of this.flights) {
+      if (f.state !== 'failed') continue;
+      const running = this.sending();
+      if (running >= this.cfg.concurrency || (this.probing && running > 0)) return;
+      this.send(f);
+    }
+  }
+
+  /** Starts new batches while there are free slots and enough lines (or the flush interval passed), and nothing is waiting for a retry. */
   private launch(): void {
-    while (this.flights.length < this.cfg.concurrency) {
+    if (this.flights.some((f) => f.state === 'failed')) return;
+    while (this.sending() < this.cfg.concurrency && !(this.probing && this.sending() > 0)) {
       const unsent = this.unsentLines();
       if (unsent <= 0) return;
       if (unsent < this.cfg.batch_lines && !this.closing && !this.flushDue) return;
       const records = this.buffer.read(Math.max(1, Math.round(this.cfg.batch_lines / Math.max(1, this.linesPerRecord))));
       if (records.length === 0) return;
       this.flushDue = false;
-      const flight: Flight = { records, lines: records.reduce((n, r) => n + r.samples, 0), done: false };
-      this.flights.push(flight);
-      const body = Buffer.concat(records.map((r) => r.payload)).toString('utf8');
-      const stop = this.latency.startTimer();
-      this.http.write(body).then(
-        () => {
-          stop();
-          flight.done = true;
-          this.kick();
-        },
-        (err: unknown) => {
-          flight.error = err instanceof InfluxWriteError ? err : new InfluxWriteError(String(err), undefined, true);
-          flight.done = true;
-          this.kick();
-        },
-      );
+      for (const part of this.splitPresumed(records)) {
+        const flight: Flight = { records: part.records, lines: part.records.reduce((n, r) => n + r.samples, 0), state: 'ok', presumed: part.status === 'done', uncertain: part.status === 'uncertain' };
+        this.flights.push(flight);
+        if (flight.presumed) {
+          this.skippedResend += flight.lines;
+          this.log.info(`${flight.lines} samples (buffer records ${part.records[0]!.seq}-${part.records.at(-1)!.seq}) were written before the restart: trimmed without sending them again`);
+        } else this.send(flight);
+      }
     }
   }
 
-  /** The oldest batch finished: trim, dead-letter, or schedule a retry from it. */
+  private send(flight: Flight): void {
+    flight.state = 'sending';
+    flight.sentAt = Date.now();
+    this.maxInflight = Math.max(this.maxInflight, this.sending());
+    if (!flight.started) {
+      flight.started = true;
+      this.journal(flight, true);
+    }
+    const all = Buffer.concat(flight.records.map((r) => r.payload)).toString('utf8');
+    const stop = this.latency.startTimer();
+    const body = flight.uncertain ? this.unstored(flight, all) : Promise.resolve(all);
+    body.then((text) => (text ? this.http.write(text) : undefined)).then(
+      () => {
+        stop();
+        flight.state = 'ok';
+        this.probing = false;
+        // Recorded before it is trimmed: the buffer's cursor on disk lags the trim by up to 200 ms.
+        this.journal(flight);
+        this.kick();
+      },
+      (err: unknown) => {
+        const e = err instanceof InfluxWriteError ? err : new InfluxWriteError(String(err), undefined, true);
+        if (!e.retriable) {
+          // Refused for good: dead-lettered, then trimmed in order like a written batch.
+          this.deadLetter(flight, e);
+          this.lastError = e.message;
+          flight.state = 'ok';
+          this.kick();
+          return;
+        }
+        flight.state = 'failed';
+        this.onFailure(e);
+        this.kick();
+      },
+    );
+  }
+
+  /** The lines of a batch that was in flight at the previous stop which the database does not have yet (stored-check.ts). */
+  private async unstored(flight: Flight, body: string): Promise<string> {
+    try {
+      const r = await this.stored.unstored(body);
+      flight.uncertain = false;
+      if (r.skipped) this.skippedResend += r.skipped;
+      this.log.info(`${flight.lines} samples were being written when the collector stopped: ${r.skipped} already stored, ${flight.lines - r.skipped} sent again`);
+      return r.body;
+    } catch (err) {
+      this.log.warn(`cannot tell which of ${flight.lines} samples in flight at the previous stop are stored (${(err as Error).message}); sending them all again`);
+      return body;
+    }
+  }
+
+  /** Any retriable failure: degrade at once (not when the oldest batch times out), back off, probe. */
+  private onFailure(err: InfluxWriteError): void {
+    this.lastError = err.message;
+    this.retries++;
+    const delay = err.retryAfterMs ?? this.backoff.next();
+    this.retryAt = Math.max(this.retryAt, Date.now() + delay);
+    if (this.state !== 'retrying') this.log.warn(`InfluxDB write failed (${err.message}); ${this.buffer.depth().samples} samples kept on disk, retrying in ${delay} ms`);
+    this.state = 'retrying';
+    this.probing = true;
+  }
+
+  /** The oldest batch is written (or dead-lettered): trim it. */
   private finish(f: Flight): void {
-    const lastSeq = f.records.at(-1)!.seq;
-    if (!f.error) {
-      this.buffer.ack(lastSeq);
+    this.buffer.ack(f.records.at(-1)!.seq);
+    if (f.presumed) return;
+    if (!f.deadLettered) {
       this.written += f.lines;
       if (this.state !== 'ok') this.log.info(`InfluxDB ${this.http.target} written to${this.retries ? ` after ${this.retries} retries` : ''}`);
       this.state = 'ok';
       this.lastError = undefined;
       this.backoff.reset();
+    }
+    if (this.journalEntries > 1000) this.compactJournal();
+  }
+
+  // ---- sent journal -----------------------------------------------------------
+
+  private journal(f: Flight, started = false): void {
+    const range: SentRange = { first: f.records[0]!.seq, last: f.records.at(-1)!.seq, firstKey: f.records[0]!.topic, ...(started ? { s: 1 as const } : {}) };
+    try {
+      appendFileSync(this.journalFile, `${JSON.stringify(range)}\n`);
+      this.journalEntries++;
+    } catch (err) {
+      this.log.warn(`cannot record a written batch in ${this.journalFile} (${(err as Error).message}); after a crash it may be sent again`);
+    }
+  }
+
+  /** Keeps the entries that may still matter: the buffer cursor on disk can lag the trim by a moment. */
+  private compactJournal(): void {
+    try {
+      const keep = readFileSync(this.journalFile, 'utf8').split('\n').filter(Boolean).slice(-100);
+      writeFileSync(`${this.journalFile}.tmp`, keep.map((l) => `${l}\n`).join(''));
+      renameSync(`${this.journalFile}.tmp`, this.journalFile);
+      this.journalEntries = keep.length;
+    } catch (err) {
+      this.log.warn(`cannot compact ${this.journalFile}: ${(err as Error).message}`);
+    }
+  }
+
+  private loadJournal(): void {
+    let text: string;
+    try {
+      text = readFileSync(this.journalFile, 'utf8');
+    } catch {
       return;
     }
-    const err = f.error;
-    this.lastError = err.message;
-    if (!err.retriable) {
-      this.deadLetter(f, err);
-      this.buffer.ack(lastSeq);
-      return;
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      try {
+        const r = JSON.parse(line) as SentRange;
+        if (Number.isSafeInteger(r.first) && Number.isSafeInteger(r.last) && typeof r.firstKey === 'string') this.presumed.push(r);
+      } catch {
+        // A torn last line (killed while appending): that batch is sent again.
+      }
     }
-    // Everything after the failed batch is resent too (idempotent writes).
-    this.flights.length = 0;
+    this.journalEntries = this.presumed.length;
+    this.presumed.sort((a, b) => a.first - b.first);
+  }
+
+  /**
+   * Splits records read from the buffer into runs written before the restart (`done`),
+   * runs whose request was running at the stop (`uncertain`) and runs never sent.
+   */
+  private splitPresumed(records: SpoolRecord[]): Array<{ records: SpoolRecord[]; status: 'done' | 'uncertain' | 'new' }> {
+    const out: Array<{ records: SpoolRecord[]; status: 'done' | 'uncertain' | 'new' }> = [];
+    for (const r of records) {
+      let status: 'done' | 'uncertain' | 'new' = 'new';
+      if (this.presumed.length) {
+        this.presumed = this.presumed.filter((p) => p.last >= r.seq);
+        for (const p of this.presumed) {
+          // A range counts only if its first record is the one the journal names (the buffer may have been reset since).
+          if (r.seq === p.first) p.checked = r.topic === p.firstKey;
+          if (p.checked && r.seq >= p.first && r.seq <= p.last) {
+            if (!p.s) status = 'done';
+            else if (status === 'new') status = 'uncertain';
+          }
+        }
+      }
+      const last = out.at(-1);
+      if (last && last.status === status) last.records.push(r);
+      else out.push({ records: [r], status });
+    }
+    return out;
+  }
+
+  /** Every message identity still in the buffer (not yet written), oldest first: to rebuild the dedupe state after a crash. */
+  bufferedKeys(): string[] {
+    const keys: string[] = [];
+    for (;;) {
+      const recs = this.buffer.read(1000);
+      if (recs.length === 0) break;
+      for (const r of recs) keys.push(r.topic);
+    }
     this.buffer.rewind();
-    this.retries++;
-    const delay = err.retryAfterMs ?? this.backoff.next();
-    this.retryAt = Date.now() + delay;
-    if (this.state !== 'retrying') this.log.warn(`InfluxDB write failed (${err.message}); ${this.buffer.depth().samples} samples kept on disk, retrying in ${delay} ms`);
-    this.state = 'retrying';
+    return keys;
   }
 
   private deadLetter(f: Flight, err: InfluxWriteError): void {
+    f.deadLettered = true;
     mkdirSync(dirname(this.deadLetterFile), { recursive: true });
     const body = Buffer.concat(f.records.map((r) => r.payload)).toString('utf8');
     appendFileSync(this.deadLetterFile, `${JSON.stringify({ ts: new Date().toISOString(), status: err.status, reason: err.message, lines: f.lines, body })}\n`);
