@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/loader.ts';
 import type { Logger } from '../core/log.ts';
-import type { DataMessage } from '../bus/payload.ts';
+import type { DataMessage, StatusMessage } from '../bus/payload.ts';
 import { experimentPaths, tagsOfChamber, triggerTagOf } from '../experiments/factory.ts';
 import { RunControl } from '../experiments/run-control.ts';
 import type { ExperimentStore } from '../experiments/store.ts';
@@ -34,7 +34,11 @@ export class Collector {
     const cfg = loaded.config;
     if (cfg.influx.url) this.influx = new InfluxSink(cfg.influx, resolve(loaded.dataDir), env[cfg.influx.token_env] || undefined, log.child('influx'));
     if (experiments && cfg.collector.archive) {
-      this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'));
+      // OPC UA subscriptions report a tag when it changes: the archive holds its value in between.
+      const onChange = new Set(loaded.chambers.filter((c) => c.chamber.driver === 'opcua' && c.chamber.opcua.mode === 'subscription').map((c) => c.chamber.id));
+      this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'), {
+        onChange: (chamber) => onChange.has(chamber),
+      });
       this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env });
     }
     const shared = cfg.collector.group !== undefined;
@@ -42,6 +46,7 @@ export class Collector {
       this.archiver?.accept(msg);
       this.runControl?.observe(msg);
     };
+    const status = (chamber: string, s: StatusMessage) => this.archiver?.status(chamber, s);
     const influx = this.influx;
     this.subscriber = new DataSubscriber({
       url: brokerUrl,
@@ -53,6 +58,7 @@ export class Collector {
         influx?.accept(msg);
         if (!shared) archive(msg);
       },
+      ...(shared ? {} : { onStatus: status }),
     });
     if (shared && this.archiver) {
       const { group: _group, client_id, ...rest } = cfg.collector;
@@ -63,6 +69,7 @@ export class Collector {
         log: log.child('archive-subscriber'),
         env,
         deliver: archive,
+        onStatus: status,
       });
     }
   }

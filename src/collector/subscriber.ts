@@ -41,7 +41,13 @@ export class DataSubscriber {
   private invalid = 0;
   private duplicates = 0;
 
-  constructor(private readonly o: { url: string; mqtt: MqttConfig; collector: CollectorConfig; deliver: (msg: DataMessage) => void; log: Logger; env?: NodeJS.ProcessEnv }) {
+  constructor(private readonly o: {
+    url: string; mqtt: MqttConfig; collector: CollectorConfig; log: Logger; env?: NodeJS.ProcessEnv;
+    /** Returns (or resolves) once the samples are written or durably buffered. */
+    deliver: (msg: DataMessage) => void | Promise<void>;
+    /** Chamber status messages (retained), e.g. for the archive's offline slots. */
+    onStatus?: (chamber: string, status: StatusMessage) => void;
+  }) {
     const t = (this.t = topics(o.mqtt.prefix));
     const c = o.collector;
     this.filter = c.group ? `$share/${c.group}/${t.allData}` : t.allData;
@@ -88,7 +94,7 @@ export class DataSubscriber {
     return this.conn.end();
   }
 
-  private handle(topic: string, payload: Buffer): void {
+  private async handle(topic: string, payload: Buffer): Promise<void> {
     let body: unknown;
     try {
       body = JSON.parse(payload.toString('utf8'));
@@ -98,7 +104,10 @@ export class DataSubscriber {
     if (topic.endsWith('/status')) {
       const s = StatusMessage.safeParse(body);
       const chamber = topic.split('/').at(-2)!;
-      if (s.success) this.statuses.set(topic, { chamber, ...s.data });
+      if (s.success) {
+        this.statuses.set(topic, { chamber, ...s.data });
+        this.o.onStatus?.(chamber, s.data);
+      }
       return;
     }
     const parsed = DataMessage.safeParse(body);
@@ -114,7 +123,7 @@ export class DataSubscriber {
       this.duplicates++;
       return;
     }
-    this.o.deliver(msg);
+    await this.o.deliver(msg);
     this.lastSeq.set(msg.gw, msg.seq);
     this.messages++;
     this.samples += msg.samples.length;

@@ -194,6 +194,15 @@ export const ExperimentsConfig = z
     working_dir: z.string().default('runs-open'),
     /** How late a sample may arrive and still land in its grid slot. */
     reorder_window_ms: z.number().int().min(0).max(600_000).default(5000),
+    /** A sample stamped more than this after its receive time is refused for its chamber (clock glitch). */
+    max_future_ms: z.number().int().min(0).max(3_600_000).default(10_000),
+    /**
+     * The per-run sample log is written before each MQTT acknowledgement (a process kill
+     * loses nothing); it is fdatasynced before each acknowledgement (always) or every
+     * log_fsync_interval_ms (interval: a power cut may lose that much).
+     */
+    log_fsync: z.enum(['always', 'interval']).default('interval'),
+    log_fsync_interval_ms: z.number().int().min(1).default(200),
     flush_interval_ms: z.number().int().min(50).default(1000),
     nas_check_interval_ms: z.number().int().min(100).default(30_000),
   })
