@@ -38,6 +38,9 @@ export interface ArchiverHealth {
   problems: string[];
 }
 
+/** How long received messages are kept in memory for a run opened late (started by another process). */
+const RECENT_MS = 15_000;
+
 interface OpenRun { run: Run; file: RunFile; path: string; chambers: Set<string>; closeAt?: number }
 interface Stranded { run: Run; path: string; fault?: ArchiverFault; busy?: boolean }
 
@@ -67,6 +70,7 @@ export class Archiver {
   private nasTimer?: NodeJS.Timeout;
   private nasAvailable = true;
   private syncTimer?: NodeJS.Timeout;
+  private readonly recent: Array<{ msg: DataMessage; at: number }> = [];
   private readonly now: () => number;
   private readonly onRun = (e: RunEvent) => void this.handle(e).catch((err: Error) => this.log.error(`run ${e.run.experiment}/${e.run.id}: ${err.message}`));
 
@@ -108,6 +112,7 @@ export class Archiver {
    * the database path is not blocked by a broken archive disk.
    */
   accept(msg: DataMessage, receivedMs = this.now()): void {
+    this.remember(msg, receivedMs);
     const always = this.cfg.log_fsync === 'always';
     for (const [key, o] of this.open) {
       if (!o.chambers.has(msg.chamber)) continue;
@@ -119,6 +124,16 @@ export class Archiver {
         this.fault(`log:${key}`, 'log', `${o.path}.log`, err as Error);
       }
     }
+  }
+
+  /**
+   * Keeps the messages of the last RECENT_MS: a run started by another process (CLI, API
+   * of another instance) is seen here up to one flush interval later, and its first
+   * samples are taken from here when it opens.
+   */
+  private remember(msg: DataMessage, receivedMs: number): void {
+    this.recent.push({ msg, at: receivedMs });
+    while (this.recent.length && this.recent[0]!.at < receivedMs - RECENT_MS) this.recent.shift();
   }
 
   private syncLogs(): void {
@@ -271,6 +286,14 @@ export class Archiver {
         if (s) file.setStatus(c, s.online, s.ts);
       }
       this.open.set(key, { run, file, path, chambers: new Set(run.chambers) });
+      // Samples of the run received before this process knew about it (e.g. started by the CLI).
+      const runStart = Date.parse(run.start);
+      for (const { msg, at } of this.recent) {
+        if (!run.chambers.includes(msg.chamber)) continue;
+        const within = msg.samples.filter((x) => x.ts >= runStart);
+        if (within.length) file.addMessage(msg.chamber, within, at);
+      }
+      file.commitLog(true);
       this.clearFault(`open:${key}`);
       this.log.info(`run ${key}: ${vars.length} variables × ${run.chambers.length} chambers every ${run.sampling_period_s} s → ${path}${skipped.length ? ` (not archived: ${skipped.join(', ')})` : ''}`);
     } catch (err) {
