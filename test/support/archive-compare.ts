@@ -50,7 +50,7 @@ export interface Comparison {
 
 /** Checks the file against the recorded samples of `chambers` with `startMs ≤ ts ≤ stopMs`. */
 export function compareRun(file: string, samples: readonly Recorded[], o: { gridStartMs: number; periodMs: number; runStartMs: number; stopMs: number; chambers: string[]; tags?: string[] }): Comparison {
-  const lastSlot = Math.floor((o.stopMs - o.gridStartMs) / o.periodMs);
+  const lastSlot = Math.round((o.stopMs - o.gridStartMs) / o.periodMs);
   const best = new Map<string, { code: number; order: number; s: Recorded }>();
   const tags = new Set<string>();
   for (const s of samples) {

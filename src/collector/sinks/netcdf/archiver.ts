@@ -116,8 +116,8 @@ export class Archiver {
     const always = this.cfg.log_fsync === 'always';
     for (const [key, o] of this.open) {
       if (!o.chambers.has(msg.chamber)) continue;
-      o.file.addMessage(msg.chamber, msg.samples, receivedMs);
       try {
+        o.file.addMessage(msg.chamber, msg.samples, receivedMs);
         o.file.commitLog(always);
         if (this.faults.has(`log:${key}`)) this.clearFault(`log:${key}`);
       } catch (err) {
@@ -260,7 +260,8 @@ export class Archiver {
       o.file.close(Date.parse(o.run.stop!));
       this.log.info(`run ${key} closed: ${o.file.stats.records} records`);
     } catch (err) {
-      this.fault(`finish:${key}`, 'finish', o.path, err as Error);
+      const s = this.stranded.get(key);
+      if (s) s.fault = this.fault(`finish:${key}`, 'finish', o.path, err as Error);
       try { o.file.abandon(); } catch { /* reported above; finished again from its log */ }
       return;
     }

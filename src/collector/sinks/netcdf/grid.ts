@@ -51,6 +51,8 @@ export interface GridStore {
   recordVar(name: string): { off: number; type: NcType; fill: number } | undefined;
   read(k: number, n: number): { rec: Buffer; dist: Uint16Array };
   write(k: number, rec: Buffer, dist: Uint16Array): void;
+  /** Keeps the first `n` records. */
+  truncate(n: number): void;
 }
 
 export interface TimeGridOptions {
@@ -97,6 +99,8 @@ export interface ChamberClock {
 interface Transition { ts: number; online: boolean }
 
 const CHUNK = 256;
+/** The cache may grow to this while the file cannot be written (then samples are refused). */
+const MAX_CACHE_BYTES = 512 * 1024 * 1024;
 const OFFSET_WINDOW = 200;
 
 export class TimeGrid {
@@ -118,7 +122,7 @@ export class TimeGrid {
   private readonly maxAhead: number;
   private readonly now: () => number;
   // cache: records [base, base + n)
-  private readonly cap: number;
+  private cap: number;
   private buf: Buffer;
   private dv: DataView;
   private dist: Uint16Array;
@@ -292,16 +296,27 @@ export class TimeGrid {
 
   /** Allocates slots up to the instant `nowMs` (e.g. wall clock minus an allowance), so that silent slots exist too. */
   advance(nowMs: number): void {
-    let k = Math.floor((nowMs - this.o.startMs) / this.o.periodMs);
-    if (this.o.endMs !== undefined) k = Math.min(k, this.lastSlot());
+    const k = Math.min(Math.floor((nowMs - this.o.startMs) / this.o.periodMs), this.lastSlot());
     if (k >= this.slots) this.allocate(k);
   }
 
-  /** Allocates every slot up to `endMs` (default the run end). */
+  /**
+   * Allocates every slot up to the one of `endMs` (default the run end: the slot its
+   * instant rounds to, like any sample's), and drops slots allocated past it (samples
+   * stamped slightly ahead, before the end was known).
+   */
   finish(endMs = this.o.endMs): void {
-    if (endMs !== undefined) {
-      const k = Math.floor((endMs - this.o.startMs) / this.o.periodMs);
-      if (k >= this.slots) this.allocate(k);
+    if (endMs === undefined) return;
+    const k = this.slotOf(endMs);
+    if (k >= this.slots) this.allocate(k);
+    if (this.slots > k + 1) {
+      if (k + 1 >= this.base) this.n = k + 1 - this.base;
+      else {
+        this.o.store.truncate(k + 1);
+        this.base = k + 1;
+        this.n = 0;
+      }
+      this.stats.records = this.slots;
     }
   }
 
@@ -318,7 +333,7 @@ export class TimeGrid {
   // ---- internals -------------------------------------------------------------
 
   private lastSlot(): number {
-    return this.o.endMs === undefined ? Infinity : Math.floor((this.o.endMs - this.o.startMs) / this.o.periodMs);
+    return this.o.endMs === undefined ? Infinity : this.slotOf(this.o.endMs);
   }
 
   private onlineAt(ci: number, ts: number): boolean {
@@ -443,18 +458,35 @@ export class TimeGrid {
     }
   }
 
-  /** Writes out and drops the older half of the cache. */
+  /** Writes out and drops the older half of the cache; while the store cannot be written, the cache grows instead. */
   private evict(): void {
     const drop = Math.max(1, Math.floor(this.n / 2));
     if (this.dirtyFrom < this.base + drop) {
       const a = Math.max(this.dirtyFrom, this.base) - this.base;
-      this.o.store.write(this.base + a, this.buf.subarray(a * this.recsize, drop * this.recsize), this.dist.subarray(a * this.ncell, drop * this.ncell));
+      try {
+        this.o.store.write(this.base + a, this.buf.subarray(a * this.recsize, drop * this.recsize), this.dist.subarray(a * this.ncell, drop * this.ncell));
+      } catch (err) {
+        if (this.buf.length * 2 > MAX_CACHE_BYTES) throw err;
+        this.grow();
+        return;
+      }
     }
     this.buf.copyWithin(0, drop * this.recsize, this.n * this.recsize);
     this.dist.copyWithin(0, drop * this.ncell, this.n * this.ncell);
     this.n -= drop;
     this.base += drop;
     if (this.dirtyFrom < this.base) this.dirtyFrom = this.base;
+  }
+
+  private grow(): void {
+    const buf = Buffer.alloc(this.buf.length * 2);
+    this.buf.copy(buf);
+    const dist = new Uint16Array(this.dist.length * 2);
+    dist.set(this.dist);
+    this.buf = buf;
+    this.dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    this.dist = dist;
+    this.cap *= 2;
   }
 
   /** After a restart: the hold of each on-change cell from the last record in the file. */

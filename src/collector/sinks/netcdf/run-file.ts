@@ -12,7 +12,7 @@
  *
  * Both are removed by `close()`.
  */
-import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { Sample } from '../../../core/sample.ts';
 import { buildRunSchema, coverageAttributes, type ArchiveVar, type RunInfo } from './cf.ts';
@@ -127,9 +127,10 @@ export class RunFile {
     if (this.logFd === undefined) return;
     if (this.pending.length) {
       const b = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-      this.pending = [];
+      // A failed write keeps the entries pending (tried again); a partial one is cut at replay by its CRC.
       let done = 0;
       while (done < b.length) done += writeSync(this.logFd, b, done, b.length - done);
+      this.pending = [];
       this.logDirty = true;
       this.logUnsynced = true;
     }
@@ -168,11 +169,12 @@ export class RunFile {
   close(endMs?: number): void {
     this.grid.finish(endMs);
     this.grid.flush();
+    if (this.writer.recordCount > this.grid.slots) this.writer.truncateRecords(this.grid.slots);
     const n = this.writer.recordCount;
     this.writer.close({ ...coverageAttributes(this.run.startMs + Math.max(0, n - 1) * this.run.periodMs, this.now()), ...this.clockAttributes() });
     this.release();
-    rmSync(`${this.path}.slots`, { force: true });
-    rmSync(`${this.path}.log`, { force: true });
+    removeIfThere(`${this.path}.slots`);
+    removeIfThere(`${this.path}.log`);
   }
 
   /** Closes the files without finishing the run (it resumes at the next open). */
@@ -219,6 +221,14 @@ export class RunFile {
   }
 }
 
+function removeIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
 /** The grid's store: records in the NetCDF file, distance codes in the `.slots` file. */
 function slotStore(writer: NetcdfWriter, fd: number, ncell: number): GridStore {
   const row = ncell * 2;
@@ -235,6 +245,10 @@ function slotStore(writer: NetcdfWriter, fd: number, ncell: number): GridStore {
       // Rows the side file lost (crash before its sync): treat as measured, never overwritten.
       if (got < b.length) b.fill(0, got);
       return { rec, dist };
+    },
+    truncate(n) {
+      writer.truncateRecords(n);
+      ftruncateSync(fd, n * row);
     },
     write(k, rec, dist) {
       writer.writeRecordBytes(k, rec);

@@ -249,6 +249,17 @@ export class NetcdfWriter {
     this.dirtyData = true;
   }
 
+  /** Drops the records from index `n` on (e.g. slots allocated past a run's end). */
+  truncateRecords(n: number): void {
+    this.assertOpen();
+    this.writeBuffer();
+    if (n >= this.written) return;
+    this.written = n;
+    if (this.header.numrecs > n) this.header.numrecs = n;
+    this.headerDirty = true;
+    ftruncateSync(this.fd, this.layout.recStart + n * this.layout.recsize);
+  }
+
   /** Reads `n` whole records from index `k` (records written so far). */
   readRecordBytes(k: number, n: number): Buffer {
     this.assertOpen();
