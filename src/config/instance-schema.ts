@@ -192,7 +192,7 @@ export const ExperimentsConfig = z
     local_dir: z.string().default('experiments-local'),
     /** Where open runs' files are written; closed runs move into their experiment folder. */
     working_dir: z.string().default('runs-open'),
-    /** How late a sample may arrive and still land in its grid slot. */
+    /** Silent slots are added up to the wall clock minus this; a stopped run stays open this long for samples on their way (late samples land whenever they arrive). */
     reorder_window_ms: z.number().int().min(0).max(600_000).default(5000),
     /** A sample stamped more than this after its receive time is refused for its chamber (clock glitch). */
     max_future_ms: z.number().int().min(0).max(3_600_000).default(10_000),
