@@ -111,7 +111,7 @@ describe('TimeGrid', () => {
     const onChange = (c: string) => c === 'c1';
     const { rf, path } = open({ onChange });
     rf.setStatus('c1', true, T0 - 10_000);
-    rf.add({ chamber: 'c1', tag: 'temp', ts: T0 - 60_000, value: 20, q: 'good' }); // before the run: only holds
+    rf.add({ chamber: 'c1', tag: 'temp', ts: T0 - 60_000, value: 20, q: 'good' }); // before the run: held from its start
     rf.add({ chamber: 'c2', tag: 'temp', ts: T0 + 1000, value: 5, q: 'good' }); // polled: not held
     rf.add({ chamber: 'c1', tag: 'temp', ts: T0 + 3000, value: 21, q: 'good' });
     rf.add({ chamber: 'c1', tag: 'temp', ts: T0 + 6000, value: null, q: 'bad' });
@@ -122,8 +122,8 @@ describe('TimeGrid', () => {
     rf.close(T0 + 11_000);
     const t = read(path, 'temp').map((r) => r[0]);
     const q = read(path, 'temp_qc').map((r) => r[0]);
-    expect(q).toEqual([QC.missing, QC.missing, QC.missing, QC.good, QC.held, QC.held, QC.bad, QC.offline, QC.offline, QC.held, QC.held, QC.held]);
-    expect(t).toEqual([null, null, null, 21, 21, 21, null, null, null, 21, 21, 21]);
+    expect(q).toEqual([QC.held, QC.held, QC.held, QC.good, QC.held, QC.held, QC.bad, QC.offline, QC.offline, QC.held, QC.held, QC.held]);
+    expect(t).toEqual([20, 20, 20, 21, 21, 21, null, null, null, 21, 21, 21]);
     const q2 = read(path, 'temp_qc').map((r) => r[1]);
     expect(q2.filter((x) => x === QC.held)).toHaveLength(0);
   });

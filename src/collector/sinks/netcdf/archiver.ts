@@ -71,6 +71,8 @@ export class Archiver {
   private nasAvailable = true;
   private syncTimer?: NodeJS.Timeout;
   private readonly recent: Array<{ msg: DataMessage; at: number }> = [];
+  /** Last sample of every tag reported on change: its value holds from a run's start. */
+  private readonly lastOnChange = new Map<string, { chamber: string; sample: DataMessage['samples'][number]; at: number }>();
   private readonly now: () => number;
   private readonly onRun = (e: RunEvent) => void this.handle(e).catch((err: Error) => this.log.error(`run ${e.run.experiment}/${e.run.id}: ${err.message}`));
 
@@ -132,6 +134,14 @@ export class Archiver {
    * samples are taken from here when it opens.
    */
   private remember(msg: DataMessage, receivedMs: number): void {
+    if (this.o.onChange) {
+      for (const x of msg.samples) {
+        if (!this.o.onChange(msg.chamber, x.tag)) continue;
+        const key = `${msg.chamber}\u0000${x.tag}`;
+        const was = this.lastOnChange.get(key);
+        if (!was || x.ts >= was.sample.ts) this.lastOnChange.set(key, { chamber: msg.chamber, sample: x, at: receivedMs });
+      }
+    }
     this.recent.push({ msg, at: receivedMs });
     while (this.recent.length && this.recent[0]!.at < receivedMs - RECENT_MS) this.recent.shift();
   }
@@ -287,12 +297,14 @@ export class Archiver {
         if (s) file.setStatus(c, s.online, s.ts);
       }
       this.open.set(key, { run, file, path, chambers: new Set(run.chambers) });
+      // Values of on-change tags reported before the run: held from its start.
+      for (const { chamber, sample, at } of this.lastOnChange.values()) {
+        if (run.chambers.includes(chamber)) file.addMessage(chamber, [sample], at);
+      }
       // Samples of the run received before this process knew about it (e.g. started by the CLI).
-      const runStart = Date.parse(run.start);
+      // The grid keeps those that round to a slot of the run.
       for (const { msg, at } of this.recent) {
-        if (!run.chambers.includes(msg.chamber)) continue;
-        const within = msg.samples.filter((x) => x.ts >= runStart);
-        if (within.length) file.addMessage(msg.chamber, within, at);
+        if (run.chambers.includes(msg.chamber)) file.addMessage(msg.chamber, msg.samples, at);
       }
       file.commitLog(true);
       this.clearFault(`open:${key}`);

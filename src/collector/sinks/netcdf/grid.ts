@@ -217,6 +217,16 @@ export class TimeGrid {
       return false;
     }
     const k = this.slotOf(s.ts);
+    if (k < 0 && this.onChange[vi * this.nc + ci] && s.ts >= this.holdTs[vi * this.nc + ci]!) {
+      // A value of an on-change tag reported before the run started: held from the start.
+      const i = vi * this.nc + ci;
+      const good = s.q === 'good' && typeof s.value !== 'string' && s.value !== null;
+      this.holdVal[i] = good ? Number(s.value) : NaN;
+      this.holdTs[i] = s.ts;
+      if (!good) this.clearedTs[i] = Math.max(this.clearedTs[i]!, s.ts);
+      this.propagate(vi, ci, 0, this.holdVal[i]!);
+      return true;
+    }
     if (k < 0 || (this.o.endMs !== undefined && (s.ts > this.o.endMs || k > this.lastSlot()))) { this.stats.outside++; return false; }
     if (k >= this.slots) this.allocate(k);
     const i = vi * this.nc + ci;
