@@ -39,7 +39,8 @@ export class Collector {
       this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'), {
         onChange: (chamber) => onChange.has(chamber),
       });
-      this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env });
+      const archiver = this.archiver;
+      this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env, active: () => archiver.writer });
     }
     const shared = cfg.collector.group !== undefined;
     const archive = (msg: DataMessage) => {

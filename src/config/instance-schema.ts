@@ -203,6 +203,8 @@ export const ExperimentsConfig = z
      */
     log_fsync: z.enum(['always', 'interval']).default('interval'),
     log_fsync_interval_ms: z.number().int().min(1).default(200),
+    /** The archiving collector refreshes its lease on working_dir this often…; a lease older than this is taken over by another collector. */
+    lease_ttl_ms: z.number().int().min(500).max(14_000).default(5000),
     flush_interval_ms: z.number().int().min(50).default(1000),
     nas_check_interval_ms: z.number().int().min(100).default(30_000),
   })

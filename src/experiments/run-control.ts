@@ -22,7 +22,11 @@ export class RunControl {
 
   constructor(
     private readonly store: ExperimentStore,
-    private readonly o: { url: string; mqtt: MqttConfig; log: Logger; triggerTag: (chamber: string) => string | undefined; env?: NodeJS.ProcessEnv; clientId?: string },
+    private readonly o: {
+      url: string; mqtt: MqttConfig; log: Logger; triggerTag: (chamber: string) => string | undefined; env?: NodeJS.ProcessEnv; clientId?: string;
+      /** With several collectors, only the one holding the archive role acts on commands and triggers. */
+      active?: () => boolean;
+    },
   ) {
     this.t = topics(o.mqtt.prefix);
     const env = o.env ?? process.env;
@@ -69,6 +73,7 @@ export class RunControl {
   }
 
   private trigger(chamber: string, tag: string, running: boolean): void {
+    if (this.o.active && !this.o.active()) return;
     const by = `plc:${chamber}/${tag}`;
     try {
       if (running) {
@@ -86,6 +91,7 @@ export class RunControl {
   }
 
   private command(topic: string, payload: Buffer): void {
+    if (this.o.active && !this.o.active()) return;
     const id = this.t.parseExperimentCommand(topic);
     if (!id) return;
     let body: unknown;

@@ -7,6 +7,7 @@ import type { DataMessage, StatusMessage } from '../../../bus/payload.ts';
 import type { ExperimentStore, RunEvent } from '../../../experiments/store.ts';
 import type { ExperimentMetadata, Run } from '../../../experiments/schema.ts';
 import { archiveVarsFromTags, type RunInfo } from './cf.ts';
+import { ArchiveLease } from './lease.ts';
 import { RunFile } from './run-file.ts';
 
 export interface ArchiverFault {
@@ -20,6 +21,9 @@ export interface ArchiverFault {
 
 export interface ArchiverHealth {
   state: 'ok' | 'nas-unavailable' | 'degraded';
+  /** writer: this collector holds the archive lease and writes the run files; standby: another one does. */
+  role: 'writer' | 'standby';
+  lease: string;
   open_runs: string[];
   records: number;
   /** Samples that arrived after their record was written and were patched into the file. */
@@ -74,6 +78,8 @@ export class Archiver {
   /** Last sample of every tag reported on change: its value holds from a run's start. */
   private readonly lastOnChange = new Map<string, { chamber: string; sample: DataMessage['samples'][number]; at: number }>();
   private readonly now: () => number;
+  private readonly lease: ArchiveLease;
+  private leader = false;
   private readonly onRun = (e: RunEvent) => void this.handle(e).catch((err: Error) => this.log.error(`run ${e.run.experiment}/${e.run.id}: ${err.message}`));
 
   constructor(
@@ -84,6 +90,12 @@ export class Archiver {
     private readonly o: ArchiverOptions = {},
   ) {
     this.now = o.now ?? Date.now;
+    this.lease = new ArchiveLease(cfg.working_dir, cfg.lease_ttl_ms, this.now);
+  }
+
+  /** This collector holds the archive role (writes the run files, acts on run triggers). */
+  get writer(): boolean {
+    return this.leader;
   }
 
   start(): void {
@@ -92,8 +104,7 @@ export class Archiver {
     } catch (err) {
       this.log.warn(`cannot read the experiment folders: ${(err as Error).message}`);
     }
-    for (const run of this.safeOpenRuns()) this.tryOpen(run);
-    this.findStranded();
+    this.heartbeat();
     this.store.on('run', this.onRun);
     this.timer = setInterval(() => this.tick(), this.cfg.flush_interval_ms);
     this.timer.unref();
@@ -115,6 +126,7 @@ export class Archiver {
    */
   accept(msg: DataMessage, receivedMs = this.now()): void {
     this.remember(msg, receivedMs);
+    if (!this.leader) return;
     const always = this.cfg.log_fsync === 'always';
     for (const [key, o] of this.open) {
       if (!o.chambers.has(msg.chamber)) continue;
@@ -144,6 +156,33 @@ export class Archiver {
     }
     this.recent.push({ msg, at: receivedMs });
     while (this.recent.length && this.recent[0]!.at < receivedMs - RECENT_MS) this.recent.shift();
+  }
+
+  /** Keeps (or takes over) the archive lease; becoming the writer opens the runs, losing it closes them. */
+  private heartbeat(): void {
+    let now: boolean;
+    try {
+      mkdirSync(this.cfg.working_dir, { recursive: true });
+      now = this.lease.beat();
+      this.clearFault('lease');
+    } catch (err) {
+      this.fault('lease', 'lease', this.lease.path, err as Error);
+      now = this.leader;
+    }
+    if (now === this.leader) return;
+    this.leader = now;
+    if (now) {
+      this.log.info(`archive writer for ${this.cfg.working_dir} (lease ${this.lease.path})`);
+      for (const run of this.safeOpenRuns()) this.tryOpen(run);
+      this.findStranded();
+    } else {
+      this.log.warn(`archive lease ${this.lease.path} taken by ${this.lease.current() ?? 'another process'}: standing by`);
+      for (const [key, o] of this.open) {
+        try { o.file.abandon(); } catch (err) { this.log.error(`run ${key}: ${(err as Error).message}`); }
+      }
+      this.open.clear();
+      this.stranded.clear();
+    }
   }
 
   private syncLogs(): void {
@@ -207,6 +246,8 @@ export class Archiver {
     ];
     return {
       state: problems.length ? 'degraded' : this.nasAvailable ? 'ok' : 'nas-unavailable',
+      role: this.leader ? 'writer' : 'standby',
+      lease: this.lease.path,
       open_runs: [...this.open.keys()],
       records,
       patched_samples: patched,
@@ -235,11 +276,14 @@ export class Archiver {
       }
     }
     this.open.clear();
+    this.lease.release();
+    this.leader = false;
   }
 
   // ---- internals -------------------------------------------------------------
 
   private async handle(e: RunEvent): Promise<void> {
+    if (!this.leader) return;
     const key = `${e.run.experiment}/${e.run.id}`;
     if (e.event === 'run_started') {
       this.tryOpen(e.run);
@@ -330,6 +374,8 @@ export class Archiver {
     } catch (err) {
       this.log.warn(`cannot read the experiment folders: ${(err as Error).message}`);
     }
+    this.heartbeat();
+    if (!this.leader) return;
     // Runs that could not be opened (working folder unwritable) are tried again.
     for (const key of [...this.faults.keys()].filter((k) => k.startsWith('open:'))) {
       const run = this.safeOpenRuns().find((r) => `${r.experiment}/${r.id}` === key.slice(5));
