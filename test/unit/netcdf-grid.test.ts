@@ -3,7 +3,7 @@
  * or patched into the file), held values of on-change tags, offline slots, future
  * samples refused per chamber. Read back from the real file.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetCDFReader } from 'netcdfjs';
@@ -164,6 +164,22 @@ describe('RunFile', () => {
     expect(t.map((r) => r[0])).toEqual([...Array.from({ length: 15 }, (_, k) => k), null]);
     expect(t[2]![1]).toBe(-2);
     expect(t[15]![1]).toBe(-15);
+  });
+
+  it('replays a log cut in the middle of a frame (a crash while writing) up to the last whole frame', () => {
+    const path = join(dir, 'torn.nc');
+    const a = RunFile.open(path, RUN, VARS, { now: () => NOW, fsync: false });
+    a.addMessage('c1', [{ tag: 'temp', ts: T0, value: 1, q: 'good' }, { tag: 'door', ts: T0, value: true, q: 'good' }], NOW);
+    a.addMessage('c2', [{ tag: 'temp', ts: T0 + 1000, value: null, q: 'bad' }], NOW);
+    a.setStatus('c2', false, T0 + 2000);
+    a.commitLog();
+    const log = readFileSync(`${path}.log`);
+    writeFileSync(`${path}.log`, Buffer.concat([log, log.subarray(0, 20)])); // a torn frame after the whole ones
+    const b = RunFile.open(path, RUN, VARS, { now: () => NOW, fsync: false });
+    b.close(T0 + 2000);
+    expect(read(path, 'temp')).toEqual([[1, null], [null, null], [null, null]]);
+    expect(read(path, 'temp_qc')).toEqual([[QC.good, QC.missing], [QC.missing, QC.bad], [QC.missing, QC.offline]]);
+    expect(read(path, 'door')[0]).toEqual([1, null]);
   });
 
   it('records the clock offset and refused future samples of each chamber as global attributes', () => {

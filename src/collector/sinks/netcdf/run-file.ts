@@ -36,7 +36,76 @@ type LoggedSample = Pick<Sample, 'tag' | 'ts' | 'value' | 'q'>;
 /** A log entry: samples of a chamber (with the receive time), or a chamber status. */
 type LogEntry = { c: string; r: number; s: Array<[string, number, number | boolean | null, Sample['q']]> } | { st: string; on: boolean; ts: number };
 
+/**
+ * Log frame: [u32 body length][u32 crc32 of body][body], body = [u8 kind][…]. Kind 1
+ * (samples, binary for speed): u16 chamber length, chamber utf8, f64 receive time, u32
+ * count, then per sample u16 tag length, tag utf8, f64 ts, u8 value kind (0 null, 1
+ * number, 2 false, 3 true), f64 value, u8 quality (0 good, 1 uncertain, 2 bad). Kind 2:
+ * JSON (statuses).
+ */
 const HEAD = 8;
+const KIND_SAMPLES = 1;
+const KIND_JSON = 2;
+const QUALITY: Sample['q'][] = ['good', 'uncertain', 'bad'];
+const Q_CODE: Record<Sample['q'], number> = { good: 0, uncertain: 1, bad: 2 };
+
+function frame(body: Buffer, kind: number): Buffer {
+  const f = Buffer.allocUnsafe(HEAD + 1 + body.length);
+  f.writeUInt32LE(1 + body.length, 0);
+  f[HEAD] = kind;
+  body.copy(f, HEAD + 1);
+  f.writeUInt32LE(crc32(f.subarray(HEAD)), 4);
+  return f;
+}
+
+function encodeSamples(chamber: string, receivedMs: number, samples: readonly LoggedSample[]): Buffer {
+  let size = HEAD + 1 + 2 + Buffer.byteLength(chamber) + 8 + 4;
+  for (const s of samples) size += 2 + s.tag.length * 3 + 18;
+  const b = Buffer.allocUnsafe(size);
+  let o = HEAD;
+  b[o++] = KIND_SAMPLES;
+  const cl = b.write(chamber, o + 2);
+  b.writeUInt16LE(cl, o);
+  o += 2 + cl;
+  b.writeDoubleLE(receivedMs, o);
+  b.writeUInt32LE(samples.length, o + 8);
+  o += 12;
+  for (const s of samples) {
+    const tl = b.write(s.tag, o + 2);
+    b.writeUInt16LE(tl, o);
+    o += 2 + tl;
+    b.writeDoubleLE(s.ts, o);
+    const v = s.value;
+    b[o + 8] = v === null || typeof v === 'string' ? 0 : typeof v === 'number' ? 1 : v ? 3 : 2;
+    b.writeDoubleLE(typeof v === 'number' ? v : 0, o + 9);
+    b[o + 17] = Q_CODE[s.q];
+    o += 18;
+  }
+  b.writeUInt32LE(o - HEAD, 0);
+  b.writeUInt32LE(crc32(b.subarray(HEAD, o)), 4);
+  return b.subarray(0, o);
+}
+
+function decodeSamples(body: Buffer): LogEntry {
+  let o = 1;
+  const cl = body.readUInt16LE(o);
+  const c = body.toString('utf8', o + 2, o + 2 + cl);
+  o += 2 + cl;
+  const r = body.readDoubleLE(o);
+  const n = body.readUInt32LE(o + 8);
+  o += 12;
+  const s: Array<[string, number, number | boolean | null, Sample['q']]> = [];
+  for (let i = 0; i < n; i++) {
+    const tl = body.readUInt16LE(o);
+    const tag = body.toString('utf8', o + 2, o + 2 + tl);
+    o += 2 + tl;
+    const kind = body[o + 8]!;
+    const value = kind === 0 ? null : kind === 1 ? body.readDoubleLE(o + 9) : kind === 3;
+    s.push([tag, body.readDoubleLE(o), value, QUALITY[body[o + 17]!] ?? 'bad']);
+    o += 18;
+  }
+  return { c, r, s };
+}
 
 export class RunFile {
   private pending: Buffer[] = [];
@@ -112,7 +181,7 @@ export class RunFile {
       } else refused++;
     }
     if (newest > -Infinity) this.grid.observeClock(chamber, newest, receivedMs);
-    if (accepted.length) this.append({ c: chamber, r: receivedMs, s: accepted.map((s) => [s.tag, s.ts, typeof s.value === 'string' ? null : s.value, s.q]) });
+    if (accepted.length && this.logFd !== undefined) this.pending.push(encodeSamples(chamber, receivedMs, accepted));
     return refused;
   }
 
@@ -204,12 +273,7 @@ export class RunFile {
 
   private append(e: LogEntry): void {
     if (this.logFd === undefined) return;
-    const body = Buffer.from(JSON.stringify(e));
-    const f = Buffer.allocUnsafe(HEAD + body.length);
-    f.writeUInt32LE(body.length, 0);
-    f.writeUInt32LE(crc32(body), 4);
-    body.copy(f, HEAD);
-    this.pending.push(f);
+    this.pending.push(frame(Buffer.from(JSON.stringify(e)), KIND_JSON));
   }
 
   private apply(e: LogEntry, replay: boolean): void {
@@ -283,7 +347,7 @@ function readLog(path: string): LogEntry[] {
     const body = buf.subarray(off + HEAD, end);
     if (crc32(body) !== buf.readUInt32LE(off + 4)) break;
     try {
-      out.push(JSON.parse(body.toString('utf8')) as LogEntry);
+      out.push(body[0] === KIND_SAMPLES ? decodeSamples(body) : (JSON.parse(body.toString('utf8', 1)) as LogEntry));
     } catch {
       break;
     }
