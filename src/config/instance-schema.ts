@@ -222,9 +222,10 @@ export const CollectorConfig = z
     /** Unacknowledged QoS 1 messages the broker may send before the collector acknowledges. */
     receive_maximum: z.number().int().min(1).max(65535).default(1000),
     /**
-     * This collector keeps the NetCDF archive of experiment runs and watches the PLC run
-     * triggers. With several collectors (a `group`), exactly one should: it then gets
-     * every sample through its own, unshared subscription.
+     * This collector may keep the NetCDF archive of experiment runs and act on the PLC run
+     * triggers. Several may (a `group` sharing one data folder): the one holding the
+     * archive lease on the working folder writes, the others stand by and take over when
+     * it dies. Each gets every sample through its own, unshared subscription.
      */
     archive: z.boolean().default(true),
     /** Collector HTTP port when run on its own (`octopus collect`). */
