@@ -131,6 +131,7 @@ ${chambers(true)}`);
     const s1Cells = rec.samples.filter((s) => s.chamber === 's1' && s.ts >= Date.parse(run.start) && s.ts <= stop).length;
     expect(s1Cells).toBeGreaterThan(80); // s1 covers the outage window too
     expect(c.cells).toBeGreaterThan(500);
+    console.info(`archive-completeness: ${c.cells} cells checked against the recorder, ${c.times} records, ${c.missing.length} missing, ${c.wrong.length} wrong, ${c.invented.length} invented, ${c.duplicateTimes} duplicate times`);
     expect(c.missing, c.missing.slice(0, 10).join('\n')).toEqual([]);
     expect(c.wrong, c.wrong.slice(0, 10).join('\n')).toEqual([]);
     expect(c.invented, c.invented.slice(0, 10).join('\n')).toEqual([]);

@@ -61,8 +61,8 @@ chambers:
     const killedAt = Date.now();
     await eventually(async () => (await health()).drivers[0]?.state === 'offline', 'offline after the kill', 30_000);
     await new Promise((r) => setTimeout(r, 5000)); // scenario time: the server stays down
+    const restartedAt = Date.now(); // the new server cannot stamp a value before it is spawned
     server = await startOpcuaChild(args);
-    const restartedAt = Date.now();
     await eventually(async () => (await health()).drivers[0]?.state === 'online', 'online again', 60_000);
     const onlineAt = Date.now();
     const recordsThen = Number((await health()).sinks.netcdf?.records);

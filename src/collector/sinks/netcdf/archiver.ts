@@ -44,6 +44,8 @@ export interface ArchiverHealth {
 
 /** How long received messages are kept in memory for a run opened late (started by another process). */
 const RECENT_MS = 15_000;
+/** …and at most this many messages (memory bound under a heavy load). */
+const RECENT_MAX = 20_000;
 
 interface OpenRun { run: Run; file: RunFile; path: string; chambers: Set<string>; closeAt?: number }
 interface Stranded { run: Run; path: string; fault?: ArchiverFault; busy?: boolean }
@@ -75,6 +77,7 @@ export class Archiver {
   private nasAvailable = true;
   private syncTimer?: NodeJS.Timeout;
   private readonly recent: Array<{ msg: DataMessage; at: number }> = [];
+  private recentHead = 0;
   /** Last sample of every tag reported on change: its value holds from a run's start. */
   private readonly lastOnChange = new Map<string, { chamber: string; sample: DataMessage['samples'][number]; at: number }>();
   private readonly now: () => number;
@@ -155,7 +158,12 @@ export class Archiver {
       }
     }
     this.recent.push({ msg, at: receivedMs });
-    while (this.recent.length && this.recent[0]!.at < receivedMs - RECENT_MS) this.recent.shift();
+    // Expired entries are skipped by an index and dropped in one splice now and then (shift() per message is O(n)).
+    while (this.recentHead < this.recent.length && (this.recent[this.recentHead]!.at < receivedMs - RECENT_MS || this.recent.length - this.recentHead > RECENT_MAX)) this.recentHead++;
+    if (this.recentHead > 1024 && this.recentHead * 2 > this.recent.length) {
+      this.recent.splice(0, this.recentHead);
+      this.recentHead = 0;
+    }
   }
 
   /** Keeps (or takes over) the archive lease; becoming the writer opens the runs, losing it closes them. */
@@ -347,7 +355,7 @@ export class Archiver {
       }
       // Samples of the run received before this process knew about it (e.g. started by the CLI).
       // The grid keeps those that round to a slot of the run.
-      for (const { msg, at } of this.recent) {
+      for (const { msg, at } of this.recent.slice(this.recentHead)) {
         if (run.chambers.includes(msg.chamber)) file.addMessage(msg.chamber, msg.samples, at);
       }
       file.commitLog(true);

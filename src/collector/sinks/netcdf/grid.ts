@@ -227,7 +227,8 @@ export class TimeGrid {
       this.propagate(vi, ci, 0, this.holdVal[i]!);
       return true;
     }
-    if (k < 0 || (this.o.endMs !== undefined && (s.ts > this.o.endMs || k > this.lastSlot()))) { this.stats.outside++; return false; }
+    // The last slot is the one the end rounds to; samples rounding to it belong to it (up to half a period after the end).
+    if (k < 0 || k > this.lastSlot()) { this.stats.outside++; return false; }
     if (k >= this.slots) this.allocate(k);
     const i = vi * this.nc + ci;
     const d = Math.abs(s.ts - this.slotTime(k));
