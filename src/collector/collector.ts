@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/loader.ts';
 import type { Logger } from '../core/log.ts';
-import type { DataMessage } from '../bus/payload.ts';
+import type { DataMessage, StatusMessage } from '../bus/payload.ts';
 import { appendAudit, auditFile } from '../auth/audit.ts';
 import { experimentPaths, tagsOfChamber, triggerTagOf } from '../experiments/factory.ts';
 import { RunControl } from '../experiments/run-control.ts';
@@ -49,8 +49,13 @@ export class Collector {
     const cfg = loaded.config;
     if (cfg.influx.url) this.influx = new InfluxSink(cfg.influx, resolve(loaded.dataDir), env[cfg.influx.token_env] || undefined, log.child('influx'));
     if (experiments && cfg.collector.archive) {
-      this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'));
-      this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env, audit: (e) => appendAudit(auditFile(loaded.dataDir), e) });
+      // OPC UA subscriptions report a tag when it changes: the archive holds its value in between.
+      const onChange = new Set(loaded.chambers.filter((c) => c.chamber.driver === 'opcua' && c.chamber.opcua.mode === 'subscription').map((c) => c.chamber.id));
+      this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'), {
+        onChange: (chamber) => onChange.has(chamber),
+      });
+      const archiver = this.archiver;
+      this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env, audit: (e) => appendAudit(auditFile(loaded.dataDir), e), active: () => archiver.writer });
     }
     this.log = log;
     this.dedupeFile = resolve(loaded.dataDir, DEDUPE_FILE);
@@ -60,6 +65,7 @@ export class Collector {
       this.archiver?.accept(msg);
       this.runControl?.observe(msg);
     };
+    const status = (chamber: string, s: StatusMessage) => this.archiver?.status(chamber, s);
     const influx = this.influx;
     const maxFuture = cfg.collector.max_future_ms;
     const clientId = cfg.collector.client_id ?? defaultCollectorClientId(cfg.gateway.id, loaded.dataDir);
@@ -75,6 +81,7 @@ export class Collector {
         if (influx) influx.accept(msg, this.notInFuture(msg, maxFuture));
         if (!shared) archive(msg);
       },
+      ...(shared ? {} : { onStatus: status }),
     });
     if (shared && this.archiver) {
       const { group: _group, ...rest } = cfg.collector;
@@ -86,6 +93,7 @@ export class Collector {
         log: log.child('archive-subscriber'),
         env,
         deliver: archive,
+        onStatus: status,
       });
     }
   }

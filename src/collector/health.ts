@@ -36,6 +36,7 @@ export function withCollector(report: HealthReport, c: CollectorHealth): HealthR
   if (c.netcdf) {
     const { state, ...rest } = c.netcdf;
     sinks.netcdf = { state, ...rest };
+    problems.push(...c.netcdf.problems);
     if (!c.netcdf.nas_available) problems.push(`NAS ${c.netcdf.nas} unavailable: experiment files are kept locally (${c.netcdf.pending_local_files} waiting) and moved when it returns`);
   }
   return { ...report, status: problems.length ? 'degraded' : 'ok', sinks, problems };

@@ -62,7 +62,13 @@ export class DataSubscriber {
   private samples = 0;
   private invalid = 0;
 
-  constructor(private readonly o: { url: string; mqtt: MqttConfig; collector: CollectorConfig; clientId: string; deliver: (msg: DataMessage) => void; log: Logger; env?: NodeJS.ProcessEnv; dedupe?: Dedupe }) {
+  constructor(private readonly o: {
+    url: string; mqtt: MqttConfig; collector: CollectorConfig; clientId: string; log: Logger; env?: NodeJS.ProcessEnv; dedupe?: Dedupe;
+    /** Returns (or resolves) once the samples are written or durably buffered. */
+    deliver: (msg: DataMessage) => void | Promise<void>;
+    /** Chamber status messages (retained), e.g. for the archive's offline slots. */
+    onStatus?: (chamber: string, status: StatusMessage) => void;
+  }) {
     const t = (this.t = topics(o.mqtt.prefix));
     const c = o.collector;
     this.filter = c.group ? `$share/${c.group}/${t.allData}` : t.allData;
@@ -125,7 +131,7 @@ export class DataSubscriber {
     return this.conn.end();
   }
 
-  private handle(topic: string, payload: Buffer): void {
+  private async handle(topic: string, payload: Buffer): Promise<void> {
     let body: unknown;
     try {
       body = JSON.parse(payload.toString('utf8'));
@@ -135,7 +141,10 @@ export class DataSubscriber {
     if (topic.endsWith('/status')) {
       const s = StatusMessage.safeParse(body);
       const chamber = topic.split('/').at(-2)!;
-      if (s.success) this.statuses.set(topic, { chamber, ...s.data });
+      if (s.success) {
+        this.statuses.set(topic, { chamber, ...s.data });
+        this.o.onStatus?.(chamber, s.data);
+      }
       return;
     }
     const parsed = DataMessage.safeParse(body);
@@ -169,7 +178,7 @@ export class DataSubscriber {
     }
     if (verdict === 'unconfirmed-jump') this.o.log.warn(`${where} is far ahead of its stream; delivered, but the dedupe window moves only when the next message confirms it`);
     try {
-      this.o.deliver(msg);
+      await this.o.deliver(msg);
     } catch (err) {
       // Not acknowledged: the broker sends it again, and then it must not look like a duplicate.
       this.dedupe.forget(msg.gw, msg.ep, msg.seq);

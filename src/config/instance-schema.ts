@@ -227,8 +227,19 @@ export const ExperimentsConfig = z
     local_dir: z.string().default('experiments-local').describe('Where experiment folders go while root is unavailable; they move over when it returns'),
     /** Where open runs' files are written; closed runs move into their experiment folder. */
     working_dir: z.string().default('runs-open').describe('Where open runs\' files are written; closed runs move into their experiment folder'),
-    /** How late a sample may arrive and still land in its grid slot. */
-    reorder_window_ms: z.number().int().min(0).max(600_000).default(5000).describe('How late a sample may arrive and still land in its grid slot, ms'),
+    /** Silent slots are added up to the wall clock minus this; a stopped run stays open this long for samples on their way (late samples land whenever they arrive). */
+    reorder_window_ms: z.number().int().min(0).max(600_000).default(5000).describe('Silent slots are added up to the wall clock minus this; a stopped run stays open this long for samples on their way (late samples land whenever they arrive), ms'),
+    /** A sample stamped more than this after its receive time is refused for its chamber (clock glitch). */
+    max_future_ms: z.number().int().min(0).max(3_600_000).default(10_000).describe('A sample stamped more than this ahead of its receive time is refused for its chamber (clock glitch), ms'),
+    /**
+     * The per-run sample log is written before each MQTT acknowledgement (a process kill
+     * loses nothing); it is fdatasynced before each acknowledgement (always) or every
+     * log_fsync_interval_ms (interval: a power cut may lose that much).
+     */
+    log_fsync: z.enum(['always', 'interval']).default('interval').describe('The per-run sample log is written before each MQTT acknowledgement; fdatasync before each (always) or every log_fsync_interval_ms (interval)'),
+    log_fsync_interval_ms: z.number().int().min(1).default(200).describe('fdatasync interval of the per-run sample log with log_fsync: interval, ms'),
+    /** The archiving collector refreshes its lease on working_dir this often…; a lease older than this is taken over by another collector. */
+    lease_ttl_ms: z.number().int().min(500).max(14_000).default(5000).describe('A writer lease on working_dir older than this is taken over by another collector, ms'),
     flush_interval_ms: z.number().int().min(50).default(1000).describe('How often open run files are flushed, ms'),
     nas_check_interval_ms: z.number().int().min(100).default(30_000).describe('How often an unavailable root is checked again, ms'),
   })
@@ -257,9 +268,10 @@ export const CollectorConfig = z
     /** Unacknowledged QoS 1 messages the broker may send before the collector acknowledges. */
     receive_maximum: z.number().int().min(1).max(65535).default(1000).describe('Unacknowledged QoS 1 messages the broker may send before the collector acknowledges'),
     /**
-     * This collector keeps the NetCDF archive of experiment runs and watches the PLC run
-     * triggers. With several collectors (a `group`), exactly one should: it then gets
-     * every sample through its own, unshared subscription.
+     * This collector may keep the NetCDF archive of experiment runs and act on the PLC run
+     * triggers. Several may (a `group` sharing one data folder): the one holding the
+     * archive lease on the working folder writes, the others stand by and take over when
+     * it dies. Each gets every sample through its own, unshared subscription.
      */
     archive: z.boolean().default(true).describe('This collector keeps the NetCDF archive and watches the run triggers (exactly one collector of a group should)'),
     /** Collector HTTP port when run on its own (`octopus collect`). */

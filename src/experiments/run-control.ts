@@ -26,7 +26,12 @@ export class RunControl {
 
   constructor(
     private readonly store: ExperimentStore,
-    private readonly o: { url: string; mqtt: MqttConfig; log: Logger; triggerTag: (chamber: string) => string | undefined; env?: NodeJS.ProcessEnv; clientId?: string; audit?: (e: Omit<AuditEntry, 'ts'>) => void },
+    private readonly o: {
+      url: string; mqtt: MqttConfig; log: Logger; triggerTag: (chamber: string) => string | undefined; env?: NodeJS.ProcessEnv; clientId?: string;
+      audit?: (e: Omit<AuditEntry, 'ts'>) => void;
+      /** With several collectors, only the one holding the archive role acts on commands and triggers. */
+      active?: () => boolean;
+    },
   ) {
     this.t = topics(o.mqtt.prefix);
     const env = o.env ?? process.env;
@@ -73,6 +78,7 @@ export class RunControl {
   }
 
   private trigger(chamber: string, tag: string, running: boolean): void {
+    if (this.o.active && !this.o.active()) return;
     const by = `plc:${chamber}/${tag}`;
     try {
       if (running) {
@@ -90,6 +96,7 @@ export class RunControl {
   }
 
   private command(topic: string, payload: Buffer, retained: boolean): void {
+    if (this.o.active && !this.o.active()) return;
     const where = this.t.parseExperimentCommand(topic);
     if (!where) return;
     const { experiment: id, principal } = where;

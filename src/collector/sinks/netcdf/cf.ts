@@ -10,8 +10,10 @@
  *   units, long_name, _FillValue, cell_methods "time: point";
  * - booleans are byte 0/1 with flag_values/flag_meanings (a categorical state, CF
  *   flags; 4× smaller than float and no unit to make up), fill -127;
- * - each variable's quality in `<name>_qc` byte, flag_values 0..3
- *   "good uncertain bad missing", linked by ancillary_variables.
+ * - each variable's quality in `<name>_qc` byte, flag_values 0..5
+ *   "good uncertain bad missing held offline" (QC in grid.ts), linked by
+ *   ancillary_variables;
+ * - per chamber clock offset and refused future samples as global attributes (run-file.ts).
  * Strings (and DateTime) are not archived: `skipped` lists them.
  */
 import type { Tag } from '../../../config/profile-schema.ts';

@@ -82,6 +82,8 @@ export class NetcdfWriter {
   /** Records on disk (complete), committed or not. */
   private written: number;
   private headerDirty = false;
+  /** Records rewritten in place since the last sync. */
+  private dirtyData = false;
   private closed = false;
   private readonly recVars: RecVar[];
   private readonly doSync: boolean;
@@ -223,6 +225,57 @@ export class NetcdfWriter {
     }
   }
 
+  /** Where a record variable sits inside a record: byte offset, type, elements, fill value. */
+  recordVar(name: string): { off: number; type: NcType; count: number; fill: number } | undefined {
+    const rv = this.recVars.find((v) => v.name === name);
+    return rv && { off: rv.off, type: rv.type, count: rv.count, fill: rv.fill };
+  }
+
+  /**
+   * Writes whole encoded records at record index `k` (in place, or extending the file
+   * when `k` is the next index). Used by the run grid to patch committed records: a
+   * classic record has a fixed size and place. Not counted in numrecs before `flush`.
+   */
+  writeRecordBytes(k: number, bytes: Buffer): void {
+    this.assertOpen();
+    const recsize = this.layout.recsize;
+    if (bytes.length % recsize !== 0) throw new Error(`${this.path}: ${bytes.length} bytes is not a whole number of ${recsize}-byte records`);
+    this.writeBuffer();
+    if (k > this.written) throw new Error(`${this.path}: record ${k} would leave a hole after record ${this.written - 1}`);
+    const pos = this.layout.recStart + k * recsize;
+    let done = 0;
+    while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, pos + done);
+    this.written = Math.max(this.written, k + bytes.length / recsize);
+    this.dirtyData = true;
+  }
+
+  /** Drops the records from index `n` on (e.g. slots allocated past a run's end). */
+  truncateRecords(n: number): void {
+    this.assertOpen();
+    this.writeBuffer();
+    if (n >= this.written) return;
+    this.written = n;
+    if (this.header.numrecs > n) this.header.numrecs = n;
+    this.headerDirty = true;
+    ftruncateSync(this.fd, this.layout.recStart + n * this.layout.recsize);
+  }
+
+  /** Reads `n` whole records from index `k` (records written so far). */
+  readRecordBytes(k: number, n: number): Buffer {
+    this.assertOpen();
+    this.writeBuffer();
+    const recsize = this.layout.recsize;
+    const count = Math.max(0, Math.min(n, this.written - k));
+    const out = Buffer.alloc(count * recsize);
+    let done = 0;
+    while (done < out.length) {
+      const got = readSync(this.fd, out, done, out.length - done, this.layout.recStart + k * recsize + done);
+      if (got === 0) break;
+      done += got;
+    }
+    return out;
+  }
+
   /** Global attributes to change; written at the next flush or at close. */
   setGlobalAttributes(attrs: Record<string, AttrInput>): void {
     for (const [name, input] of Object.entries(attrs)) {
@@ -237,8 +290,13 @@ export class NetcdfWriter {
   flush(): void {
     this.assertOpen();
     this.writeBuffer();
-    if (this.written === this.header.numrecs && !this.headerDirty) return;
-    if (this.written > this.header.numrecs && this.doSync) fdatasyncSync(this.fd);
+    if (this.written === this.header.numrecs && !this.headerDirty) {
+      if (this.dirtyData && this.doSync) fdatasyncSync(this.fd);
+      this.dirtyData = false;
+      return;
+    }
+    if ((this.written > this.header.numrecs || this.dirtyData) && this.doSync) fdatasyncSync(this.fd);
+    this.dirtyData = false;
     this.header.numrecs = this.written;
     const end = this.layout.recStart + this.written * this.layout.recsize;
     if (this.header.version === 1 && end >= this.cdf2Threshold) {
@@ -252,6 +310,12 @@ export class NetcdfWriter {
       b.writeUInt32BE(this.header.numrecs);
       writeSync(this.fd, b, 0, 4, 4);
     }
+  }
+
+  /** fdatasync of the file (e.g. after `flush`, so that numrecs itself is durable). */
+  sync(): void {
+    this.assertOpen();
+    fdatasyncSync(this.fd);
   }
 
   /** Flushes, rewrites the header with `attrs` (e.g. time_coverage_end), syncs and closes. */
