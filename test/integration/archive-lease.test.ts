@@ -91,9 +91,12 @@ describe('three collectors, one archive writer', () => {
     const plc = connectMqtt({ url: mosquitto.url, clientId: 'lease-plc-operator' });
     cleanups.push(() => plc.end());
     await eventually(() => plc.connected, 'operator connected');
-    await plc.publish('octopus/m1/set/running', JSON.stringify({ value: false }), { qos: 1 });
-    await new Promise((r) => setTimeout(r, 2000)); // the collectors see the low level first
-    await plc.publish('octopus/m1/set/running', JSON.stringify({ value: true }), { qos: 1 });
+    await plc.publish('octopus/m1/set/running/lease-operator', JSON.stringify({ value: false }), { qos: 1 });
+    // The collectors see the low level first: they get the data stream in the order the
+    // recorder does, so once the recorder saw running = false read back, they have too.
+    const lowFrom = rec.samples.length;
+    await eventually(() => rec.samples.slice(lowFrom).some((x) => x.chamber === 'm1' && x.tag === 'running' && x.value === false), 'running = false read back from the PLC', 30_000);
+    await plc.publish('octopus/m1/set/running/lease-operator', JSON.stringify({ value: true }), { qos: 1 });
     const run = await eventually(() => store.get('lease').runs.find((r) => r.status === 'running'), 'run started by the PLC', 30_000);
     expect(run.started_by).toBe('plc:m1/running');
 
@@ -107,7 +110,7 @@ describe('three collectors, one archive writer', () => {
     await eventually(async () => (await Promise.all([...alive].map(role))).includes('writer'), 'another collector takes over', 30_000);
     await new Promise((r) => setTimeout(r, 5000)); // scenario time: the run goes on with the new writer
 
-    await plc.publish('octopus/m1/set/running', JSON.stringify({ value: false }), { qos: 1 });
+    await plc.publish('octopus/m1/set/running/lease-operator', JSON.stringify({ value: false }), { qos: 1 });
     const stopped = await eventually(() => store.get('lease').runs.find((r) => r.id === run.id && r.status === 'stopped'), 'run stopped by the PLC', 30_000);
     expect(stopped.stopped_by).toBe('plc:m1/running');
     const file = join(store.get('lease').dir, run.file);
