@@ -6,7 +6,7 @@ import type { Metric } from 'prom-client';
 import type { AuditLog } from '../auth/audit.ts';
 import type { UserStore } from '../auth/users.ts';
 import type { ExperimentStore } from '../experiments/store.ts';
-import type { HealthReport } from './health-schema.ts';
+import type { HealthReport } from '../core/health.ts';
 import { installErrorHandler } from './plugins/errors.ts';
 import { installSecurityHeaders } from './plugins/security-headers.ts';
 import { HttpConfig } from '../config/instance-schema.ts';
