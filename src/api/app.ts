@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import type { Metric } from 'prom-client';
+import type { Metric } from '../core/metrics.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import type { UserStore } from '../auth/users.ts';
 import type { ExperimentStore } from '../experiments/store.ts';

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Gauge, Registry, type Metric } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry, type Metric } from '../core/metrics.ts';
 import type { HealthReport } from '../core/health.ts';
 
 /**

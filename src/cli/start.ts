@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { Metric } from 'prom-client';
+import type { Metric } from '../core/metrics.ts';
 import { buildApp, type RunFileResolver } from '../api/app.ts';
 import { AuditLog } from '../auth/audit.ts';
 import { UserStore } from '../auth/users.ts';
