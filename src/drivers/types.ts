@@ -1,7 +1,5 @@
 import type { Sample } from '../core/sample.ts';
 import type { Logger } from '../core/log.ts';
-import type { ModbusChamber, OpcuaChamber } from '../config/instance-schema.ts';
-import type { ModbusProfile, ModbusTag, OpcuaProfile, OpcuaTag } from '../config/profile-schema.ts';
 
 export type ChamberState = 'online' | 'offline' | 'error';
 
@@ -43,18 +41,6 @@ export interface Driver {
   /** Write a (validated, writable) tag in engineering units. Throws with a clear reason. */
   write(tag: string, value: number | boolean | string): Promise<void>;
   health(): DriverHealth;
-}
-
-/** Tags after the instance's overrides are applied (disabled tags removed). */
-export interface ResolvedModbus {
-  chamber: ModbusChamber;
-  profile: ModbusProfile;
-  tags: ModbusTag[];
-}
-export interface ResolvedOpcua {
-  chamber: OpcuaChamber;
-  profile: OpcuaProfile;
-  tags: OpcuaTag[];
 }
 
 export interface DriverDeps {
