@@ -1,26 +1,12 @@
+import type { z } from 'zod';
+import type { DriverHealthSchema } from '../core/health.ts';
 import type { Sample } from '../core/sample.ts';
 import type { Logger } from '../core/log.ts';
 
 export type ChamberState = 'online' | 'offline' | 'error';
 
-/** What a driver reports about itself for /api/health and /metrics. */
-export interface DriverHealth {
-  chamber: string;
-  driver: 'opcua' | 'modbus';
-  endpoint: string;
-  state: ChamberState;
-  reason?: string;
-  /** Source time of the newest sample emitted, ms. */
-  lastSampleTs?: number;
-  samples: number;
-  badSamples: number;
-  reconnects: number;
-  /** Modbus: requests issued in the last poll cycle; OPC UA: monitored items. */
-  requestsPerCycle?: number;
-  monitoredItems?: number;
-  /** OPC UA: tags not (yet) found on the server, looked up again periodically. */
-  missingTags?: string[];
-}
+/** What a driver reports about itself for /api/health and /metrics (the health contract's driver entry). */
+export type DriverHealth = z.infer<typeof DriverHealthSchema>;
 
 /** Callbacks a driver uses to hand data to the gateway. */
 export interface DriverSink {
