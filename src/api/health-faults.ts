@@ -1,6 +1,6 @@
 import { describeWriteFault, writeFaults, type WriteFaults } from '../core/write-faults.ts';
 import { unexpectedErrors, type UnexpectedErrors } from '../core/unexpected.ts';
-import type { HealthReport } from './health-schema.ts';
+import type { HealthReport } from '../core/health.ts';
 
 /**
  * Adds the failing write targets (src/core/write-faults.ts) and unexpected errors

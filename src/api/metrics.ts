@@ -1,5 +1,5 @@
-import { collectDefaultMetrics, Gauge, Registry, type Metric } from 'prom-client';
-import type { HealthReport } from './health-schema.ts';
+import { collectDefaultMetrics, Gauge, Registry, type Metric } from '../core/metrics.ts';
+import type { HealthReport } from '../core/health.ts';
 
 /**
  * Prometheus metrics derived from the health report at scrape time, so there is one

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttConfig } from '../config/instance-schema.ts';
 
 /**
  * The only file that imports mqtt.js. QoS 1 messages unacknowledged at a disconnect
@@ -54,6 +55,26 @@ export interface MqttConnection {
   end(): Promise<void>;
   /** Drops the connection without DISCONNECT, as a crash would (the Last Will is sent). */
   destroy(): void;
+}
+
+/** The sign-in and TLS part of the connection options. */
+export type MqttCredentials = Pick<MqttConnectOptions, 'username' | 'password' | 'caFile' | 'certFile' | 'keyFile'>;
+
+/**
+ * The one place the connection options are built from an `mqtt` config section: user
+ * name and password read from the environment variables it names (none when unnamed),
+ * CA / client certificate / key files as configured. Each component passes the section
+ * and environment of its own principal (the collector's own username_env / password_env,
+ * the embedded broker's generated credentials).
+ */
+export function mqttCredentials(m: Pick<MqttConfig, 'username_env' | 'password_env' | 'ca_file' | 'cert_file' | 'key_file'>, env: NodeJS.ProcessEnv): MqttCredentials {
+  return {
+    username: m.username_env ? env[m.username_env] : undefined,
+    password: m.password_env ? env[m.password_env] : undefined,
+    caFile: m.ca_file,
+    certFile: m.cert_file,
+    keyFile: m.key_file,
+  };
 }
 
 export function connectMqtt(o: MqttConnectOptions): MqttConnection {

@@ -1,15 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { Quality, SampleValue, type Sample } from '../core/sample.ts';
+import { Sample } from '../core/sample.ts';
 
 /** One sample inside a data message (the chamber is in the envelope). */
-export const WireSample = z.object({
-  tag: z.string().min(1),
-  ts: z.number().int().nonnegative(),
-  value: SampleValue,
-  q: Quality,
-  reason: z.string().optional(),
-});
+export const WireSample = Sample.omit({ chamber: true });
 export type WireSample = z.infer<typeof WireSample>;
 
 /**

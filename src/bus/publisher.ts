@@ -3,7 +3,7 @@ import type { MqttConfig } from '../config/instance-schema.ts';
 import type { Logger } from '../core/log.ts';
 import type { Sample } from '../core/sample.ts';
 import type { ChamberState } from '../drivers/types.ts';
-import { connectMqtt, type MqttConnection } from './mqtt-client.ts';
+import { connectMqtt, mqttCredentials, type MqttConnection } from './mqtt-client.ts';
 import { encodeData, Epoch, newEpoch, type RequestResult, type StatusMessage } from './payload.ts';
 import type { Spool } from './spool.ts';
 import { topics, type Topics } from './topics.ts';
@@ -65,11 +65,7 @@ export class Publisher {
     this.conn = connectMqtt({
       url: o.url,
       clientId: o.mqtt.client_id ?? `octopus-${o.gatewayId}-${hostname()}-${process.pid}`,
-      username: o.mqtt.username_env ? env[o.mqtt.username_env] : undefined,
-      password: o.mqtt.password_env ? env[o.mqtt.password_env] : undefined,
-      caFile: o.mqtt.ca_file,
-      certFile: o.mqtt.cert_file,
-      keyFile: o.mqtt.key_file,
+      ...mqttCredentials(o.mqtt, env),
       keepaliveS: o.mqtt.keepalive_s,
       will: { topic: gw, payload: JSON.stringify({ state: 'offline', ts: Date.now(), reason: 'connection lost' }), retain: true, qos: 1 },
     });

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { Metric } from 'prom-client';
+import type { Metric } from '../core/metrics.ts';
 import { buildApp, type RunFileResolver } from '../api/app.ts';
 import { AuditLog } from '../auth/audit.ts';
 import { UserStore } from '../auth/users.ts';
 import { VERSION } from '../core/version.ts';
 import type { EmbeddedBroker } from '../bus/broker.ts';
 import { collectorPrincipal, gatewayPrincipal, webPrincipal, type MqttPrincipal } from '../bus/acl.ts';
+import { mqttCredentials } from '../bus/mqtt-client.ts';
 import type { LoadedConfig } from '../config/loader.ts';
 import { loadConfig } from '../config/loader.ts';
 import { createLogger } from '../core/log.ts';
@@ -130,14 +131,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       const { LiveValues } = await import('../web/live.ts');
       const live = new LiveValues(Date.now, { chambers: chamberIds });
       const web = as(webP);
-      const wm = web.loaded.config.mqtt;
-      await live.connect(url, cfg.mqtt.prefix, {
-        username: wm.username_env ? web.env[wm.username_env] : undefined,
-        password: wm.password_env ? web.env[wm.password_env] : undefined,
-        caFile: cfg.mqtt.ca_file,
-        certFile: cfg.mqtt.cert_file,
-        keyFile: cfg.mqtt.key_file,
-      });
+      await live.connect(url, cfg.mqtt.prefix, mqttCredentials(web.loaded.config.mqtt, web.env));
       stops.unshift(['live values', () => live.close()]);
       const app = await buildApp({
         live,

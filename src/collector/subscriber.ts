@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { CollectorConfig, MqttConfig } from '../config/instance-schema.ts';
 import type { Logger } from '../core/log.ts';
-import { connectMqtt, type MqttConnection } from '../bus/mqtt-client.ts';
+import { connectMqtt, mqttCredentials, type MqttConnection } from '../bus/mqtt-client.ts';
 import { DataMessage, StatusMessage } from '../bus/payload.ts';
 import { topics } from '../bus/topics.ts';
 import { Dedupe } from './dedupe.ts';
@@ -83,11 +83,7 @@ export class DataSubscriber {
       protocolVersion: c.group ? 5 : 4,
       receiveMaximum: c.group ? c.receive_maximum : undefined,
       sessionExpiryS: c.session_expiry_s,
-      username: o.mqtt.username_env ? env[o.mqtt.username_env] : undefined,
-      password: o.mqtt.password_env ? env[o.mqtt.password_env] : undefined,
-      caFile: o.mqtt.ca_file,
-      certFile: o.mqtt.cert_file,
-      keyFile: o.mqtt.key_file,
+      ...mqttCredentials(o.mqtt, env),
       handleMessage: async (topic, payload) => this.handle(topic, payload),
     });
     this.subscribed = new Promise((r) => (this.markSubscribed = r));

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../core/errors.ts';
-import type { ResolvedModbus, ResolvedOpcua } from '../drivers/types.ts';
+import type { ResolvedModbus, ResolvedOpcua } from './resolved.ts';
 import { applyEnvOverrides } from './env.ts';
 import { z } from 'zod';
 import { Chamber, Config } from './instance-schema.ts';

@@ -1,7 +1,7 @@
-import { readdirSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigIssue } from '../core/errors.ts';
+import { filesUnder } from '../core/files.ts';
 import { Profile, profileId } from './profile-schema.ts';
 import { lintProfile } from './profile-lint.ts';
 import { annotateIssues, readYamlFile } from './yaml-file.ts';
@@ -30,23 +30,7 @@ export function displayPath(file: string): string {
 
 /** Profile files under a folder: `<dir>/<kind>/*.yaml`, or `<dir>/*.yaml`; never testcases. */
 export function profileFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string, depth: number) => {
-    let entries: string[];
-    try {
-      entries = readdirSync(d).sort();
-    } catch {
-      return;
-    }
-    for (const name of entries) {
-      const full = join(d, name);
-      if (statSync(full).isDirectory()) {
-        if (depth < 1 && name !== 'testcases') walk(full, depth + 1);
-      } else if (/\.ya?ml$/.test(name)) out.push(full);
-    }
-  };
-  walk(dir, 0);
-  return out;
+  return filesUnder(dir, (name, depth) => depth <= 1 && name !== 'testcases').filter((f) => /\.ya?ml$/.test(basename(f)));
 }
 
 /** Loads and validates one profile file. */

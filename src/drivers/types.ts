@@ -1,28 +1,12 @@
+import type { z } from 'zod';
+import type { DriverHealthSchema } from '../core/health.ts';
 import type { Sample } from '../core/sample.ts';
 import type { Logger } from '../core/log.ts';
-import type { ModbusChamber, OpcuaChamber } from '../config/instance-schema.ts';
-import type { ModbusProfile, ModbusTag, OpcuaProfile, OpcuaTag } from '../config/profile-schema.ts';
 
 export type ChamberState = 'online' | 'offline' | 'error';
 
-/** What a driver reports about itself for /api/health and /metrics. */
-export interface DriverHealth {
-  chamber: string;
-  driver: 'opcua' | 'modbus';
-  endpoint: string;
-  state: ChamberState;
-  reason?: string;
-  /** Source time of the newest sample emitted, ms. */
-  lastSampleTs?: number;
-  samples: number;
-  badSamples: number;
-  reconnects: number;
-  /** Modbus: requests issued in the last poll cycle; OPC UA: monitored items. */
-  requestsPerCycle?: number;
-  monitoredItems?: number;
-  /** OPC UA: tags not (yet) found on the server, looked up again periodically. */
-  missingTags?: string[];
-}
+/** What a driver reports about itself for /api/health and /metrics (the health contract's driver entry). */
+export type DriverHealth = z.infer<typeof DriverHealthSchema>;
 
 /** Callbacks a driver uses to hand data to the gateway. */
 export interface DriverSink {
@@ -43,18 +27,6 @@ export interface Driver {
   /** Write a (validated, writable) tag in engineering units. Throws with a clear reason. */
   write(tag: string, value: number | boolean | string): Promise<void>;
   health(): DriverHealth;
-}
-
-/** Tags after the instance's overrides are applied (disabled tags removed). */
-export interface ResolvedModbus {
-  chamber: ModbusChamber;
-  profile: ModbusProfile;
-  tags: ModbusTag[];
-}
-export interface ResolvedOpcua {
-  chamber: OpcuaChamber;
-  profile: OpcuaProfile;
-  tags: OpcuaTag[];
 }
 
 export interface DriverDeps {

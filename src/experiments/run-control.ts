@@ -1,6 +1,6 @@
 import type { MqttConfig } from '../config/instance-schema.ts';
 import type { Logger } from '../core/log.ts';
-import { connectMqtt, type MqttConnection } from '../bus/mqtt-client.ts';
+import { connectMqtt, mqttCredentials, type MqttConnection } from '../bus/mqtt-client.ts';
 import type { AuditEntry } from '../auth/audit.ts';
 import { ExperimentCommand, type DataMessage, type ExperimentEvent, type RequestResult } from '../bus/payload.ts';
 import { parseRequest } from '../bus/requests.ts';
@@ -38,11 +38,7 @@ export class RunControl {
     this.conn = connectMqtt({
       url: o.url,
       clientId: o.clientId ?? `octopus-runs-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
-      username: o.mqtt.username_env ? env[o.mqtt.username_env] : undefined,
-      password: o.mqtt.password_env ? env[o.mqtt.password_env] : undefined,
-      caFile: o.mqtt.ca_file,
-      certFile: o.mqtt.cert_file,
-      keyFile: o.mqtt.key_file,
+      ...mqttCredentials(o.mqtt, env),
     });
     this.conn.on('message', (topic, payload, retained) => this.command(topic, payload, retained));
     let first = true;

@@ -7,7 +7,7 @@ import { parseRequest } from '../bus/requests.ts';
 import { Spool } from '../bus/spool.ts';
 import { createDrivers } from '../drivers/registry.ts';
 import type { Driver } from '../drivers/types.ts';
-import type { HealthReport } from '../api/health-schema.ts';
+import type { HealthReport } from '../core/health.ts';
 import { composeHealth } from './health.ts';
 import { VERSION } from '../core/version.ts';
 import { AuditLog } from '../auth/audit.ts';

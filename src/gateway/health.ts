@@ -1,4 +1,4 @@
-import type { HealthReport } from '../api/health-schema.ts';
+import type { HealthReport } from '../core/health.ts';
 import { withFaults } from '../api/health-faults.ts';
 import type { DriverHealth } from '../drivers/types.ts';
 

@@ -2,7 +2,7 @@ import { registerCount, type ModbusTag, type WordOrder } from '../config/profile
 import type { Logger } from '../core/log.ts';
 import { decodeTag } from '../drivers/modbus/driver.ts';
 import { encodeRaw, toRaw } from '../drivers/modbus/codec.ts';
-import type { ResolvedModbus } from '../drivers/types.ts';
+import type { ResolvedModbus } from '../config/resolved.ts';
 import type { ChamberModel } from './dynamics.ts';
 import { startModbusServer, type UnitBanks } from './modbus-server.ts';
 import type { SimulatedChamber } from './opcua-chamber.ts';

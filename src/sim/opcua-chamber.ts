@@ -1,6 +1,6 @@
 import type { OpcuaType } from '../config/profile-schema.ts';
 import type { Logger } from '../core/log.ts';
-import type { ResolvedOpcua } from '../drivers/types.ts';
+import type { ResolvedOpcua } from '../config/resolved.ts';
 import { parseNodeIdText } from '../drivers/opcua/node-id.ts';
 import type { ChamberModel } from './dynamics.ts';
 import { startOpcuaServer } from './opcua-server.ts';

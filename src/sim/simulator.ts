@@ -1,6 +1,6 @@
 import type { LoadedConfig, ResolvedChamber } from '../config/loader.ts';
 import type { Logger } from '../core/log.ts';
-import type { ResolvedModbus } from '../drivers/types.ts';
+import type { ResolvedModbus } from '../config/resolved.ts';
 import { ChamberModel, DEFAULT_PROGRAMME, type ChamberProgramme } from './dynamics.ts';
 import { serveModbusChambers } from './modbus-chambers.ts';
 import { serveOpcuaChamber, type SimulatedChamber } from './opcua-chamber.ts';

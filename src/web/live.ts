@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { connectMqtt, type MqttConnection, type MqttConnectOptions } from '../bus/mqtt-client.ts';
+import { connectMqtt, type MqttConnection, type MqttCredentials } from '../bus/mqtt-client.ts';
 import { DataMessage, StatusMessage } from '../bus/payload.ts';
 import { topics } from '../bus/topics.ts';
 
@@ -84,7 +84,7 @@ export class LiveValues extends EventEmitter<{ update: [LiveChamber] }> {
    * Subscribes to `<prefix>/+/data` and `<prefix>/+/status` (QoS 0: a live view needs
    * the latest value, not every one). Payloads are validated with the contract schemas.
    */
-  async connect(url: string, prefix: string, opts: Pick<MqttConnectOptions, 'username' | 'password' | 'caFile' | 'certFile' | 'keyFile'> = {}): Promise<void> {
+  async connect(url: string, prefix: string, opts: MqttCredentials = {}): Promise<void> {
     const t = topics(prefix);
     const conn = connectMqtt({ url, clientId: `octopus-web-${process.pid}-${Math.random().toString(16).slice(2, 8)}`, reconnectMs: 2000, ...opts });
     this.conn = conn;

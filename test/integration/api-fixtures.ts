@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.ts';
-import type { HealthReport } from '../../src/api/health-schema.ts';
+import type { HealthReport } from '../../src/core/health.ts';
 import { AuditLog } from '../../src/auth/audit.ts';
 import { ROLES, type Role } from '../../src/auth/roles.ts';
 import { UserStore } from '../../src/auth/users.ts';

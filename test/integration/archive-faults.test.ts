@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HealthReport } from '../../src/api/health-schema.ts';
+import { HealthReport } from '../../src/core/health.ts';
 import { loadConfig } from '../../src/config/loader.ts';
 import { createExperimentStore } from '../../src/experiments/factory.ts';
 import type { ExperimentStore } from '../../src/experiments/store.ts';

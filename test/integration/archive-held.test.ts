@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HealthReport } from '../../src/api/health-schema.ts';
+import { HealthReport } from '../../src/core/health.ts';
 import { loadConfig } from '../../src/config/loader.ts';
 import { createExperimentStore } from '../../src/experiments/factory.ts';
 import { QC } from '../../src/collector/sinks/netcdf/grid.ts';

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HealthReport } from '../../src/api/health-schema.ts';
+import { HealthReport } from '../../src/core/health.ts';
 import { connectMqtt } from '../../src/bus/mqtt-client.ts';
 import { loadConfig } from '../../src/config/loader.ts';
 import { PROJECT_ROOT } from '../../src/config/profiles.ts';

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HealthReport } from '../../src/api/health-schema.ts';
+import { HealthReport } from '../../src/core/health.ts';
 import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
 import { DataMessage, ExperimentEvent, RequestResult } from '../../src/bus/payload.ts';
 import { person } from '../support/people.ts';

@@ -19,7 +19,7 @@ import { auditFile } from '../../src/auth/audit.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { createOpcuaDriver } from '../../src/drivers/opcua/driver.ts';
 import { startSimulator } from '../../src/sim/simulator.ts';
-import type { ResolvedOpcua } from '../../src/drivers/types.ts';
+import type { ResolvedOpcua } from '../../src/config/resolved.ts';
 import { startOpcuaServer, type RunningOpcuaServer } from '../../src/sim/opcua-server.ts';
 import { composeHealth } from '../../src/gateway/health.ts';
 import { decideTrust } from '../../src/drivers/opcua/trust.ts';

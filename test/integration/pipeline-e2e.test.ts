@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HealthReport } from '../../src/api/health-schema.ts';
+import { HealthReport } from '../../src/core/health.ts';
 import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
 import { DataMessage } from '../../src/bus/payload.ts';
 import { cleanScratch, scratch } from '../support/collector-fixtures.ts';

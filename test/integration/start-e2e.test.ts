@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HealthReport } from '../../src/api/health-schema.ts';
+import { HealthReport } from '../../src/core/health.ts';
 import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
 import { DataMessage, RequestResult, StatusMessage } from '../../src/bus/payload.ts';
 import { person } from '../support/people.ts';

@@ -13,7 +13,7 @@ import { renderDashboards } from '../../dashboards/index.ts';
 import { queriesOf } from '../../dashboards/lib/queries.ts';
 import { CLIMATE } from '../../dashboards/lib/variables.ts';
 import { createMetrics } from '../../src/api/metrics.ts';
-import type { HealthReport } from '../../src/api/health-schema.ts';
+import type { HealthReport } from '../../src/core/health.ts';
 import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 
 const GENERATED = join(PROJECT_ROOT, 'dashboards/generated');

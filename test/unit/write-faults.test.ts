@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { withFaults } from '../../src/api/health-faults.ts';
-import type { HealthReport } from '../../src/api/health-schema.ts';
+import type { HealthReport } from '../../src/core/health.ts';
 import { AuditLog, AuditWriteError } from '../../src/auth/audit.ts';
 import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 import type { Logger } from '../../src/core/log.ts';

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { HealthReport } from '../health-schema.ts';
+import type { HealthReport } from '../../core/health.ts';
 
 /** GET /api/health: 200 {"status":"ok",…}; 503 with the same body when degraded. */
 export const healthRoutes: FastifyPluginAsync<{ health: () => HealthReport }> = async (app, opts) => {

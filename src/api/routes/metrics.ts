@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { Registry } from 'prom-client';
+import type { Registry } from '../../core/metrics.ts';
 
 /** GET /metrics in the Prometheus text exposition format. */
 export const metricsRoutes: FastifyPluginAsync<{ registry: Registry }> = async (app, opts) => {

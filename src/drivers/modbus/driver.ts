@@ -1,6 +1,7 @@
 import { registerCount, type ModbusTag, type WordOrder } from '../../config/profile-schema.ts';
 import { badSample, type Sample } from '../../core/sample.ts';
-import type { ChamberState, Driver, DriverDeps, DriverHealth, ResolvedModbus } from '../types.ts';
+import type { ResolvedModbus } from '../../config/resolved.ts';
+import type { ChamberState, Driver, DriverDeps, DriverHealth } from '../types.ts';
 import { ModbusError } from './client.ts';
 import { decodeRaw, tidyFloat32, toEngineering } from './codec.ts';
 import type { ModbusLinePool } from './line.ts';

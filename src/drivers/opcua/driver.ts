@@ -12,7 +12,8 @@
 import type { OpcuaTag } from '../../config/profile-schema.ts';
 import { Backoff, sleep } from '../../core/backoff.ts';
 import { badSample, type Sample } from '../../core/sample.ts';
-import type { ChamberState, Driver, DriverDeps, DriverHealth, ResolvedOpcua } from '../types.ts';
+import type { ResolvedOpcua } from '../../config/resolved.ts';
+import type { ChamberState, Driver, DriverDeps, DriverHealth } from '../types.ts';
 import { clientPkiDir, connectOpcua, type OpcuaConnection, type OpcuaSubscription, type PlainDataValue } from './client.ts';
 import { decodeDataValue, encodeWrite, qualityOfStatus } from './decode.ts';
 import { resolveNodeId } from './node-id.ts';

@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { Histogram } from 'prom-client';
+import { Histogram } from '../../../core/metrics.ts';
 import type { InfluxConfig } from '../../../config/instance-schema.ts';
 import { SpoolConfig } from '../../../config/instance-schema.ts';
 import { Backoff } from '../../../core/backoff.ts';

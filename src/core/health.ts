@@ -7,11 +7,14 @@ export const DriverHealthSchema = z.object({
   endpoint: z.string(),
   state: z.enum(['online', 'offline', 'error']),
   reason: z.string().optional(),
+  /** Source time of the newest sample emitted, ms. */
   lastSampleTs: z.number().optional(),
   samples: z.number(),
   badSamples: z.number(),
   reconnects: z.number(),
+  /** Modbus: requests issued in the last poll cycle. */
   requestsPerCycle: z.number().optional(),
+  /** OPC UA: monitored items. */
   monitoredItems: z.number().optional(),
   /** OPC UA: tags not found on the server (yet); looked up again every resolve_interval_ms. */
   missingTags: z.array(z.string()).optional(),
