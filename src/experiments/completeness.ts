@@ -89,6 +89,29 @@ interface Acc {
 
 /** Computes the report of a run file, reading it record chunk by record chunk (memory does not grow with the file). */
 export function computeCompleteness(runFilePath: string, opts: { chunkBytes?: number } = {}): CompletenessReport {
+  const steps = completenessSteps(runFilePath, opts);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+  }
+}
+
+/**
+ * The same report, yielding to the event loop after every chunk: for a running process
+ * (the archiver at run stop) that must keep acknowledging MQTT and polling PLCs while a
+ * long run's file is read.
+ */
+export async function computeCompletenessAsync(runFilePath: string, opts: { chunkBytes?: number } = {}): Promise<CompletenessReport> {
+  const steps = completenessSteps(runFilePath, opts);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The report computation, one step per record chunk. */
+function* completenessSteps(runFilePath: string, opts: { chunkBytes?: number }): Generator<void, CompletenessReport> {
   const r = NcRunReader.open(runFilePath);
   try {
     const vars = r.dataVariables();
@@ -148,6 +171,7 @@ export function computeCompleteness(runFilePath: string, opts: { chunkBytes?: nu
           }
         }
       }
+      yield;
     }
     const chambers: CompletenessReport['chambers'] = {};
     const totals = { expected: 0, measured: 0, held: 0, missing: 0, completeness: 1 };
@@ -237,7 +261,15 @@ export function completenessMarkdown(report: CompletenessReport, opts: { gapsPer
 
 /** Computes the report of a run file and writes `completeness.json` (atomically) into `outDir`; returns it. */
 export function writeCompletenessReport(runFilePath: string, outDir: string, name = 'completeness.json'): CompletenessReport {
-  const report = computeCompleteness(runFilePath);
+  return saveReport(computeCompleteness(runFilePath), outDir, name);
+}
+
+/** writeCompletenessReport without blocking the event loop (see computeCompletenessAsync). */
+export async function writeCompletenessReportAsync(runFilePath: string, outDir: string, name = 'completeness.json'): Promise<CompletenessReport> {
+  return saveReport(await computeCompletenessAsync(runFilePath), outDir, name);
+}
+
+function saveReport(report: CompletenessReport, outDir: string, name: string): CompletenessReport {
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, name);
   writeFileSync(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { mdBlock, mdCode, mdInline, shComment, shQuote } from '../core/escape.ts';
 import { filesUnder } from '../core/files.ts';
 import type { ExperimentMetadata, Run } from './schema.ts';
@@ -23,7 +23,11 @@ const table = (head: string[], rows: string[][]) =>
  * how to cite. Every value from metadata or profiles is escaped for Markdown (src/core/escape.ts):
  * a title or name cannot add a heading, a link, HTML or a table column.
  */
-export function readme(e: ExperimentMetadata, runs: Run[], variables: VariableInfo[], files: Array<{ path: string; bytes: number }>, now = new Date()): string {
+/**
+ * README.md of an experiment. `completeness`: one markdown section per closed run whose
+ * completeness report exists (completenessMarkdown of src/experiments/completeness.ts).
+ */
+export function readme(e: ExperimentMetadata, runs: Run[], variables: VariableInfo[], files: Array<{ path: string; bytes: number }>, now = new Date(), completeness: string[] = []): string {
   const pi = e.principal_investigator;
   const md = mdInline;
   return [
@@ -47,7 +51,7 @@ export function readme(e: ExperimentMetadata, runs: Run[], variables: VariableIn
     '',
     '## Variables',
     '',
-    `Sampled on a regular grid of ${e.sampling_period_s} s; missing samples are \`_FillValue\`, each variable has a quality flag variable (\`<name>_qc\`: 0 good, 1 uncertain, 2 bad, 3 missing).`,
+    `Sampled on a regular grid of ${e.sampling_period_s} s; missing samples are \`_FillValue\`, each variable has a quality flag variable (\`<name>_qc\`: 0 good, 1 uncertain, 2 bad, 3 missing = not received, 4 held = last good value carried, 5 offline).`,
     '',
     table(['variable', 'units', 'CF standard name', 'description', 'chambers'], variables.map((v) => [mdCode(v.name, true), md(v.unit ?? ''), md(v.standard_name ?? ''), md(v.description), md(v.chambers.join(', '))])),
     '',
@@ -55,6 +59,7 @@ export function readme(e: ExperimentMetadata, runs: Run[], variables: VariableIn
     '',
     runs.length ? table(['run', 'status', 'start (UTC)', 'stop (UTC)', 'file'], runs.map((r) => [md(r.id), md(r.status), md(r.start), md(r.stop ?? ''), md(r.file)])) : '_No run yet._',
     '',
+    ...completeness.flatMap((section) => [section.trimEnd(), '']),
     '## Files',
     '',
     files.length ? table(['file', 'bytes'], files.map((f) => [md(f.path), String(f.bytes)])) : '_No data files yet._',
@@ -131,10 +136,10 @@ export async function sha256(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-/** Data files of a folder (runs/ and everything but the generated documents), relative paths. */
+/** Data files of a folder (the runs' NetCDF files and their completeness reports), relative paths. */
 export function dataFiles(dir: string): Array<{ path: string; bytes: number }> {
   return filesUnder(join(dir, 'runs'))
-    .filter((p) => p.endsWith('.nc'))
+    .filter((p) => p.endsWith('.nc') || basename(p) === 'completeness.json')
     .map((p) => ({ path: relative(dir, p), bytes: statSync(p).size }));
 }
 

@@ -1,13 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { parseYamlText } from '../config/yaml-file.ts';
 import { zodToIssues } from '../config/zod-issues.ts';
 import type { ConfigIssue } from '../core/errors.ts';
 import { ArchiveRoot } from './archive-root.ts';
 import { dataFiles, dmp, manifest, readme, syncScript, type VariableInfo } from './documents.ts';
+import { completenessMarkdown, type CompletenessReport } from './completeness.ts';
 import { ExperimentMetadata, Run } from './schema.ts';
 
 /** A request that cannot be done: `field` and `got` say which input and what value. */
@@ -180,7 +181,7 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
     const vars = this.variables(e);
     const files = dataFiles(dir);
     const bytes = files.reduce((n, f) => n + f.bytes, 0);
-    writeAtomic(join(dir, 'README.md'), readme(e, runs, vars, files, this.now()));
+    writeAtomic(join(dir, 'README.md'), readme(e, runs, vars, files, this.now(), completenessSections(dir, runs)));
     writeAtomic(join(dir, 'dmp.md'), dmp(e, vars, runs, bytes));
     writeAtomic(join(dir, 'sync.sh'), syncScript(e, hostname(), join(this.root.nas, id)));
     chmodSync(join(dir, 'sync.sh'), 0o755);
@@ -260,6 +261,19 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
   private history(dir: string, line: string): void {
     writeFileSync(join(dir, 'history.log'), `${this.now().toISOString()} ${line}\n`, { flag: 'a' });
   }
+}
+
+/** The completeness sections of the runs whose report (completeness.json beside the run file) exists. */
+function completenessSections(dir: string, runs: Run[]): string[] {
+  return runs.flatMap((r) => {
+    const file = join(dir, dirname(r.file), 'completeness.json');
+    if (!existsSync(file)) return [];
+    try {
+      return [completenessMarkdown(JSON.parse(readFileSync(file, 'utf8')) as CompletenessReport)];
+    } catch {
+      return [`## Completeness of run ${r.id}\n\n_The report \`${dirname(r.file)}/completeness.json\` cannot be read; \`octopus verify ${r.experiment} ${r.id} --write\` makes it again._`];
+    }
+  });
 }
 
 function writeAtomic(file: string, text: string): void {

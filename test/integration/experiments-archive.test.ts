@@ -97,6 +97,12 @@ describe('experiment runs archived as NetCDF', () => {
     await eventually(() => existsSync(file) && readFileSync(join(e.dir, 'MANIFEST.sha256'), 'utf8').includes('runs/r001/co2-test_r001.nc'), 'archived file in the manifest');
     expect(spawnSync('sha256sum', ['-c', 'MANIFEST.sha256'], { cwd: e.dir, encoding: 'utf8' }).status).toBe(0);
     expect(readFileSync(join(e.dir, 'README.md'), 'utf8')).toMatch(/\| r001 \| stopped \|/);
+    // The completeness report is written beside the file at stop, listed in the manifest and shown in the README.
+    await eventually(() => readFileSync(join(e.dir, 'MANIFEST.sha256'), 'utf8').includes('runs/r001/completeness.json'), 'completeness report in the manifest');
+    const report = JSON.parse(readFileSync(join(e.dir, 'runs', 'r001', 'completeness.json'), 'utf8')) as { run: string; file: string; slots: number; chambers: Record<string, unknown> };
+    expect(report).toMatchObject({ run: 'co2-test/r001', file: 'co2-test_r001.nc' });
+    expect(Object.keys(report.chambers)).toEqual(['c1', 'c2']);
+    expect(readFileSync(join(e.dir, 'README.md'), 'utf8')).toContain('## Completeness of run co2-test/r001');
 
     const dump = ncdump(file, true);
     expect(dump.status).toBe(0);
@@ -106,6 +112,7 @@ describe('experiment runs archived as NetCDF', () => {
     const view = pythonView(file, ['time', 'station_name', 'air_temperature', 'air_temperature_qc']).netcdf4;
     const times = view.time_iso!;
     expect(times.length).toBeGreaterThanOrEqual(5);
+    expect(report.slots).toBe(times.length);
     const stations = view.vars.station_name!.data as string[];
     expect(stations).toEqual(['c1', 'c2']);
     // Every measured cell (qc good/uncertain) holds a sample the gateway published within

@@ -144,6 +144,18 @@ describe('TimeGrid', () => {
     expect(q[10]).toBe(QC.good);
     expect(q[11]).toBe(QC.held);
   });
+
+  it('holds the newest value after a slot even when an older, nearer sample keeps the slot itself', () => {
+    const { rf, path } = open({ onChange: (c) => c === 'c1' });
+    rf.add({ chamber: 'c1', tag: 'temp', ts: T0 + 1100, value: 18, q: 'good' }); // slot 1, 100 ms off
+    rf.add({ chamber: 'c2', tag: 'temp', ts: T0 + 3000, value: 5, q: 'good' }); // slots 2..3 exist, c1 held 18
+    rf.add({ chamber: 'c1', tag: 'temp', ts: T0 + 1450, value: 18.5, q: 'good' }); // slot 1 too: farther, but newer
+    rf.close(T0 + 3000);
+    const t = read(path, 'temp').map((r) => r[0]);
+    const q = read(path, 'temp_qc').map((r) => r[0]);
+    expect(t.slice(1)).toEqual([18, 18.5, 18.5]);
+    expect(q.slice(1)).toEqual([QC.good, QC.held, QC.held]);
+  });
 });
 
 describe('RunFile', () => {

@@ -8,6 +8,7 @@ import type { ExperimentStore, RunEvent } from '../../../experiments/store.ts';
 import type { ExperimentMetadata, Run } from '../../../experiments/schema.ts';
 import { archiveVarsFromTags, type RunInfo } from './cf.ts';
 import { ArchiveLease } from './lease.ts';
+import { writeCompletenessReportAsync } from '../../../experiments/completeness.ts';
 import { RunFile } from './run-file.ts';
 
 export interface ArchiverFault {
@@ -417,11 +418,26 @@ export class Archiver {
       this.stranded.delete(key);
       this.clearFault(`finish:${key}`);
       this.log.info(`run ${key} archived → ${dest}`);
+      await this.reportCompleteness(key, dest);
       if (nas) await this.store.document(s.run.experiment);
     } catch (err) {
       s.fault = this.fault(`finish:${key}`, 'finish', s.path, err as Error);
     } finally {
       s.busy = false;
+    }
+  }
+
+  /**
+   * Writes the run's completeness report (completeness.json beside the file; the README
+   * shows it). Derived data: a failure is logged, never strands the run, and
+   * `octopus verify <experiment> <run> --write` makes it again.
+   */
+  private async reportCompleteness(key: string, file: string): Promise<void> {
+    try {
+      const r = await writeCompletenessReportAsync(file, dirname(file));
+      this.log.info(`run ${key}: ${(r.totals.completeness * 100).toFixed(2)} % of the expected values present, ${r.totals.missing} missing (completeness.json)`);
+    } catch (err) {
+      this.log.warn(`run ${key}: no completeness report (${(err as Error).message}); \`octopus verify ${key.replace('/', ' ')} --write\` writes it`);
     }
   }
 

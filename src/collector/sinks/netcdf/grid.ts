@@ -259,6 +259,9 @@ export class TimeGrid {
     if (!this.onChange[i]) return true;
     // The live hold of an on-change tag (newest by sample time), and re-assertion after an interruption.
     const good = q === QC.good && !Number.isNaN(value);
+    // The newest sample of the tag sets what is held after its slot even when a nearer one
+    // keeps the slot itself (the PLC held the newest value, not the nearest).
+    const newest = s.ts >= this.holdTs[i]!;
     let from = k + 1;
     if (good) {
       if (this.clearedTs[i]! > s.ts) {
@@ -277,7 +280,7 @@ export class TimeGrid {
       this.holdTs[i] = s.ts;
       this.clearedTs[i] = Math.max(this.clearedTs[i]!, s.ts);
     }
-    if (won) this.propagate(vi, ci, from, good ? value : NaN);
+    if (won || newest) this.propagate(vi, ci, from, good ? value : NaN);
     return true;
   }
 
