@@ -7,10 +7,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedChambers, startOctopus, type RunningOctopus } from '../support/cli.ts';
-import { launchBrowser, screenshot } from '../support/browser.ts';
+import { launchBrowser, screenshot, signIn } from '../support/browser.ts';
 import { person } from '../support/people.ts';
 import { auditOf } from '../support/mqtt-scenario.ts';
 import { freePort } from '../support/ports.ts';
@@ -21,13 +21,6 @@ let octopus: RunningOctopus;
 let base = '';
 let browser: Browser;
 
-async function signIn(page: Page, user: string, password: string) {
-  await page.goto(`${base}/login`);
-  await page.getByLabel('User name').fill(user);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(/\/experiments$/);
-}
 
 beforeAll(async () => {
   const ports = { opcua: await freePort(), modbus: await freePort(), mqtt: await freePort(), http: await freePort() };
@@ -56,7 +49,7 @@ describe('live view setpoint control in chromium', () => {
   it('operator: sets a chamber setpoint from the live view; the answer is shown and the live table follows', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await ctx.newPage();
-    await signIn(page, 'olga', 'olga-password');
+    await signIn(page, base, 'olga', 'olga-password');
     await page.goto(`${base}/live`);
     const form = page.getByRole('form', { name: 'Setpoint for chamber c2' });
     await form.waitFor();
@@ -79,7 +72,7 @@ describe('live view setpoint control in chromium', () => {
   it('viewer: no setpoint control, and a forged request from the page is refused', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await ctx.newPage();
-    await signIn(page, 'vic', 'vic-password');
+    await signIn(page, base, 'vic', 'vic-password');
     await page.goto(`${base}/live`);
     await page.locator('section.chamber[data-chamber="c2"]').waitFor();
     expect(await page.locator('form.setpoint').count()).toBe(0);

@@ -15,7 +15,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedChambers, startOctopus, type RunningOctopus } from '../support/cli.ts';
 import { eventually, freePort } from '../support/ports.ts';
-import { launchBrowser, screenshot } from '../support/browser.ts';
+import { launchBrowser, screenshot, signIn } from '../support/browser.ts';
 
 const BOOTSTRAP = 'e2e-admin-token-0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'octopus-web-'));
@@ -40,13 +40,6 @@ async function api(method: string, path: string, body?: unknown) {
   return r.json();
 }
 
-async function signIn(page: Page, user: string, password: string) {
-  await page.goto(`${base}/login`);
-  await page.getByLabel('User name').fill(user);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(/\/experiments$/);
-}
 
 beforeAll(async () => {
   const ports = { opcua: await freePort(), modbus: await freePort(), mqtt: await freePort(), http: await freePort() };
@@ -90,7 +83,7 @@ describe('web page in chromium', () => {
   it('researcher: sign in, search, experiment page, plot, NetCDF download opened by netCDF4, zip to 100 %', async () => {
     const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
     const page = watchCsp(await ctx.newPage());
-    await signIn(page, 'rita', 'rita-password');
+    await signIn(page, base, 'rita', 'rita-password');
     await page.getByLabel('Text').fill('beech');
     await page.getByRole('button', { name: 'Search' }).click();
     await expect.poll(() => page.getByText(/^\d+ experiments?$/).textContent()).toBe('1 experiment');
@@ -127,7 +120,7 @@ describe('web page in chromium', () => {
   it('viewer: no start button, and a forged start is refused; the live view updates by itself', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = watchCsp(await ctx.newPage());
-    await signIn(page, 'vic', 'vic-password');
+    await signIn(page, base, 'vic', 'vic-password');
     await page.goto(`${base}/experiments/heatwave-2026`);
     expect(await page.locator('#start-run').count()).toBe(0);
     const status = await page.evaluate(async () => {
@@ -157,7 +150,7 @@ describe('web page in chromium', () => {
     await page.getByLabel('Token').fill(BOOTSTRAP);
     await page.getByRole('button', { name: 'Sign in' }).click();
     expect(await page.locator('#f-token-error').textContent()).toMatch(/bootstrap token: it only creates the first admin/);
-    await signIn(page, 'ada', 'ada-password');
+    await signIn(page, base, 'ada', 'ada-password');
     await page.goto(`${base}/experiments/new`);
     await page.getByLabel('Identifier').fill('Not A Slug');
     await page.getByLabel('Title', { exact: true }).fill('x');

@@ -8,20 +8,18 @@
  * sample: zero missing, zero invented, no duplicate time; the clock offset of s1 is
  * reported in the health and the file.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HealthReport } from '../../src/core/health.ts';
 import { MqttConfig, SpoolConfig } from '../../src/config/instance-schema.ts';
 import { loadConfig } from '../../src/config/loader.ts';
-import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 import { createLogger } from '../../src/core/log.ts';
 import { Publisher } from '../../src/bus/publisher.ts';
 import { Spool } from '../../src/bus/spool.ts';
 import { createExperimentStore } from '../../src/experiments/factory.ts';
 import { compareRun, recorder } from '../support/archive-compare.ts';
-import { startOctopus, type RunningOctopus } from '../support/cli.ts';
+import { type RunningOctopus, startCollect, startOctopus } from '../support/cli.ts';
 import { cleanScratch, scratch } from '../support/collector-fixtures.ts';
 import { Mosquitto } from '../support/mosquitto.ts';
 import { pythonView } from '../support/netcdf.ts';
@@ -34,17 +32,6 @@ afterAll(async () => {
   cleanScratch();
 });
 
-/** `octopus collect --config <file>`, resolved once it printed its banner. */
-async function startCollect(config: string): Promise<ChildProcess> {
-  const env = { ...process.env, OCTOPUS_CONFIG: '', OCTOPUS_MQTT_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '', OCTOPUS_INFLUX_URL: '' };
-  const proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'collect', '--config', config], { env });
-  let out = '';
-  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  await eventually(() => out.includes('Ctrl-C stops it cleanly') || proc.exitCode !== null, 'octopus collect banner', 40_000);
-  if (proc.exitCode !== null) throw new Error(`octopus collect exited: ${out}`);
-  return proc;
-}
 
 describe('one run, two sources, an outage and a lagging clock', () => {
   it('the file holds every sample both sources published, after a 60 s outage and replay of one of them', async () => {
@@ -84,7 +71,7 @@ ${chambers(true)}`);
 
     const rec = await recorder(mosquitto.url, 'complete-recorder');
     cleanups.push(() => rec.conn.end());
-    const collect = await startCollect(colConfig);
+    const { proc: collect } = await startCollect(colConfig);
     cleanups.push(() => collect.kill('SIGKILL'));
     const gw: RunningOctopus = await startOctopus(gwConfig);
     cleanups.push(() => gw.stop('SIGKILL'));

@@ -6,17 +6,15 @@
  * once; the writer is killed (-9) mid-run, another takes over, and the file holds every
  * sample a recorder saw (netCDF4), written by one writer at a time.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HealthReport } from '../../src/core/health.ts';
 import { connectMqtt } from '../../src/bus/mqtt-client.ts';
 import { loadConfig } from '../../src/config/loader.ts';
-import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 import { createExperimentStore } from '../../src/experiments/factory.ts';
 import { compareRun, recorder } from '../support/archive-compare.ts';
-import { startOctopus } from '../support/cli.ts';
+import { startCollect, startOctopus } from '../support/cli.ts';
 import { cleanScratch, scratch } from '../support/collector-fixtures.ts';
 import { Mosquitto } from '../support/mosquitto.ts';
 import { eventually, freePort } from '../support/ports.ts';
@@ -27,17 +25,6 @@ afterAll(async () => {
   cleanScratch();
 });
 
-async function startCollect(config: string): Promise<ChildProcess> {
-  const env = { ...process.env, OCTOPUS_CONFIG: '', OCTOPUS_MQTT_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '', OCTOPUS_INFLUX_URL: '' };
-  const proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'collect', '--config', config], { env });
-  let out = '';
-  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  await eventually(() => out.includes('Ctrl-C stops it cleanly') || proc.exitCode !== null, 'octopus collect banner', 40_000);
-  if (proc.exitCode !== null) throw new Error(`octopus collect exited: ${out}`);
-  cleanups.push(() => proc.kill('SIGKILL'));
-  return proc;
-}
 
 describe('three collectors, one archive writer', () => {
   it('one writer at a time, takeover after a kill, each trigger edge acts once, the file complete', async () => {
@@ -61,7 +48,11 @@ describe('three collectors, one archive writer', () => {
     const rec = await recorder(mosquitto.url, 'lease-recorder');
     cleanups.push(() => rec.conn.end());
     const procs = [];
-    for (const c of configs) procs.push(await startCollect(c));
+    for (const c of configs) {
+      const { proc } = await startCollect(c);
+      cleanups.push(() => proc.kill('SIGKILL'));
+      procs.push(proc);
+    }
     const gw = await startOctopus(gwConfig);
     cleanups.push(() => gw.stop('SIGKILL'));
     const alive = new Set([0, 1, 2]);

@@ -8,16 +8,16 @@
  * Real Mosquitto and VictoriaMetrics; a tiny HTTP server stands in for the database where
  * requests must be counted.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMqtt } from '../../src/bus/mqtt-client.ts';
-import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 import { cleanScratch, collector, scratch, syntheticGateway } from '../support/collector-fixtures.ts';
 import { Mosquitto } from '../support/mosquitto.ts';
+import { startCollect } from '../support/cli.ts';
 import { eventually, freePort } from '../support/ports.ts';
 import { Victoria, type ExportedSeries } from '../support/victoria.ts';
 import { standaloneHealth, withCollector } from '../../src/collector/health.ts';
@@ -46,18 +46,6 @@ async function rows(selector: string): Promise<{ total: number; distinct: number
   return { total, distinct: keys.size, series };
 }
 
-/** `octopus collect --config <file>` as an operator runs it. */
-async function startCollect(config: string, env: NodeJS.ProcessEnv): Promise<{ proc: ChildProcess; output: () => string }> {
-  const proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'collect', '--config', config], {
-    env: { ...process.env, OCTOPUS_CONFIG: '', OCTOPUS_MQTT_URL: '', OCTOPUS_INFLUX_URL: '', OCTOPUS_DATA_DIR: '', ...env },
-  });
-  let out = '';
-  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  await eventually(() => out.includes('Ctrl-C stops it cleanly') || proc.exitCode !== null, 'octopus collect banner', 40_000);
-  if (proc.exitCode !== null) throw new Error(`octopus collect exited with ${proc.exitCode}:\n${out}`);
-  return { proc, output: () => out };
-}
 
 const kill9 = (p: ChildProcess) =>
   new Promise<void>((resolve) => {

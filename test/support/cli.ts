@@ -66,3 +66,16 @@ export function simulatedChambers(ports: { opcua: number; modbus: number }, opts
     '',
   ].join('\n');
 }
+
+/** `octopus collect --config <file>` as an operator runs it, resolved once it printed its banner. */
+export async function startCollect(config: string, env: NodeJS.ProcessEnv = {}): Promise<{ proc: ChildProcess; output: () => string }> {
+  const proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'collect', '--config', config], {
+    env: { ...process.env, OCTOPUS_CONFIG: '', OCTOPUS_MQTT_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_INFLUX_URL: '', OCTOPUS_DATA_DIR: '', ...env },
+  });
+  let out = '';
+  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  await eventually(() => out.includes('Ctrl-C stops it cleanly') || proc.exitCode !== null, 'octopus collect banner', 40_000);
+  if (proc.exitCode !== null) throw new Error(`octopus collect exited with ${proc.exitCode}:\n${out}`);
+  return { proc, output: () => out };
+}

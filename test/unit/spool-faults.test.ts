@@ -17,6 +17,8 @@ import { Spool, SpoolWriteError } from '../../src/bus/spool.ts';
 import { decodeFrame } from '../../src/bus/spool-frame.ts';
 import type { Logger } from '../../src/core/log.ts';
 import { WriteFaults } from '../../src/core/write-faults.ts';
+// mulberry32: a small seeded PRNG, so every trial is reproducible.
+import { prng } from '../../src/sim/dynamics.ts';
 import { immutable, mountTmpfs, type Mount } from '../support/faulty-fs.ts';
 
 const dirs: string[] = [];
@@ -46,17 +48,6 @@ function capture(): Logger & { lines: string[] } {
   return log;
 }
 
-/** mulberry32: a small seeded PRNG, so every trial is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Record layout of every segment file: which seq occupies which bytes. */
 function layout(dir: string): Array<{ file: string; seq: number; start: number; end: number; samples: number }> {
