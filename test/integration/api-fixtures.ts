@@ -70,26 +70,27 @@ export const T0 = Date.UTC(2025, 2, 1, 0, 0, 0);
 export const temp = (k: number, c: number): number | null => (k % 7 === 3 && c === 1 ? null : Math.fround(20 + c + k / 100));
 export const co2 = (k: number, c: number): number => 400 + 10 * c + k;
 
+/** Record k (one second apart from T0) of the fixture variables for `chambers` chambers. */
+export function fixtureRecord(k: number, chambers: number): NcRecord {
+  const cs = Array.from({ length: chambers }, (_, c) => c);
+  return {
+    time: (T0 + k * 1000) / 1000,
+    values: {
+      air_temperature: cs.map((c) => temp(k, c)),
+      air_temperature_qc: cs.map((c) => (temp(k, c) === null ? 3 : 0)),
+      co2: cs.map((c) => co2(k, c)),
+      co2_qc: cs.map(() => 0),
+      lights_on: cs.map(() => k % 2),
+      lights_on_qc: cs.map(() => 0),
+    },
+  };
+}
+
 /** Writes `n` one-second records of the fixture variables for a run. */
 export function writeRunFile(path: string, run: Pick<Run, 'experiment' | 'id' | 'chambers'>, n: number): void {
   const { schema } = buildRunSchema({ id: `${run.experiment}/${run.id}`, title: 'test', summary: 'test', chambers: run.chambers, startMs: T0, periodMs: 1000, creator_name: 'tests' }, VARS);
   const w = NetcdfWriter.create(path, schema, { fsync: false, overwrite: true });
-  const recs: NcRecord[] = [];
-  for (let k = 0; k < n; k++) {
-    const cs = run.chambers.map((_, c) => c);
-    recs.push({
-      time: (T0 + k * 1000) / 1000,
-      values: {
-        air_temperature: cs.map((c) => temp(k, c)),
-        air_temperature_qc: cs.map((c) => (temp(k, c) === null ? 3 : 0)),
-        co2: cs.map((c) => co2(k, c)),
-        co2_qc: cs.map(() => 0),
-        lights_on: cs.map(() => (k % 2)),
-        lights_on_qc: cs.map(() => 0),
-      },
-    });
-  }
-  w.appendRecords(recs);
+  w.appendRecords(Array.from({ length: n }, (_, k) => fixtureRecord(k, run.chambers.length)));
   w.close();
 }
 

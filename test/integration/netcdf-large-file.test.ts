@@ -13,7 +13,7 @@ import type { NcHeader, NcVar } from '../../src/collector/sinks/netcdf/format.ts
 import { encodeHeader, layoutOf } from '../../src/collector/sinks/netcdf/header.ts';
 import { NetcdfWriter, readNetcdfHeader, type NcRecord } from '../../src/collector/sinks/netcdf/writer.ts';
 import { NcRunReader } from '../../src/netcdf/reader.ts';
-import { co2, experimentBody, fixture, T0, temp, VARS, writeRunFile, type Fixture } from './api-fixtures.ts';
+import { co2, experimentBody, fixture, fixtureRecord, T0, VARS, writeRunFile, type Fixture } from './api-fixtures.ts';
 
 let f: Fixture;
 const auth = (role: keyof Fixture['tokens']) => ({ authorization: `Bearer ${f.tokens[role]}` });
@@ -27,21 +27,8 @@ afterAll(async () => {
   await f?.close();
 });
 
-/** Records k of the fixture variables (values from api-fixtures' temp/co2). */
-function records(ks: number[], chambers: number): NcRecord[] {
-  const cs = Array.from({ length: chambers }, (_, c) => c);
-  return ks.map((k) => ({
-    time: (T0 + k * 1000) / 1000,
-    values: {
-      air_temperature: cs.map((c) => temp(k, c)),
-      air_temperature_qc: cs.map((c) => (temp(k, c) === null ? 3 : 0)),
-      co2: cs.map((c) => co2(k, c)),
-      co2_qc: cs.map(() => 0),
-      lights_on: cs.map(() => k % 2),
-      lights_on_qc: cs.map(() => 0),
-    },
-  }));
-}
+/** Records k of the fixture variables (api-fixtures). */
+const records = (ks: number[], chambers: number): NcRecord[] => ks.map((k) => fixtureRecord(k, chambers));
 
 describe('CDF-2 run files over 4 GiB', () => {
   it('csv and preview read the last records of a 4.5 GiB 64-bit offset file', async () => {
