@@ -29,9 +29,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ArchiveVar, RunInfo } from '../src/collector/sinks/netcdf/cf.ts';
-import { layoutOf } from '../src/collector/sinks/netcdf/header.ts';
+import { layoutOf } from '../src/netcdf/header.ts';
 import { RunFile } from '../src/collector/sinks/netcdf/run-file.ts';
-import { readNetcdfHeader } from '../src/collector/sinks/netcdf/writer.ts';
+import { readNetcdfHeader } from '../src/netcdf/writer.ts';
 import type { BenchSummary } from './modbus.ts';
 
 const NVARS = 100;

@@ -18,7 +18,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NetcdfWriter, type NcSchema } from '../src/collector/sinks/netcdf/writer.ts';
+import { NetcdfWriter, type NcSchema } from '../src/netcdf/writer.ts';
 import { computeCompleteness } from '../src/experiments/completeness.ts';
 import type { BenchSummary } from './modbus.ts';
 

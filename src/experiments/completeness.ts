@@ -1,6 +1,6 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { NC_TYPE_SIZE, type NcType } from '../collector/sinks/netcdf/format.ts';
+import { NC_TYPE_SIZE, type NcType } from '../netcdf/format.ts';
 import { NcRunReader, type NcVariable } from '../netcdf/reader.ts';
 
 /**

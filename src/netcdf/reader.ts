@@ -1,8 +1,8 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { NC_DEFAULT_FILL, NC_TYPE_SIZE, type NcAttr, type NcHeader, type NcType, type NcVar } from '../collector/sinks/netcdf/format.ts';
-import { HeaderTruncatedError, isRecordVar, layoutOf, parseHeader } from '../collector/sinks/netcdf/header.ts';
+import { NC_DEFAULT_FILL, NC_TYPE_SIZE, type NcAttr, type NcHeader, type NcType, type NcVar } from './format.ts';
+import { HeaderTruncatedError, isRecordVar, layoutOf, parseHeader } from './header.ts';
 
-export type { NcType } from '../collector/sinks/netcdf/format.ts';
+export type { NcType } from './format.ts';
 
 /** numrecs of a file being written in streaming mode (netCDF-C's NC_STREAMING). */
 const STREAMING = 0xffffffff;
@@ -24,7 +24,7 @@ export interface NcVariable {
 /**
  * Reads an experiment run file (CF timeSeries, record variables laid out (time, chamber))
  * record by record without loading it, with the header parser and type table of the
- * writer (collector/sinks/netcdf/format.ts, header.ts): CDF-1 and CDF-2 (64-bit offset),
+ * writer (netcdf/format.ts, header.ts): CDF-1 and CDF-2 (64-bit offset),
  * files far beyond 4 GiB included — offsets are plain numbers (exact up to 2^53) and
  * every read is positional (`readSync` with a position), never a whole-file buffer.
  * Works on a file still being written: the record count is the header's numrecs,

@@ -1,5 +1,5 @@
-import { NetcdfWriter, readNetcdfHeader, type NcRecord, type NcSchema, type NcVarSpec } from '../collector/sinks/netcdf/writer.ts';
-import type { AttrInput, NcAttr } from '../collector/sinks/netcdf/format.ts';
+import { NetcdfWriter, readNetcdfHeader, type NcRecord, type NcSchema, type NcVarSpec } from '../netcdf/writer.ts';
+import type { AttrInput, NcAttr } from '../netcdf/format.ts';
 import type { NcRunReader, NcVariable } from '../api/nc-reader.ts';
 
 const attrs = (list: NcAttr[]): Record<string, AttrInput> => Object.fromEntries(list.map((a) => [a.name, { type: a.type, value: a.value }]));

@@ -9,7 +9,7 @@ import { AuditLog } from '../../src/auth/audit.ts';
 import { ROLES, type Role } from '../../src/auth/roles.ts';
 import { UserStore } from '../../src/auth/users.ts';
 import { buildRunSchema, type ArchiveVar } from '../../src/collector/sinks/netcdf/cf.ts';
-import { NetcdfWriter, type NcRecord } from '../../src/collector/sinks/netcdf/writer.ts';
+import { NetcdfWriter, type NcRecord } from '../../src/netcdf/writer.ts';
 import { ArchiveRoot } from '../../src/experiments/archive-root.ts';
 import type { Run } from '../../src/experiments/schema.ts';
 import { ExperimentStore } from '../../src/experiments/store.ts';

@@ -8,9 +8,9 @@ import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeFileSy
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRunSchema, type ArchiveVar } from '../../src/collector/sinks/netcdf/cf.ts';
-import { layoutOf } from '../../src/collector/sinks/netcdf/header.ts';
+import { layoutOf } from '../../src/netcdf/header.ts';
 import { encodeLines } from '../../src/collector/sinks/influx/line-protocol.ts';
-import { NetcdfWriter, readNetcdfHeader, type NcRecord } from '../../src/collector/sinks/netcdf/writer.ts';
+import { NetcdfWriter, readNetcdfHeader, type NcRecord } from '../../src/netcdf/writer.ts';
 import { InfluxConfig } from '../../src/config/instance-schema.ts';
 import { loadConfig } from '../../src/config/loader.ts';
 import { completenessMarkdown, computeCompleteness, writeCompletenessReport, type CompletenessReport } from '../../src/experiments/completeness.ts';

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/config/profiles.ts';
-import { layoutOf } from '../../src/collector/sinks/netcdf/header.ts';
-import { readNetcdfHeader } from '../../src/collector/sinks/netcdf/writer.ts';
+import { layoutOf } from '../../src/netcdf/header.ts';
+import { readNetcdfHeader } from '../../src/netcdf/writer.ts';
 import { CRASH_T0 } from '../support/netcdf-crash-writer.ts';
 import { ncdump, pythonView, readNetcdfjs } from '../support/netcdf.ts';
 

@@ -9,9 +9,9 @@ import { closeSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'n
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRunSchema } from '../../src/collector/sinks/netcdf/cf.ts';
-import type { NcHeader, NcVar } from '../../src/collector/sinks/netcdf/format.ts';
-import { encodeHeader, layoutOf } from '../../src/collector/sinks/netcdf/header.ts';
-import { NetcdfWriter, readNetcdfHeader, type NcRecord } from '../../src/collector/sinks/netcdf/writer.ts';
+import type { NcHeader, NcVar } from '../../src/netcdf/format.ts';
+import { encodeHeader, layoutOf } from '../../src/netcdf/header.ts';
+import { NetcdfWriter, readNetcdfHeader, type NcRecord } from '../../src/netcdf/writer.ts';
 import { NcRunReader } from '../../src/netcdf/reader.ts';
 import { co2, experimentBody, fixture, fixtureRecord, T0, VARS, writeRunFile, type Fixture } from './api-fixtures.ts';
 

@@ -11,7 +11,7 @@ import { loadProfiles } from '../../src/config/profiles.ts';
 import type { Tag } from '../../src/config/profile-schema.ts';
 import { archiveVarsFromTags, buildRunSchema, type ArchiveVar, type RunInfo } from '../../src/collector/sinks/netcdf/cf.ts';
 import { RunFile } from '../../src/collector/sinks/netcdf/run-file.ts';
-import { NetcdfWriter, readNetcdfHeader } from '../../src/collector/sinks/netcdf/writer.ts';
+import { NetcdfWriter, readNetcdfHeader } from '../../src/netcdf/writer.ts';
 import { loadCfTable, unitsConvertible } from '../support/cf.ts';
 import { ncdump, ncdumpKind, pythonView, readNetcdfjs, type PyView } from '../support/netcdf.ts';
 

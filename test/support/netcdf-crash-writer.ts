@@ -7,7 +7,7 @@
  * Record k: time = T0 + k (s), v[c] = k + c / 2, big enough buffers being written
  * between flushes so that a kill lands on records beyond numrecs.
  */
-import { NetcdfWriter, type NcSchema } from '../../src/collector/sinks/netcdf/writer.ts';
+import { NetcdfWriter, type NcSchema } from '../../src/netcdf/writer.ts';
 
 export const CRASH_T0 = 1_700_000_000;
 export const crashSchema: NcSchema = {

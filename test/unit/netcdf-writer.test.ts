@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NetCDFReader } from 'netcdfjs';
-import { NetcdfWriter, readNetcdfHeader, type NcSchema } from '../../src/collector/sinks/netcdf/writer.ts';
-import { encodeHeader, layoutOf, parseHeader } from '../../src/collector/sinks/netcdf/header.ts';
+import { NetcdfWriter, readNetcdfHeader, type NcSchema } from '../../src/netcdf/writer.ts';
+import { encodeHeader, layoutOf, parseHeader } from '../../src/netcdf/header.ts';
+import { pad4 } from '../../src/netcdf/format.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'octopus-nc-unit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -173,5 +174,16 @@ describe('NetcdfWriter', () => {
     expect(() => w.appendRecords([{ time: 0, values: { t: [1, 2] } }])).toThrow(/^t: 3 elements per record, got 2/);
     expect(() => w.appendColumns({ time: [0], values: { t: [1] } })).toThrow(/^t: expected 3 values/);
     w.close();
+  });
+});
+
+describe('netCDF sizes', () => {
+  it('pads to 4 bytes exactly beyond 2^31 and 2^32 (CDF-2 offsets)', () => {
+    for (const n of [0, 1, 3, 4, 5, 2 ** 31 - 1, 2 ** 31 + 1, 2 ** 32 + 2, 5 * 2 ** 30 + 3]) {
+      const p = pad4(n);
+      expect(p % 4).toBe(0);
+      expect(p - n).toBeGreaterThanOrEqual(0);
+      expect(p - n).toBeLessThan(4);
+    }
   });
 });

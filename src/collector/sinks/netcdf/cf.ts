@@ -17,9 +17,9 @@
  * Strings (and DateTime) are not archived: `skipped` lists them.
  */
 import type { Tag } from '../../../config/profile-schema.ts';
-import { NC_DEFAULT_FILL, type AttrInput } from './format.ts';
+import { NC_DEFAULT_FILL, type AttrInput } from '../../../netcdf/format.ts';
 import { QC_FLAG_MEANINGS, QC_FLAG_VALUES, type GridVar } from './grid.ts';
-import type { NcSchema, NcVarSpec } from './writer.ts';
+import type { NcSchema, NcVarSpec } from '../../../netcdf/writer.ts';
 
 export const TIME_UNITS = 'seconds since 1970-01-01 00:00:00';
 export const CONVENTIONS = 'CF-1.11, ACDD-1.3';

@@ -18,7 +18,7 @@
  * run) so that the nearest rule also holds for cells already in the file.
  */
 import type { Sample } from '../../../core/sample.ts';
-import { getValue, NC_TYPE_SIZE, setValue, type NcType } from './format.ts';
+import { getValue, NC_TYPE_SIZE, setValue, type NcType } from '../../../netcdf/format.ts';
 
 /**
  * Quality codes in the `<var>_qc` byte variables: THE contract of the archive (the

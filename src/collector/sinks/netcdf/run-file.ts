@@ -17,7 +17,7 @@ import { crc32 } from 'node:zlib';
 import type { Sample } from '../../../core/sample.ts';
 import { buildRunSchema, coverageAttributes, type ArchiveVar, type RunInfo } from './cf.ts';
 import { TimeGrid, type GridStats, type GridStore } from './grid.ts';
-import { NetcdfWriter, type WriterOptions } from './writer.ts';
+import { NetcdfWriter, type WriterOptions } from '../../../netcdf/writer.ts';
 
 export interface RunFileOptions extends Pick<WriterOptions, 'version' | 'expectedBytes' | 'headerReserve' | 'bufferBytes' | 'fsync'> {
   now?: () => number;

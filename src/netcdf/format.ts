@@ -23,7 +23,8 @@ export const TAG_ATTRIBUTE = 0x0c;
 /** Largest begin offset CDF-1 can express (signed 32-bit). */
 export const CDF1_MAX_OFFSET = 2 ** 31 - 1;
 
-export const pad4 = (n: number): number => (n + 3) & ~3;
+/** Rounds up to a multiple of 4; arithmetic, not bitwise, so offsets beyond 2^31 stay exact. */
+export const pad4 = (n: number): number => Math.ceil(n / 4) * 4;
 
 /** A normalised attribute: text for char, numbers for the numeric types. */
 export interface NcAttr {
