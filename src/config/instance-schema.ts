@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { ToleranceOverrides } from '../fidelity/tolerance.ts';
 import { TagName } from './profile-schema.ts';
 
 /** Name of an environment variable holding a secret; secrets never sit in YAML. */
@@ -79,6 +80,7 @@ const ChamberBase = {
   /** Poll interval (Modbus, OPC UA poll mode) or default publishing interval (OPC UA). */
   interval_ms: z.number().int().min(10).default(1000).describe('Poll interval (Modbus, OPC UA poll mode) or default publishing interval (OPC UA), ms'),
   overrides: z.record(TagName, TagOverride).default({}).describe('Per-tag changes for this chamber, by tag name: calibration, unit, writable, enabled'),
+  tolerances: ToleranceOverrides.default({}).describe("Per controlled variable (by the measured tag's name): band, min_duration_s or hysteresis overriding the profile's tolerances for this chamber"),
 };
 
 export const OpcuaChamber = z

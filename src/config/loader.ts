@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { controlledVariables } from '../fidelity/tolerance.ts';
 import { ConfigError, type ConfigIssue } from '../core/errors.ts';
 import type { ResolvedModbus, ResolvedOpcua } from './resolved.ts';
 import { applyEnvOverrides } from './env.ts';
@@ -107,6 +108,11 @@ function resolveChambers(
         return { ...t, ...o };
       });
     issues.push(...checkOverrideUnits(label, at('overrides'), c.overrides, tags));
+    const controlled = new Set(controlledVariables(tags).map((v) => v.measured));
+    for (const [key, t] of Object.entries(c.tolerances)) {
+      if (!controlled.has(key)) issues.push({ file: label, path: at(`tolerances.${key}`), message: `not a controlled variable of profile "${c.profile}" (controlled: ${[...controlled].join(', ') || 'none'})`, got: key });
+      else if (t.band === undefined && !loaded.profile.tolerances[key]) issues.push({ file: label, path: at(`tolerances.${key}`), message: `profile "${c.profile}" gives no band for ${key}: give band here` });
+    }
     if (c.driver === 'modbus' && loaded.profile.kind === 'modbus') chambers.push({ chamber: c, profile: loaded.profile, tags: tags as ModbusTag[] });
     if (c.driver === 'opcua' && loaded.profile.kind === 'opcua') chambers.push({ chamber: c, profile: loaded.profile, tags: tags as OpcuaTag[] });
   }

@@ -1,4 +1,5 @@
 import type { ConfigIssue } from '../core/errors.ts';
+import { controlledVariables } from '../fidelity/tolerance.ts';
 import { checkStandardName, checkUnit } from '../units/check.ts';
 import type { Unit } from '../units/unit.ts';
 import { registerCount, type ModbusProfile, type OpcuaProfile, type Profile, type ModbusArea } from './profile-schema.ts';
@@ -24,6 +25,10 @@ export function lintProfile(file: string, p: Profile): ConfigIssue[] {
       issues.push({ file, path: at(i, 'setpoint_of'), message: `no tag of that name in this profile`, got: t.setpoint_of });
     }
   });
+  const controlled = new Set(controlledVariables(p.tags).map((c) => c.measured));
+  for (const key of Object.keys(p.tolerances)) {
+    if (!controlled.has(key)) issues.push({ file, path: `tolerances.${key}`, message: `not a controlled variable: no setpoint names it in setpoint_of (controlled: ${[...controlled].join(', ') || 'none'})`, got: key });
+  }
   issues.push(...lintUnits(file, p));
   issues.push(...(p.kind === 'modbus' ? lintModbus(file, p) : lintOpcua(file, p)));
   return issues;

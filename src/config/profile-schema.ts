@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProfileTolerances } from '../fidelity/tolerance.ts';
 
 /** Tag names become MQTT topic levels, InfluxDB tags and NetCDF variable names. */
 export const TagName = z
@@ -129,6 +130,7 @@ export const ModbusProfile = z.object({
     .default({ area: 'holding', order: 'ABCD' })
     .describe('Defaults for every tag'),
   tags: z.array(ModbusTag).min(1).describe('The values the controller exposes'),
+  tolerances: ProfileTolerances.default({}).describe('Default tolerance band and minimum excursion duration per controlled variable (a tag some setpoint names in setpoint_of), by its name; chambers and treatments can override them'),
 }).strict();
 export type ModbusProfile = z.infer<typeof ModbusProfile>;
 
@@ -157,6 +159,7 @@ export const OpcuaProfile = z.object({
   model: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).describe('Model, lower-case letters, digits and -; the file is <vendor>-<model>.yaml'),
   description: z.string().min(1).describe('What the controller is'),
   tags: z.array(OpcuaTag).min(1).describe('The variables the controller exposes'),
+  tolerances: ProfileTolerances.default({}).describe('Default tolerance band and minimum excursion duration per controlled variable (a tag some setpoint names in setpoint_of), by its name; chambers and treatments can override them'),
 }).strict();
 export type OpcuaProfile = z.infer<typeof OpcuaProfile>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ToleranceOverrides } from '../fidelity/tolerance.ts';
 
 /** Experiment ids are slugs: they name the folder on the NAS and appear in URLs and topics. */
 export const ExperimentId = z
@@ -22,6 +23,8 @@ export const Treatment = z
     description: z.string().optional(),
     /** Target setpoints of the treatment, tag → value (e.g. co2_setpoint: 700). */
     setpoints: z.record(z.string(), z.union([z.number(), z.boolean()])).default({}),
+    /** Tolerances of this treatment by controlled variable (e.g. co2: {band: 50, min_duration_s: 300}), over the chamber's and the profile's. */
+    tolerances: ToleranceOverrides.default({}),
   })
   .strict();
 export type Treatment = z.infer<typeof Treatment>;

@@ -45,7 +45,7 @@ function metadata(): ExperimentMetadata {
     project: `P\`\`code\`\`${hostile('project')}`,
     chambers: ['ch01'],
     variables: [],
-    treatments: [{ chamber: 'ch01', name: `T | x\n| fake | row |`, description: hostile('treatment'), setpoints: { co2_setpoint: 700 } }],
+    treatments: [{ chamber: 'ch01', name: `T | x\n| fake | row |`, description: hostile('treatment'), setpoints: { co2_setpoint: 700 }, tolerances: {} }],
     licence: 'CC-BY-4.0\n# licence',
     keywords: [],
     sampling_period_s: 1,
