@@ -15,6 +15,13 @@ export interface Topics {
   experimentEvent(experiment: string): string;
   /** Answers to the requests of `principal` (accepted / refused, correlated by the request id). */
   result(principal: string): string;
+  /** Retained alarm state of a chamber (docs/alarms.md). */
+  alarm(chamber: string): string;
+  allAlarms: string;
+  /** Alarm lifecycle events (raised, acknowledged, cleared). */
+  alarmEvent: string;
+  /** An acknowledgement sent by `principal` over MQTT. */
+  alarmAck(principal: string): string;
   /** Subscription filters for the collector and the gateway. */
   allData: string;
   allStatus: string;
@@ -43,6 +50,10 @@ export function topics(prefix = 'octopus'): Topics {
     experimentCommand: (id, who) => `${p}/experiments/${id}/command/${who}`,
     allExperimentCommands: `${p}/experiments/+/command/+`,
     result: (who) => `${p}/results/${who}`,
+    alarm: (c) => `${p}/${c}/alarm`,
+    allAlarms: `${p}/+/alarm`,
+    alarmEvent: `${p}/alarms/event`,
+    alarmAck: (who) => `${p}/alarms/ack/${who}`,
     parseExperimentCommand(topic) {
       const l = under(topic);
       if (!l || l.length !== 4 || l[0] !== 'experiments' || l[2] !== 'command' || !l[1] || !l[3]) return undefined;
