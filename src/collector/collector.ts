@@ -5,6 +5,7 @@ import type { DataMessage, StatusMessage } from '../bus/payload.ts';
 import { appendAudit, auditFile } from '../auth/audit.ts';
 import { experimentPaths, tagsOfChamber, triggerTagOf } from '../experiments/factory.ts';
 import { RunControl } from '../experiments/run-control.ts';
+import { toleranceSourceOf } from '../fidelity/plan.ts';
 import type { ExperimentStore } from '../experiments/store.ts';
 import { InfluxSink, type InfluxSinkHealth } from './sinks/influx/sink.ts';
 import { Archiver, type ArchiverHealth } from './sinks/netcdf/archiver.ts';
@@ -53,6 +54,7 @@ export class Collector {
       const onChange = new Set(loaded.chambers.filter((c) => c.chamber.driver === 'opcua' && c.chamber.opcua.mode === 'subscription').map((c) => c.chamber.id));
       this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'), {
         onChange: (chamber) => onChange.has(chamber),
+        tolerances: toleranceSourceOf(loaded),
       });
       const archiver = this.archiver;
       this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env, audit: (e) => appendAudit(auditFile(loaded.dataDir), e), active: () => archiver.writer });

@@ -24,8 +24,9 @@ const table = (head: string[], rows: string[][]) =>
  * a title or name cannot add a heading, a link, HTML or a table column.
  */
 /**
- * README.md of an experiment. `completeness`: one markdown section per closed run whose
- * completeness report exists (completenessMarkdown of src/experiments/completeness.ts).
+ * README.md of an experiment. `completeness`: the markdown sections of the closed runs'
+ * reports that exist (completenessMarkdown of src/experiments/completeness.ts, then
+ * fidelityMarkdown of src/fidelity/markdown.ts, per run).
  */
 export function readme(e: ExperimentMetadata, runs: Run[], variables: VariableInfo[], files: Array<{ path: string; bytes: number }>, now = new Date(), completeness: string[] = []): string {
   const pi = e.principal_investigator;
@@ -136,10 +137,10 @@ export async function sha256(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-/** Data files of a folder (the runs' NetCDF files and their completeness reports), relative paths. */
+/** Data files of a folder (the runs' NetCDF files, their completeness and fidelity reports), relative paths. */
 export function dataFiles(dir: string): Array<{ path: string; bytes: number }> {
   return filesUnder(join(dir, 'runs'))
-    .filter((p) => p.endsWith('.nc') || basename(p) === 'completeness.json')
+    .filter((p) => p.endsWith('.nc') || basename(p) === 'completeness.json' || basename(p) === 'fidelity.json')
     .map((p) => ({ path: relative(dir, p), bytes: statSync(p).size }));
 }
 

@@ -9,6 +9,8 @@ import type { ConfigIssue } from '../core/errors.ts';
 import { ArchiveRoot } from './archive-root.ts';
 import { dataFiles, dmp, manifest, readme, syncScript, type VariableInfo } from './documents.ts';
 import { completenessMarkdown, type CompletenessReport } from './completeness.ts';
+import { fidelityMarkdown } from '../fidelity/markdown.ts';
+import { FidelityReport } from '../fidelity/report-schema.ts';
 import { ExperimentMetadata, Run } from './schema.ts';
 
 /** A request that cannot be done: `field` and `got` say which input and what value. */
@@ -181,7 +183,7 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
     const vars = this.variables(e);
     const files = dataFiles(dir);
     const bytes = files.reduce((n, f) => n + f.bytes, 0);
-    writeAtomic(join(dir, 'README.md'), readme(e, runs, vars, files, this.now(), completenessSections(dir, runs)));
+    writeAtomic(join(dir, 'README.md'), readme(e, runs, vars, files, this.now(), reportSections(dir, runs)));
     writeAtomic(join(dir, 'dmp.md'), dmp(e, vars, runs, bytes));
     writeAtomic(join(dir, 'sync.sh'), syncScript(e, hostname(), join(this.root.nas, id)));
     chmodSync(join(dir, 'sync.sh'), 0o755);
@@ -263,9 +265,25 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
   }
 }
 
-/** The completeness sections of the runs whose report (completeness.json beside the run file) exists. */
-function completenessSections(dir: string, runs: Run[]): string[] {
-  return runs.flatMap((r) => {
+/** Per run, the completeness then the treatment-fidelity section, for the reports that exist beside the run file. */
+function reportSections(dir: string, runs: Run[]): string[] {
+  return runs.flatMap((r) => [...completenessSections(dir, r), ...fidelitySections(dir, r)]);
+}
+
+/** The treatment-fidelity section of a run whose fidelity.json exists (written at stop). */
+function fidelitySections(dir: string, r: Run): string[] {
+  const file = join(dir, dirname(r.file), 'fidelity.json');
+  if (!existsSync(file)) return [];
+  try {
+    return [fidelityMarkdown(FidelityReport.parse(JSON.parse(readFileSync(file, 'utf8'))))];
+  } catch {
+    return [`## Treatment fidelity of run ${r.id}\n\n_The report \`${dirname(r.file)}/fidelity.json\` cannot be read._`];
+  }
+}
+
+/** The completeness section of a run whose report (completeness.json beside the run file) exists. */
+function completenessSections(dir: string, r: Run): string[] {
+  return [r].flatMap((r) => {
     const file = join(dir, dirname(r.file), 'completeness.json');
     if (!existsSync(file)) return [];
     try {

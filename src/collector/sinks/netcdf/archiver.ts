@@ -9,6 +9,8 @@ import type { ExperimentMetadata, Run } from '../../../experiments/schema.ts';
 import { archiveVarsFromTags, type RunInfo } from './cf.ts';
 import { ArchiveLease } from './lease.ts';
 import { writeCompletenessReportAsync } from '../../../experiments/completeness.ts';
+import { stopFidelity, type StopFidelity } from '../../../fidelity/at-stop.ts';
+import type { ToleranceSource } from '../../../fidelity/plan.ts';
 import { RunFile } from './run-file.ts';
 
 export interface ArchiverFault {
@@ -49,12 +51,14 @@ const RECENT_MS = 15_000;
 const RECENT_MAX = 20_000;
 
 interface OpenRun { run: Run; file: RunFile; path: string; chambers: Set<string>; closeAt?: number }
-interface Stranded { run: Run; path: string; fault?: ArchiverFault; busy?: boolean }
+interface Stranded { run: Run; path: string; fault?: ArchiverFault; busy?: boolean; fidelity?: StopFidelity }
 
 export interface ArchiverOptions {
   /** Tags reported on change (OPC UA subscriptions): held between samples. */
   onChange?: (chamber: string, tag: string) => boolean;
   now?: () => number;
+  /** The configured chambers' tolerances: the treatment-fidelity report at run stop (src/fidelity). */
+  tolerances?: ToleranceSource;
 }
 
 /**
@@ -414,10 +418,13 @@ export class Archiver {
       }
       const nas = this.store.root.available();
       const dest = join(nas ? this.store.get(s.run.experiment).dir : join(this.store.root.local, s.run.experiment), s.run.file);
+      // Fidelity before the move: its attributes go into the file while it is still in the working folder.
+      s.fidelity ??= await stopFidelity(key, existsSync(s.path) ? s.path : dest, s.run, this.store, this.o.tolerances, this.log);
       if (existsSync(s.path)) moveFile(s.path, dest);
       this.stranded.delete(key);
       this.clearFault(`finish:${key}`);
       this.log.info(`run ${key} archived → ${dest}`);
+      s.fidelity.save(dirname(dest));
       await this.reportCompleteness(key, dest);
       if (nas) await this.store.document(s.run.experiment);
     } catch (err) {
