@@ -60,3 +60,43 @@ export const PreviewReply = z.object({
 export const ErrorReply = z.object({ error: z.string(), field: z.string().optional(), value: z.unknown().optional() });
 
 export const RunReply = z.object({ run: z.string() }).passthrough();
+
+// ---- run reports: completeness and treatment fidelity (src/api/routes/run-reports.ts) ----
+
+export { FidelityReport as FidelityReply } from '../fidelity/report-schema.ts';
+
+const CompletenessGap = z.object({ start: z.string(), end: z.string(), slots: z.number().int(), cause: z.enum(['offline', 'bad_quality', 'not_received', 'unknown']) });
+/** The completeness report (src/experiments/completeness.ts, docs/experiments.md "Completeness report"). */
+export const CompletenessReply = z.object({
+  version: z.literal(1),
+  file: z.string(),
+  generated_at: z.string(),
+  run: z.string().optional(),
+  open: z.boolean().optional().describe('Computed while the run was still recording'),
+  slots: z.number().int(),
+  start: z.string().optional(),
+  end: z.string().optional(),
+  period_s: z.number().optional(),
+  chambers: z.record(z.string(), z.object({ variables: z.record(z.string(), z.object({
+    expected: z.number().int(), measured: z.number().int(), uncertain: z.number().int(), held: z.number().int(),
+    missing: z.object({ total: z.number().int(), offline: z.number().int(), bad_quality: z.number().int(), not_received: z.number().int(), unknown: z.number().int() }),
+    completeness: z.number(), gaps: z.array(CompletenessGap), gaps_omitted: z.number().int().optional(),
+  })) })),
+  totals: z.object({ expected: z.number().int(), measured: z.number().int(), held: z.number().int(), missing: z.number().int(), completeness: z.number() }),
+});
+
+export const DeviationQuery = z
+  .object({
+    var: z.string().regex(/^[A-Za-z0-9_]+$/, 'a variable name').describe('a controlled variable (e.g. air_temperature)'),
+    points: z.coerce.number().int().min(2).max(10_000).default(500).describe('most buckets per chamber'),
+  })
+  .strict();
+
+const DeviationBucket = z.object({ t: z.string(), n: z.number().int(), mean: z.number().nullable(), min: z.number().nullable(), max: z.number().nullable() });
+export const DeviationReply = z.object({
+  var: z.string(),
+  units: z.string().nullable(),
+  records: z.number().int(),
+  bucket_records: z.number().int(),
+  chambers: z.record(z.string(), z.object({ setpoint: z.string(), band: z.number(), buckets: z.array(DeviationBucket) })).describe('Chambers where the variable is judged: value − setpoint per bucket (covered slots only)'),
+});

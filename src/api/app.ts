@@ -16,6 +16,8 @@ import type { z } from 'zod';
 import { adminRoutes } from './routes/admin.ts';
 import { downloadRoutes, type RunFileResolver } from './routes/downloads.ts';
 import { experimentRoutes } from './routes/experiments.ts';
+import { runReportRoutes } from './routes/run-reports.ts';
+import type { ToleranceSource } from '../fidelity/plan.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { BundleJobs, bundleRoutes } from './routes/bundles.ts';
@@ -50,6 +52,8 @@ export interface AppDeps {
   audit?: AuditLog;
   /** Where a run's NetCDF is now (open runs may be in a working folder); default `<experiment dir>/<run.file>`. */
   runFile?: RunFileResolver;
+  /** The configured chambers' tolerances (treatment fidelity of open runs); without it, runs are judged from their files' attributes. */
+  tolerances?: ToleranceSource;
   version?: string;
   /** Latest chamber values for the live page (`GET /api/live`); fed by the caller (collector or MQTT). */
   live?: LiveValues;
@@ -112,6 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.addHook('onRequest', async (req) => cookieToBearer(req));
     await app.register(experimentRoutes, { store: deps.experiments, users: deps.users, audit });
     await app.register(downloadRoutes, { store: deps.experiments, users: deps.users, audit, runFile: deps.runFile });
+    await app.register(runReportRoutes, { store: deps.experiments, users: deps.users, runFile: deps.runFile, tolerances: deps.tolerances });
     const guard = new SignInGuard(http.sign_in, deps.now);
     await app.register(adminRoutes, { users: deps.users, audit, guard });
     const jobs = new BundleJobs(deps.bundlesDir ?? join(dirname(dirname(audit.file)), 'bundles'), deps.experiments, {
@@ -124,7 +129,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const grafana = deps.grafana ?? new GrafanaLinks();
     await app.register(webStaticRoutes);
     await app.register(webSignInRoutes, { users: deps.users, audit, guard, maxPendingRegistrations: http.max_pending_registrations });
-    await app.register(webPageRoutes, { store: deps.experiments, users: deps.users, audit, grafana });
+    await app.register(webPageRoutes, { store: deps.experiments, users: deps.users, audit, grafana, runFile: deps.runFile, tolerances: deps.tolerances });
     await app.register(webAdminRoutes, { users: deps.users, audit });
     await app.register(webLiveRoutes, { live: deps.live ?? new LiveValues(), users: deps.users, store: deps.experiments, grafana, controls: deps.setpoint ? deps.setpointControls : undefined });
     if (deps.setpoint) {

@@ -16,6 +16,7 @@ import { writeFaults } from '../core/write-faults.ts';
 import { Collector } from '../collector/collector.ts';
 import { standaloneHealth, withCollector } from '../collector/health.ts';
 import { createExperimentStore, experimentPaths } from '../experiments/factory.ts';
+import { toleranceSourceOf } from '../fidelity/plan.ts';
 import type { RunningSimulator } from '../sim/simulator.ts';
 
 /**
@@ -139,7 +140,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         http: cfg.http,
         metrics,
         version: VERSION,
-        ...(experiments ? { experiments, users: UserStore.forDataDir(loaded.dataDir), audit: AuditLog.forDataDir(loaded.dataDir), runFile } : {}),
+        ...(experiments ? { experiments, users: UserStore.forDataDir(loaded.dataDir), audit: AuditLog.forDataDir(loaded.dataDir), runFile, tolerances: toleranceSourceOf(loaded) } : {}),
         setpoint: (call) => gateway.setpoint(call),
         setpointControls: Object.fromEntries(loaded.chambers.map((c) => [c.chamber.id, c.tags.filter((t) => t.writable).map((t) => ({ tag: t.name, type: t.type, ...(t.unit ? { unit: t.unit } : {}), ...(t.min !== undefined ? { min: t.min } : {}), ...(t.max !== undefined ? { max: t.max } : {}) }))])),
       });

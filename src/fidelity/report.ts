@@ -201,15 +201,30 @@ function planFromFile(r: NcRunReader, chamber: number): FidelityPlan[string]['va
   return out;
 }
 
+/** What to judge in an open run file: the configured tolerances, else those recorded in the file's attributes. */
+export function runPlan(r: NcRunReader, opts: Pick<FidelityOptions, 'source' | 'metadata'>): FidelityPlan {
+  const archived = new Set(r.dataVariables().map((v) => v.name));
+  const plan = planFidelity(r.chambers, opts.source, opts.metadata, archived);
+  r.chambers.forEach((c, i) => {
+    if (!opts.source?.(c)) plan[c]!.variables = planFromFile(r, i);
+  });
+  return plan;
+}
+
+/** Usable value of variable v (qc good, uncertain or held, not fill) at byte offset `off` of a record whose qc byte is at `qOff` (-1: none); NaN otherwise. */
+export function usableAt(buf: Buffer, v: NcVariable, off: number, qOff: number): number {
+  if (qOff >= 0 && USABLE_QC[buf[qOff]!] === 0) return NaN;
+  const read = READERS[v.type];
+  if (!read) return NaN;
+  const x = read(buf, off);
+  return x === v.fill ? NaN : x;
+}
+
 function* fidelitySteps(runFilePath: string, opts: FidelityOptions): Generator<void, FidelityReport> {
   const r = NcRunReader.open(runFilePath);
   try {
     const timeVar = r.variables.get('time')!;
-    const archived = new Set(r.dataVariables().map((v) => v.name));
-    const plan = planFidelity(r.chambers, opts.source, opts.metadata, archived);
-    r.chambers.forEach((c, i) => {
-      if (!opts.source?.(c)) plan[c]!.variables = planFromFile(r, i);
-    });
+    const plan = runPlan(r, opts);
     // The period: from the first two records, else the time_coverage_resolution-free default of 1 s.
     const period = r.records >= 2 ? Math.round((r.timeAt(1) - r.timeAt(0)) * 1e6) / 1e6 : 1;
     const qcOf = (v: NcVariable) => (v.qc ? r.variables.get(v.qc) : r.variables.get(`${v.name}_qc`));

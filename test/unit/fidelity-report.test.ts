@@ -13,6 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { fidelityMarkdown } from '../../src/fidelity/markdown.ts';
 import { writeFidelityAttributes } from '../../src/fidelity/netcdf-attrs.ts';
 import type { ToleranceSource } from '../../src/fidelity/plan.ts';
+import type { Tolerance, ToleranceOverride } from '../../src/fidelity/tolerance.ts';
+import type { ExperimentMetadata } from '../../src/experiments/schema.ts';
 import { computeFidelity, computeFidelityAsync } from '../../src/fidelity/report.ts';
 import { FidelityReport } from '../../src/fidelity/report-schema.ts';
 import { HeaderRoomError } from '../../src/netcdf/attributes.ts';
@@ -30,10 +32,10 @@ const iso = (slot: number) => new Date(FID_T0 + slot * 1000).toISOString().repla
 const source: ToleranceSource = (c) => (FID_CHAMBERS.includes(c) ? {
   tags: FID_TAGS,
   profile: { air_temperature: { band: 0.5, min_duration_s: 600 }, co2: { band: 50, min_duration_s: 300 } },
-  chamber: c === 'c3' ? { co2: { hysteresis: 5 } } : {},
+  chamber: (c === 'c3' ? { co2: { hysteresis: 5 } } : {}) as Record<string, ToleranceOverride>,
 } : undefined);
 /** The warming treatment lowers the air temperature's minimum duration to 5 min. */
-const metadata = {
+const metadata: Pick<ExperimentMetadata, 'treatments'> = {
   treatments: [
     { chamber: 'c1', name: 'warming', setpoints: {}, tolerances: { air_temperature: { min_duration_s: 300 } } },
     { chamber: 'c2', name: 'warming', setpoints: {}, tolerances: { air_temperature: { min_duration_s: 300 } } },
@@ -113,7 +115,7 @@ describe('treatment fidelity report', () => {
   });
 
   it('lists what cannot be judged: a chamber without band, a setpoint not archived', () => {
-    const partial: ToleranceSource = (c) => ({ tags: [...FID_TAGS, { name: 'par' }, { name: 'par_setpoint', setpoint_of: 'par' }], profile: c === 'c1' ? { par: { band: 50 } } : {}, chamber: {} });
+    const partial: ToleranceSource = (c) => ({ tags: [...FID_TAGS, { name: 'par' }, { name: 'par_setpoint', setpoint_of: 'par' }], profile: (c === 'c1' ? { par: { band: 50, min_duration_s: 300 } } : {}) as Record<string, Tolerance>, chamber: {} });
     const r = computeFidelity(file, { source: partial });
     expect(r.chambers.c1!.not_judged).toContainEqual({ variable: 'par', reason: 'not archived in the run file: par, par_setpoint' });
     expect(r.chambers.c2!.not_judged).toContainEqual({ variable: 'air_temperature', reason: 'no tolerance band in the profile, the chamber or the treatment' });

@@ -12,8 +12,9 @@ import { html, type Html } from '../../web/html.ts';
 import { csrfField, errorSummary, field, page, type FieldErrors } from '../../web/layout.ts';
 import { Instant, toMs } from '../api-schemas.ts';
 import { csrfOk, sessionOf, type Session } from '../../web/session.ts';
+import { runReportsSection, type RunReportSources } from '../../web/run-reports.ts';
 
-export interface WebPageOptions { store: ExperimentStore; users: UserStore; audit: AuditLog; grafana: GrafanaLinks }
+export interface WebPageOptions extends RunReportSources { store: ExperimentStore; users: UserStore; audit: AuditLog; grafana: GrafanaLinks }
 type Form = Record<string, string | string[]>;
 const one = (f: Form, k: string): string => { const v = f[k]; return (Array.isArray(v) ? v[0] : v)?.trim() ?? ''; };
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
@@ -149,7 +150,7 @@ export const webPageRoutes: FastifyPluginAsync<WebPageOptions> = async (app, o) 
   });
 
   // ---- one experiment ---------------------------------------------------------------
-  const experimentPage = (s: Session, e: Experiment, errors: FieldErrors = {}, subsetRun?: string, message?: string) => {
+  const experimentPage = (s: Session, e: Experiment, errors: FieldErrors = {}, subsetRun?: string, message?: string, reports?: Html) => {
     const m = e.metadata;
     const vars = o.store.variables(m);
     const op = atLeast(s.who.role, 'operator');
@@ -204,6 +205,7 @@ export const webPageRoutes: FastifyPluginAsync<WebPageOptions> = async (app, o) 
           <div class="field"><label for="plot-var">Variable</label><select id="plot-var">${vars.map((x) => html`<option value="${x.name}">${x.name}${x.unit ? ` (${x.unit})` : ''}</option>`)}</select></div>
           <button type="submit">Plot</button></form>
         <figure id="plot" aria-live="polite"><figcaption>Choose a variable.</figcaption></figure></section>` : ''}
+      ${reports ?? ''}
       <section aria-labelledby="cite-h" class="card"><h2 id="cite-h">Citation</h2><p id="citation">${citation(m, new Date(m.created ?? Date.now()).getUTCFullYear())}</p></section>
       ${readme ? html`<section aria-labelledby="readme-h" class="card"><h2 id="readme-h">README</h2><pre class="readme">${readme}</pre></section>` : ''}`);
   };
@@ -219,7 +221,12 @@ export const webPageRoutes: FastifyPluginAsync<WebPageOptions> = async (app, o) 
       if (err instanceof ExperimentError) return send(reply, page('Not found', s, html`<p class="alert" role="alert">${err.message}</p>`), err.status === 400 ? 404 : err.status);
       throw err;
     }
-    return send(reply, experimentPage(s, e));
+    // Run reports (fidelity, completeness) of the chosen run, default the latest.
+    const q = req.query as Record<string, string | string[] | undefined>;
+    const want = String([q.run].flat()[0] ?? '');
+    const run = e.runs.find((r) => r.id === want) ?? e.runs.at(-1);
+    const reports = await runReportsSection(e, run, { runFile: o.runFile, tolerances: o.tolerances, compute: [q.compute].flat()[0] === '1' });
+    return send(reply, experimentPage(s, e, {}, undefined, undefined, reports));
   });
 
   app.get('/experiments/:id/subset', async (req, reply) => {

@@ -48,6 +48,47 @@
     plotForm.addEventListener('submit', (ev) => { ev.preventDefault(); draw(); });
   }
 
+  // ---- treatment fidelity: value − setpoint over time, with the tolerance band ----
+  const devForm = document.getElementById('dev-form');
+  if (devForm) {
+    const fig = document.getElementById('dev-plot');
+    const drawDeviation = async () => {
+      const v = document.getElementById('dev-var').value;
+      fig.setAttribute('aria-busy', 'true');
+      const r = await fetch(`/api/experiments/${encodeURIComponent(devForm.dataset.experiment)}/runs/${encodeURIComponent(devForm.dataset.run)}/fidelity/deviation?var=${encodeURIComponent(v)}&points=400`);
+      fig.replaceChildren();
+      fig.removeAttribute('aria-busy');
+      if (!r.ok) { fig.append(el('p', { class: 'alert', role: 'alert' }, (await r.json().catch(() => ({}))).error ?? `error ${r.status}`)); return; }
+      const p = await r.json();
+      const series = Object.entries(p.chambers).map(([c, x]) => [c, x.band, x.buckets.filter((b) => b.mean !== null)]);
+      const all = series.flatMap(([, , pts]) => pts);
+      if (!all.length) { fig.append(el('p', {}, 'No covered slot (value and setpoint both usable) in this run yet.')); return; }
+      const W = 800, H = 300, L = 60, B = 30;
+      const bands = [...new Set(series.map(([, band]) => band))];
+      const ts = all.map((x) => Date.parse(x.t)), ys = all.flatMap((x) => [x.min, x.max]).concat(bands.flatMap((b) => [b * 1.2, -b * 1.2]));
+      let [t0, t1, y0, y1] = [Math.min(...ts), Math.max(...ts), Math.min(...ys), Math.max(...ys)];
+      if (t1 === t0) t1 = t0 + 1; if (y1 === y0) { y0 -= 1; y1 += 1; }
+      const X = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - 10), Y = (y) => 10 + (1 - (y - y0) / (y1 - y0)) * (H - B - 10);
+      const svg = el('svg', { svg: 1, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `deviation of ${p.var} from its setpoint over time` });
+      svg.append(el('line', { svg: 1, x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: '#888' }), el('line', { svg: 1, x1: L, y1: 10, x2: L, y2: H - B, stroke: '#888' }));
+      svg.append(el('line', { svg: 1, class: 'zero', x1: L, y1: Y(0), x2: W - 10, y2: Y(0), stroke: '#bbb' }));
+      for (const b of bands) for (const y of [b, -b]) svg.append(el('line', { svg: 1, class: 'band', x1: L, y1: Y(y), x2: W - 10, y2: Y(y), stroke: '#b00020', 'stroke-dasharray': '6 4' }));
+      const fmt = (y) => Number(y.toPrecision(3)).toString();
+      svg.append(el('text', { svg: 1, x: 4, y: 16, 'font-size': 12 }, fmt(y1)), el('text', { svg: 1, x: 4, y: H - B, 'font-size': 12 }, fmt(y0)));
+      for (const b of bands) svg.append(el('text', { svg: 1, x: 4, y: Y(b) + 4, 'font-size': 11, fill: '#b00020' }, `+${fmt(b)}`));
+      svg.append(el('text', { svg: 1, x: L, y: H - 8, 'font-size': 12 }, new Date(t0).toISOString().slice(0, 16).replace('T', ' ')));
+      svg.append(el('text', { svg: 1, x: W - 10, y: H - 8, 'font-size': 12, 'text-anchor': 'end' }, new Date(t1).toISOString().slice(0, 16).replace('T', ' ')));
+      series.forEach(([c, , pts], i) => {
+        if (!pts.length) return;
+        svg.append(el('polyline', { svg: 1, class: 'series', 'data-chamber': c, fill: 'none', stroke: COLORS[i % COLORS.length], 'stroke-width': 1.5, points: pts.map((x) => `${X(Date.parse(x.t)).toFixed(1)},${Y(x.mean).toFixed(1)}`).join(' ') }));
+        svg.append(el('text', { svg: 1, x: W - 80, y: 20 + 14 * i, 'font-size': 12, fill: COLORS[i % COLORS.length] }, c));
+      });
+      fig.append(svg, el('figcaption', {}, `${p.var} − setpoint${p.units ? ` (${p.units})` : ''}: ${p.records} records, mean of ${p.bucket_records} per point; dashed: ± tolerance band`));
+    };
+    devForm.addEventListener('submit', (ev) => { ev.preventDefault(); drawDeviation(); });
+    drawDeviation();
+  }
+
   // ---- zip bundle with progress ----
   const bundleBtn = document.getElementById('bundle-start');
   if (bundleBtn) {
