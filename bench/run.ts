@@ -59,6 +59,7 @@ const BENCHES: Bench[] = [
   { name: 'influx', run: async () => (await import('./influx.ts')).benchInflux() },
   { name: 'netcdf', run: async () => (await import('./netcdf.ts')).benchNetcdf() },
   { name: 'verify', run: async () => (await import('./verify.ts')).benchVerify() },
+  { name: 'fidelity', run: async () => (await import('./fidelity.ts')).benchFidelity() },
   { name: 'dashboards', run: async () => (await import('./dashboards.ts')).benchDashboards() },
   {
     name: 'opcua',

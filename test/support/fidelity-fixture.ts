@@ -96,8 +96,9 @@ export interface PyPlanEntry { measured: string; setpoint: string; band: number;
 export interface PyJudged { covered: number; slots: number; within: number; within_pct: number | null; coverage_pct: number; mean: number | null; rms: number | null; excursions: Array<[number, number, number]> }
 
 /** The independent computation (xarray + numpy, test/support/fidelity_check.py). */
-export function pythonFidelity(path: string, plan: Record<string, PyPlanEntry[]>): { chambers: Record<string, Record<string, PyJudged>>; seconds: number } {
+export interface PyFidelity { chambers: Record<string, Record<string, PyJudged>>; seconds: number; maxrss_mb: number }
+export function pythonFidelity(path: string, plan: Record<string, PyPlanEntry[]>): PyFidelity {
   const r = spawnSync(DEBIAN_PYTHON, [join(PROJECT_ROOT, 'test', 'support', 'fidelity_check.py'), path], { input: JSON.stringify(plan), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`fidelity_check.py failed (${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as { chambers: Record<string, Record<string, PyJudged>>; seconds: number };
+  return JSON.parse(r.stdout) as PyFidelity;
 }

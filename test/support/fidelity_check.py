@@ -2,8 +2,9 @@
 
 usage: fidelity_check.py <run.nc>   (plan as JSON on stdin:
   {"<chamber>": [{"measured": "...", "setpoint": "...", "band": b, "min_duration_s": d, "hysteresis": h}, ...]})
-prints JSON: {"<chamber>": {"<measured>": {covered, within, slots, within_pct, coverage_pct, mean, rms,
-  excursions: [[start_s, end_s, duration_s], ...]}}}, "seconds": time spent computing (not loading)}
+prints JSON: {"chambers": {"<chamber>": {"<measured>": {covered, within, slots, within_pct, coverage_pct, mean,
+  rms, excursions: [[start_s, end_s, duration_s], ...]}}}, "seconds": time spent computing (not loading),
+  "maxrss_mb": peak RSS of this process}
 
 Written from the definition in docs/experiments.md ("Treatment fidelity"), vectorised:
 the excursion state machine (enter above band, stay above band - hysteresis, broken by
@@ -11,6 +12,7 @@ uncovered stretches longer than max(min_duration_s, period)) is a forward fill o
 enter/leave marks.
 """
 import json
+import resource
 import sys
 import time
 
@@ -82,7 +84,8 @@ def main():
             v, vok = usable(ds, p["measured"], c)
             s, sok = usable(ds, p["setpoint"], c)
             res[chamber][p["measured"]] = judge(t, v, vok, s, sok, p["band"], p["min_duration_s"], p["hysteresis"], period)
-    print(json.dumps({"chambers": res, "seconds": time.perf_counter() - t0}))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"chambers": res, "seconds": time.perf_counter() - t0, "maxrss_mb": rss}))
 
 
 if __name__ == "__main__":
