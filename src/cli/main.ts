@@ -10,6 +10,7 @@ import { MQTT_CONFIG_USAGE } from './mqtt-config.ts';
 import { TRUST_USAGE } from './trust-usage.ts';
 import { testProfiles, validateFiles } from './validate.ts';
 import { VERIFY_USAGE, verifyCommand } from './verify.ts';
+import { FIDELITY_USAGE, fidelityCommand } from './fidelity.ts';
 
 const USAGE = `octopus — climate-chamber acquisition gateway
 
@@ -27,6 +28,7 @@ usage:
 ${TRUST_USAGE}
 ${RUN_USAGE}
 ${VERIFY_USAGE}
+${FIDELITY_USAGE}
 ${ADMIN_USAGE}
 ${MQTT_CONFIG_USAGE}
 
@@ -108,6 +110,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'verify':
         return await verifyCommand(rest, out, err);
+      case 'fidelity':
+        return await fidelityCommand(rest, out, err);
       case 'help':
         if (rest[0] !== undefined) {
           const text = helpFor(rest[0], USAGE);

@@ -3,8 +3,14 @@ import type { FidelityReport } from './report-schema.ts';
 
 /** A number for a table: 4 significant digits, `—` for none. */
 export const num = (x: number | null | undefined, digits = 4): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : String(Number(x.toPrecision(digits))));
-/** A percentage with one decimal, rounded down (99.96 % is not shown as 100.0 %). */
-export const pct = (x: number | null | undefined): string => (x === null || x === undefined ? '—' : `${(Math.floor(x * 10 + 1e-9) / 10).toFixed(1)} %`);
+/** A percentage with one decimal; never rounded up to 100.0 % or down to 0.0 % (99.96 % shows as 99.9 %). */
+export const pct = (x: number | null | undefined): string => {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '—';
+  let r = Math.round(x * 10) / 10;
+  if (r >= 100 && x < 100) r = 99.9;
+  if (r <= 0 && x > 0) r = 0.1;
+  return `${r.toFixed(1)} %`;
+};
 
 /**
  * The report as a "Treatment fidelity" section of the experiment README. Chamber,

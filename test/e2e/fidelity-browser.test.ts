@@ -75,7 +75,7 @@ describe('treatment fidelity on the experiment page (chromium)', () => {
     const table = page.locator('#fidelity-table');
     await table.waitFor();
     const c2 = table.locator('tr[data-chamber="c2"][data-variable="air_temperature"]');
-    expect(await c2.locator('td.within').textContent()).toBe('86.6 %'); // 3600 − 420 − 60 (the spike) of 3600
+    expect(await c2.locator('td.within').textContent()).toBe('86.7 %'); // 3600 − 420 − 60 (the spike) of 3600
     expect(await c2.locator('td.longest').textContent()).toContain(`${iso(EXC_START)} – ${iso(EXC_START + EXC_SLOTS - 1)} (420 s)`);
     expect(await c2.locator('td.excursions').textContent()).toBe('1');
     for (const c of ['c1', 'c3']) expect(await table.locator(`tr[data-chamber="${c}"][data-variable="air_temperature"] td.within`).textContent()).toBe('100.0 %');

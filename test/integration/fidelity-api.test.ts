@@ -144,7 +144,7 @@ describe('run reports on the experiment page', () => {
     const body = page.body;
     expect(body).toMatch(/<table id="fidelity-table">/);
     const row = /<tr data-chamber="c2" data-variable="air_temperature" class="excursion">([\s\S]*?)<\/tr>/.exec(body)![1]!;
-    expect(row).toContain('86.6 %');
+    expect(row).toContain('86.7 %');
     expect(row).toContain(`${iso(EXC_START)}</time> – <time datetime="${iso(EXC_START + EXC_SLOTS - 1)}">`);
     expect(row).toMatch(/<td class="excursions">1<\/td>/);
     expect(body).toMatch(/<form id="dev-form" data-experiment="warming-2026" data-run="r001"/);

@@ -17,7 +17,8 @@ import { createExperimentStore } from '../../src/experiments/factory.ts';
 import type { ExperimentStore } from '../../src/experiments/store.ts';
 import { FidelityReport } from '../../src/fidelity/report-schema.ts';
 import { cleanScratch, scratch } from '../support/collector-fixtures.ts';
-import { startOctopus, type RunningOctopus } from '../support/cli.ts';
+import { runCli, startOctopus, type RunningOctopus } from '../support/cli.ts';
+import { spawnSync } from 'node:child_process';
 import { pythonFidelity } from '../support/fidelity-fixture.ts';
 import { ncdump, pythonView } from '../support/netcdf.ts';
 import { person } from '../support/people.ts';
@@ -27,11 +28,14 @@ let octopus: RunningOctopus;
 let store: ExperimentStore;
 let base = '';
 let token = '';
+let configFile = '';
+const cliEnv = { OCTOPUS_CONFIG: '', OCTOPUS_MQTT_URL: '', OCTOPUS_INFLUX_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '' };
 
 beforeAll(async () => {
   const dir = scratch('octopus-fidelity-stop-');
   const [mqttPort, opcua, modbus, http] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const config = join(dir, 'lab.yaml');
+  configFile = config;
   writeFileSync(config, `
 gateway: { id: fidelity }
 data_dir: ${JSON.stringify(join(dir, 'data'))}
@@ -124,4 +128,24 @@ describe('treatment fidelity at run stop', () => {
     }
     expect(judged).toBeGreaterThanOrEqual(6);
   }, 180_000);
+
+  it('octopus fidelity prints a run\'s report, writes it again for a stopped run (documents and MANIFEST kept consistent), refuses --write while recording', () => {
+    const shown = runCli(['fidelity', 'fid-run', 'r001', '--config', configFile], { env: cliEnv });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain('## Treatment fidelity of run fid-run/r001');
+    const json = runCli(['fidelity', 'fid-run', 'r001', '--json', '--config', configFile], { env: cliEnv });
+    const report = FidelityReport.parse(JSON.parse(json.stdout));
+    expect(report.chambers.c1!.variables.air_temperature!.tolerance.band).toBe(2);
+    const dir = store.get('fid-run').dir;
+    const before = JSON.parse(readFileSync(join(dir, 'runs', 'r001', 'fidelity.json'), 'utf8')).generated_at;
+    const written = runCli(['fidelity', 'fid-run', 'r001', '--write', '--config', configFile], { env: cliEnv });
+    expect(written.code, written.stderr).toBe(0);
+    expect(written.stdout).toMatch(/wrote .*fidelity\.json, the attributes, README\.md and MANIFEST\.sha256/);
+    expect(JSON.parse(readFileSync(join(dir, 'runs', 'r001', 'fidelity.json'), 'utf8')).generated_at).not.toBe(before);
+    expect(spawnSync('sha256sum', ['-c', 'MANIFEST.sha256'], { cwd: dir, encoding: 'utf8' }).status).toBe(0);
+    store.startRun('fid-run', 'test');
+    const refused = runCli(['fidelity', 'fid-run', '--write', '--config', configFile], { env: cliEnv });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/run fid-run\/r002 is still recording/);
+  }, 120_000);
 });

@@ -165,6 +165,6 @@ describe('treatment fidelity report', () => {
     expect(md).toContain('## Treatment fidelity of run fidelity-test/r001');
     expect(md).not.toContain('<b>');
     expect(md).not.toContain('[x](y)');
-    expect(md).toMatch(/\| c2 \| {2}\| `air_temperature` \| ±0\.5 degree_Celsius ≥ 600 s \(profile\/default\) \| 86\.6 % \|/);
+    expect(md).toMatch(/\| c2 \| {2}\| `air_temperature` \| ±0\.5 degree_Celsius ≥ 600 s \(profile\/default\) \| 86\.7 % \|/);
   });
 });
