@@ -2,7 +2,7 @@
  * Runs the benchmarks in sequence and prints a summary table (figure, baseline measured in
  * the same run, ratio, goal). Optional names run a subset:
  *
- *   npm run bench                    (all, in this order: modbus, publish, influx, netcdf, dashboards, opcua)
+ *   npm run bench                    (all, in this order: modbus, publish, influx, netcdf, verify, fidelity, dashboards, opcua)
  *   npm run bench -- modbus opcua
  *
  * OCTOPUS_BENCH_SECONDS is passed through to every bench (each has its own default).
