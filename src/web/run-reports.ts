@@ -78,7 +78,7 @@ function fidelityHtml(id: string, runId: string, r: FidelityReport): Html {
     ${notJudged.length ? html`<p><small>Not judged: ${notJudged.join('; ')}.</small></p>` : ''}
     ${vars.length ? html`<form id="dev-form" data-experiment="${id}" data-run="${runId}" class="grid">
       <div class="field"><label for="dev-var">Deviation of</label><select id="dev-var">${vars.map((v) => html`<option value="${v}">${v}</option>`)}</select></div>
-      <button type="submit">Plot deviation</button></form>
+      <button type="submit">Draw deviation</button></form>
       <figure id="dev-plot" aria-live="polite"><figcaption>value − setpoint over time, with the tolerance band.</figcaption></figure>` : ''}`;
 }
 

@@ -91,10 +91,10 @@ describe('treatment fidelity on the experiment page (chromium)', () => {
     expect(c2Top).toBeLessThan(bandY);
     // another variable on demand
     await page.locator('#dev-var').selectOption('co2');
-    await page.getByRole('button', { name: 'Plot deviation' }).click();
+    await page.getByRole('button', { name: 'Draw deviation' }).click();
     await page.locator('#dev-plot svg[aria-label^="deviation of co2"]').waitFor({ timeout: 15_000 });
     await page.locator('#dev-var').selectOption('air_temperature');
-    await page.getByRole('button', { name: 'Plot deviation' }).click();
+    await page.getByRole('button', { name: 'Draw deviation' }).click();
     await page.locator('#dev-plot svg[aria-label^="deviation of air_temperature"]').waitFor({ timeout: 15_000 });
     // completeness of the run, with c3's gap
     const comp = page.locator('#completeness-table tr[data-chamber="c3"][data-variable="air_temperature"] td.missing');
