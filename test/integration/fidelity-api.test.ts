@@ -124,6 +124,11 @@ describe('run reports over HTTP', () => {
     expect(bad.json().error).toMatch(/not a controlled variable/);
   });
 
+  it('the experiment detail links each run to its reports', async () => {
+    const d = (await get('/api/experiments/warming-2026')).json();
+    expect(d.runs[1]).toMatchObject({ run: 'r002', fidelity: '/api/experiments/warming-2026/runs/r002/fidelity', completeness: '/api/experiments/warming-2026/runs/r002/completeness' });
+  });
+
   it('needs a token like the other run routes; unknown runs are 404; documented in the OpenAPI', async () => {
     for (const p of ['fidelity', 'completeness', 'fidelity/deviation?var=co2']) {
       expect((await get(`/api/experiments/warming-2026/runs/r002/${p}`, '')).statusCode).toBe(401);

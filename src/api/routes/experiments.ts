@@ -32,7 +32,10 @@ const detail = (store: ExperimentStore, e: Experiment) => ({
   runs: e.runs.map(runView),
 });
 
-const runView = (r: Run) => ({ ...r, run: r.id, download: `/api/experiments/${r.experiment}/runs/${r.id}/data.nc` });
+const runView = (r: Run) => {
+  const at = `/api/experiments/${r.experiment}/runs/${r.id}`;
+  return { ...r, run: r.id, download: `${at}/data.nc`, fidelity: `${at}/fidelity`, completeness: `${at}/completeness` };
+};
 
 /** Catalogue and run control: viewers read, operators create experiments and start/stop runs. */
 export const experimentRoutes: FastifyPluginAsync<ExperimentRouteOptions> = async (base, o) => {
