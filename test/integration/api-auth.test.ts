@@ -19,6 +19,8 @@ const cases: Case[] = [
   { name: 'list experiments', min: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments?text=matrix' }) },
   { name: 'get experiment', min: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix' }) },
   { name: 'preview', min: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/preview?var=co2&points=5' }) },
+  { name: 'fidelity report', min: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/fidelity' }) },
+  { name: 'completeness report', min: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/completeness' }) },
   { name: 'who am I', min: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/me' }) },
   { name: 'download data.nc', min: 'researcher', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/data.nc' }) },
   { name: 'download data.csv', min: 'researcher', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/data.csv?vars=co2' }) },
