@@ -53,6 +53,7 @@ export class Collector {
       const onChange = new Set(loaded.chambers.filter((c) => c.chamber.driver === 'opcua' && c.chamber.opcua.mode === 'subscription').map((c) => c.chamber.id));
       this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'), {
         onChange: (chamber) => onChange.has(chamber),
+        facility: cfg.facility,
       });
       const archiver = this.archiver;
       this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env, audit: (e) => appendAudit(auditFile(loaded.dataDir), e), active: () => archiver.writer });
