@@ -99,6 +99,9 @@ describe('minimal experiment metadata on the embedded default', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-disposition')).toContain('minimal_r001_daily.nc');
     expect(Buffer.from(await res.arrayBuffer()).equals(readFileSync(daily))).toBe(true);
+    const tail = await fetch(`http://127.0.0.1:${http}/api/experiments/minimal/runs/${run.id}/daily.nc`, { headers: { authorization: `Bearer ${token}`, range: 'bytes=-16' } });
+    expect(tail.status).toBe(206);
+    expect(Buffer.from(await tail.arrayBuffer()).equals(readFileSync(daily).subarray(-16))).toBe(true);
     const anonymous = await fetch(`http://127.0.0.1:${http}/api/experiments/minimal/runs/${run.id}/daily.nc`);
     expect(anonymous.status).toBe(401);
     const run2 = store.startRun('minimal', 'test');

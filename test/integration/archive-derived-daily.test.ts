@@ -11,6 +11,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runInfo } from '../../src/collector/sinks/netcdf/archiver.ts';
+import { computeCompleteness } from '../../src/experiments/completeness.ts';
 import type { ArchiveVar } from '../../src/collector/sinks/netcdf/cf.ts';
 import { dailyPath, writeDailyFile } from '../../src/collector/sinks/netcdf/daily.ts';
 import { derivedInputs, dewPointC, saturationVapourPressurePa, vpdKPa } from '../../src/collector/sinks/netcdf/derived.ts';
@@ -134,6 +135,9 @@ describe('derived variables and daily file of a run, checked in python', () => {
     expect(String(view.globals.keywords)).toContain('water_vapor_saturation_deficit_in_air');
     const check = cfAcddCheck(path)[path]!;
     expect(check.errors).toEqual([]);
+    // The completeness report (and octopus verify) cover what was received, not what was derived.
+    const report = computeCompleteness(path);
+    expect(Object.keys(report.chambers.c1!.variables).sort()).toEqual(['air_temperature', 'co2', 'door_open', 'firmware_build', 'relative_humidity']);
   });
 
   it('inputs in K and as a fraction are converted', () => {
