@@ -27,9 +27,8 @@ import { getValue, setValue, type NcType } from '../../../netcdf/format.ts';
 import { parseUnit } from '../../../units/parse.ts';
 import { convert, convertible, type Unit } from '../../../units/unit.ts';
 import type { ArchiveVar } from './cf.ts';
-import { QC } from './grid.ts';
+import { QC, QC_FLAG_MEANINGS, QC_FLAG_VALUES } from './grid.ts';
 import type { NcVarSpec } from '../../../netcdf/writer.ts';
-import { QC_FLAG_MEANINGS, QC_FLAG_VALUES } from './grid.ts';
 
 export const VPD_VAR = 'vapour_pressure_deficit';
 export const DEW_POINT_VAR = 'dew_point_temperature';
