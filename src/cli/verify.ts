@@ -7,13 +7,15 @@ import { computeCompleteness, completenessMarkdown, writeCompletenessReport } fr
 import { createExperimentStore, experimentPaths } from '../experiments/factory.ts';
 import { ExperimentError } from '../experiments/store.ts';
 import { compareWithDatabase } from '../experiments/verify.ts';
+import { dailyPath, writeDailyFile } from '../collector/sinks/netcdf/daily.ts';
 
 type Out = (line: string) => void;
 
 export const VERIFY_USAGE = `  octopus verify <experiment> [run] [--json] [--write] [--max n]
                                        completeness of a run file (default: the latest run), and
                                        with influx.url set, every difference from the database
-                                       (exit 1 on a difference)`;
+                                       (exit 1 on a difference); --write writes completeness.json
+                                       and, for a stopped run, the daily file again`;
 
 /**
  * `octopus verify <experiment> [run]`: recomputes the run's completeness report from its
@@ -39,6 +41,8 @@ export async function verifyCommand(args: string[], out: Out, err: Out, env: Nod
   let runName: string;
   let runStartMs: number | undefined;
   let runStopMs: number | undefined;
+  let archived = false;
+  let finished = false;
   try {
     const e = store.get(id);
     const run = runId ? e.runs.find((r) => r.id === runId) : e.runs.at(-1);
@@ -52,6 +56,9 @@ export async function verifyCommand(args: string[], out: Out, err: Out, env: Nod
     const found = candidates.find((p) => existsSync(p));
     if (!found) throw new ExperimentError(404, `run ${runName} has no data file (looked in ${candidates.join(', ')})`);
     file = found;
+    // A stopped run's file out of the working folder is finished: its daily file can be (re)written beside it.
+    finished = run.status === 'stopped' && found !== candidates[0];
+    archived = finished && found === join(e.dir, run.file);
   } catch (e) {
     if (e instanceof ExperimentError) {
       err(`octopus verify: ${e.message}`);
@@ -61,6 +68,9 @@ export async function verifyCommand(args: string[], out: Out, err: Out, env: Nod
   }
   const started = process.hrtime.bigint();
   const report = values.write ? writeCompletenessReport(file, dirname(file)) : computeCompleteness(file);
+  // --write on a stopped run also (re)writes its daily file and the folder's README and MANIFEST.
+  const daily = values.write && finished ? await writeDailyFile(file) : undefined;
+  if (daily && archived) await store.document(id);
   const cfg = loaded.config.influx;
   const comparison = cfg.url ? await compareWithDatabase(file, cfg, env[cfg.token_env] || undefined, { maxListed: values.json ? 10_000 : max, runStartMs, runStopMs }) : undefined;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -70,6 +80,7 @@ export async function verifyCommand(args: string[], out: Out, err: Out, env: Nod
     out(`run ${runName}: ${file}`);
     out(completenessMarkdown(report));
     if (values.write) out(`wrote ${join(dirname(file), 'completeness.json')}`);
+    if (daily) out(`wrote ${dailyPath(file)} (${daily.days} day(s), ${daily.variables} variables)`);
     if (!comparison) out('no influx.url configured: the file was not compared with a database');
     else {
       out(`compared with ${comparison.target} from ${comparison.from} to ${comparison.to}: ${comparison.compared} slot values, ${comparison.samples} database samples`);

@@ -55,6 +55,7 @@ export class Collector {
       this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'), {
         onChange: (chamber) => onChange.has(chamber),
         tolerances: toleranceSourceOf(loaded),
+        facility: cfg.facility,
       });
       const archiver = this.archiver;
       this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env, audit: (e) => appendAudit(auditFile(loaded.dataDir), e), active: () => archiver.writer });

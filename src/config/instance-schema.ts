@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { FacilityConfig } from './facility-schema.ts';
 import { ToleranceOverrides } from '../fidelity/tolerance.ts';
 import { TagName } from './profile-schema.ts';
 
@@ -355,6 +356,7 @@ export const Config = z
     collector: CollectorConfig.default(CollectorConfig.parse({})).describe('The collector: MQTT data to InfluxDB and the NetCDF archive'),
     influx: InfluxConfig.default(InfluxConfig.parse({})).describe('InfluxDB sink of the collector (off unless url is set)'),
     experiments: ExperimentsConfig.default(ExperimentsConfig.parse({})).describe('Experiments and their NetCDF archive'),
+    facility: FacilityConfig.default(FacilityConfig.parse({})).describe('The facility: institution, publisher, naming authority, licence default, platform and location written into every NetCDF file (ACDD-1.3 global attributes)'),
     chambers: z.array(Chamber).default([]).describe('The climate chambers: one PLC each, with its driver, endpoint and profile'),
   })
   .strict();

@@ -1,7 +1,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { NC_TYPE_SIZE, type NcType } from '../netcdf/format.ts';
-import { NcRunReader, type NcVariable } from '../netcdf/reader.ts';
+import { isDerivedVariable, NcRunReader, type NcVariable } from '../netcdf/reader.ts';
 
 /**
  * Completeness of a run file, per chamber and variable, from its quality flags
@@ -114,7 +114,8 @@ export async function computeCompletenessAsync(runFilePath: string, opts: { chun
 function* completenessSteps(runFilePath: string, opts: { chunkBytes?: number }): Generator<void, CompletenessReport> {
   const r = NcRunReader.open(runFilePath);
   try {
-    const vars = r.dataVariables();
+    // Derived variables (VPD, dew point) are not received: their flags follow from their inputs'.
+    const vars = r.dataVariables().filter((v) => !isDerivedVariable(v));
     const timeVar = r.variables.get('time')!;
     const accs: Acc[][] = r.chambers.map(() => vars.map(() => ({ v: emptyVar(), counts: new Int32Array(K_UNKNOWN + 1) })));
     const qcOf: Array<NcVariable | undefined> = vars.map((v) => (v.qc ? r.variables.get(v.qc) : r.variables.get(`${v.name}_qc`)));

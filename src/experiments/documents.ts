@@ -56,6 +56,8 @@ export function readme(e: ExperimentMetadata, runs: Run[], variables: VariableIn
     '',
     table(['variable', 'units', 'CF standard name', 'description', 'chambers'], variables.map((v) => [mdCode(v.name, true), md(v.unit ?? ''), md(v.standard_name ?? ''), md(v.description), md(v.chambers.join(', '))])),
     '',
+    'Derived in the run files for chambers with air temperature and relative humidity: `vapour_pressure_deficit` (kPa, CF `water_vapor_saturation_deficit_in_air`) and `dew_point_temperature` (degree_Celsius), Magnus form with the Alduchov & Eskridge (1996) coefficients, each with its `_qc`. Each stopped run also has `<run file>_daily.nc`: mean, minimum, maximum and count per chamber, variable and UTC day of the values flagged good or held.',
+    '',
     '## Runs',
     '',
     runs.length ? table(['run', 'status', 'start (UTC)', 'stop (UTC)', 'file'], runs.map((r) => [md(r.id), md(r.status), md(r.start), md(r.stop ?? ''), md(r.file)])) : '_No run yet._',

@@ -34,6 +34,7 @@ export function createExperimentStore(loaded: LoadedConfig): ExperimentStore {
   const tagsOf = tagsOfChamber(loaded);
   return new ExperimentStore(new ArchiveRoot(paths.root, paths.local), {
     chambers: () => loaded.chambers.map((c) => c.chamber.id),
+    ...(loaded.config.facility.licence ? { licence: loaded.config.facility.licence } : {}),
     variables: (chambers, only) => {
       const vars = new Map<string, VariableInfo>();
       for (const c of chambers) {

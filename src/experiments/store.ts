@@ -31,6 +31,8 @@ export interface StoreOptions {
   chambers: () => string[];
   /** Variables (profile tags) of a set of chambers, for documentation and the archive. */
   variables: (chambers: string[], only: string[]) => VariableInfo[];
+  /** Licence of experiments created without one (`facility.licence`); else the schema's default. */
+  licence?: string;
   now?: () => Date;
 }
 
@@ -59,6 +61,9 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
   // ---- experiments -----------------------------------------------------------
 
   async create(input: unknown, by: string): Promise<Experiment> {
+    if (this.o.licence && input && typeof input === 'object' && !Array.isArray(input) && (input as { licence?: unknown }).licence === undefined) {
+      input = { ...input, licence: this.o.licence };
+    }
     const parsed = ExperimentMetadata.safeParse(input);
     if (!parsed.success) {
       const issues = zodToIssues('experiment', parsed.error, input);

@@ -1,5 +1,5 @@
 import type { InfluxConfig } from '../config/instance-schema.ts';
-import { NcRunReader, type NcVariable } from '../netcdf/reader.ts';
+import { isDerivedVariable, NcRunReader, type NcVariable } from '../netcdf/reader.ts';
 
 /**
  * Compares a run file with the database the collector wrote (InfluxDB sink) over the
@@ -74,7 +74,8 @@ export async function compareWithDatabase(
   const maxListed = opts.maxListed ?? 10_000;
   const r = NcRunReader.open(runFilePath);
   try {
-    const vars = r.dataVariables();
+    // Derived variables (VPD, dew point) are not received: their flags follow from their inputs'.
+    const vars = r.dataVariables().filter((v) => !isDerivedVariable(v));
     const timeVar = r.variables.get('time')!;
     const qcOf = vars.map((v) => (v.qc ? r.variables.get(v.qc) : r.variables.get(`${v.name}_qc`)));
     const varIndex = new Map(vars.map((v, i) => [v.name, i]));

@@ -189,6 +189,15 @@ function describe(v: NcVar, at: number): NcVariable {
   };
 }
 
+/**
+ * A variable the archive computed from others (derived VPD, dew point: `source = "derived
+ * from …"`), not received from a PLC: completeness and verify leave it out.
+ */
+export function isDerivedVariable(v: NcVariable): boolean {
+  const src = v.attrs.find((a) => a.name === 'source')?.value;
+  return typeof src === 'string' && src.startsWith('derived from ');
+}
+
 export class Chunk {
   constructor(readonly buf: Buffer, readonly start: number, readonly count: number, private readonly step: number, private readonly nc: number) {}
 

@@ -4,7 +4,7 @@
  * recomputes it and compares the file with the database (real VictoriaMetrics) slot by
  * slot: it passes on a clean run and finds a hand-deleted record and a hand-changed value.
  */
-import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRunSchema, type ArchiveVar } from '../../src/collector/sinks/netcdf/cf.ts';
@@ -160,6 +160,15 @@ describe('octopus verify', () => {
     expect(r.stdout).toContain('no difference: the file and the database agree');
     expect(r.stdout).toContain('## Completeness of run exp1/r001');
     expect(r.code).toBe(0);
+  });
+
+  it('--write on a stopped run writes completeness.json and the daily file again, listed in the MANIFEST', () => {
+    const daily = file.replace(/\.nc$/, '_daily.nc');
+    const r = runCli(['verify', 'exp1', 'r001', '--write', '--config', config]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`wrote ${daily} (1 day(s), 2 variables)`);
+    expect(existsSync(daily)).toBe(true);
+    expect(readFileSync(join(dir, 'data', 'experiments', 'exp1', 'MANIFEST.sha256'), 'utf8')).toContain('runs/r001/exp1_r001_daily.nc');
   });
 
   it('finds a hand-deleted record and a hand-changed value, and exits 1', () => {

@@ -3,7 +3,7 @@ import { join, relative, sep } from 'node:path';
 import { contentDisposition } from '../../core/escape.ts';
 import { filesUnder } from '../../core/files.ts';
 import { Readable } from 'node:stream';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ZipFile } from 'yazl';
 import type { AuditLog } from '../../auth/audit.ts';
@@ -12,6 +12,7 @@ import type { Run } from '../../experiments/schema.ts';
 import { ExperimentError, type ExperimentStore } from '../../experiments/store.ts';
 import { CsvQuery, ExperimentParams, PreviewQuery, PreviewReply, RunParams, toMs } from '../api-schemas.ts';
 import { NcRunReader, type NcVariable } from '../nc-reader.ts';
+import { dailyPath } from '../../collector/sinks/netcdf/daily.ts';
 import { parseRange } from '../range.ts';
 import { BadParam } from '../plugins/errors.ts';
 import { actor, requireRole } from '../plugins/auth.ts';
@@ -66,8 +67,22 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
     schema: { tags: ['downloads'], summary: 'The run\'s NetCDF file (also while running); Range requests → 206', security, params: RunParams },
   }, async (req, reply) => {
     const { id, run } = req.params;
-    const { path } = fileOf(id, run);
-    if (req.method !== 'HEAD') o.audit.ensureWritable(`download of ${id}/${run}/data.nc`);
+    return sendNetcdf(req, reply, id, run, fileOf(id, run).path, 'data.nc', `${id}_${run}.nc`);
+  });
+
+  app.get('/api/experiments/:id/runs/:run/daily.nc', {
+    onRequest: researcher,
+    schema: { tags: ['downloads'], summary: 'The run\'s daily aggregates (<run file>_daily.nc, written when the run stops); Range requests → 206', security, params: RunParams },
+  }, async (req, reply) => {
+    const { id, run } = req.params;
+    const path = dailyPath(fileOf(id, run).path);
+    if (!existsSync(path)) throw new ExperimentError(404, `run ${run} of "${id}" has no daily file yet (it is written when the run stops)`);
+    return sendNetcdf(req, reply, id, run, path, 'daily.nc', `${id}_${run}_daily.nc`);
+  });
+
+  /** A NetCDF file of a run with ETag, conditional and Range requests; audited when the stream closes. */
+  const sendNetcdf = (req: FastifyRequest, reply: FastifyReply, id: string, run: string, path: string, what: string, name: string) => {
+    if (req.method !== 'HEAD') o.audit.ensureWritable(`download of ${id}/${run}/${what}`);
     const st = statSync(path);
     const size = st.size;
     const etag = `"${size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
@@ -76,7 +91,7 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
       .header('etag', etag)
       .header('last-modified', st.mtime.toUTCString())
       .header('content-type', 'application/x-netcdf')
-      .header('content-disposition', disposition(`${id}_${run}.nc`));
+      .header('content-disposition', disposition(name));
     const inm = req.headers['if-none-match'];
     if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) return reply.code(304).send();
     const ifRange = [req.headers['if-range']].flat()[0];
@@ -93,14 +108,14 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
     if (req.method === 'HEAD') return reply.send(Readable.from([]));
     if (length === 0) return reply.send('');
     const stream = createReadStream(path, { start, end });
-    stream.on('close', () => audit(req, `${id}/${run}/data.nc`, stream.bytesRead, {
+    stream.on('close', () => audit(req, `${id}/${run}/${what}`, stream.bytesRead, {
       file: relative(o.store.get(id).dir, path).split(sep).join('/'),
       ...(range.kind === 'range' ? { range: `bytes=${start}-${end}` } : {}),
       size,
       complete: stream.bytesRead === length,
     }));
     return reply.send(stream);
-  });
+  };
 
   app.get('/api/experiments/:id/runs/:run/data.csv', {
     onRequest: researcher,

@@ -175,6 +175,7 @@ export const webPageRoutes: FastifyPluginAsync<WebPageOptions> = async (app, o) 
         ${e.runs.length ? html`<div class="scroll"><table><thead><tr><th scope="col">Run</th><th scope="col">Status</th><th scope="col">Start</th><th scope="col">Stop</th><th scope="col">Data</th></tr></thead><tbody>
         ${e.runs.map((r) => html`<tr><td>${r.id}</td><td>${r.status}</td><td>${r.start}</td><td>${r.stop ?? '—'}</td><td>
           ${researcher ? html`<a href="/api/experiments/${m.id}/runs/${r.id}/data.nc" download class="dl-nc" data-run="${r.id}">NetCDF</a> · ` : ''}
+          ${researcher && r.status === 'stopped' ? html`<a href="/api/experiments/${m.id}/runs/${r.id}/daily.nc" download class="dl-daily" data-run="${r.id}">Daily</a> · ` : ''}
           <a href="${o.grafana.run(m.id, r.id, r.start, r.stop)}" rel="external">Grafana</a> · <a href="/experiments/${m.id}?run=${r.id}#reports-h" class="run-reports">Reports</a>
           ${op && r.status === 'running' ? html`<form method="post" action="/experiments/${m.id}/runs/${r.id}/stop" class="inline">${csrfField(s)}<button type="submit">Stop ${r.id}</button></form>` : ''}
         </td></tr>`)}</tbody></table></div>` : html`<p>No runs yet.</p>`}

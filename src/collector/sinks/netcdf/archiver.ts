@@ -6,7 +6,11 @@ import type { Logger } from '../../../core/log.ts';
 import type { DataMessage, StatusMessage } from '../../../bus/payload.ts';
 import type { ExperimentStore, RunEvent } from '../../../experiments/store.ts';
 import type { ExperimentMetadata, Run } from '../../../experiments/schema.ts';
-import { archiveVarsFromTags, type RunInfo } from './cf.ts';
+import { archiveVarsFromTags, type ArchiveVar, type RunInfo } from './cf.ts';
+import type { FacilityConfig } from '../../../config/facility-schema.ts';
+import { facilityAttributes } from './acdd.ts';
+import { derivedInputs } from './derived.ts';
+import { writeDailyFile, dailyPath } from './daily.ts';
 import { ArchiveLease } from './lease.ts';
 import { writeCompletenessReportAsync } from '../../../experiments/completeness.ts';
 import { stopFidelity, type StopFidelity } from '../../../fidelity/at-stop.ts';
@@ -59,6 +63,8 @@ export interface ArchiverOptions {
   now?: () => number;
   /** The configured chambers' tolerances: the treatment-fidelity report at run stop (src/fidelity). */
   tolerances?: ToleranceSource;
+  /** The facility's ACDD attributes (institution, publisher…), `facility:` of the configuration. */
+  facility?: FacilityConfig;
 }
 
 /**
@@ -348,7 +354,7 @@ export class Archiver {
       const tags = run.chambers.flatMap((c) => this.tagsOf(c)).filter((t) => e.variables.length === 0 || e.variables.includes(t.name));
       const { vars, skipped } = archiveVarsFromTags(tags);
       mkdirSync(dirname(path), { recursive: true });
-      const file = RunFile.open(path, runInfo(e, run), vars, { now: this.now, maxAheadMs: this.cfg.max_future_ms, onChange: this.o.onChange });
+      const file = RunFile.open(path, this.info(e, run, vars), vars, { now: this.now, maxAheadMs: this.cfg.max_future_ms, onChange: this.o.onChange });
       for (const c of run.chambers) {
         const s = this.statuses.get(c);
         if (s) file.setStatus(c, s.online, s.ts);
@@ -413,7 +419,8 @@ export class Archiver {
         const e = this.store.get(s.run.experiment).metadata;
         const tags = s.run.chambers.flatMap((c) => this.tagsOf(c)).filter((t) => e.variables.length === 0 || e.variables.includes(t.name));
         const stop = Date.parse(s.run.stop!);
-        const file = RunFile.open(s.path, runInfo(e, s.run), archiveVarsFromTags(tags).vars, { now: this.now, onChange: this.o.onChange, endMs: stop });
+        const vars = archiveVarsFromTags(tags).vars;
+        const file = RunFile.open(s.path, this.info(e, s.run, vars), vars, { now: this.now, onChange: this.o.onChange, endMs: stop });
         file.close(stop);
       }
       const nas = this.store.root.available();
@@ -426,6 +433,7 @@ export class Archiver {
       this.log.info(`run ${key} archived → ${dest}`);
       s.fidelity.save(dirname(dest));
       await this.reportCompleteness(key, dest);
+      await this.writeDaily(key, dest);
       if (nas) await this.store.document(s.run.experiment);
     } catch (err) {
       s.fault = this.fault(`finish:${key}`, 'finish', s.path, err as Error);
@@ -445,6 +453,25 @@ export class Archiver {
       this.log.info(`run ${key}: ${(r.totals.completeness * 100).toFixed(2)} % of the expected values present, ${r.totals.missing} missing (completeness.json)`);
     } catch (err) {
       this.log.warn(`run ${key}: no completeness report (${(err as Error).message}); \`octopus verify ${key.replace('/', ' ')} --write\` writes it`);
+    }
+  }
+
+  /** The run's file description: metadata, facility attributes, derived variables when the chambers have their inputs. */
+  private info(e: ExperimentMetadata, run: Run, vars: readonly ArchiveVar[]): RunInfo {
+    const derived = derivedInputs(vars, run.chambers, (c) => this.tagsOf(c).map((t) => t.name));
+    return { ...runInfo(e, run, this.o.facility), ...(derived ? { derived } : {}) };
+  }
+
+  /**
+   * Writes the run's daily aggregates (`<file>_daily.nc` beside it). Derived data like the
+   * completeness report: a failure is logged, never strands the run.
+   */
+  private async writeDaily(key: string, file: string): Promise<void> {
+    try {
+      const r = await writeDailyFile(file, dailyPath(file));
+      this.log.info(`run ${key}: daily aggregates of ${r.variables} variables over ${r.days} days → ${dailyPath(file)}`);
+    } catch (err) {
+      this.log.warn(`run ${key}: no daily file (${(err as Error).message})`);
     }
   }
 
@@ -515,7 +542,7 @@ export class Archiver {
   }
 }
 
-export function runInfo(e: ExperimentMetadata, run: Run): RunInfo {
+export function runInfo(e: ExperimentMetadata, run: Run, facility?: FacilityConfig): RunInfo {
   const treatments = e.treatments.map((t) => `${t.chamber}: ${t.name}`).join('; ');
   return {
     id: `${e.id}/${run.id}`,
@@ -526,9 +553,11 @@ export function runInfo(e: ExperimentMetadata, run: Run): RunInfo {
     periodMs: run.sampling_period_s * 1000,
     creator_name: e.principal_investigator.name,
     ...(e.principal_investigator.email ? { creator_email: e.principal_investigator.email } : {}),
-    ...(e.principal_investigator.institution ? { institution: e.principal_investigator.institution } : {}),
-    ...(e.project ? { project: e.project } : {}),
+    ...((facility?.institution ?? e.principal_investigator.institution) ? { institution: facility?.institution ?? e.principal_investigator.institution } : {}),
+    // ACDD project: the experiment's project, else the experiment itself.
+    project: e.project || e.title,
     license: e.licence,
+    facility: facilityAttributes(facility, e),
     ...(e.keywords.length ? { keywords: e.keywords.join(', ') } : {}),
     extra: { experiment: e.id, run: run.id, ...(treatments ? { treatments } : {}) },
   };

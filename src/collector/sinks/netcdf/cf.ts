@@ -13,17 +13,28 @@
  * - each variable's quality in `<name>_qc` byte, flag_values 0..5
  *   "good uncertain bad missing held offline" (QC in grid.ts), linked by
  *   ancillary_variables;
- * - per chamber clock offset and refused future samples as global attributes (run-file.ts).
+ * - per chamber clock offset and refused future samples as global attributes (run-file.ts);
+ * - derived VPD and dew point (derived.ts) when the run has air temperature and relative
+ *   humidity;
+ * - every numeric data variable has units (`1` for counts and codes without a unit);
+ * - keywords derived from the variables' standard names when the experiment gives none,
+ *   facility attributes (institution, publisher, naming authority, platform…) from the
+ *   instance configuration's `facility:` section.
  * Strings (and DateTime) are not archived: `skipped` lists them.
  */
 import type { Tag } from '../../../config/profile-schema.ts';
 import { NC_DEFAULT_FILL, type AttrInput } from '../../../netcdf/format.ts';
 import { QC_FLAG_MEANINGS, QC_FLAG_VALUES, type GridVar } from './grid.ts';
 import type { NcSchema, NcVarSpec } from '../../../netcdf/writer.ts';
+import { derivedVarSpecs, type DerivedInputs } from './derived.ts';
+import { VERSION } from '../../../core/version.ts';
 
 export const TIME_UNITS = 'seconds since 1970-01-01 00:00:00';
 export const CONVENTIONS = 'CF-1.11, ACDD-1.3';
 export const QC_STANDARD_NAME = 'quality_flag';
+export const STANDARD_NAME_VOCABULARY = 'CF Standard Name Table v83';
+/** keywords_vocabulary of keywords derived from the variables' standard names. */
+export const CF_KEYWORDS_VOCABULARY = 'CF:NetCDF COARDS Climate and Forecast Standard Names';
 
 export interface ArchiveVar {
   /** Variable name (the tag name: lower_snake_case). */
@@ -52,6 +63,10 @@ export interface RunInfo {
   license?: string;
   keywords?: string;
   naming_authority?: string;
+  /** Facility attributes (acdd.ts): institution, publisher, platform… (the run's own win). */
+  facility?: Record<string, AttrInput>;
+  /** Derived VPD and dew point: their inputs (derived.ts). */
+  derived?: DerivedInputs;
   /** Creation instant (default now). */
   createdMs?: number;
   /** More global attributes (win over the defaults). */
@@ -118,7 +133,7 @@ export function buildRunSchema(run: RunInfo, vars: readonly ArchiveVar[]): RunSc
     };
     const attrs: Record<string, AttrInput> = v.kind === 'bool'
       ? { ...common, _FillValue: -127, valid_range: [0, 1], flag_values: [0, 1], flag_meanings: 'false true' }
-      : { ...common, ...(v.unit ? { units: v.unit } : {}), _FillValue: NC_DEFAULT_FILL[v.kind] };
+      : { ...common, units: v.unit || '1', _FillValue: NC_DEFAULT_FILL[v.kind] };
     attrs.cell_methods = 'time: point';
     attrs.coordinates = 'station_name';
     attrs.ancillary_variables = qc;
@@ -132,6 +147,17 @@ export function buildRunSchema(run: RunInfo, vars: readonly ArchiveVar[]): RunSc
     });
     gridVars.push({ tag: v.tag ?? v.name, variable: v.name, qcVariable: qc });
   }
+  if (run.derived) {
+    for (const spec of derivedVarSpecs(run.derived, run.chambers)) {
+      if (names.has(spec.name)) throw new Error(`variable name ${spec.name} used twice (a tag has the name of a derived variable)`);
+      names.add(spec.name);
+      variables.push(spec);
+    }
+  }
+  const standardNames = [...new Set(variables.map((v) => v.attributes?.standard_name).filter((x): x is string => typeof x === 'string' && x !== 'time' && x !== QC_STANDARD_NAME))];
+  const keywords: Record<string, string> = run.keywords
+    ? { keywords: run.keywords }
+    : standardNames.length ? { keywords: standardNames.join(', '), keywords_vocabulary: CF_KEYWORDS_VOCABULARY } : {};
   const globals: Record<string, AttrInput> = {
     Conventions: CONVENTIONS,
     featureType: 'timeSeries',
@@ -145,16 +171,22 @@ export function buildRunSchema(run: RunInfo, vars: readonly ArchiveVar[]): RunSc
     ...(run.creator_url ? { creator_url: run.creator_url } : {}),
     ...(run.institution ? { institution: run.institution } : {}),
     ...(run.project ? { project: run.project } : {}),
-    ...(run.keywords ? { keywords: run.keywords } : {}),
+    ...keywords,
     license: run.license ?? 'CC-BY-4.0',
-    standard_name_vocabulary: 'CF Standard Name Table v83',
-    source: 'octopus climate-chamber gateway',
+    standard_name_vocabulary: STANDARD_NAME_VOCABULARY,
+    source: `octopus ${VERSION} climate-chamber gateway: PLC values over OPC UA / Modbus, archived from MQTT`,
+    processing_level: 'values as read from the chamber controllers, on a regular time grid (nearest sample per slot), quality flagged; derived variables computed from them',
+    comment: 'Each variable has a quality flag variable <name>_qc (0 good, 1 uncertain, 2 bad, 3 missing, 4 held = last good value carried, 5 offline); use values with flag 0 (or 0 and 4) for analysis.',
+    product_version: VERSION,
     date_created: created,
     date_modified: created,
-    history: `${created} created by octopus`,
+    date_metadata_modified: created,
+    history: `${created} created by octopus ${VERSION}`,
     time_coverage_start: isoTime(run.startMs),
     time_coverage_end: isoTime(run.startMs),
+    time_coverage_duration: 'PT0S',
     time_coverage_resolution: isoDuration(run.periodMs),
+    ...run.facility,
     ...run.extra,
   };
   return {
@@ -167,7 +199,26 @@ export function buildRunSchema(run: RunInfo, vars: readonly ArchiveVar[]): RunSc
   };
 }
 
-/** Attributes to set when a run's file is flushed or closed. */
-export function coverageAttributes(lastRecordMs: number, nowMs = Date.now()): Record<string, AttrInput> {
-  return { time_coverage_end: isoTime(lastRecordMs), date_modified: isoTime(nowMs) };
+/** Attributes to set when a run's file is flushed or closed (`issued`: closed, the data are final). */
+export function coverageAttributes(startMs: number, lastRecordMs: number, nowMs = Date.now(), issued = false): Record<string, AttrInput> {
+  const now = isoTime(nowMs);
+  return {
+    time_coverage_end: isoTime(lastRecordMs),
+    time_coverage_duration: isoSpan(Math.max(0, lastRecordMs - startMs)),
+    date_modified: now,
+    date_metadata_modified: now,
+    ...(issued ? { date_issued: now } : {}),
+  };
+}
+
+/** ISO 8601 duration of a span, e.g. P2DT3H4M5S, PT0.5S. */
+export function isoSpan(ms: number): string {
+  const d = Math.floor(ms / 86_400_000);
+  let rest = ms - d * 86_400_000;
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const m = Math.floor(rest / 60_000);
+  const s = (rest - m * 60_000) / 1000;
+  const time = `${h ? `${h}H` : ''}${m ? `${m}M` : ''}${s ? `${s}S` : ''}`;
+  return `P${d ? `${d}D` : ''}${time ? `T${time}` : d ? '' : 'T0S'}`;
 }

@@ -18,6 +18,7 @@ import type { Sample } from '../../../core/sample.ts';
 import { buildRunSchema, coverageAttributes, type ArchiveVar, type RunInfo } from './cf.ts';
 import { TimeGrid, type GridStats, type GridStore } from './grid.ts';
 import { NetcdfWriter, type WriterOptions } from '../../../netcdf/writer.ts';
+import { derivedComputer, VPD_VAR, type DeriveRecords } from './derived.ts';
 
 export interface RunFileOptions extends Pick<WriterOptions, 'version' | 'expectedBytes' | 'headerReserve' | 'bufferBytes' | 'fsync'> {
   now?: () => number;
@@ -124,9 +125,11 @@ export class RunFile {
 
   /** Creates the file, or resumes it when it exists (same run) and replays its sample log. */
   static open(path: string, run: RunInfo, vars: readonly ArchiveVar[], opts: RunFileOptions = {}): RunFile {
-    const { schema, gridVars } = buildRunSchema(run, vars);
     const now = opts.now ?? Date.now;
-    const writer = existsSync(path) ? NetcdfWriter.resume(path, opts) : NetcdfWriter.create(path, schema, opts);
+    const writer = existsSync(path) ? NetcdfWriter.resume(path, opts) : NetcdfWriter.create(path, buildRunSchema(run, vars).schema, opts);
+    // A file begun before derived variables existed resumes without them.
+    if (run.derived && !writer.header.vars.some((v) => v.name === VPD_VAR)) run = { ...run, derived: undefined };
+    const { schema, gridVars } = buildRunSchema(run, vars);
     let slotsFd: number | undefined;
     let logFd: number | undefined;
     try {
@@ -140,7 +143,8 @@ export class RunFile {
       }
       const ncell = gridVars.length * run.chambers.length;
       slotsFd = openSync(`${path}.slots`, existsSync(`${path}.slots`) ? 'r+' : 'w+');
-      const store = slotStore(writer, slotsFd, ncell);
+      const derive = run.derived ? derivedComputer(run.derived, (name) => writer.recordVar(name), writer.layout.recsize) : undefined;
+      const store = slotStore(writer, slotsFd, ncell, derive);
       const grid = new TimeGrid({
         startMs: run.startMs, periodMs: run.periodMs, chambers: run.chambers, vars: gridVars, store,
         now, maxAheadMs: opts.maxAheadMs, onChange: opts.onChange, endMs: opts.endMs, cacheRecords: opts.cacheRecords,
@@ -219,7 +223,7 @@ export class RunFile {
   flush(): void {
     this.grid.flush();
     const n = this.writer.recordCount;
-    if (n > 0) this.writer.setGlobalAttributes({ ...coverageAttributes(this.run.startMs + (n - 1) * this.run.periodMs, this.now()), ...this.clockAttributes() });
+    if (n > 0) this.writer.setGlobalAttributes({ ...coverageAttributes(this.run.startMs, this.run.startMs + (n - 1) * this.run.periodMs, this.now()), ...this.clockAttributes() });
     this.writer.flush();
     if (this.doSync) {
       fdatasyncSync(this.slotsFd);
@@ -240,7 +244,7 @@ export class RunFile {
     this.grid.flush();
     if (this.writer.recordCount > this.grid.slots) this.writer.truncateRecords(this.grid.slots);
     const n = this.writer.recordCount;
-    this.writer.close({ ...coverageAttributes(this.run.startMs + Math.max(0, n - 1) * this.run.periodMs, this.now()), ...this.clockAttributes() });
+    this.writer.close({ ...coverageAttributes(this.run.startMs, this.run.startMs + Math.max(0, n - 1) * this.run.periodMs, this.now(), true), ...this.clockAttributes() });
     this.release();
     removeIfThere(`${this.path}.slots`);
     removeIfThere(`${this.path}.log`);
@@ -293,8 +297,11 @@ function removeIfThere(path: string): void {
   }
 }
 
-/** The grid's store: records in the NetCDF file, distance codes in the `.slots` file. */
-function slotStore(writer: NetcdfWriter, fd: number, ncell: number): GridStore {
+/**
+ * The grid's store: records in the NetCDF file, distance codes in the `.slots` file.
+ * `derive` fills the derived variables of every record written (so patched records too).
+ */
+function slotStore(writer: NetcdfWriter, fd: number, ncell: number, derive?: DeriveRecords): GridStore {
   const row = ncell * 2;
   return {
     recsize: writer.layout.recsize,
@@ -315,6 +322,7 @@ function slotStore(writer: NetcdfWriter, fd: number, ncell: number): GridStore {
       ftruncateSync(fd, n * row);
     },
     write(k, rec, dist) {
+      derive?.(rec);
       writer.writeRecordBytes(k, rec);
       const b = Buffer.from(dist.buffer, dist.byteOffset, dist.byteLength);
       let done = 0;
