@@ -11,7 +11,7 @@
  * and the whole queue is rewritten as soon as the folder can be written again.
  * Unreadable records (a torn last line, a hand edit) are skipped and counted.
  */
-import { appendFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { makeDir, type WriteFaults } from '../core/write-faults.ts';
@@ -39,6 +39,9 @@ export class DeliveryQueue {
   /** Pending deliveries in order (a Map keeps insertion order). */
   private readonly pending = new Map<string, Delivery>();
   private finished = 0;
+  private fd?: number;
+  /** A write fault is reported for this queue. */
+  private faulty = false;
   /** Records not on disk since the last failed append: the next successful write is a full rewrite. */
   private dirty = false;
   readonly skipped: number;
@@ -113,12 +116,30 @@ export class DeliveryQueue {
       return;
     }
     try {
-      makeDir(dirname(this.file));
-      appendFileSync(this.file, `${JSON.stringify(rec)}\n`);
-      this.faults.ok(this.target);
+      // One descriptor kept open in append mode: a record is one write(2), no open/close.
+      this.fd ??= openSync(this.file, 'a');
+      writeSync(this.fd, `${JSON.stringify(rec)}\n`);
+      if (this.faulty) this.faults.ok(this.target);
+      this.faulty = false;
     } catch (err) {
+      this.closeFd();
       this.fail(err);
     }
+  }
+
+  private closeFd(): void {
+    if (this.fd === undefined) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // Already unusable: nothing more to release.
+    }
+    this.fd = undefined;
+  }
+
+  /** Releases the journal's descriptor (the queue is not used after this). */
+  close(): void {
+    this.closeFd();
   }
 
   /** Rewrites the journal as the pending deliveries only. True when written. */
@@ -128,8 +149,11 @@ export class DeliveryQueue {
       makeDir(dirname(this.file));
       writeFileSync(tmp, [...this.pending.values()].map((d) => `${JSON.stringify({ op: 'add', d })}\n`).join(''));
       renameSync(tmp, this.file);
+      // The descriptor named the replaced file: reopen on the next record.
+      this.closeFd();
       this.finished = 0;
       this.dirty = false;
+      this.faulty = false;
       this.faults.ok(this.target);
       return true;
     } catch (err) {
@@ -140,6 +164,7 @@ export class DeliveryQueue {
 
   private fail(err: unknown): void {
     this.dirty = true;
+    this.faulty = true;
     this.faults.fail(this.target, this.file, err, {
       effect: `${this.pending.size} pending alarm notification(s) held in memory only: a restart now would lose them`,
       retry: () => this.compact(),

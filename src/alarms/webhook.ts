@@ -236,6 +236,7 @@ class WebhookWorker {
     await this.running;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.queue.close();
   }
 }
 

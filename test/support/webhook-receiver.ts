@@ -6,6 +6,8 @@ export interface Received {
   headers: Record<string, string | string[] | undefined>;
   body: string;
   status: number;
+  /** Date.now() when the request body had arrived. */
+  at: number;
 }
 
 export interface Reply { status: number; headers?: Record<string, string>; body?: string; /** Never answer (the client times out). */ hang?: boolean }
@@ -21,6 +23,8 @@ export class WebhookReceiver {
   readonly script: Reply[] = [];
   fallback: Reply | ((n: number) => Reply) = { status: 204 };
   maxConcurrent = 0;
+  /** Answers after this many ms (a gateway's processing time); 0 answers at once. */
+  delayMs = 0;
   private concurrent = 0;
   private readonly hanging = new Set<() => void>();
 
@@ -41,7 +45,7 @@ export class WebhookReceiver {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const reply = r.script.shift() ?? (typeof r.fallback === 'function' ? r.fallback(r.received.length + 1) : r.fallback);
-        r.received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status: reply.hang ? 0 : reply.status });
+        r.received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status: reply.hang ? 0 : reply.status, at: Date.now() });
         const done = () => r.concurrent--;
         if (reply.hang) {
           // Not counted as concurrent: the client gives up on it (timeout) before the
@@ -55,8 +59,12 @@ export class WebhookReceiver {
           res.on('close', release);
           return;
         }
-        res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
-        res.end(reply.body ?? '', done);
+        const answer = () => {
+          res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
+          res.end(reply.body ?? '', done);
+        };
+        if (r.delayMs > 0) setTimeout(answer, r.delayMs);
+        else answer();
       });
     });
     await new Promise<void>((resolve, reject) => {
