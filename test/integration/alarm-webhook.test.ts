@@ -249,3 +249,29 @@ describe('alarm webhooks (local HTTP receiver)', () => {
     expect(existsSync(join(dir, 'alarms', 'webhooks', 'ops.jsonl'))).toBe(true);
   });
 });
+
+describe('startAlarmNotifications (the one-call wiring)', () => {
+  it('webhooks and the InfluxDB lines from one source; health gets sinks.alarm_webhooks and degrades while a webhook retries', async () => {
+    const { startAlarmNotifications } = await import('../../src/alarms/notifications.ts');
+    const port = await freePort(); // nothing listens: every attempt is refused
+    const source = new TestAlarmSource();
+    const lines: string[] = [];
+    const n = startAlarmNotifications(source, {
+      webhooks: [Webhook.parse({ name: 'ops', url: `http://127.0.0.1:${port}/`, backoff_ms: 60_000 })],
+      dataDir: dataDir(), influx: { acceptLines: (_key, text) => lines.push(text) }, log, writeFaults: new WriteFaults(3_600_000),
+    });
+    cleanup.push(() => n.close());
+    const base = { status: 'ok' as const, gateway: 'gw', version: '0', uptime_s: 1, drivers: [], broker: { url: 'mqtt://x', embedded: true, connected: true, reconnects: 0 }, spool: { messages: 0, bytes: 0, samples: 0, dropped_samples: 0 }, published: { messages: 0, samples: 0 }, sinks: {}, problems: [] };
+    expect(n.withHealth(base).status).toBe('ok');
+    source.emit(alarmEvent(1));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^alarm,chamber=ch01,class=deviation,event=raised,/);
+    await eventually(() => n.notifier.health().state === 'retrying', 'retrying');
+    const h = n.withHealth(base);
+    expect(h.status).toBe('degraded');
+    expect(h.sinks.alarm_webhooks).toMatchObject({ state: 'retrying', buffered: 1, pending: 1, delivered: 0 });
+    expect(h.sinks.alarm_influx).toMatchObject({ state: 'ok', written: 1, held: 0 });
+    expect(h.problems[0]).toMatch(/^alarm webhook ops \(http:\/\/127\.0\.0\.1:\d+\): 1 notification\(s\) pending, retrying after: http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED$/);
+    expect(n.metrics.map((m) => (m as unknown as { name: string }).name)).toContain('octopus_alarm_webhook_pending');
+  });
+});
