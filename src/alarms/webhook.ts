@@ -24,7 +24,7 @@ import type { AlarmEvent } from './model.ts';
 import type { AlarmEventSource } from './source.ts';
 import type { Webhook } from './webhook-config.ts';
 import { DeliveryQueue, type Delivery } from './webhook-queue.ts';
-import { attempt, parseTarget, type AttemptOutcome, type Target, type WebhookBody } from './webhook-request.ts';
+import { attempt, parseTarget, type Target, type WebhookBody } from './webhook-request.ts';
 
 export const MAX_BACKOFF_MS = 300_000;
 export const MAX_RETRY_AFTER_MS = 3_600_000;
@@ -132,7 +132,7 @@ class WebhookWorker {
   enqueue(e: AlarmEvent): void {
     const d: Delivery = { id: randomUUID(), event: e, queued: this.clock.now(), attempts: 0 };
     if (this.queue.size >= MAX_PENDING) {
-      this.giveUp(d, { kind: 'refused', status: 0, error: `queue full (${MAX_PENDING} pending for webhook ${this.cfg.name})` }, false);
+      this.giveUp(d, { error: `queue full (${MAX_PENDING} pending for webhook ${this.cfg.name})` }, false);
       return;
     }
     this.queue.add(d);
@@ -194,7 +194,7 @@ class WebhookWorker {
     }, wait);
   }
 
-  private giveUp(d: Delivery, outcome: Exclude<AttemptOutcome, { kind: 'delivered' }>, queued: boolean): void {
+  private giveUp(d: Delivery, outcome: { status?: number; error: string }, queued: boolean): void {
     this.deadLetters.append({
       ts: new Date(this.clock.now()).toISOString(), webhook: this.cfg.name, delivery_id: d.id, attempts: d.attempts,
       ...(outcome.status !== undefined ? { status: outcome.status } : {}), error: outcome.error, event: d.event,
@@ -255,6 +255,11 @@ export class WebhookNotifier {
     o.webhooks.forEach((w, i) => {
       if (names.has(w.name)) throw new Error(`alarms.webhooks[${i}].name: "${w.name}" is used twice (names must be unique: they name the queue file and the metrics)`);
       names.add(w.name);
+      try {
+        parseTarget(w.url);
+      } catch {
+        throw new Error(`alarms.webhooks[${i}] ("${w.name}").url: not a valid URL`);
+      }
       if (w.secret_env && !env[w.secret_env]) throw new Error(`alarms.webhooks[${i}] ("${w.name}"): secret_env ${w.secret_env} is not set in the environment (it holds the HMAC secret)`);
     });
     this.deadLetters = new DeadLetterLog(join(o.dataDir, 'alarms', 'dead-letter.jsonl'), faults, log);

@@ -67,7 +67,7 @@ describe('alarm webhooks (local HTTP receiver)', () => {
     expect(n.health()).toMatchObject({ state: 'ok', pending: 0, delivered: 1, retried: 0, dead_lettered: 0, webhooks: [{ name: 'ops', target: rx.url, last_status: 204 }] });
   });
 
-  it('no signature header without a secret; a secret_env that is not set is refused at start, naming it', async () => {
+  it('no signature header without a secret; a secret_env that is not set, a name used twice or a bad URL is refused at start', async () => {
     const rx = await receiver();
     const source = new TestAlarmSource();
     const n = notifier(source, [{ name: 'plain', url: rx.url }], { dataDir: dataDir() });
@@ -76,6 +76,20 @@ describe('alarm webhooks (local HTTP receiver)', () => {
     expect(rx.received[0]!.headers['x-octopus-signature']).toBeUndefined();
     expect(() => new WebhookNotifier({ webhooks: [Webhook.parse({ name: 'ops', url: rx.url, secret_env: 'NOT_SET_HERE' })], dataDir: dataDir(), env: {} }))
       .toThrow('alarms.webhooks[0] ("ops"): secret_env NOT_SET_HERE is not set in the environment');
+    expect(() => new WebhookNotifier({ webhooks: [Webhook.parse({ name: 'a', url: rx.url }), Webhook.parse({ name: 'a', url: rx.url })], dataDir: dataDir() }))
+      .toThrow('alarms.webhooks[1].name: "a" is used twice');
+    expect(() => new WebhookNotifier({ webhooks: [Webhook.parse({ name: 'bad', url: 'http://[::1/x' })], dataDir: dataDir() }))
+      .toThrow('alarms.webhooks[0] ("bad").url: not a valid URL');
+  });
+
+  it('credentials in the URL go into a Basic Authorization header and never into health', async () => {
+    const rx = await receiver();
+    const source = new TestAlarmSource();
+    const n = notifier(source, [{ name: 'ops', url: `http://octo:p%40ss@127.0.0.1:${rx.port}/in` }], { dataDir: dataDir() });
+    source.emit(alarmEvent(1));
+    await eventually(() => n.health().delivered === 1, 'delivery');
+    expect(rx.received[0]!.headers.authorization).toBe(`Basic ${Buffer.from('octo:p@ss').toString('base64')}`);
+    expect(JSON.stringify(n.health())).not.toMatch(/octo|p%40ss/);
   });
 
   it('answers 500 twice, then 200: delivered on the third attempt, same delivery id, nothing dead-lettered', async () => {
@@ -155,6 +169,40 @@ describe('alarm webhooks (local HTTP receiver)', () => {
     expect([1, 2, 3, 4].map((k) => backoffDelay(1000, k))).toEqual([1000, 2000, 4000, 8000]);
     expect(backoffDelay(1000, 20)).toBe(300_000);
     expect(backoffDelay(1000, 1000)).toBe(300_000);
+  });
+
+  it('with an injected clock: retry delays double from backoff_ms up to the 5-minute cap; Retry-After replaces them', async () => {
+    const rx = await receiver();
+    for (let i = 0; i < 10; i++) rx.script.push({ status: 503 });
+    rx.script.push({ status: 429, headers: { 'retry-after': '42' } });
+    rx.fallback = { status: 200 };
+    // Timers are recorded and fired by the test: no waiting for 10 minutes of backoff.
+    const waits: number[] = [];
+    let due: (() => void) | undefined;
+    let now = 1_764_072_000_000;
+    const clock = {
+      now: () => now,
+      setTimeout: (fn: () => void, ms: number) => {
+        waits.push(ms);
+        due = fn;
+        return waits.length;
+      },
+      clearTimeout: () => (due = undefined),
+    };
+    const source = new TestAlarmSource();
+    const n = notifier(source, [{ name: 'ops', url: rx.url, backoff_ms: 1000, max_attempts: 20 }], { dataDir: dataDir(), clock });
+    source.emit(alarmEvent(1));
+    for (let k = 1; k <= 11; k++) {
+      await eventually(() => waits.length === k, `retry ${k} scheduled`);
+      now += waits[k - 1]!;
+      const fire = due!;
+      due = undefined;
+      fire();
+    }
+    await eventually(() => n.health().delivered === 1, 'delivered');
+    expect(waits).toEqual([1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 42_000]);
+    expect(rx.received).toHaveLength(12);
+    expect(n.health().webhooks[0]!.last_delivered).toBe(new Date(now).toISOString());
   });
 
   it('in order and one request at a time per webhook, a timeout is retried, and queuing never waits for the receiver', async () => {
