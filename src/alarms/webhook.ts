@@ -244,11 +244,12 @@ export class WebhookNotifier {
   private readonly workers: WebhookWorker[];
   private readonly deadLetters: DeadLetterLog;
   private readonly unsubscribes: Array<() => void> = [];
+  private readonly log: Logger;
 
   /** Throws (naming the webhook and the variable) when a `secret_env` is not set. */
   constructor(o: NotifierOptions) {
     const env = o.env ?? process.env;
-    const log = o.log ?? createLogger('alarms:webhooks');
+    const log = (this.log = o.log ?? createLogger('alarms:webhooks'));
     const clock = o.clock ?? systemClock;
     const faults = o.writeFaults ?? globalWriteFaults;
     const names = new Set<string>();
@@ -269,7 +270,14 @@ export class WebhookNotifier {
   /** Sends what earlier runs left pending and every event of `source` from now on. */
   attach(source: AlarmEventSource): this {
     for (const w of this.workers) w.pump();
-    this.unsubscribes.push(source.onEvent((e) => this.notify(e)));
+    this.unsubscribes.push(source.onEvent((e) => {
+      // Nothing thrown back into the alarm engine.
+      try {
+        this.notify(e);
+      } catch (err) {
+        this.log.error(`alarm event ${e.alarm.id} (${e.event}) not queued for the webhooks: ${(err as Error).message}`);
+      }
+    }));
     return this;
   }
 
