@@ -21,7 +21,8 @@
  * two hours after the bench starts, so panels over the last five minutes (`now() - 5m`)
  * find samples whenever they are timed; one chamber's soil-moisture sensor has been failing
  * for the last three hours and each chamber has an hour of uncertain light readings, so the
- * quality panels and annotations have something to show. A query with no rows fails the bench.
+ * quality panels and annotations have something to show; each CO₂ outage raised an alarm
+ * (the `alarm` measurement), for the Alarms annotations. A query with no rows fails the bench.
  *
  *   npm run bench -- dashboards            (OCTOPUS_BENCH_DAYS=30, OCTOPUS_BENCH_CHAMBERS=16)
  */
@@ -30,7 +31,7 @@ import { join } from 'node:path';
 import { MEASUREMENT, ROLLUP, rollupStatement } from '../dashboards/lib/influxql.ts';
 import { expandMacros, intervalMs, type MacroContext } from '../dashboards/lib/macros.ts';
 import { queriesOf, type FoundQuery } from '../dashboards/lib/queries.ts';
-import { ALL_TAGS, chamberIds, encodeSamples, eventLines, samplesAt, type Episode, type Run, type Sample } from '../dashboards/lib/sample-data.ts';
+import { alarmLines, ALL_TAGS, chamberIds, deviationAlarm, encodeSamples, eventLines, samplesAt, type Episode, type Run, type Sample } from '../dashboards/lib/sample-data.ts';
 import { PROJECT_ROOT } from '../src/config/profiles.ts';
 import { Influxd } from '../test/support/influxd.ts';
 import type { BenchSummary } from './modbus.ts';
@@ -78,7 +79,8 @@ async function fill(influxd: Influxd, chambers: string[], from: number, to: numb
     if ((h - from) % (24 * HOUR) === 0 && h > from) log(`  … ${((h - from) / (24 * HOUR)).toFixed(0)} days, ${(points / 1e6).toFixed(1)} M points, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }
   await Promise.all(inflight);
-  await post(influxd.url, eventLines(runs));
+  // Each CO₂ outage raised an alarm (raised, acknowledged, cleared): the Alarms annotations.
+  await post(influxd.url, eventLines(runs) + alarmLines(episodes.filter((e) => e.tag === 'co2').flatMap((e) => deviationAlarm(e.chamber, e.tag, e.from, e.to))));
   return points;
 }
 

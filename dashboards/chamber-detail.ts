@@ -1,10 +1,11 @@
 /**
  * Chamber detail (`$chamber`): every climate variable with its setpoint and min/max/mean
  * at the panel's resolution, the chamber's states, and its sample quality. Bad and
- * uncertain periods are annotations on every panel.
+ * uncertain periods and the chamber's alarm events are annotations on every panel.
  */
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as common from '@grafana/grafana-foundation-sdk/common';
+import { alarmAnnotation, fields } from './lib/annotations.ts';
 import { base, chamberVariable, sourceVariable } from './lib/common.ts';
 import { INFLUX, influxql, lit, MEASUREMENT } from './lib/influxql.ts';
 import { onOff, stateTimeline, thresholds, timeseries } from './lib/panels.ts';
@@ -13,9 +14,6 @@ import { CLIMATE, STATES } from './lib/variables.ts';
 const CHAMBER = `"chamber" = '$chamber'`;
 const where = (tag: string) => `FROM "$source" WHERE ${CHAMBER} AND "tag" = ${lit(tag)} AND $timeFilter`;
 
-/** Which result columns Grafana makes the annotation's text and tags. */
-export const fields = (map: Record<string, string>) =>
-  Object.fromEntries(Object.entries(map).map(([k, col]) => [k, new dashboard.AnnotationEventFieldMappingBuilder().source(dashboard.AnnotationEventFieldSource.Field).value(col)]));
 
 /** Periods with samples of a given quality, one annotation per interval and tag. */
 function qualityAnnotation(q: 'bad' | 'uncertain', color: string) {
@@ -35,7 +33,8 @@ export function chamberDetail(): dashboard.DashboardBuilder {
     .withVariable(chamberVariable(false))
     .withVariable(sourceVariable(false))
     .annotation(qualityAnnotation('bad', 'red'))
-    .annotation(qualityAnnotation('uncertain', 'orange'));
+    .annotation(qualityAnnotation('uncertain', 'orange'))
+    .annotation(alarmAnnotation(CHAMBER));
 
   d.withRow(new dashboard.RowBuilder('Climate'));
   for (const v of CLIMATE) {

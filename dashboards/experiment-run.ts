@@ -4,11 +4,12 @@
  *
  * Run events come from the measurement `experiment_events` (tags experiment, run, event;
  * field message), which the experiments service writes at each start and stop; they are
- * shown as annotations and in a table whose times set the range to look at.
+ * shown as annotations and in a table whose times set the range to look at. Alarm events
+ * of the selected chambers are annotations too.
  */
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { PanelBuilder as TablePanel } from '@grafana/grafana-foundation-sdk/table';
-import { fields } from './chamber-detail.ts';
+import { alarmAnnotation, fields } from './lib/annotations.ts';
 import { base, chamberVariable, experimentVariables, sourceVariable } from './lib/common.ts';
 import { EVENTS, INFLUX, influxql, lit } from './lib/influxql.ts';
 import { onOff, stateTimeline, timeseries } from './lib/panels.ts';
@@ -26,7 +27,8 @@ export function experimentRun(): dashboard.DashboardBuilder {
     .annotation(new dashboard.AnnotationQueryBuilder()
       .name('Run events').datasource(INFLUX).enable(true).iconColor('blue')
       .target(influxql(`SELECT "message", "event" FROM "${EVENTS}" WHERE ${RUN} AND $timeFilter`, 'Anno').table())
-      .mappings(fields({ text: 'message', tags: 'event' })));
+      .mappings(fields({ text: 'message', tags: 'event' })))
+    .annotation(alarmAnnotation(`"chamber" =~ /^$chamber$/`));
 
   d.withRow(new dashboard.RowBuilder('Run'));
   // No $timeFilter: the run's start and stop are listed whatever the range, so their

@@ -5,6 +5,7 @@
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
+import { alarmAnnotation } from './lib/annotations.ts';
 import { base, chamberVariable } from './lib/common.ts';
 import { INFLUX, influxql, lit, MEASUREMENT, PROMETHEUS } from './lib/influxql.ts';
 import { deviationThresholds, onOff, stat, thresholds } from './lib/panels.ts';
@@ -40,7 +41,8 @@ function stateStat(s: (typeof STATES)[number]) {
 export function facilityOverview(): dashboard.DashboardBuilder {
   const d = base('octopus-facility', 'Octopus — Facility overview', ['overview'], 'now-1h')
     .description('Every chamber at a glance: climate against setpoints, state, data freshness and health.')
-    .withVariable(chamberVariable(true));
+    .withVariable(chamberVariable(true))
+    .annotation(alarmAnnotation(CHAMBER));
 
   // Gateway-wide health first, then one repeated row per chamber.
   d.withRow(new dashboard.RowBuilder('Gateway'))

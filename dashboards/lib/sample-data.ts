@@ -5,8 +5,11 @@
  *
  * Chamber i (0-based) holds its temperature at 20 + i °C (setpoint), humidity at 60 %,
  * CO₂ at 400 + 100·i µmol/mol, light on from 06:00 to 22:00 UTC; every value wobbles
- * around its setpoint by a known sine. Experiment events mark runs.
+ * around its setpoint by a known sine. Experiment events mark runs; alarm events (the
+ * `alarm` measurement, encoded by the collector's alarm encoder) mark excursions.
  */
+import { encodeAlarmLine } from '../../src/alarms/influx-lines.ts';
+import type { AlarmEvent } from '../../src/alarms/model.ts';
 import { encodeLines } from '../../src/collector/sinks/influx/line-protocol.ts';
 import { EVENTS, MEASUREMENT } from './influxql.ts';
 
@@ -70,6 +73,24 @@ export function eventLines(runs: Run[]): string {
     `${EVENTS},event=start,experiment=${esc(r.experiment)},run=${esc(r.run)} message="run ${r.run} started on ${r.chambers.join(' ')}" ${r.from}`,
     ...(r.to === undefined ? [] : [`${EVENTS},event=stop,experiment=${esc(r.experiment)},run=${esc(r.run)} message="run ${r.run} stopped" ${r.to}`]),
   ]).join('\n') + '\n';
+}
+
+/** `alarm` lines, as the collector writes them for each alarm event. */
+export function alarmLines(events: AlarmEvent[]): string {
+  return events.map((e) => encodeAlarmLine(e)).join('');
+}
+
+/** A deviation alarm of `chamber`'s `tag` raised at `from`, acknowledged a minute later and cleared at `to`. */
+export function deviationAlarm(chamber: string, tag: string, from: number, to: number): AlarmEvent[] {
+  const alarm = {
+    id: `${chamber}-deviation-${tag}-${from}`, key: `${chamber}/deviation/${tag}`, chamber, class: 'deviation' as const, tag,
+    severity: 'warning' as const, message: `${tag} outside its band for 5 min`, since: from - 300_000, raised_at: from,
+  };
+  return [
+    { event: 'raised', ts: from, by: 'octopus', alarm: { ...alarm, state: 'raised' } },
+    { event: 'acknowledged', ts: from + 60_000, by: 'api:operator', alarm: { ...alarm, state: 'acknowledged', acknowledged_at: from + 60_000, acknowledged_by: 'api:operator', comment: 'looking' } },
+    { event: 'cleared', ts: to, by: 'octopus', alarm: { ...alarm, state: 'cleared', acknowledged_at: from + 60_000, acknowledged_by: 'api:operator', comment: 'looking', cleared_at: to } },
+  ];
 }
 
 /** Posts line protocol to influxd 1.x's /write (precision ms). */

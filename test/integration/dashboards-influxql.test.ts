@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { continuousQuery, MEASUREMENT, ROLLUP, rollupStatement } from '../../dashboards/lib/influxql.ts';
 import { expandMacros, intervalMs, type MacroContext } from '../../dashboards/lib/macros.ts';
 import { queriesOf, type FoundQuery } from '../../dashboards/lib/queries.ts';
-import { ALL_TAGS, chamberIds, encodeSamples, eventLines, samplesAt, SETPOINTS, writeLines, type Episode, type Run } from '../../dashboards/lib/sample-data.ts';
+import { alarmLines, ALL_TAGS, chamberIds, deviationAlarm, encodeSamples, eventLines, samplesAt, SETPOINTS, writeLines, type Episode, type Run } from '../../dashboards/lib/sample-data.ts';
 import { CLIMATE } from '../../dashboards/lib/variables.ts';
 import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 import { Influxd, type InfluxQlSeries } from '../support/influxd.ts';
@@ -51,7 +51,8 @@ beforeAll(async () => {
       body = '';
     }
   }
-  await writeLines(influxd.url, DB, body + eventLines(RUNS));
+  // ch02's CO₂ excursion raised an alarm (raised, acknowledged, cleared).
+  await writeLines(influxd.url, DB, body + eventLines(RUNS) + alarmLines(deviationAlarm('ch02', 'co2', now - 3 * HOUR, now - 3 * HOUR + 20 * 60_000)));
   // The 1-minute rollup, as its continuous query (or 2.x task) keeps it.
   await influxd.query(DB, rollupStatement(`time >= ${from - 60_000}ms`));
 });

@@ -65,7 +65,7 @@ describe('generated dashboards', () => {
     for (const q of queries.filter((x) => x.datasource === 'influxdb' && x.text.includes('$timeFilter'))) {
       const label = `${q.dashboard} / ${q.where}: ${q.text}`;
       if (/^SELECT "/.test(q.text)) {
-        expect(q.text, label).toContain('FROM "experiment_events"'); // a handful of run events, raw
+        expect(q.text, label).toMatch(/FROM "(experiment_events|alarm)"/); // a handful of run or alarm events, raw
         continue;
       }
       expect(q.text, label).toMatch(/^SELECT (mean|min|max|last|count)\(/);
@@ -120,7 +120,7 @@ describe('generated dashboards', () => {
       if (v.setpoint) expect(p.targets[1].query).toContain(`'${v.setpoint}'`);
       expect(p.options.legend.calcs).toEqual(['mean', 'min', 'max', 'lastNotNull']);
     }
-    expect(d.annotations.list.map((a: Json) => a.name)).toEqual(['bad samples', 'uncertain samples']);
+    expect(d.annotations.list.map((a: Json) => a.name)).toEqual(['bad samples', 'uncertain samples', 'Alarms']);
   });
 
   it('the facility overview repeats one row per chamber; the experiment run has $experiment and $run', () => {

@@ -9,7 +9,7 @@ import type { DataMessage } from '../../../bus/payload.ts';
 import { messageKey } from '../../dedupe.ts';
 import { Spool, type SpoolRecord } from '../../../bus/spool.ts';
 import { createInfluxHttp, InfluxWriteError, type InfluxHttp } from './http.ts';
-import { encodeLines } from './line-protocol.ts';
+import { countLines, encodeLines } from './line-protocol.ts';
 import { storedCheck, type StoredCheck } from './stored-check.ts';
 
 export type InfluxState = 'ok' | 'retrying' | 'starting';
@@ -20,7 +20,9 @@ export interface InfluxSinkHealth {
   /** Lines (samples) waiting in the disk buffer. */
   buffered: number;
   buffered_bytes: number;
+  /** Lines accepted: samples, plus the extra lines (alarm events) counted in `extra_lines`. */
   received: number;
+  extra_lines: number;
   written: number;
   /** Samples dropped because the buffer bound was hit (oldest first). */
   dropped: number;
@@ -101,6 +103,8 @@ export class InfluxSink {
   private maxInflight = 0;
   private state: InfluxState = 'starting';
   private received = 0;
+  /** Lines accepted through acceptLines (alarm events…), included in received. */
+  private extraLines = 0;
   private written = 0;
   private deadLettered = 0;
   private retries = 0;
@@ -157,6 +161,23 @@ export class InfluxSink {
     if (this.unsentLines() >= this.cfg.batch_lines) this.kick();
   }
 
+  /**
+   * Appends lines other than samples (e.g. the `alarm` measurement, src/alarms/influx.ts)
+   * to the same disk buffer, so they are written, retried and kept while the database is
+   * away exactly like samples. `text` is complete line protocol, one line per `\n`-ended
+   * line, already escaped; `key` names the record (it is not a message identity: the
+   * dedupe rebuild ignores it). Throws when the buffer folder cannot be written (the
+   * caller keeps the lines).
+   */
+  acceptLines(key: string, text: string): void {
+    const lines = countLines(text);
+    if (lines === 0 || !text.endsWith('\n')) throw new RangeError(`InfluxDB sink: extra lines must be newline-terminated line protocol (got ${JSON.stringify(text.slice(0, 80))})`);
+    this.buffer.append(key, text, lines);
+    this.received += lines;
+    this.extraLines += lines;
+    if (this.unsentLines() >= this.cfg.batch_lines) this.kick();
+  }
+
   health(): InfluxSinkHealth {
     const d = this.buffer.depth();
     return {
@@ -165,6 +186,7 @@ export class InfluxSink {
       buffered: d.samples,
       buffered_bytes: d.bytes,
       received: this.received,
+      extra_lines: this.extraLines,
       written: this.written,
       dropped: this.buffer.droppedSamples,
       dead_lettered: this.deadLettered,
