@@ -21,6 +21,8 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { BundleJobs, bundleRoutes } from './routes/bundles.ts';
 import { webAdminRoutes } from './routes/web-admin.ts';
 import { webLiveRoutes } from './routes/web-live.ts';
+import { webAlarmRoutes } from './routes/web-alarms.ts';
+import type { AlarmService } from '../alarms/model.ts';
 import { setpointRoutes, type SetpointControl } from './routes/setpoints.ts';
 import type { SetpointAttempt, SetpointOutcome } from '../gateway/setpoints.ts';
 import { webPageRoutes } from './routes/web-pages.ts';
@@ -53,6 +55,8 @@ export interface AppDeps {
   version?: string;
   /** Latest chamber values for the live page (`GET /api/live`); fed by the caller (collector or MQTT). */
   live?: LiveValues;
+  /** The alarm engine of this process (in the collector): the alarm page's active alarms, history and acknowledgement. */
+  alarms?: AlarmService;
   /** Where whole-experiment zips are prepared; default `<data_dir>/bundles` (next to the audit log's `state/`). */
   bundlesDir?: string;
   /** How long a finished zip stays downloadable; default OCTOPUS_BUNDLE_TTL_S or 24 h. */
@@ -126,7 +130,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(webSignInRoutes, { users: deps.users, audit, guard, maxPendingRegistrations: http.max_pending_registrations });
     await app.register(webPageRoutes, { store: deps.experiments, users: deps.users, audit, grafana });
     await app.register(webAdminRoutes, { users: deps.users, audit });
-    await app.register(webLiveRoutes, { live: deps.live ?? new LiveValues(), users: deps.users, store: deps.experiments, grafana, controls: deps.setpoint ? deps.setpointControls : undefined });
+    const live = deps.live ?? new LiveValues();
+    await app.register(webLiveRoutes, { live, users: deps.users, store: deps.experiments, grafana, controls: deps.setpoint ? deps.setpointControls : undefined });
+    await app.register(webAlarmRoutes, { live, users: deps.users, alarms: deps.alarms });
     if (deps.setpoint) {
       const setpoint = deps.setpoint;
       await app.register(setpointRoutes, { users: deps.users, setpoint, audit: (e) => audit.write(e) });

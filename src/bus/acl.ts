@@ -67,10 +67,10 @@ export function collectorPrincipal(prefix: string, id: string): MqttPrincipal {
   };
 }
 
-/** The live view of `octopus start`: reads data and status of the configured chambers. */
+/** The live view of `octopus start`: reads data, status and retained alarm state of the configured chambers. */
 export function webPrincipal(prefix: string, gatewayId: string, chambers: readonly string[]): MqttPrincipal {
   checkChambers(chambers);
-  return { name: serviceName.web(gatewayId), kind: 'web', rules: chambers.flatMap((c) => [r(`${prefix}/${c}/data`), r(`${prefix}/${c}/status`)]) };
+  return { name: serviceName.web(gatewayId), kind: 'web', rules: chambers.flatMap((c) => [r(`${prefix}/${c}/data`), r(`${prefix}/${c}/status`), r(`${prefix}/${c}/alarm`)]) };
 }
 
 const readOnly = (prefix: string): AclRule[] => [r(`${prefix}/+/data`), r(`${prefix}/+/status`), r(`${prefix}/gateway/+/status`)];
