@@ -22,6 +22,8 @@ import { BundleJobs, bundleRoutes } from './routes/bundles.ts';
 import { webAdminRoutes } from './routes/web-admin.ts';
 import { webLiveRoutes } from './routes/web-live.ts';
 import { setpointRoutes, type SetpointControl } from './routes/setpoints.ts';
+import { alarmRoutes } from './routes/alarms.ts';
+import type { AlarmService } from '../alarms/model.ts';
 import type { SetpointAttempt, SetpointOutcome } from '../gateway/setpoints.ts';
 import { webPageRoutes } from './routes/web-pages.ts';
 import { webStaticRoutes } from './routes/web-static.ts';
@@ -67,6 +69,8 @@ export interface AppDeps {
   setpointControls?: Record<string, SetpointControl[]>;
   /** The `http:` section of the configuration (trusted proxies, sign-in limits, registrations, bundle quota); defaults as documented. */
   http?: z.input<typeof HttpConfig>;
+  /** The collector's alarm engine when it runs in this process: `/api/alarms…` (answering 503 without it). */
+  alarms?: AlarmService;
   /** Clock of the sign-in throttles (ms); tests move it instead of sleeping. */
   now?: () => number;
 }
@@ -127,6 +131,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(webPageRoutes, { store: deps.experiments, users: deps.users, audit, grafana });
     await app.register(webAdminRoutes, { users: deps.users, audit });
     await app.register(webLiveRoutes, { live: deps.live ?? new LiveValues(), users: deps.users, store: deps.experiments, grafana, controls: deps.setpoint ? deps.setpointControls : undefined });
+    await app.register(alarmRoutes, { users: deps.users, alarms: deps.alarms, audit: (e) => audit.write(e) });
     if (deps.setpoint) {
       const setpoint = deps.setpoint;
       await app.register(setpointRoutes, { users: deps.users, setpoint, audit: (e) => audit.write(e) });
