@@ -60,3 +60,16 @@ export const PreviewReply = z.object({
 export const ErrorReply = z.object({ error: z.string(), field: z.string().optional(), value: z.unknown().optional() });
 
 export const RunReply = z.object({ run: z.string() }).passthrough();
+
+/** `GET /api/alarms/history` query. */
+export const AlarmHistoryQuery = z
+  .object({
+    since: Instant.optional().describe('only events at or after this time'),
+    chamber: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'a chamber id').max(64).optional().describe('only this chamber'),
+    limit: z.coerce.number().int().min(1).max(10_000).default(100).describe('most events returned, newest first'),
+  })
+  .strict();
+
+/** `POST /api/alarms/:id/ack` body. */
+export const AlarmAckBody = z.object({ comment: z.string().trim().min(1, 'an acknowledgement needs a comment').max(2000).describe('Why / what is being done (kept with the alarm and in the audit log)') }).strict();
+export const AlarmParams = z.object({ id: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,199}$/, 'alarm ids look like c1.deviation.air_temperature.1764650000000') });

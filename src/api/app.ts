@@ -22,8 +22,9 @@ import { BundleJobs, bundleRoutes } from './routes/bundles.ts';
 import { webAdminRoutes } from './routes/web-admin.ts';
 import { webLiveRoutes } from './routes/web-live.ts';
 import { webAlarmRoutes } from './routes/web-alarms.ts';
-import type { AlarmService } from '../alarms/model.ts';
 import { setpointRoutes, type SetpointControl } from './routes/setpoints.ts';
+import { alarmRoutes } from './routes/alarms.ts';
+import type { AlarmService } from '../alarms/model.ts';
 import type { SetpointAttempt, SetpointOutcome } from '../gateway/setpoints.ts';
 import { webPageRoutes } from './routes/web-pages.ts';
 import { webStaticRoutes } from './routes/web-static.ts';
@@ -55,8 +56,6 @@ export interface AppDeps {
   version?: string;
   /** Latest chamber values for the live page (`GET /api/live`); fed by the caller (collector or MQTT). */
   live?: LiveValues;
-  /** The alarm engine of this process (in the collector): the alarm page's active alarms, history and acknowledgement. */
-  alarms?: AlarmService;
   /** Where whole-experiment zips are prepared; default `<data_dir>/bundles` (next to the audit log's `state/`). */
   bundlesDir?: string;
   /** How long a finished zip stays downloadable; default OCTOPUS_BUNDLE_TTL_S or 24 h. */
@@ -71,6 +70,8 @@ export interface AppDeps {
   setpointControls?: Record<string, SetpointControl[]>;
   /** The `http:` section of the configuration (trusted proxies, sign-in limits, registrations, bundle quota); defaults as documented. */
   http?: z.input<typeof HttpConfig>;
+  /** The collector's alarm engine when it runs in this process: `/api/alarms…` (answering 503 without it) and the alarm page's active alarms, history and acknowledgement. */
+  alarms?: AlarmService;
   /** Clock of the sign-in throttles (ms); tests move it instead of sleeping. */
   now?: () => number;
 }
@@ -132,6 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(webAdminRoutes, { users: deps.users, audit });
     const live = deps.live ?? new LiveValues();
     await app.register(webLiveRoutes, { live, users: deps.users, store: deps.experiments, grafana, controls: deps.setpoint ? deps.setpointControls : undefined });
+    await app.register(alarmRoutes, { users: deps.users, alarms: deps.alarms, audit: (e) => audit.write(e) });
     await app.register(webAlarmRoutes, { live, users: deps.users, alarms: deps.alarms });
     if (deps.setpoint) {
       const setpoint = deps.setpoint;

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ToleranceOverrides } from '../fidelity/tolerance.ts';
+import { AlarmsConfig } from '../alarms/config.ts';
 import { TagName } from './profile-schema.ts';
 
 /** Name of an environment variable holding a secret; secrets never sit in YAML. */
@@ -355,6 +356,7 @@ export const Config = z
     collector: CollectorConfig.default(CollectorConfig.parse({})).describe('The collector: MQTT data to InfluxDB and the NetCDF archive'),
     influx: InfluxConfig.default(InfluxConfig.parse({})).describe('InfluxDB sink of the collector (off unless url is set)'),
     experiments: ExperimentsConfig.default(ExperimentsConfig.parse({})).describe('Experiments and their NetCDF archive'),
+    alarms: AlarmsConfig.default(AlarmsConfig.parse({})).describe('Live alarms evaluated by the collector: classes, delays, severities, webhooks (docs/alarms.md)'),
     chambers: z.array(Chamber).default([]).describe('The climate chambers: one PLC each, with its driver, endpoint and profile'),
   })
   .strict();
