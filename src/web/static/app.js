@@ -121,7 +121,8 @@
       const meta = el('p');
       const st = c.status?.state ?? 'unknown';
       meta.append(el('span', { class: `state-${st}` }, st), ' · ', c.running ? el('a', { href: `/experiments/${c.running.experiment}` }, `${c.running.experiment} ${c.running.run}`) : 'no run', ' · ', el('a', { href: c.grafana, rel: 'external' }, 'Grafana'));
-      const al = el('p', { class: alarms.length ? 'alarm' : '' }, alarms.length ? `Alarm: ${alarms.map(([t, x]) => `${t}=${x.value}`).join(', ')}` : 'No alarm');
+      // The PLC's own alarm and door tags as read now (the banner above shows the alarm engine's alarms).
+      const al = el('p', { class: alarms.length ? 'alarm plc-alarms' : 'plc-alarms' }, alarms.length ? `PLC alarm tags: ${alarms.map(([t, x]) => `${t}=${x.value}`).join(', ')}` : 'PLC alarm tags: none active');
       const table = el('table'), head = el('tr');
       for (const t of ['Tag', 'Value', 'Setpoint', 'Quality', 'Age']) head.append(el('th', { scope: 'col' }, t));
       const tb = el('tbody');
@@ -159,7 +160,7 @@
         keep.add(a.id);
         let item = [...banner.children].find((x) => x.dataset.alarm === a.id);
         if (!item) {
-          item = el('div', { 'data-alarm': a.id });
+          item = el('div', { 'data-alarm': a.id, 'data-class': a.class, 'data-tag': a.tag ?? '' });
           item.append(el('p', { class: 'alarm-text' }));
           banner.prepend(item);
         }
