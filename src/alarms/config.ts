@@ -23,7 +23,7 @@ export const AlarmsConfig = z
   .object({
     enabled: z.boolean().default(true).describe('Evaluate alarms in the collector (deviation, stale, offline, plc_alarm, door_open) and publish them'),
     stale_periods: z.number().int().min(1).max(100_000).default(10).describe("A controlled variable is stale after this many of its chamber's interval_ms without a good sample"),
-    offline_delay_s: z.number().min(0).max(86_400).default(30).describe('A chamber reported offline (or in error) for this long raises an offline alarm, seconds'),
+    offline_delay_s: z.number().min(0).max(86_400).default(30).describe('A chamber reported offline (its PLC unreachable) for this long raises an offline alarm, seconds'),
     door_open_max_s: z.number().min(0).max(86_400).default(300).describe('A door tag (profile tag with door: true) open longer than this raises door_open, seconds'),
     plc_alarm_min_s: z.number().min(0).max(86_400).default(0).describe('A PLC alarm tag must stay active this long before it is raised, seconds (default 0: at once)'),
     evaluate_interval_ms: z.number().int().min(50).max(60_000).default(1000).describe('Period of the time-based checks (stale, offline, door, minimum durations), ms'),

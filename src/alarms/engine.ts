@@ -279,6 +279,12 @@ export class AlarmEngine implements AlarmService {
     }
   }
 
+  /** Publishes the retained state of every chamber again (after a reconnection to the broker). */
+  republish(): void {
+    if (!this.leader) return;
+    for (const c of this.chambers) this.publishState(c);
+  }
+
   // ---- AlarmService ------------------------------------------------------------
 
   active(): Alarm[] {

@@ -43,6 +43,9 @@ interface Deviation {
   sp?: number;
   /** Engine clock of the last good sample of the measured tag (stale). */
   lastGood: number;
+  /** On-change sources: the measured tag's last sample was good (its value holds), else since when it is not. */
+  held: boolean;
+  notGoodSince: number;
   stale: Condition;
 }
 
@@ -64,7 +67,7 @@ class ChamberEvaluator {
   constructor(readonly plan: ChamberPlan, private readonly o: EvaluatorOptions) {
     const now = o.now();
     for (const v of plan.controlled) {
-      const d: Deviation = { measured: v.measured, setpoint: v.setpoint, cond: new Condition(0), lastGood: now, stale: new Condition(0) };
+      const d: Deviation = { measured: v.measured, setpoint: v.setpoint, cond: new Condition(0), lastGood: now, held: false, notGoodSince: now, stale: new Condition(0) };
       this.deviations.push(d);
       this.add(v.measured, d);
       this.add(v.setpoint, d);
@@ -135,10 +138,15 @@ class ChamberEvaluator {
   }
 
   private deviation(d: Deviation, tag: string, value: Value, good: boolean, ts: number, now: number): void {
+    if (tag === d.measured && !good && d.held) {
+      d.held = false;
+      d.notGoodSince = now;
+    }
     if (!good || typeof value !== 'number' || !Number.isFinite(value)) return;
     if (tag === d.measured) {
       d.value = value;
       d.lastGood = now;
+      d.held = true;
       if (d.stale.phase !== 'ok') this.apply(d.stale.update(false, true, now), 'stale', d.measured, now);
     } else d.sp = value;
     if (!d.tol || d.value === undefined || d.sp === undefined) return;
@@ -147,10 +155,14 @@ class ChamberEvaluator {
   }
 
   status(s: StatusMessage, now: number): void {
-    const out = s.state !== 'online';
+    // `error` (some requests fail) is not offline: the stale alarms name the tags concerned.
+    const out = s.state === 'offline';
     if (!out && !this.online) {
       // Back online: every controlled variable gets a fresh stale period.
-      for (const d of this.deviations) d.lastGood = now;
+      for (const d of this.deviations) {
+        d.lastGood = now;
+        if (!d.held) d.notGoodSince = now;
+      }
     }
     this.online = !out;
     this.statusReason = s.reason ?? s.state;
@@ -166,7 +178,7 @@ class ChamberEvaluator {
       this.apply(d.cond.tick(now), 'deviation', d.measured, now);
       // Stale: only judged variables, and not while the chamber is offline (that alarm says it).
       if (!d.tol || !this.online) continue;
-      const out = now - d.lastGood > staleMs;
+      const out = this.plan.onChange ? !d.held && now - d.notGoodSince > staleMs : now - d.lastGood > staleMs;
       if (out || d.stale.phase !== 'ok') this.apply(d.stale.update(out, !out, now), 'stale', d.measured, now);
     }
   }
@@ -206,7 +218,7 @@ class ChamberEvaluator {
       }
       case 'stale': {
         const d = this.deviations.find((x) => x.measured === tag)!;
-        return { ...base, since: d.lastGood, message: `${tag}: no good sample for more than ${this.o.stalePeriods} periods of ${this.plan.intervalMs} ms` };
+        return { ...base, since: this.plan.onChange ? d.notGoodSince : d.lastGood, message: `${tag}: no good sample for more than ${this.o.stalePeriods} periods of ${this.plan.intervalMs} ms` };
       }
       case 'offline':
         return { ...base, since: this.offline.since, message: `chamber ${chamber} offline for more than ${fmt(this.o.offlineDelayMs / 1000)} s: ${this.statusReason}` };

@@ -30,6 +30,8 @@ export class AlarmBus implements AlarmPublisher {
   private readonly conn: MqttConnection;
   private readonly t: Topics;
   private service?: AlarmService;
+  /** Called at every (re)connection, e.g. to publish the retained state again. */
+  onConnect?: () => void;
 
   constructor(private readonly o: { url: string; mqtt: MqttConfig; log: Logger; env?: NodeJS.ProcessEnv; clientId?: string }) {
     this.t = topics(o.mqtt.prefix);
@@ -41,6 +43,8 @@ export class AlarmBus implements AlarmPublisher {
     this.conn.on('message', (topic, payload, retained) => void this.ack(topic, payload, retained));
     let first = true;
     this.conn.on('connect', () => {
+      // (Re)connected: the retained state of every chamber is published again.
+      this.onConnect?.();
       if (!first) return;
       first = false;
       const filter = this.t.alarmAck('+');

@@ -15,6 +15,12 @@ export interface ChamberPlan {
   chamber: string;
   /** The chamber's poll or publishing interval: the stale period. */
   intervalMs: number;
+  /**
+   * The source reports a tag only when it changes (OPC UA subscription): a good value
+   * holds until a sample that is not good, so stale means "not good for N periods";
+   * polled sources send every tag every cycle, so stale means "no good sample for N periods".
+   */
+  onChange: boolean;
   /** Controlled variables (measured tag + setpoint); judged when some tier gives a band. */
   controlled: ControlledVariable[];
   profileTolerances: Readonly<Record<string, Tolerance>>;
@@ -26,10 +32,11 @@ export interface ChamberPlan {
   units: Record<string, string>;
 }
 
-export function planOf(id: string, intervalMs: number, tags: readonly WatchedTag[], profileTolerances: Record<string, Tolerance> = {}, chamberTolerances: Record<string, ToleranceOverride> = {}): ChamberPlan {
+export function planOf(id: string, intervalMs: number, tags: readonly WatchedTag[], profileTolerances: Record<string, Tolerance> = {}, chamberTolerances: Record<string, ToleranceOverride> = {}, onChange = false): ChamberPlan {
   return {
     chamber: id,
     intervalMs,
+    onChange,
     controlled: controlledVariables(tags),
     profileTolerances,
     chamberTolerances,
@@ -43,6 +50,7 @@ export function planOf(id: string, intervalMs: number, tags: readonly WatchedTag
 export function plansOf(loaded: LoadedConfig): ChamberPlan[] {
   return loaded.chambers.map((r) => {
     const interval = r.chamber.driver === 'opcua' ? (r.chamber.opcua.publishing_interval_ms ?? r.chamber.interval_ms) : r.chamber.interval_ms;
-    return planOf(r.chamber.id, interval, r.tags, r.profile.tolerances, r.chamber.tolerances);
+    const onChange = r.chamber.driver === 'opcua' && r.chamber.opcua.mode === 'subscription';
+    return planOf(r.chamber.id, interval, r.tags, r.profile.tolerances, r.chamber.tolerances, onChange);
   });
 }

@@ -84,6 +84,8 @@ export class Collector {
         publisher: this.alarmBus,
       });
       this.alarmBus.serve(this.alarms);
+      const engine = this.alarms;
+      this.alarmBus.onConnect = () => engine.republish();
     }
     this.log = log;
     this.dedupeFile = resolve(loaded.dataDir, DEDUPE_FILE);
