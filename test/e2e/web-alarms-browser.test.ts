@@ -8,7 +8,7 @@
  * `raised_at`, both on this machine's clock); the operator acknowledges it with a comment
  * and both banners show "acknowledged by olga" without reload; the viewer has no button
  * and a forged call is refused; the alarm page lists the history; when the drift ends the
- * banner goes away by itself. No page breaks the Content-Security-Policy. Screenshots go
+ * banner goes away by itself and an open alarm page redraws its lists. No page breaks the Content-Security-Policy. Screenshots go
  * to test-artifacts/.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -216,11 +216,20 @@ describe('alarms in the browser', () => {
     await op.goto(`${base}/alarms`);
     await screenshot(op, 'alarms-page');
 
-    // The drift ends: the alarm clears (back inside band − hysteresis) and the banner goes away by itself.
+    // The drift ends: the alarm clears (back inside band − hysteresis); the banner goes away
+    // by itself in the live view, and the alarm page (open in a second tab) redraws its lists.
+    const listPage = await newPage();
+    await signIn(listPage, base, 'vic', 'vic-password');
+    await listPage.goto(`${base}/alarms?chamber=c1`);
+    await listPage.locator(`#active-alarms tr[data-alarm="${alarm.id}"]`).waitFor();
+    await listPage.waitForFunction(() => document.readyState === 'complete');
     sim.faults.drift('c1', 'co2', 0);
     await expect.poll(() => vItem.count(), { timeout: 60_000 }).toBe(0);
+    const historyOf = (p: Page) => p.locator(`#alarm-history tr[data-alarm="${alarm.id}"]`).evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.event));
+    await expect.poll(() => historyOf(listPage), { timeout: 20_000 }).toEqual(['cleared', 'acknowledged', 'raised']);
+    expect(await listPage.locator(`#active-alarms tr[data-alarm="${alarm.id}"]`).count()).toBe(0);
     await viewer.goto(`${base}/alarms?chamber=c1`);
-    expect(await viewer.locator(`#alarm-history tr[data-alarm="${alarm.id}"]`).evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.event))).toEqual(['cleared', 'acknowledged', 'raised']);
+    expect(await historyOf(viewer)).toEqual(['cleared', 'acknowledged', 'raised']);
     expect(await viewer.locator('form.alarm-ack').count()).toBe(0);
     await screenshot(viewer, 'alarms-page-viewer-cleared');
 

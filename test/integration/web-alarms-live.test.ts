@@ -134,7 +134,7 @@ describe('alarm banners in the live view (retained MQTT alarm state)', () => {
     expect(p.statusCode).toBe(200);
     expect(p.body).toContain('&lt;img src=x onerror=alert(1)&gt; drift');
     expect(p.body).not.toContain('<img src=x');
-    expect(p.body).toMatch(/<tr class="st-raised" data-alarm="c1-x"><td>c1<\/td><td>deviation<\/td><td>air_temperature<\/td>/);
+    expect(p.body).toMatch(/<tr class="st-raised" data-alarm="c1-x" data-state="raised"><td>c1<\/td><td>deviation<\/td><td>air_temperature<\/td>/);
     expect(p.body).toContain('The history is kept by the alarm engine, which does not run in this process.');
     expect(p.body).not.toContain('name="comment"');
     const only2 = await app.inject({ url: '/alarms?chamber=c2', headers: { cookie: viewer.cookie } });

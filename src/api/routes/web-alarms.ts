@@ -52,15 +52,16 @@ export const webAlarmRoutes: FastifyPluginAsync<WebAlarmOptions> = async (app, o
           ${badChamber ? html`<p class="error" id="f-chamber-error">${o2.error}</p>` : ''}</div>
         <button type="submit">Show</button></form>
       ${o2.notice ?? ''}${o2.error && !badChamber ? html`<div class="alert" role="alert"><p>${o2.error}</p></div>` : ''}
-      <section class="card" aria-labelledby="active-h"><h2 id="active-h">Active alarms${chamber ? ` in ${chamber}` : ''} (${active.length})</h2>
+      <p id="alarms-refresh" role="status" aria-live="polite" class="sr-only"></p>
+      <section class="card" id="alarms-active" aria-labelledby="active-h"><h2 id="active-h">Active alarms${chamber ? ` in ${chamber}` : ''} (${active.length})</h2>
         ${active.length ? html`<div class="scroll"><table id="active-alarms"><thead><tr><th scope="col">Chamber</th><th scope="col">Class</th><th scope="col">Tag</th><th scope="col">Severity</th><th scope="col">Message</th><th scope="col">Since</th><th scope="col">State</th>${op ? html`<th scope="col">Acknowledge</th>` : ''}</tr></thead><tbody>
-          ${active.map((a) => html`<tr class="st-${a.state}" data-alarm="${a.id}"><td>${a.chamber}</td><td>${a.class}</td><td>${a.tag ?? ''}</td><td>${a.severity}</td><td>${a.message}</td><td>${utc(a.since)}</td>
+          ${active.map((a) => html`<tr class="st-${a.state}" data-alarm="${a.id}" data-state="${a.state}"><td>${a.chamber}</td><td>${a.class}</td><td>${a.tag ?? ''}</td><td>${a.severity}</td><td>${a.message}</td><td>${utc(a.since)}</td>
             <td><span class="alarm-state">${a.state}</span>${a.state === 'acknowledged' ? html` by ${person(a.acknowledged_by)} at ${utc(a.acknowledged_at)}${a.comment ? html`: “${a.comment}”` : ''}` : ''}</td>
             ${op ? html`<td>${a.state === 'raised' ? ackForm(s, a, back) : ''}</td>` : ''}</tr>`)}</tbody></table></div>`
         : html`<p>No active alarm.</p>`}
         ${o.alarms ? '' : html`<p><small>The alarm engine runs in another process (the collector); this list is its retained MQTT state and acknowledging is done there.</small></p>`}
       </section>
-      <section class="card" aria-labelledby="history-h"><h2 id="history-h">History${chamber ? ` of ${chamber}` : ''}</h2>
+      <section class="card" id="alarms-history" aria-labelledby="history-h"><h2 id="history-h">History${chamber ? ` of ${chamber}` : ''}</h2>
         ${history === undefined ? html`<p>The history is kept by the alarm engine, which does not run in this process.</p>`
         : history.length ? html`<p><small>Newest first, at most ${limit} events.</small></p><div class="scroll"><table id="alarm-history"><thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Chamber</th><th scope="col">Class</th><th scope="col">Tag</th><th scope="col">By</th><th scope="col">Message / comment</th></tr></thead><tbody>
           ${history.map((e) => html`<tr data-alarm="${e.alarm.id}" data-event="${e.event}"><td>${utc(e.ts)}</td><td>${e.event}</td><td>${e.alarm.chamber}</td><td>${e.alarm.class}</td><td>${e.alarm.tag ?? ''}</td><td>${person(e.by)}</td><td>${e.event === 'acknowledged' ? e.alarm.comment ?? '' : e.alarm.message}</td></tr>`)}</tbody></table></div>`

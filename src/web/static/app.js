@@ -190,6 +190,50 @@
     es.addEventListener('chamber', (ev) => render(JSON.parse(ev.data)));
   }
 
+  // ---- alarm page: follows the alarm state (server-sent events) and redraws its lists ----
+  const alarmsActive = document.getElementById('alarms-active');
+  if (alarmsActive) {
+    const note = document.getElementById('alarms-refresh');
+    const sigs = new Map();
+    let busy = false, again = false;
+    const typing = () => [...document.querySelectorAll('form.alarm-ack input[name="comment"]')].some((i) => i.value || i === document.activeElement);
+    const refresh = async () => {
+      if (busy) { again = true; return; }
+      busy = true;
+      try {
+        // An operator writing a comment keeps the form; the lists are redrawn once it is sent or emptied.
+        if (typing()) { note.className = ''; note.textContent = 'The alarms changed: reload the page to see the new state.'; return; }
+        const r = await fetch(location.href, { headers: { accept: 'text/html' } });
+        if (!r.ok) return;
+        const doc = new DOMParser().parseFromString(await r.text(), 'text/html');
+        for (const id of ['alarms-active', 'alarms-history']) {
+          const fresh = doc.getElementById(id);
+          if (fresh) document.getElementById(id)?.replaceWith(document.importNode(fresh, true));
+        }
+        note.className = 'sr-only';
+        note.textContent = 'Alarm lists updated.';
+      } finally {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      }
+    };
+    const es = new EventSource('/api/live');
+    es.addEventListener('chamber', (ev) => {
+      const c = JSON.parse(ev.data);
+      const sig = JSON.stringify((c.alarms ?? []).map((a) => [a.id, a.state]));
+      let old = sigs.get(c.chamber);
+      sigs.set(c.chamber, sig);
+      if (old === undefined) {
+        // First event of the chamber: compare with what the page was rendered with.
+        const filter = document.getElementById('f-chamber')?.value;
+        if (filter && filter !== c.chamber) return;
+        const rows = [...document.querySelectorAll('#alarms-active tr[data-alarm]')].filter((tr) => tr.cells[0]?.textContent === c.chamber);
+        old = JSON.stringify(rows.map((tr) => [tr.dataset.alarm, tr.dataset.state]));
+      }
+      if (old !== sig) refresh();
+    });
+  }
+
   // ---- setpoint control (operators; the server renders the forms only for them) ----
   for (const form of document.querySelectorAll('form.setpoint')) {
     form.addEventListener('submit', async (ev) => {
