@@ -2,7 +2,7 @@
  * Runs the benchmarks in sequence and prints a summary table (figure, baseline measured in
  * the same run, ratio, goal). Optional names run a subset:
  *
- *   npm run bench                    (all, in this order: modbus, publish, influx, netcdf, dashboards, opcua)
+ *   npm run bench                    (all, in this order: modbus, publish, influx, netcdf, verify, dashboards, alarms, opcua)
  *   npm run bench -- modbus opcua
  *
  * OCTOPUS_BENCH_SECONDS is passed through to every bench (each has its own default).
@@ -60,6 +60,7 @@ const BENCHES: Bench[] = [
   { name: 'netcdf', run: async () => (await import('./netcdf.ts')).benchNetcdf() },
   { name: 'verify', run: async () => (await import('./verify.ts')).benchVerify() },
   { name: 'dashboards', run: async () => (await import('./dashboards.ts')).benchDashboards() },
+  { name: 'alarms', run: async () => (await import('./alarms.ts')).benchAlarms() },
   {
     name: 'opcua',
     run: async () => (await import('./opcua.ts')).benchOpcua(),

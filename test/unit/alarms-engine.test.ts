@@ -208,3 +208,33 @@ describe('alarm engine (fake clock)', () => {
     expect(standby.engine.active().find((x) => x.class === 'plc_alarm')!.id).toBe(writer.engine.active()[0]!.id);
   });
 });
+
+describe('treatment tolerances from the experiment store', () => {
+  it('are those of the running run of the chamber, and gone when the run stops', async () => {
+    const { ArchiveRoot } = await import('../../src/experiments/archive-root.ts');
+    const { ExperimentStore } = await import('../../src/experiments/store.ts');
+    const { TreatmentTolerances } = await import('../../src/alarms/treatments.ts');
+    const { mkdirSync } = await import('node:fs');
+    const base = mkdtempSync(join(tmpdir(), 'octopus-alarms-exp-'));
+    dirs.push(base);
+    mkdirSync(join(base, 'nas'));
+    const store = new ExperimentStore(new ArchiveRoot(join(base, 'nas'), join(base, 'local')), {
+      chambers: () => ['c1', 'c2'],
+      variables: (chambers) => [{ name: 'co2', unit: 'umol mol-1', standard_name: 'mole_fraction_of_carbon_dioxide_in_air', description: 'CO2', chambers }],
+    });
+    await store.create({
+      id: 'eco2-2026', title: 'Elevated CO2', principal_investigator: { name: 'Ada Lovelace' }, chambers: ['c1', 'c2'],
+      treatments: [{ chamber: 'c2', name: 'elevated CO2', setpoints: { co2_setpoint: 800 }, tolerances: { co2: { band: 30, min_duration_s: 120 } } }],
+    }, 'test');
+    let now = 0;
+    const t = new TreatmentTolerances(store, () => now, 5000);
+    expect(t.of('c2')).toBeUndefined();
+    const run = store.startRun('eco2-2026', 'test');
+    expect(t.of('c2')).toEqual({ co2: { band: 30, min_duration_s: 120 } });
+    expect(t.of('c1')).toBeUndefined();
+    store.stopRun('eco2-2026', run.id, 'test');
+    now += 1;
+    expect(t.of('c2')).toBeUndefined();
+    t.close();
+  });
+});
