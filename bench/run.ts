@@ -2,7 +2,7 @@
  * Runs the benchmarks in sequence and prints a summary table (figure, baseline measured in
  * the same run, ratio, goal). Optional names run a subset:
  *
- *   npm run bench                    (all, in this order: modbus, publish, influx, netcdf, verify, fidelity, derived, dashboards, webhooks, opcua)
+ *   npm run bench                    (all, in this order: modbus, publish, influx, netcdf, verify, fidelity, derived, dashboards, webhooks, alarms, opcua)
  *   npm run bench -- modbus opcua
  *
  * OCTOPUS_BENCH_SECONDS is passed through to every bench (each has its own default).
@@ -63,6 +63,7 @@ const BENCHES: Bench[] = [
   { name: 'derived', run: async () => (await import('./derived.ts')).benchDerived() },
   { name: 'dashboards', run: async () => (await import('./dashboards.ts')).benchDashboards() },
   { name: 'webhooks', run: async () => (await import('./webhooks.ts')).benchWebhooks() },
+  { name: 'alarms', run: async () => (await import('./alarms.ts')).benchAlarms() },
   {
     name: 'opcua',
     run: async () => (await import('./opcua.ts')).benchOpcua(),

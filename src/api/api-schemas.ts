@@ -100,3 +100,15 @@ export const DeviationReply = z.object({
   bucket_records: z.number().int(),
   chambers: z.record(z.string(), z.object({ setpoint: z.string(), band: z.number(), buckets: z.array(DeviationBucket) })).describe('Chambers where the variable is judged: value − setpoint per bucket (covered slots only)'),
 });
+/** `GET /api/alarms/history` query. */
+export const AlarmHistoryQuery = z
+  .object({
+    since: Instant.optional().describe('only events at or after this time'),
+    chamber: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'a chamber id').max(64).optional().describe('only this chamber'),
+    limit: z.coerce.number().int().min(1).max(10_000).default(100).describe('most events returned, newest first'),
+  })
+  .strict();
+
+/** `POST /api/alarms/:id/ack` body. */
+export const AlarmAckBody = z.object({ comment: z.string().trim().min(1, 'an acknowledgement needs a comment').max(2000).describe('Why / what is being done (kept with the alarm and in the audit log)') }).strict();
+export const AlarmParams = z.object({ id: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,199}$/, 'alarm ids look like c1.deviation.air_temperature.1764650000000') });

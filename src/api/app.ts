@@ -23,7 +23,10 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { BundleJobs, bundleRoutes } from './routes/bundles.ts';
 import { webAdminRoutes } from './routes/web-admin.ts';
 import { webLiveRoutes } from './routes/web-live.ts';
+import { webAlarmRoutes } from './routes/web-alarms.ts';
 import { setpointRoutes, type SetpointControl } from './routes/setpoints.ts';
+import { alarmRoutes } from './routes/alarms.ts';
+import type { AlarmService } from '../alarms/model.ts';
 import type { SetpointAttempt, SetpointOutcome } from '../gateway/setpoints.ts';
 import { webPageRoutes } from './routes/web-pages.ts';
 import { webStaticRoutes } from './routes/web-static.ts';
@@ -71,6 +74,8 @@ export interface AppDeps {
   setpointControls?: Record<string, SetpointControl[]>;
   /** The `http:` section of the configuration (trusted proxies, sign-in limits, registrations, bundle quota); defaults as documented. */
   http?: z.input<typeof HttpConfig>;
+  /** The collector's alarm engine when it runs in this process: `/api/alarms…` (answering 503 without it) and the alarm page's active alarms, history and acknowledgement. */
+  alarms?: AlarmService;
   /** Clock of the sign-in throttles (ms); tests move it instead of sleeping. */
   now?: () => number;
 }
@@ -131,7 +136,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(webSignInRoutes, { users: deps.users, audit, guard, maxPendingRegistrations: http.max_pending_registrations });
     await app.register(webPageRoutes, { store: deps.experiments, users: deps.users, audit, grafana, runFile: deps.runFile, tolerances: deps.tolerances });
     await app.register(webAdminRoutes, { users: deps.users, audit });
-    await app.register(webLiveRoutes, { live: deps.live ?? new LiveValues(), users: deps.users, store: deps.experiments, grafana, controls: deps.setpoint ? deps.setpointControls : undefined });
+    const live = deps.live ?? new LiveValues();
+    await app.register(webLiveRoutes, { live, users: deps.users, store: deps.experiments, grafana, controls: deps.setpoint ? deps.setpointControls : undefined });
+    await app.register(alarmRoutes, { users: deps.users, alarms: deps.alarms, audit: (e) => audit.write(e) });
+    await app.register(webAlarmRoutes, { live, users: deps.users, alarms: deps.alarms });
     if (deps.setpoint) {
       const setpoint = deps.setpoint;
       await app.register(setpointRoutes, { users: deps.users, setpoint, audit: (e) => audit.write(e) });

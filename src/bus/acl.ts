@@ -17,7 +17,7 @@ export type PrincipalKind = 'gateway' | 'collector' | 'web' | 'person' | 'anonym
 export interface MqttPrincipal { name: string; kind: PrincipalKind; role?: Role; rules: AclRule[] }
 
 /** Topic levels a chamber id may not take: they have a meaning of their own under the prefix. */
-export const RESERVED_LEVELS = ['gateway', 'experiments', 'results'] as const;
+export const RESERVED_LEVELS = ['gateway', 'experiments', 'results', 'alarms'] as const;
 
 /** MQTT user names of the services; a person of the same name is refused (reservedName). */
 export const serviceName = {
@@ -50,7 +50,7 @@ export function gatewayPrincipal(prefix: string, id: string, chambers: readonly 
   };
 }
 
-/** A collector: reads data and status, reads experiment commands (writes them only to clear a retained one), announces run events, answers commands. */
+/** A collector: reads data and status, reads experiment commands and alarm acknowledgements (writes them only to clear a retained one), announces run events, publishes alarm state and events, answers requests. */
 export function collectorPrincipal(prefix: string, id: string): MqttPrincipal {
   return {
     name: serviceName.collector(id),
@@ -63,28 +63,34 @@ export function collectorPrincipal(prefix: string, id: string): MqttPrincipal {
       w(`${prefix}/experiments/+/command/+`),
       w(`${prefix}/experiments/+/event`),
       w(`${prefix}/results/+`),
+      // The alarm engine: retained chamber state, events, acknowledgements (cleared when retained).
+      w(`${prefix}/+/alarm`),
+      w(`${prefix}/alarms/event`),
+      r(`${prefix}/alarms/ack/+`),
+      w(`${prefix}/alarms/ack/+`),
     ],
   };
 }
 
-/** The live view of `octopus start`: reads data and status of the configured chambers. */
+/** The live view of `octopus start`: reads data, status and alarm state of the configured chambers, and alarm events. */
 export function webPrincipal(prefix: string, gatewayId: string, chambers: readonly string[]): MqttPrincipal {
   checkChambers(chambers);
-  return { name: serviceName.web(gatewayId), kind: 'web', rules: chambers.flatMap((c) => [r(`${prefix}/${c}/data`), r(`${prefix}/${c}/status`)]) };
+  return { name: serviceName.web(gatewayId), kind: 'web', rules: [...chambers.flatMap((c) => [r(`${prefix}/${c}/data`), r(`${prefix}/${c}/status`), r(`${prefix}/${c}/alarm`)]), r(`${prefix}/alarms/event`)] };
 }
 
 const readOnly = (prefix: string): AclRule[] => [r(`${prefix}/+/data`), r(`${prefix}/+/status`), r(`${prefix}/gateway/+/status`)];
 
 /**
- * A person (users of src/auth/users.ts). Everyone reads data and status and the answers
- * to their own requests; operators and admins also write setpoints and experiment
- * commands (under their own name) and read run events.
+ * A person (users of src/auth/users.ts). Everyone reads data, status, alarm state and
+ * alarm events and the answers to their own requests; operators and admins also write
+ * setpoints, experiment commands and alarm acknowledgements (under their own name) and
+ * read run events.
  */
 export function personPrincipal(prefix: string, name: string, role: Role): MqttPrincipal {
   if (reservedName(name)) throw new Error(`user "${name}": names starting with gateway., collector. or web. (and "anonymous") are reserved for services on MQTT`);
   if (/[+#/\s]/.test(name)) throw new Error(`user "${name}": an MQTT user name may not contain +, #, / or spaces`);
-  const rules = [...readOnly(prefix), r(`${prefix}/results/${name}`)];
-  if (atLeast(role, 'operator')) rules.push(w(`${prefix}/+/set/+/${name}`), w(`${prefix}/experiments/+/command/${name}`), r(`${prefix}/experiments/+/event`));
+  const rules = [...readOnly(prefix), r(`${prefix}/results/${name}`), r(`${prefix}/+/alarm`), r(`${prefix}/alarms/event`)];
+  if (atLeast(role, 'operator')) rules.push(w(`${prefix}/+/set/+/${name}`), w(`${prefix}/experiments/+/command/${name}`), r(`${prefix}/experiments/+/event`), w(`${prefix}/alarms/ack/${name}`));
   return { name, kind: 'person', role, rules };
 }
 
@@ -147,10 +153,11 @@ export function canSubscribe(p: MqttPrincipal, filter: string): boolean {
   return p.rules.some((x) => x.access === 'read' && filtersOverlap(x.filter, f));
 }
 
-/** True for topics that carry a request (setpoint or experiment command). */
+/** True for topics that carry a request (setpoint, experiment command, alarm acknowledgement). */
 export function isRequestTopic(prefix: string, topic: string): boolean {
   const parts = topic.split('/');
   const depth = prefix.split('/').length;
   if (parts.slice(0, depth).join('/') !== prefix) return false;
-  return (parts.length === depth + 4 && parts[depth + 1] === 'set') || (parts.length === depth + 4 && parts[depth] === 'experiments' && parts[depth + 2] === 'command');
+  return (parts.length === depth + 4 && parts[depth + 1] === 'set') || (parts.length === depth + 4 && parts[depth] === 'experiments' && parts[depth + 2] === 'command')
+    || (parts.length === depth + 3 && parts[depth] === 'alarms' && parts[depth + 1] === 'ack');
 }

@@ -69,7 +69,7 @@ export const RequestResult = z.object({
   v: z.literal(1),
   /** The request's id; null when it had none or was not readable. */
   id: z.string().nullable(),
-  request: z.enum(['setpoint', 'command']),
+  request: z.enum(['setpoint', 'command', 'alarm_ack']),
   /** The request topic. */
   topic: z.string(),
   status: z.enum(['accepted', 'refused']),
@@ -80,6 +80,8 @@ export const RequestResult = z.object({
   /** Setpoint: the value written; command: the run started or stopped. */
   value: z.union([z.number(), z.boolean(), z.string()]).optional(),
   run: z.string().optional(),
+  /** alarm_ack: the alarm acknowledged (or not). */
+  alarm: z.string().optional(),
 });
 export type RequestResult = z.infer<typeof RequestResult>;
 

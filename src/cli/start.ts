@@ -17,6 +17,8 @@ import { Collector } from '../collector/collector.ts';
 import { standaloneHealth, withCollector } from '../collector/health.ts';
 import { createExperimentStore, experimentPaths } from '../experiments/factory.ts';
 import { toleranceSourceOf } from '../fidelity/plan.ts';
+import { alarmMetrics } from '../alarms/metrics.ts';
+import type { AlarmService } from '../alarms/model.ts';
 import type { RunningSimulator } from '../sim/simulator.ts';
 
 /**
@@ -50,7 +52,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       collector.start();
       stops.unshift(['collector', () => collector.stop()]);
       const health = () => withCollector(standaloneHealth(cfg.gateway.id, url, collector), collector.health());
-      const app = await buildApp({ health, metrics: collector.influx ? [collector.influx.latency] : [] });
+      const app = await buildApp({ health, metrics: [...(collector.influx ? [collector.influx.latency] : []), ...(collector.alarms ? alarmMetrics(collector.alarms) : [])] });
       await app.listen({ port: cfg.collector.http_port, host: cfg.http.host });
       stops.unshift(['http', () => app.close()]);
       process.stdout.write(`Octopus collector for "${cfg.mqtt.prefix}/+/data" on ${url}${cfg.influx.url ? ` → ${cfg.influx.url}` : ''}\n  health     curl http://localhost:${cfg.collector.http_port}/api/health\nCtrl-C stops it cleanly.\n`);
@@ -113,6 +115,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       // or shared volume), an open run is in its working folder; a closed one that the NAS
       // has not taken yet is in the local fallback.
       const paths = experimentPaths(loaded);
+      let alarms: AlarmService | undefined;
       let runFile: RunFileResolver = (id, run) =>
         [join(paths.working, id, run.id, basename(run.file)), join(paths.local, id, run.file)].find((p) => existsSync(p));
       if (cfg.collector.enabled) {
@@ -125,6 +128,10 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         stops.splice(1, 0, ['collector', () => collector.stop()]);
         health = () => withCollector(gateway.health(), collector.health());
         if (collector.influx) metrics.push(collector.influx.latency);
+        if (collector.alarms) {
+          alarms = collector.alarms;
+          metrics.push(...alarmMetrics(collector.alarms));
+        }
         await Promise.race([collector.subscribed, new Promise((r) => setTimeout(r, 10_000).unref())]);
       }
       await gateway.start();
@@ -141,6 +148,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         metrics,
         version: VERSION,
         ...(experiments ? { experiments, users: UserStore.forDataDir(loaded.dataDir), audit: AuditLog.forDataDir(loaded.dataDir), runFile, tolerances: toleranceSourceOf(loaded) } : {}),
+        ...(alarms ? { alarms } : {}),
         setpoint: (call) => gateway.setpoint(call),
         setpointControls: Object.fromEntries(loaded.chambers.map((c) => [c.chamber.id, c.tags.filter((t) => t.writable).map((t) => ({ tag: t.name, type: t.type, ...(t.unit ? { unit: t.unit } : {}), ...(t.min !== undefined ? { min: t.min } : {}), ...(t.max !== undefined ? { max: t.max } : {}) }))])),
       });

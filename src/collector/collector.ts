@@ -11,6 +11,11 @@ import { InfluxSink, type InfluxSinkHealth } from './sinks/influx/sink.ts';
 import { Archiver, type ArchiverHealth } from './sinks/netcdf/archiver.ts';
 import { Dedupe, parseMessageKey } from './dedupe.ts';
 import { DataSubscriber, defaultCollectorClientId, type SubscriberStats } from './subscriber.ts';
+import { AlarmEngine, type AlarmHealth } from '../alarms/engine.ts';
+import { alarmLogFile } from '../alarms/event-log.ts';
+import { AlarmBus } from '../alarms/mqtt.ts';
+import { plansOf } from '../alarms/plan.ts';
+import { TreatmentTolerances } from '../alarms/treatments.ts';
 
 /** Where the collector keeps its dedupe state (relative to data_dir), saved every second and at stop. */
 const DEDUPE_FILE = 'collector-dedupe.json';
@@ -23,6 +28,7 @@ export interface CollectorHealth {
   };
   influx?: InfluxSinkHealth;
   netcdf?: ArchiverHealth;
+  alarms?: AlarmHealth;
 }
 
 /**
@@ -36,6 +42,10 @@ export class Collector {
   readonly influx?: InfluxSink;
   readonly archiver?: Archiver;
   private readonly runControl?: RunControl;
+  /** The live alarm engine (alarms.enabled): evaluated on the archive path, published while this collector holds the archive lease. */
+  readonly alarms?: AlarmEngine;
+  private readonly alarmBus?: AlarmBus;
+  private readonly treatments?: TreatmentTolerances;
   private readonly subscriber: DataSubscriber;
   /** With a shared-subscription group, the archive still needs every sample: its own subscription. */
   private readonly archiveSubscriber?: DataSubscriber;
@@ -60,15 +70,40 @@ export class Collector {
       const archiver = this.archiver;
       this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env, audit: (e) => appendAudit(auditFile(loaded.dataDir), e), active: () => archiver.writer });
     }
+    if (cfg.alarms.enabled) {
+      const archiver = this.archiver;
+      this.alarmBus = new AlarmBus({ url: brokerUrl, mqtt: cfg.mqtt, log: log.child('alarms'), env });
+      this.treatments = experiments ? new TreatmentTolerances(experiments) : undefined;
+      const treatments = this.treatments;
+      this.alarms = new AlarmEngine({
+        config: cfg.alarms,
+        plans: plansOf(loaded),
+        log: log.child('alarms'),
+        logFile: alarmLogFile(loaded.dataDir),
+        audit: (e) => appendAudit(auditFile(loaded.dataDir), e),
+        // With several collectors, only the archive writer publishes; the others evaluate silently.
+        active: () => (archiver ? archiver.writer : true),
+        ...(treatments ? { treatment: (c: string) => treatments.of(c) } : {}),
+        publisher: this.alarmBus,
+      });
+      this.alarmBus.serve(this.alarms);
+      const engine = this.alarms;
+      this.alarmBus.onConnect = () => engine.republish();
+    }
     this.log = log;
     this.dedupeFile = resolve(loaded.dataDir, DEDUPE_FILE);
     this.restoreDedupe();
     const shared = cfg.collector.group !== undefined;
+    const alarms = this.alarms;
     const archive = (msg: DataMessage) => {
       this.archiver?.accept(msg);
       this.runControl?.observe(msg);
+      alarms?.accept(msg);
     };
-    const status = (chamber: string, s: StatusMessage) => this.archiver?.status(chamber, s);
+    const status = (chamber: string, s: StatusMessage) => {
+      this.archiver?.status(chamber, s);
+      alarms?.status(chamber, s);
+    };
     const influx = this.influx;
     const maxFuture = cfg.collector.max_future_ms;
     const clientId = cfg.collector.client_id ?? defaultCollectorClientId(cfg.gateway.id, loaded.dataDir);
@@ -86,7 +121,7 @@ export class Collector {
       },
       ...(shared ? {} : { onStatus: status }),
     });
-    if (shared && this.archiver) {
+    if (shared && (this.archiver || this.alarms)) {
       const { group: _group, ...rest } = cfg.collector;
       this.archiveSubscriber = new DataSubscriber({
         url: brokerUrl,
@@ -148,6 +183,7 @@ export class Collector {
     this.dedupeTimer.unref();
     this.influx?.start();
     this.archiver?.start();
+    this.alarms?.start();
   }
 
   /** Resolves once the broker granted the data subscription. */
@@ -164,6 +200,7 @@ export class Collector {
       subscriber: { ...this.subscriber.stats(), future_refused: Object.fromEntries(this.futureRefused) },
       ...(this.influx ? { influx: this.influx.health() } : {}),
       ...(this.archiver ? { netcdf: this.archiver.health() } : {}),
+      ...(this.alarms ? { alarms: this.alarms.health() } : {}),
     };
   }
 
@@ -174,6 +211,9 @@ export class Collector {
     clearInterval(this.dedupeTimer);
     this.saveDedupe();
     await this.runControl?.close();
+    this.alarms?.stop();
+    this.treatments?.close();
+    await this.alarmBus?.close();
     this.archiver?.stop();
     await this.influx?.close();
   }

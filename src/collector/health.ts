@@ -39,6 +39,11 @@ export function withCollector(report: HealthReport, c: CollectorHealth): HealthR
     problems.push(...c.netcdf.problems);
     if (!c.netcdf.nas_available) problems.push(`NAS ${c.netcdf.nas} unavailable: experiment files are kept locally (${c.netcdf.pending_local_files} waiting) and moved when it returns`);
   }
+  if (c.alarms) {
+    const { state, ...rest } = c.alarms;
+    sinks.alarms = { state, ...rest };
+    if (c.alarms.log_error) problems.push(`alarm event log: ${c.alarms.log_error}`);
+  }
   return { ...report, status: problems.length ? 'degraded' : 'ok', sinks, problems };
 }
 

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { FacilityConfig } from './facility-schema.ts';
 import { ToleranceOverrides } from '../fidelity/tolerance.ts';
+import { AlarmsConfig } from '../alarms/config.ts';
 import { TagName } from './profile-schema.ts';
 
 /** Name of an environment variable holding a secret; secrets never sit in YAML. */
@@ -357,6 +358,7 @@ export const Config = z
     influx: InfluxConfig.default(InfluxConfig.parse({})).describe('InfluxDB sink of the collector (off unless url is set)'),
     experiments: ExperimentsConfig.default(ExperimentsConfig.parse({})).describe('Experiments and their NetCDF archive'),
     facility: FacilityConfig.default(FacilityConfig.parse({})).describe('The facility: institution, publisher, naming authority, licence default, platform and location written into every NetCDF file (ACDD-1.3 global attributes)'),
+    alarms: AlarmsConfig.default(AlarmsConfig.parse({})).describe('Live alarms evaluated by the collector: classes, delays, severities, webhooks (docs/alarms.md)'),
     chambers: z.array(Chamber).default([]).describe('The climate chambers: one PLC each, with its driver, endpoint and profile'),
   })
   .strict();

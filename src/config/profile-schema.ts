@@ -27,6 +27,8 @@ const CommonTag = z.object({
   min: z.number().finite().optional().describe('Lowest sensible engineering value: writes below it are refused; the simulator stays above it'),
   max: z.number().finite().optional().describe('Highest sensible engineering value: writes above it are refused; the simulator stays below it'),
   /** A bool whose rising edge starts a run of the chamber's experiment and falling edge stops it. */
+  /** A door contact: true (or non-zero) means open; open longer than alarms.door_open_max_s raises door_open. */
+  door: z.boolean().optional().describe('true for a door contact (bool or number; true or non-zero = open): the door_open alarm watches it (alarms.door_open_max_s)'),
   run_trigger: z.boolean().default(false).describe("A bool whose rising edge starts a run of the chamber's experiment and falling edge stops it (at most one per profile)"),
   /** The simulator's model for this tag (see src/sim); ignored by drivers. */
   sim: z.string().optional().describe('Optional: what the simulator models for this tag (air_temperature, relative_humidity, co2, par, soil_moisture, setpoint, alarm, alarm_word, door, run, runtime, heater); without it the simulator infers it from standard_name, role and name, or serves a constant'),

@@ -16,6 +16,14 @@ export type Controlled = 'air_temperature' | 'relative_humidity' | 'co2' | 'par'
 
 const HOUR = 3_600_000;
 
+/** Faults forced on a chamber model; undefined = the model decides. */
+export interface ModelFaults {
+  /** Added to the reported value of a controlled quantity (its setpoint unchanged): the controller lost its hold. */
+  drift: Map<Controlled, number>;
+  door?: boolean;
+  alarm?: boolean;
+}
+
 /** Small deterministic PRNG (mulberry32) so a seed replays the same chamber. */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -51,6 +59,8 @@ export class ChamberModel {
   private alarmUntil = 0;
   private runtimeS = 0;
   running = true;
+  /** Injected faults (src/sim/faults.ts): drift of a measured value, forced door and alarm states. */
+  readonly faults: ModelFaults = { drift: new Map() };
 
   constructor(seed: number, private readonly programme: ChamberProgramme = DEFAULT_PROGRAMME, startMs = Date.now()) {
     this.rnd = prng(seed);
@@ -90,12 +100,14 @@ export class ChamberModel {
   }
 
   get doorOpen(): boolean {
+    if (this.faults.door !== undefined) return this.faults.door;
     return this.t < this.doorOpenUntil;
   }
 
   get alarm(): boolean {
+    if (this.faults.alarm !== undefined) return this.faults.alarm;
     const t = this.state.air_temperature - this.setpoint('air_temperature');
-    return this.t < this.alarmUntil || Math.abs(t) > 3 || (this.doorOpen && this.doorOpenUntil - this.t < 60_000);
+    return this.t < this.alarmUntil || Math.abs(t) > 3 || (this.faults.door === undefined && this.doorOpen && this.doorOpenUntil - this.t < 60_000);
   }
 
   /** Advances the model to `nowMs` in steps of at most 1 s of simulated time. */
@@ -141,11 +153,12 @@ export class ChamberModel {
   /** The current value of a quantity, rounded as a sensor would report it. */
   value(q: Quantity): number | boolean {
     const s = this.state;
+    const drift = (c: Controlled) => this.faults.drift.get(c) ?? 0;
     switch (q) {
-      case 'air_temperature': return round(s.air_temperature, 2);
-      case 'relative_humidity': return round(s.relative_humidity, 1);
-      case 'co2': return round(s.co2, 1);
-      case 'par': return round(s.par, 1);
+      case 'air_temperature': return round(s.air_temperature + drift(q), 2);
+      case 'relative_humidity': return round(s.relative_humidity + drift(q), 1);
+      case 'co2': return round(s.co2 + drift(q), 1);
+      case 'par': return round(s.par + drift(q), 1);
       case 'soil_moisture': return round(s.soil_moisture, 2);
       case 'heater': return round(s.heater, 1);
       case 'door': return this.doorOpen;

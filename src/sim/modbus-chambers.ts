@@ -31,10 +31,11 @@ export async function serveModbusChambers(list: Array<{ resolved: ResolvedModbus
   const units = list.map(({ resolved, model }) => {
     const id = resolved.chamber.modbus.unit_id;
     const tags = resolved.tags.map((t) => ({ ...t, area: t.area ?? resolved.profile.defaults.area }));
-    return { resolved, id, banks: server.unit(id), bindings: bindTags(tags, model), order: resolved.profile.defaults.order };
+    return { resolved, id, banks: server.unit(id), bindings: bindTags(tags, model), order: resolved.profile.defaults.order, frozen: new Set<string>() };
   });
   const update = (u: (typeof units)[number]) => {
     for (const b of u.bindings) {
+      if (u.frozen.has(b.tag.name)) continue;
       const v = b.read();
       if (v === undefined) continue;
       try {
@@ -60,7 +61,12 @@ export async function serveModbusChambers(list: Array<{ resolved: ResolvedModbus
     update(u);
   }
   return {
-    chambers: units.map((u) => ({ chamber: u.resolved.chamber.id, endpoint: `tcp://${host}:${server.port} unit ${u.id}`, update: () => update(u) })),
+    chambers: units.map((u) => ({ chamber: u.resolved.chamber.id, endpoint: `tcp://${host}:${server.port} unit ${u.id}`, update: () => update(u), frozen: u.frozen, silence: (on: boolean) => server.setSilent(u.id, on),
+      fail: (tag: string, on: boolean) => {
+        const t = u.bindings.find((x) => x.tag.name === tag)?.tag;
+        if (!t) throw new Error(`chamber ${u.resolved.chamber.id}: no tag "${tag}"`);
+        for (let i = 0; i < Math.max(1, registerCount(t)); i++) server.setFailing(u.id, t.area ?? 'holding', t.address + i, on);
+      } })),
     stop: () => server.close(),
   };
 }

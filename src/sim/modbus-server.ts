@@ -20,6 +20,8 @@ export interface RunningModbusServer {
   port: number;
   unit(id: number): UnitBanks;
   setSilent(id: number, silent: boolean): void;
+  /** Reads of `area` covering `address` of unit `id` answer exception 4 (server device failure) while on (fault injection). */
+  setFailing(id: number, area: 'coil' | 'discrete' | 'input' | 'holding', address: number, on: boolean): void;
   onWrite(cb: (e: WriteEvent) => void): void;
   /** Requests answered since start (for benchmarks). */
   readonly requests: number;
@@ -29,6 +31,15 @@ export interface RunningModbusServer {
 export async function startModbusServer(opts: { port: number; host?: string }): Promise<RunningModbusServer> {
   const units = new Map<number, UnitBanks>();
   const silent = new Set<number>();
+  /** `<unit>:<function code>:<address>` of failing registers / bits. */
+  const failing = new Set<string>();
+  const fails = (id: number, pdu: Buffer): boolean => {
+    if (!failing.size || pdu.length < 5 || pdu[0]! > 4) return false;
+    const addr = pdu.readUInt16BE(1);
+    const qty = pdu.readUInt16BE(3);
+    for (let i = 0; i < qty; i++) if (failing.has(`${id}:${pdu[0]}:${addr + i}`)) return true;
+    return false;
+  };
   const listeners: Array<(e: WriteEvent) => void> = [];
   const sockets = new Set<Socket>();
   let requests = 0;
@@ -48,7 +59,7 @@ export async function startModbusServer(opts: { port: number; host?: string }): 
     const banks = units.get(id);
     if (!banks || silent.has(id) || pdu.length < 1) return;
     requests++;
-    const reply = respond(banks, pdu, (e) => listeners.forEach((l) => l({ unit: id, ...e })));
+    const reply = fails(id, pdu) ? exception(pdu[0]!, 4) : respond(banks, pdu, (e) => listeners.forEach((l) => l({ unit: id, ...e })));
     const out = Buffer.allocUnsafe(7 + reply.length);
     out.writeUInt16BE(tid, 0);
     out.writeUInt16BE(0, 2);
@@ -85,6 +96,11 @@ export async function startModbusServer(opts: { port: number; host?: string }): 
     port: typeof addr === 'object' && addr ? addr.port : opts.port,
     unit,
     setSilent: (id, s) => void (s ? silent.add(id) : silent.delete(id)),
+    setFailing: (id, area, address, on) => {
+      const key = `${id}:${{ coil: 1, discrete: 2, holding: 3, input: 4 }[area]}:${address}`;
+      if (on) failing.add(key);
+      else failing.delete(key);
+    },
     onWrite: (cb) => void listeners.push(cb),
     get requests() {
       return requests;

@@ -2,6 +2,7 @@ import type { LoadedConfig, ResolvedChamber } from '../config/loader.ts';
 import type { Logger } from '../core/log.ts';
 import type { ResolvedModbus } from '../config/resolved.ts';
 import { ChamberModel, DEFAULT_PROGRAMME, type ChamberProgramme } from './dynamics.ts';
+import { SimulatorFaults } from './faults.ts';
 import { serveModbusChambers } from './modbus-chambers.ts';
 import { serveOpcuaChamber, type SimulatedChamber } from './opcua-chamber.ts';
 import { clientPkiDir } from '../drivers/opcua/client.ts';
@@ -20,6 +21,10 @@ async function trustSimulatedPlc(dataDir: string, endpoint: string, chamber: str
 
 export interface RunningSimulator {
   chambers: SimulatedChamber[];
+  /** The fault injector (tests, benchmarks): drift, freeze, drop, PLC alarm, door. */
+  faults: SimulatorFaults;
+  /** The chamber models by chamber id. */
+  models: ReadonlyMap<string, ChamberModel>;
   stop(): Promise<void>;
 }
 
@@ -51,6 +56,9 @@ export async function startSimulator(loaded: LoadedConfig, log: Logger): Promise
   const stoppers: Array<() => Promise<void>> = [];
   const models = new Map<string, ChamberModel>();
   const modbusByPort = new Map<number, Array<{ resolved: ResolvedModbus; model: ChamberModel }>>();
+  // OPC UA chambers are one server each: dropping one stops it, restoring serves it again.
+  const opcua = new Map<string, { serve: () => Promise<SimulatedChamber & { stop(): Promise<void> }>; current?: SimulatedChamber & { stop(): Promise<void> } }>();
+  const dropped = new Set<string>();
   try {
     for (const [i, r] of loaded.chambers.entries()) {
       const at = loopbackPort(r.chamber.endpoint);
@@ -58,9 +66,12 @@ export async function startSimulator(loaded: LoadedConfig, log: Logger): Promise
       const model = new ChamberModel(sim.seed + i, programmeFor(i), simNow());
       models.set(r.chamber.id, model);
       if (r.chamber.driver === 'opcua') {
-        const one = await serveOpcuaChamber(r as Extract<ResolvedChamber, { chamber: { driver: 'opcua' } }>, model, at.port, at.host, log);
+        const serve = () => serveOpcuaChamber(r as Extract<ResolvedChamber, { chamber: { driver: 'opcua' } }>, model, at.port, at.host, log);
+        const one = await serve();
+        const entry: { serve: typeof serve; current?: typeof one } = { serve, current: one };
+        opcua.set(r.chamber.id, entry);
         served.push(one);
-        stoppers.push(one.stop);
+        stoppers.push(async () => entry.current?.stop());
         // A secured simulated PLC is ours: its certificate is trusted for its endpoint (docs/security.md).
         if (r.chamber.opcua.security_mode !== 'None') await trustSimulatedPlc(loaded.dataDir, r.chamber.endpoint, r.chamber.id, one.certificate(), log);
       } else {
@@ -84,8 +95,36 @@ export async function startSimulator(loaded: LoadedConfig, log: Logger): Promise
     for (const s of served) s.update();
   }, 250);
   for (const s of served) log.info(`simulating chamber ${s.chamber} at ${s.endpoint}`);
+  const faults = new SimulatorFaults({
+    model: (c) => models.get(c),
+    served: (c) => served.find((s) => s.chamber === c),
+    async setDropped(c, drop) {
+      if (drop === dropped.has(c)) return;
+      const o = opcua.get(c);
+      if (o) {
+        if (drop) {
+          const cur = o.current;
+          o.current = undefined;
+          served.splice(served.findIndex((s) => s === cur), 1);
+          await cur?.stop();
+        } else {
+          o.current = await o.serve();
+          served.push(o.current);
+        }
+      } else {
+        const s = served.find((x) => x.chamber === c);
+        if (!s?.silence) throw new Error(`fault injector: chamber "${c}" is not served by the simulator`);
+        s.silence(drop);
+      }
+      if (drop) dropped.add(c);
+      else dropped.delete(c);
+      log.info(`fault injector: chamber ${c} ${drop ? 'dropped' : 'restored'}`);
+    },
+  });
   return {
     chambers: served,
+    faults,
+    models,
     async stop() {
       clearInterval(tick);
       await Promise.all(stoppers.map((stop) => stop()));

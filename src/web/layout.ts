@@ -10,6 +10,7 @@ export function page(title: string, s: Session | undefined, body: Html, o: { scr
     ? html`<nav aria-label="Main"><ul>
         <li><a href="/experiments">Experiments</a></li>
         <li><a href="/live">Live</a></li>
+        <li><a href="/alarms">Alarms</a></li>
         ${role && atLeast(role, 'operator') ? html`<li><a href="/experiments/new">New experiment</a></li>` : ''}
         ${role && atLeast(role, 'admin') ? html`<li><a href="/admin">Admin</a></li>` : ''}
       </ul>

@@ -31,7 +31,7 @@ export const webLiveRoutes: FastifyPluginAsync<WebLiveOptions> = async (app, o) 
     for (const r of open) r.end();
   });
 
-  app.get('/api/live', { onRequest: requireRole(o.users, 'viewer'), schema: { tags: ['live'], summary: 'Server-sent events: the latest values of each chamber (event "chamber")', security: [{ bearer: [] }] } }, (req, reply) => {
+  app.get('/api/live', { onRequest: requireRole(o.users, 'viewer'), schema: { tags: ['live'], summary: 'Server-sent events: the latest values and active alarms of each chamber (event "chamber")', security: [{ bearer: [] }] } }, (req, reply) => {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -68,8 +68,11 @@ export const webLiveRoutes: FastifyPluginAsync<WebLiveOptions> = async (app, o) 
     if (!s) return reply;
     const chambers = o.live.configured ?? o.live.snapshot().map((c) => c.chamber);
     const controls = o.controls && atLeast(s.who.role, 'operator') ? Object.entries(o.controls).filter(([, tags]) => tags.length) : [];
+    // Operators and admins acknowledge alarms from the banner (POST /api/alarms/:id/ack); the API enforces the role too.
+    const canAck = atLeast(s.who.role, 'operator');
     const body = html`<p>Values update by themselves (server-sent events). <span id="live-state" role="status" aria-live="polite">connecting…</span></p>
-      <div id="live" class="chambers">${chambers.length ? chambers.map((c) => html`<section class="card chamber" data-chamber="${c}" aria-label="Chamber ${c}"><h2>${c}</h2><p>Loading…</p></section>`) : html`<p id="live-empty">No values received yet.</p>`}</div>
+      <p id="alarm-summary" class="alarm-summary" aria-live="polite"><a href="/alarms">Alarms</a>: waiting for the first update…</p>
+      <div id="live" class="chambers" data-can-ack="${canAck ? 'true' : 'false'}">${chambers.length ? chambers.map((c) => html`<section class="card chamber" data-chamber="${c}" aria-label="Chamber ${c}"><h2>${c}</h2><p>Loading…</p></section>`) : html`<p id="live-empty">No values received yet.</p>`}</div>
       ${controls.length ? html`<h2>Setpoints</h2><p>Writes go to the PLC at once and are audited with your name.</p>
       <div class="chambers" id="setpoint-controls">${controls.map(([chamber, tags]) => html`<form class="card setpoint" data-chamber="${chamber}" aria-label="Setpoint for chamber ${chamber}">
         <h3>${chamber}</h3>

@@ -1,4 +1,4 @@
-// Octopus web page: plot, zip progress and live view. Plain browser JavaScript, no dependencies.
+// Octopus web page: plot, zip progress, live view and alarm banners. Plain browser JavaScript, no dependencies.
 (() => {
   'use strict';
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? '';
@@ -110,6 +110,32 @@
     });
   }
 
+  // ---- alarms (live banner and alarm page) ----
+  const utc = (ms) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ') + ' UTC';
+  const who = (by) => String(by ?? '').replace(/^(api|mqtt|web):/, '');
+  const alarmText = (a) => {
+    const parts = [el('strong', { class: 'alarm-class' }, a.class.replace('_', ' ')), a.tag ? ' ' : '', a.tag ? el('code', {}, a.tag) : '', ` — ${a.message} `,
+      el('span', { class: 'alarm-since' }, `since ${utc(a.since)}`), ' · ', el('span', { class: 'alarm-state' }, a.state)];
+    if (a.state === 'acknowledged') parts.push(el('span', { class: 'alarm-acked' }, ` by ${who(a.acknowledged_by)}${a.acknowledged_at ? ` at ${utc(a.acknowledged_at)}` : ''}${a.comment ? `: “${a.comment}”` : ''}`));
+    return parts;
+  };
+  const acknowledge = async (form, id, comment) => {
+    const out = form.querySelector('.ack-result');
+    out.className = 'ack-result';
+    if (!comment) { out.classList.add('error'); out.textContent = 'Write a comment first.'; form.elements.comment.focus(); return; }
+    out.textContent = 'Sending…';
+    form.querySelector('button').disabled = true;
+    try {
+      const res = await fetch(`/api/alarms/${encodeURIComponent(id)}/ack`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify({ comment }) });
+      const r = await res.json().catch(() => ({}));
+      if (res.ok) { out.classList.add('ok'); out.textContent = 'Acknowledged.'; return; }
+      out.classList.add('error'); out.textContent = `Refused: ${r.error ?? res.status}`;
+    } catch (err) {
+      out.classList.add('error'); out.textContent = `Not sent: ${err.message}`;
+    }
+    form.querySelector('button').disabled = false;
+  };
+
   // ---- live facility view (server-sent events) ----
   const live = document.getElementById('live');
   if (live) {
@@ -125,11 +151,19 @@
       const skew = c.skew;
       const rows = Object.entries(c.tags).filter(([t]) => !t.endsWith('_setpoint')).sort(([a], [b]) => a.localeCompare(b));
       const alarms = Object.entries(c.tags).filter(([t, x]) => /alarm|door_open/.test(t) && x.value && x.value !== 0);
-      const h = el('h2', {}, c.chamber);
+      let body = card.querySelector(':scope > .live-body');
+      if (!body) {
+        // Heading, alarm banner and values: the banner is kept across re-renders, so an
+        // operator typing an acknowledgement comment keeps the text and the focus.
+        body = el('div', { class: 'live-body' });
+        card.replaceChildren(el('h2', {}, c.chamber), el('div', { class: 'alarm-banner', 'data-chamber': c.chamber, role: 'region', 'aria-label': `Alarms of ${c.chamber}`, 'aria-live': 'polite', hidden: '' }), body);
+      }
+      renderBanner(card.querySelector(':scope > .alarm-banner'), c.chamber, c.alarms ?? []);
       const meta = el('p');
       const st = c.status?.state ?? 'unknown';
       meta.append(el('span', { class: `state-${st}` }, st), ' · ', c.running ? el('a', { href: `/experiments/${c.running.experiment}` }, `${c.running.experiment} ${c.running.run}`) : 'no run', ' · ', el('a', { href: c.grafana, rel: 'external' }, 'Grafana'));
-      const al = el('p', { class: alarms.length ? 'alarm' : '' }, alarms.length ? `Alarm: ${alarms.map(([t, x]) => `${t}=${x.value}`).join(', ')}` : 'No alarm');
+      // The PLC's own alarm and door tags as read now (the banner above shows the alarm engine's alarms).
+      const al = el('p', { class: alarms.length ? 'alarm plc-alarms' : 'plc-alarms' }, alarms.length ? `PLC alarm tags: ${alarms.map(([t, x]) => `${t}=${x.value}`).join(', ')}` : 'PLC alarm tags: none active');
       const table = el('table'), head = el('tr');
       for (const t of ['Tag', 'Value', 'Setpoint', 'Quality', 'Age']) head.append(el('th', { scope: 'col' }, t));
       const tb = el('tbody');
@@ -144,7 +178,50 @@
         tb.append(tr);
       }
       const wrap = el('div', { class: 'scroll' }); wrap.append(table);
-      card.replaceChildren(h, meta, al, wrap);
+      body.replaceChildren(meta, al, wrap);
+      renderSummary();
+    };
+    const canAck = live.dataset.canAck === 'true';
+    const summary = document.getElementById('alarm-summary');
+    const renderSummary = () => {
+      if (!summary) return;
+      const all = [...last.values()].flatMap((x) => x.alarms ?? []);
+      const open = all.filter((a) => a.state === 'raised').length;
+      summary.className = `alarm-summary${all.length ? ' has-alarms' : ''}`;
+      summary.replaceChildren(el('a', { href: '/alarms' }, 'Alarms'), all.length
+        ? `: ${all.length} active (${open} not acknowledged) in ${new Set(all.map((a) => a.chamber)).size} chamber(s)`
+        : ': none active');
+    };
+    let ackSeq = 0;
+    const renderBanner = (banner, chamber, alarms) => {
+      // Keyed by alarm id and updated in place: the text follows each event, an open
+      // acknowledgement form stays as it is until its alarm is acknowledged or cleared.
+      const keep = new Set();
+      for (const a of alarms) {
+        keep.add(a.id);
+        let item = [...banner.children].find((x) => x.dataset.alarm === a.id);
+        if (!item) {
+          item = el('div', { 'data-alarm': a.id, 'data-class': a.class, 'data-tag': a.tag ?? '' });
+          item.append(el('p', { class: 'alarm-text' }));
+          banner.prepend(item);
+        }
+        item.className = `alarm-item sev-${a.severity} st-${a.state}`;
+        item.dataset.state = a.state;
+        item.querySelector('.alarm-text').replaceChildren(...alarmText(a));
+        const form = item.querySelector('form.alarm-ack');
+        if (canAck && a.state === 'raised') { if (!form) item.append(ackForm(chamber, a)); }
+        else form?.remove();
+      }
+      for (const item of [...banner.children]) if (!keep.has(item.dataset.alarm)) item.remove();
+      banner.hidden = alarms.length === 0;
+    };
+    const ackForm = (chamber, a) => {
+      const n = ++ackSeq;
+      const f = el('form', { class: 'alarm-ack', 'data-alarm': a.id, 'aria-label': `Acknowledge ${a.class} alarm${a.tag ? ` ${a.tag}` : ''} of ${chamber}` });
+      const input = el('input', { id: `ack-comment-${n}`, name: 'comment', required: '', maxlength: '2000', autocomplete: 'off' });
+      f.append(el('label', { for: `ack-comment-${n}` }, 'Comment'), input, el('button', { type: 'submit' }, 'Acknowledge'), el('span', { class: 'ack-result', role: 'status' }));
+      f.addEventListener('submit', (ev) => { ev.preventDefault(); acknowledge(f, a.id, input.value.trim()); });
+      return f;
     };
     const last = new Map();
     setInterval(() => { for (const c of last.values()) render(c); }, 5000);
@@ -152,6 +229,50 @@
     es.addEventListener('open', () => { state.textContent = 'live'; });
     es.addEventListener('error', () => { state.textContent = 'reconnecting…'; });
     es.addEventListener('chamber', (ev) => render(JSON.parse(ev.data)));
+  }
+
+  // ---- alarm page: follows the alarm state (server-sent events) and redraws its lists ----
+  const alarmsActive = document.getElementById('alarms-active');
+  if (alarmsActive) {
+    const note = document.getElementById('alarms-refresh');
+    const sigs = new Map();
+    let busy = false, again = false;
+    const typing = () => [...document.querySelectorAll('form.alarm-ack input[name="comment"]')].some((i) => i.value || i === document.activeElement);
+    const refresh = async () => {
+      if (busy) { again = true; return; }
+      busy = true;
+      try {
+        // An operator writing a comment keeps the form; the lists are redrawn once it is sent or emptied.
+        if (typing()) { note.className = ''; note.textContent = 'The alarms changed: reload the page to see the new state.'; return; }
+        const r = await fetch(location.href, { headers: { accept: 'text/html' } });
+        if (!r.ok) return;
+        const doc = new DOMParser().parseFromString(await r.text(), 'text/html');
+        for (const id of ['alarms-active', 'alarms-history']) {
+          const fresh = doc.getElementById(id);
+          if (fresh) document.getElementById(id)?.replaceWith(document.importNode(fresh, true));
+        }
+        note.className = 'sr-only';
+        note.textContent = 'Alarm lists updated.';
+      } finally {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      }
+    };
+    const es = new EventSource('/api/live');
+    es.addEventListener('chamber', (ev) => {
+      const c = JSON.parse(ev.data);
+      const sig = JSON.stringify((c.alarms ?? []).map((a) => [a.id, a.state]));
+      let old = sigs.get(c.chamber);
+      sigs.set(c.chamber, sig);
+      if (old === undefined) {
+        // First event of the chamber: compare with what the page was rendered with.
+        const filter = document.getElementById('f-chamber')?.value;
+        if (filter && filter !== c.chamber) return;
+        const rows = [...document.querySelectorAll('#alarms-active tr[data-alarm]')].filter((tr) => tr.cells[0]?.textContent === c.chamber);
+        old = JSON.stringify(rows.map((tr) => [tr.dataset.alarm, tr.dataset.state]));
+      }
+      if (old !== sig) refresh();
+    });
   }
 
   // ---- setpoint control (operators; the server renders the forms only for them) ----
