@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Metric } from '../core/metrics.ts';
+import type { HealthReport } from '../core/health.ts';
 import { buildApp, type RunFileResolver } from '../api/app.ts';
 import { AuditLog } from '../auth/audit.ts';
 import { UserStore } from '../auth/users.ts';
@@ -51,8 +52,8 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       const collector = new Collector(own.loaded, url, log.child('collector'), own.env, cfg.experiments.enabled ? createExperimentStore(loaded) : undefined);
       collector.start();
       stops.unshift(['collector', () => collector.stop()]);
-      const health = () => withCollector(standaloneHealth(cfg.gateway.id, url, collector), collector.health());
-      const app = await buildApp({ health, metrics: [...(collector.influx ? [collector.influx.latency] : []), ...(collector.alarms ? alarmMetrics(collector.alarms) : [])] });
+      const health = () => withAlarmOutputs(collector, withCollector(standaloneHealth(cfg.gateway.id, url, collector), collector.health()));
+      const app = await buildApp({ health, metrics: [...(collector.influx ? [collector.influx.latency] : []), ...(collector.alarms ? alarmMetrics(collector.alarms) : []), ...(collector.notifications?.metrics ?? [])] });
       await app.listen({ port: cfg.collector.http_port, host: cfg.http.host });
       stops.unshift(['http', () => app.close()]);
       process.stdout.write(`Octopus collector for "${cfg.mqtt.prefix}/+/data" on ${url}${cfg.influx.url ? ` → ${cfg.influx.url}` : ''}\n  health     curl http://localhost:${cfg.collector.http_port}/api/health\nCtrl-C stops it cleanly.\n`);
@@ -126,11 +127,11 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         runFile = (id, run) => collector.archiver?.fileOf(id, run.id) ?? elsewhere(id, run);
         collector.start();
         stops.splice(1, 0, ['collector', () => collector.stop()]);
-        health = () => withCollector(gateway.health(), collector.health());
+        health = () => withAlarmOutputs(collector, withCollector(gateway.health(), collector.health()));
         if (collector.influx) metrics.push(collector.influx.latency);
         if (collector.alarms) {
           alarms = collector.alarms;
-          metrics.push(...alarmMetrics(collector.alarms));
+          metrics.push(...alarmMetrics(collector.alarms), ...(collector.notifications?.metrics ?? []));
         }
         await Promise.race([collector.subscribed, new Promise((r) => setTimeout(r, 10_000).unref())]);
       }
@@ -189,6 +190,11 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
   const clean = await shutdown(stops, log);
   uninstall();
   return clean && !fatal ? 0 : 1;
+}
+
+/** Health with the alarm webhooks and the InfluxDB alarm measurement, when the collector has them. */
+function withAlarmOutputs(collector: Collector, report: HealthReport): HealthReport {
+  return collector.notifications ? collector.notifications.withHealth(report) : report;
 }
 
 /** The configuration as the collector sees it: its own credentials (collector.username_env) when given. */

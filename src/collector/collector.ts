@@ -14,6 +14,7 @@ import { DataSubscriber, defaultCollectorClientId, type SubscriberStats } from '
 import { AlarmEngine, type AlarmHealth } from '../alarms/engine.ts';
 import { alarmLogFile } from '../alarms/event-log.ts';
 import { AlarmBus } from '../alarms/mqtt.ts';
+import { startAlarmNotifications, type AlarmNotifications } from '../alarms/notifications.ts';
 import { plansOf } from '../alarms/plan.ts';
 import { TreatmentTolerances } from '../alarms/treatments.ts';
 
@@ -45,6 +46,8 @@ export class Collector {
   /** The live alarm engine (alarms.enabled): evaluated on the archive path, published while this collector holds the archive lease. */
   readonly alarms?: AlarmEngine;
   private readonly alarmBus?: AlarmBus;
+  /** Alarm webhooks and the InfluxDB alarm measurement, fed by the engine's events. */
+  readonly notifications?: AlarmNotifications;
   private readonly treatments?: TreatmentTolerances;
   private readonly subscriber: DataSubscriber;
   /** With a shared-subscription group, the archive still needs every sample: its own subscription. */
@@ -88,7 +91,9 @@ export class Collector {
       });
       this.alarmBus.serve(this.alarms);
       const engine = this.alarms;
-      this.alarmBus.onConnect = () => engine.republish();
+      this.alarmBus.onConnect = () => engine.republish();      // Webhooks and the InfluxDB `alarm` measurement (Grafana annotations): the engine
+      // only emits events while it is the writer, so one collector notifies.
+      this.notifications = startAlarmNotifications(engine, { webhooks: cfg.alarms.webhooks, dataDir: resolve(loaded.dataDir), ...(this.influx ? { influx: this.influx } : {}), log: log.child('alarms'), env });
     }
     this.log = log;
     this.dedupeFile = resolve(loaded.dataDir, DEDUPE_FILE);
@@ -212,6 +217,7 @@ export class Collector {
     this.saveDedupe();
     await this.runControl?.close();
     this.alarms?.stop();
+    await this.notifications?.close();
     this.treatments?.close();
     await this.alarmBus?.close();
     this.archiver?.stop();
