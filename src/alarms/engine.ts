@@ -323,6 +323,7 @@ export class AlarmEngine implements AlarmService {
     return { ok: true, alarm: acked };
   }
 
+  /** Events this engine publishes (only while it is the writer: a standby's listeners hear nothing, so notifiers hooked here never send twice). */
   onEvent(listener: (e: AlarmEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
