@@ -66,11 +66,9 @@ export class AlarmEngine implements AlarmService {
   private treatments = new Map<string, string>();
   private logError?: string;
   publisher?: AlarmPublisher;
-  /** Counters for /metrics (since process start). */
+  /** Counters for /metrics (since process start; events this engine published). */
   readonly raisedTotal = new Map<AlarmClass, number>();
   acknowledgedTotal = 0;
-  /** Latency probe for the benchmark: called with the engine time of each raise. */
-  onRaise?: (a: Alarm) => void;
 
   constructor(private readonly o: AlarmEngineOptions) {
     this.now = o.now ?? Date.now;
@@ -216,8 +214,6 @@ export class AlarmEngine implements AlarmService {
       ...(value !== undefined ? { value } : {}), ...(setpoint !== undefined ? { setpoint } : {}), ...(band !== undefined ? { band } : {}), ...(units ? { units } : {}),
     };
     this.alarms.set(key, a);
-    this.raisedTotal.set(cls, (this.raisedTotal.get(cls) ?? 0) + 1);
-    this.onRaise?.(a);
     if (this.leader) {
       this.emit('raised', 'octopus', a);
       this.publishState(chamber);
@@ -252,6 +248,7 @@ export class AlarmEngine implements AlarmService {
       this.logError = `cannot append to ${this.eventLog.file}: ${(err as Error).message}`;
       this.o.log.error(`alarm event log ${this.logError}; ${event} ${alarm.id} is published but will not survive a restart`);
     }
+    if (event === 'raised') this.raisedTotal.set(alarm.class, (this.raisedTotal.get(alarm.class) ?? 0) + 1);
     this.events.push(e);
     if (this.events.length > this.o.config.history_limit * 1.1) this.events = this.events.slice(-this.o.config.history_limit);
     try {
@@ -296,7 +293,7 @@ export class AlarmEngine implements AlarmService {
     const limit = opts.limit ?? 100;
     for (let i = this.events.length - 1; i >= 0 && out.length < limit; i--) {
       const e = this.events[i]!;
-      if (opts.since !== undefined && e.ts < opts.since) break;
+      if (opts.since !== undefined && e.ts < opts.since) continue;
       if (opts.chamber && e.alarm.chamber !== opts.chamber) continue;
       out.push(e);
     }
@@ -326,6 +323,7 @@ export class AlarmEngine implements AlarmService {
     return { ok: true, alarm: acked };
   }
 
+  /** Events this engine publishes (only while it is the writer: a standby's listeners hear nothing, so notifiers hooked here never send twice). */
   onEvent(listener: (e: AlarmEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -19,6 +19,10 @@ export function lintProfile(file: string, p: Profile): ConfigIssue[] {
   for (const { t, i } of triggers) {
     if (t.type !== 'bool' && t.type !== 'Boolean') issues.push({ file, path: at(i, 'run_trigger'), message: 'a run trigger must be a bool tag', got: t.type });
   }
+  p.tags.forEach((t, i) => {
+    // A door contact reads open as true or non-zero: strings and dates cannot say it.
+    if (t.door && ['string', 'String', 'DateTime'].includes(t.type)) issues.push({ file, path: at(i, 'door'), message: 'a door tag must be a bool or a number (true / non-zero = open)', got: t.type });
+  });
   if (triggers.length > 1) issues.push({ file, path: at(triggers[1]!.i, 'run_trigger'), message: `only one run trigger per profile (first at tags[${triggers[0]!.i}])` });
   p.tags.forEach((t, i) => {
     if (t.setpoint_of !== undefined && !names.has(t.setpoint_of)) {

@@ -38,7 +38,7 @@ export function simHintFor(tag: Tag): string | undefined {
   if (tag.standard_name && BY_STANDARD_NAME[tag.standard_name]) return BY_STANDARD_NAME[tag.standard_name];
   if (tag.run_trigger) return 'run';
   if (tag.role === 'alarm') return isBool ? 'alarm' : 'alarm_word';
-  if (isBool && /door/.test(tag.name)) return 'door';
+  if (tag.door || (isBool && /door/.test(tag.name))) return 'door';
   if (!isBool && /runtime|run_time/.test(tag.name)) return 'runtime';
   if (!isBool && /heater|heating/.test(tag.name)) return 'heater';
   return undefined;

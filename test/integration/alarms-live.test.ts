@@ -198,6 +198,12 @@ describe('live alarms on a running octopus', () => {
     const r = await eventually(() => results.map((x) => JSON.parse(x) as Record<string, unknown>).find((x) => x.id === 'req-1'), 'ack result');
     expect(r).toMatchObject({ request: 'alarm_ack', status: 'accepted', alarm: e.alarm.id, by: 'olga' });
     await eventually(() => events.find((x) => x.event === 'acknowledged' && x.alarm.id === e.alarm.id && x.by === 'mqtt:olga'), 'acknowledged by mqtt:olga');
+    // Refusals are answered with the reason: unknown alarm, no comment.
+    await publishOrDrop(obs, 'lab/alarms/ack/olga', JSON.stringify({ alarm: 'c9.offline.chamber.1', comment: 'x', id: 'req-2' }));
+    await publishOrDrop(obs, 'lab/alarms/ack/olga', JSON.stringify({ alarm: e.alarm.id, id: 'req-3' }));
+    const refused = (id: string) => results.map((x) => JSON.parse(x) as Record<string, unknown>).find((x) => x.id === id);
+    expect(await eventually(() => refused('req-2'), 'refusal req-2')).toMatchObject({ status: 'refused', reason: expect.stringContaining('no alarm') });
+    expect(await eventually(() => refused('req-3'), 'refusal req-3')).toMatchObject({ status: 'refused', reason: expect.stringContaining('comment') });
     // A viewer may not publish acknowledgements at all (broker ACL).
     const v = await probe(mqttUrl, vic);
     await publishOrDrop(v, 'lab/alarms/ack/vic', JSON.stringify({ alarm: e.alarm.id, comment: 'x' }));

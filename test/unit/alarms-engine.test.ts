@@ -209,6 +209,21 @@ describe('alarm engine (fake clock)', () => {
   });
 });
 
+describe('alarm event log that cannot be written', () => {
+  it('the alarm is still raised and published; health names the log and the error; nothing throws', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'octopus-alarms-ro-'));
+    dirs.push(dir);
+    // "state" is a file: the log's folder cannot be made.
+    writeFileSync(join(dir, 'state'), 'not a folder');
+    const r = rig({ dir });
+    r.run(2, { alarm_word: 0 });
+    r.run(1, { alarm_word: 1 });
+    expect(r.raised().map((e) => e.alarm.key)).toEqual(['c1/plc_alarm/alarm_word']);
+    expect(r.engine.health()).toMatchObject({ active: 1, log_error: expect.stringContaining(join(dir, 'state', 'alarms.jsonl')) });
+  });
+});
+
 describe('treatment tolerances from the experiment store', () => {
   it('are those of the running run of the chamber, and gone when the run stops', async () => {
     const { ArchiveRoot } = await import('../../src/experiments/archive-root.ts');
