@@ -6,6 +6,7 @@
  * collector → alarm → MQTT / HTTP / audit log / metrics.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +32,9 @@ let olga: { username: string; password: string };
 let vic: { username: string; password: string };
 let obs: Probe;
 const events: AlarmEvent[] = [];
+/** What a facility's webhook receiver (a real HTTP server on loopback) got from the collector. */
+const hooked: Array<AlarmEvent & { webhook: string }> = [];
+let receiver: Server;
 const states = new Map<string, ChamberAlarmState>();
 /** Latest sample per chamber/tag (an OPC UA subscription sends only what changed), and the newest stamp per chamber. */
 const latest = new Map<string, DataMessage['samples'][number]>();
@@ -70,7 +74,16 @@ async function dataAfter(chamber: string, t: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  const ports = { opcua: await freePort(), modbus: await freePort(), mqtt: await freePort(), http: await freePort() };
+  const ports = { opcua: await freePort(), modbus: await freePort(), mqtt: await freePort(), http: await freePort(), hook: await freePort() };
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      hooked.push(JSON.parse(body) as AlarmEvent & { webhook: string });
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(ports.hook, '127.0.0.1', r));
   mqttUrl = `mqtt://127.0.0.1:${ports.mqtt}`;
   http = `http://127.0.0.1:${ports.http}`;
   writeFileSync(config, `
@@ -79,7 +92,12 @@ data_dir: ${JSON.stringify(dataDir)}
 simulator: { enabled: false }
 mqtt: { port: ${ports.mqtt}, prefix: lab }
 http: { port: ${ports.http}, host: 127.0.0.1 }
-alarms: { stale_periods: 6, offline_delay_s: 2, door_open_max_s: 2, evaluate_interval_ms: 200 }
+alarms:
+  stale_periods: 6
+  offline_delay_s: 2
+  door_open_max_s: 2
+  evaluate_interval_ms: 200
+  webhooks: [{ name: ops, url: "http://127.0.0.1:${ports.hook}/alarms", classes: [deviation], backoff_ms: 100 }]
 chambers:
   - id: c1
     driver: opcua
@@ -112,6 +130,7 @@ afterAll(async () => {
   await obs?.end();
   await octopus?.stop();
   await sim?.stop();
+  await new Promise((r) => receiver?.close(r));
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -148,6 +167,9 @@ describe('live alarms on a running octopus', () => {
     await late.end();
     expect(got.retained).toBe(true);
     expect(StateSchema.parse(JSON.parse(got.payload)).alarms.map((a) => a.id)).toEqual([deviationId]);
+    // The facility's webhook receiver got the same event from the collector.
+    const delivered = await eventually(() => hooked.find((h) => h.event === 'raised' && h.alarm.id === deviationId), 'the raised event at the webhook receiver');
+    expect(delivered).toMatchObject({ webhook: 'ops', alarm: { chamber: 'c1', class: 'deviation', tag: 'co2' } });
     // Still out of band for longer: no second alarm.
     await dataAfter('c1', e!.alarm.raised_at + 3000);
     expect(raisedOf('c1/deviation/co2')).toHaveLength(1);
@@ -181,6 +203,11 @@ describe('live alarms on a running octopus', () => {
     expect((await api(`/api/alarms/${deviationId}/ack`, olga, { method: 'POST', body: JSON.stringify({ comment: 'late' }) })).status).toBe(409);
     const history = (await (await api('/api/alarms/history?chamber=c1&limit=10', vic)).json()) as { events: AlarmEvent[] };
     expect(history.events.filter((e) => e.alarm.id === deviationId).map((e) => e.event)).toEqual(['cleared', 'acknowledged', 'raised']);
+    // The webhook got the whole lifecycle, in order, with who acknowledged.
+    await eventually(() => hooked.some((h) => h.event === 'cleared' && h.alarm.id === deviationId), 'the cleared event at the webhook receiver');
+    const lifecycle = hooked.filter((h) => h.alarm.id === deviationId);
+    expect(lifecycle.map((h) => h.event)).toEqual(['raised', 'acknowledged', 'cleared']);
+    expect(lifecycle[1]!.by).toBe('api:olga');
     const metrics = await (await fetch(`${http}/metrics`)).text();
     expect(metrics).toMatch(/octopus_alarms_raised_total\{class="deviation"\} 1\b/);
     expect(metrics).toMatch(/octopus_alarms_acknowledged_total 1\b/);
