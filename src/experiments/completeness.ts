@@ -1,6 +1,6 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { NC_TYPE_SIZE, type NcType } from '../netcdf/format.ts';
+import { BUFFER_READERS, isoSeconds, NC_TYPE_SIZE } from '../netcdf/format.ts';
 import { isDerivedVariable, NcRunReader, type NcVariable } from '../netcdf/reader.ts';
 
 /**
@@ -69,16 +69,9 @@ const K_MEASURED = 0, K_UNCERTAIN = 1, K_HELD = 2, K_OFFLINE = 3, K_NOT_RECEIVED
 const CAUSES: GapCause[] = ['offline', 'bad_quality', 'not_received', 'unknown'];
 /** qc flag → kind (index = flag value). */
 const KIND_OF_QC: Kind[] = [K_MEASURED, K_UNCERTAIN, K_OFFLINE + 1 /* bad_quality */, K_NOT_RECEIVED, K_HELD, K_OFFLINE];
-const READERS: Record<NcType, ((b: Buffer, o: number) => number) | undefined> = {
-  byte: (b, o) => b.readInt8(o),
-  char: undefined,
-  short: (b, o) => b.readInt16BE(o),
-  int: (b, o) => b.readInt32BE(o),
-  float: (b, o) => b.readFloatBE(o),
-  double: (b, o) => b.readDoubleBE(o),
-};
+const READERS = BUFFER_READERS;
 
-const iso = (sec: number) => new Date(Math.round(sec * 1000)).toISOString().replace('.000Z', 'Z');
+const iso = isoSeconds;
 
 interface Acc {
   v: VariableCompleteness;
@@ -126,8 +119,7 @@ function* completenessSteps(runFilePath: string, opts: { chunkBytes?: number }):
     for (const chunk of r.chunks(0, r.records, opts.chunkBytes)) {
       const { buf, count: n } = chunk;
       const step = n > 0 ? buf.length / n : 0;
-      const times = new Float64Array(n);
-      for (let k = 0; k < n; k++) times[k] = buf.readDoubleBE(k * step + timeVar.at);
+      const times = chunk.times(timeVar);
       if (n > 0) {
         if (first === undefined) {
           first = times[0]!;

@@ -1,5 +1,6 @@
 import { NcRunReader } from '../netcdf/reader.ts';
 import { runPlan, usableAt, type FidelityOptions } from './report.ts';
+import { isoSeconds } from '../netcdf/format.ts';
 
 export interface DeviationBucket { t: string; n: number; mean: number | null; min: number | null; max: number | null }
 export interface DeviationSeries {
@@ -11,7 +12,7 @@ export interface DeviationSeries {
   chambers: Record<string, { setpoint: string; band: number; buckets: DeviationBucket[] }>;
 }
 
-const iso = (sec: number) => new Date(Math.round(sec * 1000)).toISOString().replace('.000Z', 'Z');
+const iso = isoSeconds;
 
 /**
  * value − setpoint of one controlled variable, decimated for a plot: at most `points`

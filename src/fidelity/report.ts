@@ -2,7 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { QC } from '../collector/sinks/netcdf/grid.ts';
 import type { ExperimentMetadata } from '../experiments/schema.ts';
-import type { NcType } from '../netcdf/format.ts';
+import { BUFFER_READERS, isoSeconds, type NcType } from '../netcdf/format.ts';
 import { NcRunReader, type NcVariable } from '../netcdf/reader.ts';
 import { planFidelity, type FidelityPlan, type PlannedVariable, type ToleranceSource } from './plan.ts';
 import type { ChamberFidelity, Excursion, FidelityReport, GroupVariable, TreatmentGroup, VariableFidelity } from './report-schema.ts';
@@ -37,17 +37,9 @@ export const MAX_EXCURSIONS = 200;
 const USABLE_QC = new Uint8Array(256);
 for (const q of [QC.good, QC.uncertain, QC.held]) USABLE_QC[q] = 1;
 
-type Read = (b: Buffer, o: number) => number;
-const READERS: Record<NcType, Read | undefined> = {
-  byte: (b, o) => b.readInt8(o),
-  char: undefined,
-  short: (b, o) => b.readInt16BE(o),
-  int: (b, o) => b.readInt32BE(o),
-  float: (b, o) => b.readFloatBE(o),
-  double: (b, o) => b.readDoubleBE(o),
-};
+const READERS = BUFFER_READERS;
 
-const iso = (sec: number) => new Date(Math.round(sec * 1000)).toISOString().replace('.000Z', 'Z');
+const iso = isoSeconds;
 
 export interface FidelityOptions {
   /** The configured chambers' tolerances (profile and chamber tiers); chambers it does not know are judged from the file's attributes. */
@@ -245,8 +237,7 @@ function* fidelitySteps(runFilePath: string, opts: FidelityOptions): Generator<v
     for (const chunk of r.chunks(0, r.records, opts.chunkBytes)) {
       const { buf, count: n } = chunk;
       const step = n > 0 ? buf.length / n : 0;
-      const times = new Float64Array(n);
-      for (let k = 0; k < n; k++) times[k] = buf.readDoubleBE(k * step + timeVar.at);
+      const times = chunk.times(timeVar);
       if (n > 0) {
         first ??= times[0]!;
         last = times[n - 1]!;

@@ -108,3 +108,17 @@ export function getValue(dv: DataView, off: number, type: NcType): number {
     case 'double': return dv.getFloat64(off, false);
   }
 }
+
+/** Reads one big-endian value of a numeric type from a Buffer (undefined for char). */
+export type BufferRead = (b: Buffer, o: number) => number;
+export const BUFFER_READERS: Record<NcType, BufferRead | undefined> = {
+  byte: (b, o) => b.readInt8(o),
+  char: undefined,
+  short: (b, o) => b.readInt16BE(o),
+  int: (b, o) => b.readInt32BE(o),
+  float: (b, o) => b.readFloatBE(o),
+  double: (b, o) => b.readDoubleBE(o),
+};
+
+/** A time coordinate value (seconds since 1970-01-01) as ISO 8601 UTC, whole seconds without ".000". */
+export const isoSeconds = (sec: number): string => new Date(Math.round(sec * 1000)).toISOString().replace('.000Z', 'Z');

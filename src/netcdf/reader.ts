@@ -205,6 +205,13 @@ export class Chunk {
     return this.buf.readDoubleBE(k * this.step + v.at);
   }
 
+  /** The time coordinate (a double record variable) of every record of the chunk. */
+  times(v: NcVariable): Float64Array {
+    const out = new Float64Array(this.count);
+    for (let k = 0; k < this.count; k++) out[k] = this.buf.readDoubleBE(k * this.step + v.at);
+    return out;
+  }
+
   /** Value of variable v at record k of the chunk and chamber c (NaN when fill). */
   value(k: number, v: NcVariable, c: number): number {
     const x = this.raw(k, v, c);

@@ -1,9 +1,9 @@
 import { NetcdfWriter, readNetcdfHeader, type NcRecord, type NcSchema, type NcVarSpec } from '../netcdf/writer.ts';
-import type { AttrInput, NcAttr } from '../netcdf/format.ts';
+import { isoSeconds, type AttrInput, type NcAttr } from '../netcdf/format.ts';
 import type { NcRunReader, NcVariable } from '../api/nc-reader.ts';
 
 const attrs = (list: NcAttr[]): Record<string, AttrInput> => Object.fromEntries(list.map((a) => [a.name, { type: a.type, value: a.value }]));
-const iso = (sec: number) => new Date(Math.round(sec * 1000)).toISOString().replace('.000Z', 'Z');
+const iso = isoSeconds;
 
 /**
  * Writes a subset (variables and their quality flags, records [a, b)) of a run file to

@@ -1,22 +1,10 @@
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { effectiveTolerance, judgedVariables } from '../../src/fidelity/tolerance.ts';
 import { runCli } from '../support/cli.ts';
+import { scratchWorkspaces } from '../support/workspace.ts';
 
-const scratch: string[] = [];
-afterAll(() => scratch.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function workspace(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'octopus-tolerance-'));
-  scratch.push(dir);
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(dir, name, '..'), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
-  return dir;
-}
+/** A scratch folder with a profile folder and a config that uses it. */
+const workspace = scratchWorkspaces('octopus-tolerance-');
 
 const profile = (tolerances: string) => `kind: modbus
 vendor: test
