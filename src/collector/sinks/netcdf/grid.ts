@@ -67,7 +67,13 @@ export interface TimeGridOptions {
   now?: () => number;
   /** Samples stamped later than now() + maxAheadMs are refused (default 10 s). */
   maxAheadMs?: number;
-  /** Run end: samples after it are outside; finish() allocates up to it. */
+  /**
+   * The run's start instant (slot 0 is the slot it rounds to): samples stamped before it
+   * are not the run's, except that the last value of an on-change tag before it is held
+   * from the start. Default: half a period before slot 0 (the whole first slot).
+   */
+  runStartMs?: number;
+  /** Run end (its stop instant): samples stamped after it are outside; finish() allocates up to the slot it rounds to. */
   endMs?: number;
   /** Records kept in memory (default: 2 minutes of slots, at least 64, at most 16 MiB). */
   cacheRecords?: number;
@@ -217,7 +223,8 @@ export class TimeGrid {
       return false;
     }
     const k = this.slotOf(s.ts);
-    if (k < 0 && this.onChange[vi * this.nc + ci] && s.ts >= this.holdTs[vi * this.nc + ci]!) {
+    const beforeRun = s.ts < (this.o.runStartMs ?? this.o.startMs - this.o.periodMs / 2);
+    if (beforeRun && this.onChange[vi * this.nc + ci] && s.ts >= this.holdTs[vi * this.nc + ci]!) {
       // A value of an on-change tag reported before the run started: held from the start.
       const i = vi * this.nc + ci;
       const good = s.q === 'good' && typeof s.value !== 'string' && s.value !== null;
@@ -227,8 +234,8 @@ export class TimeGrid {
       this.propagate(vi, ci, 0, this.holdVal[i]!);
       return true;
     }
-    // The last slot is the one the end rounds to; samples rounding to it belong to it (up to half a period after the end).
-    if (k < 0 || k > this.lastSlot()) { this.stats.outside++; return false; }
+    // The first and last slots are partial: only samples within the run's start and stop instants are the run's.
+    if (beforeRun || k < 0 || k > this.lastSlot() || (this.o.endMs !== undefined && s.ts > this.o.endMs)) { this.stats.outside++; return false; }
     if (k >= this.slots) this.allocate(k);
     const i = vi * this.nc + ci;
     const d = Math.abs(s.ts - this.slotTime(k));
@@ -303,9 +310,15 @@ export class TimeGrid {
     for (let vi = 0; vi < this.nv; vi++) this.rederive(vi, ci, from, to);
   }
 
-  /** The run stopped at `endMs`: later samples are outside, `finish` allocates up to it. */
-  setEnd(endMs: number): void {
+  /**
+   * The run stopped at `endMs`: later samples are outside, `finish` allocates up to it.
+   * Samples stamped after the stop that reached the last slot before the stop was known
+   * are taken out again (their cells derived anew); returns how many, so that the caller
+   * can give the run's recent samples again (an earlier sample of the run may belong there).
+   */
+  setEnd(endMs: number): number {
     this.o.endMs = endMs;
+    return this.dropAfterEnd();
   }
 
   /** Allocates slots up to the instant `nowMs` (e.g. wall clock minus an allowance), so that silent slots exist too. */
@@ -321,6 +334,8 @@ export class TimeGrid {
    */
   finish(endMs = this.o.endMs): void {
     if (endMs === undefined) return;
+    this.o.endMs = endMs;
+    this.dropAfterEnd();
     const k = this.slotOf(endMs);
     if (k >= this.slots) this.allocate(k);
     if (this.slots > k + 1) {
@@ -345,6 +360,30 @@ export class TimeGrid {
   }
 
   // ---- internals -------------------------------------------------------------
+
+  /** Measured cells of the last slot whose sample is stamped after the run's end become derived again. */
+  private dropAfterEnd(): number {
+    const end = this.o.endMs;
+    if (end === undefined) return 0;
+    const last = this.slotOf(end);
+    if (last < 0 || last >= this.slots) return 0;
+    const slot = this.slotTime(last);
+    const dropped: number[] = [];
+    this.visit(last, last, (_k, _dv, _off, dist, doff) => {
+      for (let i = 0; i < this.ncell; i++) {
+        const code = dist[doff + i]!;
+        if (code === DIST_NONE) continue;
+        // The sample's time from its distance code (exact to distUnit, 1 ms up to a 65 s period).
+        const ts = slot + ((code & 1) ? 1 : -1) * (code >> 1) * this.distUnit;
+        if (ts <= end) continue;
+        dist[doff + i] = DIST_NONE;
+        dropped.push(i);
+      }
+      return dropped.length > 0;
+    });
+    for (const i of dropped) this.rederive(Math.floor(i / this.nc), i % this.nc, last, last);
+    return dropped.length;
+  }
 
   private lastSlot(): number {
     return this.o.endMs === undefined ? Infinity : this.slotOf(this.o.endMs);

@@ -25,6 +25,8 @@ export interface RunFileOptions extends Pick<WriterOptions, 'version' | 'expecte
   maxAheadMs?: number;
   /** Tags reported on change, held between samples. */
   onChange?: (chamber: string, tag: string) => boolean;
+  /** The run's start instant: samples stamped before it are not the run's (see TimeGridOptions). */
+  runStartMs?: number;
   /** Run end, when known (a stopped run being finished). */
   endMs?: number;
   cacheRecords?: number;
@@ -143,7 +145,7 @@ export class RunFile {
       const store = slotStore(writer, slotsFd, ncell);
       const grid = new TimeGrid({
         startMs: run.startMs, periodMs: run.periodMs, chambers: run.chambers, vars: gridVars, store,
-        now, maxAheadMs: opts.maxAheadMs, onChange: opts.onChange, endMs: opts.endMs, cacheRecords: opts.cacheRecords,
+        now, maxAheadMs: opts.maxAheadMs, onChange: opts.onChange, runStartMs: opts.runStartMs, endMs: opts.endMs, cacheRecords: opts.cacheRecords,
       });
       const logPath = `${path}.log`;
       const replay = existsSync(logPath) ? readLog(logPath) : [];
