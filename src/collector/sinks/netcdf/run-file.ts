@@ -60,9 +60,21 @@ function frame(body: Buffer, kind: number): Buffer {
   return f;
 }
 
+/** UTF-8 bytes of the tag names seen (few, repeated in every message); bounded. */
+const tagBytes = new Map<string, Buffer>();
+function bytesOf(tag: string): Buffer {
+  let b = tagBytes.get(tag);
+  if (!b) {
+    if (tagBytes.size >= 65_536) tagBytes.clear();
+    b = Buffer.from(tag, 'utf8');
+    tagBytes.set(tag, b);
+  }
+  return b;
+}
+
 function encodeSamples(chamber: string, receivedMs: number, samples: readonly LoggedSample[]): Buffer {
   let size = HEAD + 1 + 2 + Buffer.byteLength(chamber) + 8 + 4;
-  for (const s of samples) size += 2 + s.tag.length * 3 + 18;
+  for (const s of samples) size += 2 + bytesOf(s.tag).length + 18;
   const b = Buffer.allocUnsafe(size);
   let o = HEAD;
   b[o++] = KIND_SAMPLES;
@@ -73,8 +85,11 @@ function encodeSamples(chamber: string, receivedMs: number, samples: readonly Lo
   b.writeUInt32LE(samples.length, o + 8);
   o += 12;
   for (const s of samples) {
-    const tl = b.write(s.tag, o + 2);
-    b.writeUInt16LE(tl, o);
+    const t = bytesOf(s.tag);
+    const tl = t.length;
+    b[o] = tl & 0xff;
+    b[o + 1] = tl >>> 8;
+    t.copy(b, o + 2);
     o += 2 + tl;
     b.writeDoubleLE(s.ts, o);
     const v = s.value;
@@ -173,15 +188,20 @@ export class RunFile {
    * placed on the grid. Returns how many were refused (future, outside the run…).
    */
   addMessage(chamber: string, samples: readonly LoggedSample[], receivedMs: number): number {
-    const accepted: LoggedSample[] = [];
     let refused = 0;
     let newest = -Infinity;
-    for (const s of samples) {
-      if (this.grid.add({ chamber, tag: s.tag, ts: s.ts, value: s.value, q: s.q })) {
-        accepted.push(s);
+    let ok: boolean[] | undefined;
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
+      if (this.grid.addOf(chamber, s)) {
         if (s.ts > newest) newest = s.ts;
-      } else refused++;
+      } else {
+        refused++;
+        (ok ??= samples.map(() => true))[i] = false;
+      }
     }
+    // Usually every sample is taken: the message is logged as it is.
+    const accepted = ok ? samples.filter((_, i) => ok[i]) : samples;
     if (newest > -Infinity) this.grid.observeClock(chamber, newest, receivedMs);
     if (accepted.length && this.logFd !== undefined) this.pending.push(encodeSamples(chamber, receivedMs, accepted));
     return refused;
