@@ -108,6 +108,8 @@ const CHUNK = 256;
 /** The cache may grow to this while the file cannot be written (then samples are refused). */
 const MAX_CACHE_BYTES = 512 * 1024 * 1024;
 const OFFSET_WINDOW = 200;
+/** Patched store records kept in memory until the next flush (then written in slot order). */
+const PATCH_BYTES = 8 * 1024 * 1024;
 
 export class TimeGrid {
   readonly stats: GridStats = { accepted: 0, patched: 0, outside: 0, future: 0, unknown: 0, unsupported: 0, records: 0 };
@@ -135,6 +137,8 @@ export class TimeGrid {
   private base: number;
   private n = 0;
   private dirtyFrom = Infinity;
+  /** Store records (older than the cache) changed by late samples, not yet written back. */
+  private readonly patches = new Map<number, { rec: Buffer; dist: Uint16Array; dv: DataView }>();
   // live state per cell (vi * nc + ci)
   private readonly holdVal: Float64Array;
   private readonly holdTs: Float64Array;
@@ -346,6 +350,7 @@ export class TimeGrid {
     if (this.slots > k + 1) {
       if (k + 1 >= this.base) this.n = k + 1 - this.base;
       else {
+        this.flushPatches();
         this.o.store.truncate(k + 1);
         this.base = k + 1;
         this.n = 0;
@@ -356,6 +361,7 @@ export class TimeGrid {
 
   /** Writes the records changed in memory to the store; the cache keeps the newest ones. */
   flush(): void {
+    this.flushPatches();
     if (this.dirtyFrom < this.base + this.n) {
       const from = Math.max(this.dirtyFrom, this.base);
       const a = from - this.base;
@@ -475,6 +481,22 @@ export class TimeGrid {
    */
   private visit(from: number, to: number, fn: (k: number, dv: DataView, off: number, dist: Uint16Array, doff: number) => boolean): void {
     let k = from;
+    if (from === to && k < this.base) {
+      // One slot in the store (a late sample): changed in a patch kept until the next flush,
+      // so that many late samples cost one read each and one write per flush, not a write each.
+      let p = this.patches.get(k);
+      if (!p) {
+        const { rec, dist } = this.o.store.read(k, 1);
+        p = { rec, dist, dv: new DataView(rec.buffer, rec.byteOffset, rec.length) };
+      }
+      if (fn(k, p.dv, 0, p.dist, 0) && !this.patches.has(k)) {
+        this.patches.set(k, p);
+        if (this.patches.size * (this.recsize + 2 * this.ncell) > PATCH_BYTES) this.tryFlushPatches();
+      }
+      return;
+    }
+    // Ranges (re-derivations) see the patches written first.
+    if (k < this.base && this.patches.size) this.flushPatches();
     // Slots in the store (older than the cache): read, change, write back.
     while (k <= to && k < this.base) {
       const end = Math.min(to, this.base - 1, k + CHUNK - 1);
@@ -488,6 +510,25 @@ export class TimeGrid {
     for (; k <= to; k++) {
       const a = k - this.base;
       if (fn(k, this.dv, a * this.recsize, this.dist, a * this.ncell) && k < this.dirtyFrom) this.dirtyFrom = k;
+    }
+  }
+
+  /** Writes the patched store records (in slot order); on a failure the unwritten ones stay for the next try. */
+  private flushPatches(): void {
+    if (!this.patches.size) return;
+    for (const k of [...this.patches.keys()].sort((a, b) => a - b)) {
+      const p = this.patches.get(k)!;
+      this.o.store.write(k, p.rec, p.dist);
+      this.patches.delete(k);
+    }
+  }
+
+  /** Bounds the patches' memory; while the store cannot be written they are kept (up to the cache limit). */
+  private tryFlushPatches(): void {
+    try {
+      this.flushPatches();
+    } catch (err) {
+      if (this.patches.size * (this.recsize + 2 * this.ncell) > MAX_CACHE_BYTES) throw err;
     }
   }
 
