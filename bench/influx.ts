@@ -29,8 +29,10 @@
  * real Publisher publishes OCTOPUS_BENCH_COST_VALUES values (default 500,000) as fast as
  * the broker takes them while one consumer runs — first bench/minimal-collector.ts
  * (subscribe, template line protocol, 5,000-line batches, nothing else), then
- * `octopus collect` with its default configuration — giving CPU-seconds per million
- * values and lossless values/s of each, and their ratios (goals ≤ 1.5× and ≥ 0.8×).
+ * `octopus collect` with its default configuration, then `octopus collect` with the
+ * archive on (a run of all 16 chambers, samples stamped at publish time) — giving
+ * CPU-seconds per million values and lossless values/s of each, and their ratios to the
+ * minimal collector (goals ≤ 1.5× and ≥ 0.8×).
  * `node bin/run-ts.js bench/influx.ts cost` runs only this part.
  *
  *   node bin/run-ts.js bench/influx.ts      (OCTOPUS_BENCH_SECONDS=10 by default: the
