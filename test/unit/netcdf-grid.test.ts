@@ -231,6 +231,19 @@ describe('RunFile', () => {
     expect(r.getAttribute('future_samples_refused')).toEqual([0, 1]);
   });
 
+  it('a resumed file keeps its own grid (record 0), whatever slot 0 the run would get now', () => {
+    const { rf, path } = open();
+    for (let k = 0; k < 3; k++) rf.add({ chamber: 'c1', tag: 'temp', ts: T0 + k * 1000, value: k, q: 'good' });
+    rf.abandon();
+    // The same run opened again with its slot 0 one period later (another rounding of the start).
+    const again = RunFile.open(path, { ...RUN, startMs: T0 + 1000 }, VARS, { now: () => NOW, fsync: false });
+    again.add({ chamber: 'c1', tag: 'temp', ts: T0 + 3000, value: 3, q: 'good' });
+    again.close(T0 + 3000);
+    const r = new NetCDFReader(readFileSync(path));
+    expect(Array.from(r.getDataVariable('time') as number[])).toEqual([0, 1, 2, 3].map((k) => (T0 + k * 1000) / 1000));
+    expect(read(path, 'temp').map((x) => x[0])).toEqual([0, 1, 2, 3]);
+  });
+
   it('refuses to resume a file of another layout', () => {
     const p = join(dir, 'other.nc');
     RunFile.open(p, RUN, VARS, { fsync: false }).close(T0);

@@ -156,6 +156,12 @@ export class RunFile {
         throw new Error(`${path}: existing file does not match the run (${mismatch ? `variable ${mismatch.name}` : 'chamber count'}); not resuming`);
       }
       const ncell = gridVars.length * run.chambers.length;
+      // A resumed file keeps its own grid (record 0's time), e.g. one begun by a version that placed slot 0 otherwise.
+      const time = writer.recordCount > 0 ? writer.recordVar('time') : undefined;
+      if (time) {
+        const first = Math.round(writer.readRecordBytes(0, 1).readDoubleBE(time.off) * 1000);
+        if (Number.isFinite(first) && first !== run.startMs) run = { ...run, startMs: first };
+      }
       slotsFd = openSync(`${path}.slots`, existsSync(`${path}.slots`) ? 'r+' : 'w+');
       const store = slotStore(writer, slotsFd, ncell);
       const grid = new TimeGrid({
