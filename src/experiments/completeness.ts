@@ -116,7 +116,8 @@ function* completenessSteps(runFilePath: string, opts: { chunkBytes?: number }):
     let second: number | undefined;
     let last: number | undefined;
     // Hot loop: one pass per chunk, variable and chamber, reading the big-endian values in place.
-    for (const chunk of r.chunks(0, r.records, opts.chunkBytes)) {
+    // One buffer for every chunk: each is done with before the next is read (the async variant yields between them, the buffer stays ours).
+    for (const chunk of r.chunks(0, r.records, opts.chunkBytes, true)) {
       const { buf, count: n } = chunk;
       const step = n > 0 ? buf.length / n : 0;
       const times = chunk.times(timeVar);

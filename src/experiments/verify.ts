@@ -117,7 +117,7 @@ export async function compareWithDatabase(
         } else if (d === dist[i]) vals.get(i)!.push(s.value);
       }
       let k = 0;
-      for (const chunk of r.chunks(from, to)) {
+      for (const chunk of r.chunks(from, to, undefined, true)) {
         for (let j = 0; j < chunk.count; j++, k++) {
           const tMs = chunk.time(j, timeVar) * 1000;
           for (let c = 0; c < nC; c++) {

@@ -141,12 +141,25 @@ export class NcRunReader {
     return [a, Math.max(a, b)];
   }
 
-  /** Records [from, to) in chunks of about `chunkBytes`; `get` reads one value of a record of the chunk. */
-  *chunks(from: number, to: number, chunkBytes = 1 << 20): Generator<Chunk> {
+  /**
+   * Records [from, to) in chunks of about `chunkBytes`; `get` reads one value of a record of
+   * the chunk. `reuse`: every chunk is read into the same buffer (a caller that is done
+   * with a chunk before asking for the next: a long file read without a megabyte of
+   * garbage per chunk).
+   */
+  *chunks(from: number, to: number, chunkBytes = 1 << 20, reuse = false): Generator<Chunk> {
     const per = Math.max(1, Math.floor(chunkBytes / Math.max(1, this.recordStep)));
+    const shared = reuse ? Buffer.allocUnsafe(Math.min(per, Math.max(0, to - from)) * this.recordStep) : undefined;
     for (let start = from; start < to; start += per) {
       const count = Math.min(per, to - start);
-      const buf = this.read(this.recordBase + start * this.recordStep, count * this.recordStep);
+      const len = count * this.recordStep;
+      const pos = this.recordBase + start * this.recordStep;
+      let buf: Buffer;
+      if (shared) {
+        buf = shared.subarray(0, len);
+        // Past the end of the file (a truncated file) reads as zeros, as with a fresh buffer.
+        buf.fill(0, readFully(this.fd, buf, pos));
+      } else buf = this.read(pos, len);
       yield new Chunk(buf, start, count, this.recordStep, this.chambers.length);
     }
   }
@@ -158,14 +171,15 @@ export class NcRunReader {
   }
 }
 
-/** Fills `buf` from file position `pos` (a number: exact far beyond 4 GiB); what lies past the end stays zero. */
-function readFully(fd: number, buf: Buffer, pos: number): void {
+/** Fills `buf` from file position `pos` (a number: exact far beyond 4 GiB); returns the bytes read (what lies past the end is left as it was). */
+function readFully(fd: number, buf: Buffer, pos: number): number {
   let got = 0;
   while (got < buf.length) {
     const n = readSync(fd, buf, got, buf.length - got, pos + got);
     if (n === 0) break;
     got += n;
   }
+  return got;
 }
 
 function describe(v: NcVar, at: number): NcVariable {

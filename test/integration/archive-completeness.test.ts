@@ -112,7 +112,7 @@ ${chambers(true)}`);
     await eventually(() => existsSync(file), 'the run archived', 120_000);
     clearInterval(timer);
 
-    const gridStart = Math.floor(Date.parse(run.start) / 1000) * 1000;
+    const gridStart = Math.round(Date.parse(run.start) / 1000) * 1000;
     const stop = Date.parse(stopped.stop!);
     const c = compareRun(file, rec.samples, { gridStartMs: gridStart, periodMs: 1000, runStartMs: Date.parse(run.start), stopMs: stop, chambers: ['m1', 's1'] });
     const s1Cells = rec.samples.filter((s) => s.chamber === 's1' && s.ts >= Date.parse(run.start) && s.ts <= stop).length;

@@ -64,7 +64,7 @@ chambers:
     await eventually(() => existsSync(file), 'the run archived', 60_000);
     await rec.conn.end();
 
-    const gridStart = Math.floor(Date.parse(run.start) / 1000) * 1000;
+    const gridStart = Math.round(Date.parse(run.start) / 1000) * 1000;
     const c = compareRun(file, rec.samples, { gridStartMs: gridStart, periodMs: 1000, runStartMs: Date.parse(run.start), stopMs: Date.parse(stopped.stop!), chambers: ['m1', 'm2'] });
     expect(kills).toHaveLength(5);
     expect(c.cells).toBeGreaterThan(200);

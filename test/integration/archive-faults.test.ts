@@ -84,7 +84,7 @@ describe('archive write faults', () => {
     await eventually(() => existsSync(final), 'archived', 30_000);
     // The slots written during the fault are in the file: kept in memory and written after.
     const qc = pythonView(final, ['air_temperature_qc']).netcdf4.vars.air_temperature_qc!.data as number[][];
-    const start = Math.floor(Date.parse(run.start) / 1000) * 1000;
+    const start = Math.round(Date.parse(run.start) / 1000) * 1000;
     expect(qc.length).toBe(Math.round((Date.parse(stopped.stop!) - start) / 1000) + 1);
     expect(qc.slice(1, -1).filter((r) => r[0] !== 0).length).toBeLessThanOrEqual(1);
   });
@@ -125,7 +125,7 @@ describe('archive write faults', () => {
     const final = join(store.get('faults').dir, run.file);
     await eventually(() => existsSync(final), 'finished at startup', 30_000);
     const times = pythonView(final, ['time']).netcdf4.vars.time!.data as number[];
-    const start = Math.floor(Date.parse(run.start) / 1000) * 1000;
+    const start = Math.round(Date.parse(run.start) / 1000) * 1000;
     expect(times.length).toBe(Math.round((Date.parse(stopped.stop!) - start) / 1000) + 1);
     expect(ncdump(final, true).stdout).toContain('time_coverage_end');
   });

@@ -112,7 +112,7 @@ describe('three collectors, one archive writer', () => {
     expect(store.get('lease').runs).toHaveLength(1);
     expect(most).toBe(1);
 
-    const gridStart = Math.floor(Date.parse(run.start) / 1000) * 1000;
+    const gridStart = Math.round(Date.parse(run.start) / 1000) * 1000;
     const c = compareRun(file, rec.samples, { gridStartMs: gridStart, periodMs: 1000, runStartMs: Date.parse(run.start), stopMs: Date.parse(stopped.stop!), chambers: ['m1'] });
     expect(c.cells).toBeGreaterThan(100);
     console.info(`archive-lease: ${c.cells} cells checked against the recorder, ${c.times} records, ${c.missing.length} missing, ${c.wrong.length} wrong, ${c.invented.length} invented, ${c.duplicateTimes} duplicate times`);

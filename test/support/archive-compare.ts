@@ -48,7 +48,11 @@ export interface Comparison {
   duplicateTimes: number;
 }
 
-/** Checks the file against the recorded samples of `chambers` that round to a slot of the run (the last one is the slot the stop rounds to). */
+/**
+ * Checks the file against the recorded samples of `chambers` stamped within the run (its
+ * start and stop instants; the first slot is the one the start rounds to, the last one
+ * the slot the stop rounds to, both partial).
+ */
 export function compareRun(file: string, samples: readonly Recorded[], o: { gridStartMs: number; periodMs: number; runStartMs: number; stopMs: number; chambers: string[]; tags?: string[] }): Comparison {
   const lastSlot = Math.round((o.stopMs - o.gridStartMs) / o.periodMs);
   const best = new Map<string, { code: number; order: number; s: Recorded }>();
@@ -56,6 +60,7 @@ export function compareRun(file: string, samples: readonly Recorded[], o: { grid
   for (const s of samples) {
     if (!o.chambers.includes(s.chamber)) continue;
     if (o.tags && !o.tags.includes(s.tag)) continue;
+    if (s.ts < o.runStartMs || s.ts > o.stopMs) continue;
     const k = Math.round((s.ts - o.gridStartMs) / o.periodMs);
     if (k < 0 || k > lastSlot) continue;
     const slot = o.gridStartMs + k * o.periodMs;

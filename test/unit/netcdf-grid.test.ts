@@ -95,6 +95,32 @@ describe('TimeGrid', () => {
     expect(read(path, 'temp_qc')[10]).toEqual([QC.good, QC.good]);
   });
 
+  it('the first and last slots are partial: only samples within the run start and stop are the run\'s, wherever the slot lives', () => {
+    const onChange = (c: string) => c === 'c1';
+    // The run started at T0 + 300 (slot 0 = T0, the slot it rounds to) and stops at T0 + 9_700 (last slot 10).
+    const { rf, path } = open({ onChange, runStartMs: T0 + 300, cacheRecords: 4 });
+    rf.add({ chamber: 'c2', tag: 'temp', ts: T0 + 100, value: 1, q: 'good' }); // slot 0, before the start: not the run's
+    rf.add({ chamber: 'c2', tag: 'temp', ts: T0 + 450, value: 2, q: 'good' }); // slot 0, within the run
+    rf.add({ chamber: 'c1', tag: 'door', ts: T0 + 200, value: true, q: 'good' }); // on-change, before the start: held from slot 0
+    rf.add({ chamber: 'c1', tag: 'temp', ts: T0 + 9_600, value: 30, q: 'good' }); // last slot, within the run
+    rf.add({ chamber: 'c1', tag: 'temp', ts: T0 + 10_050, value: 99, q: 'good' }); // after the stop, nearer: the stop is not known yet
+    rf.add({ chamber: 'c2', tag: 'temp', ts: T0 + 10_100, value: 98, q: 'good' });
+    rf.tick(T0 + 20_000); // slot 10 is written to the file and leaves the cache
+    rf.flush();
+    expect(rf.writer.recordCount).toBeGreaterThan(10);
+    expect(rf.grid.setEnd(T0 + 9_700)).toBe(2);
+    rf.add({ chamber: 'c1', tag: 'temp', ts: T0 + 9_600, value: 30, q: 'good' }); // the run's own sample, given again
+    expect(rf.add({ chamber: 'c1', tag: 'temp', ts: T0 + 10_050, value: 99, q: 'good' })).toBe(false);
+    rf.close();
+    const t = read(path, 'temp');
+    expect(t).toHaveLength(11);
+    expect(t[0]).toEqual([null, 2]);
+    expect(read(path, 'door')[0]![0]).toBe(1);
+    expect(read(path, 'door_qc')[0]![0]).toBe(QC.held);
+    expect(t[10]).toEqual([30, null]);
+    expect(read(path, 'temp_qc')[10]).toEqual([QC.good, QC.missing]);
+  });
+
   it('refuses a sample dated in the future for its chamber only; nothing is committed or moved', () => {
     const { rf, path } = open({ now: () => T0 + 5000, maxAheadMs: 10_000 });
     rf.add({ chamber: 'c1', tag: 'temp', ts: T0 + 1000, value: 1, q: 'good' });
@@ -203,6 +229,19 @@ describe('RunFile', () => {
     const r = new NetCDFReader(readFileSync(path));
     expect(r.getAttribute('clock_offset_ms')).toEqual([1000, 31_000]);
     expect(r.getAttribute('future_samples_refused')).toEqual([0, 1]);
+  });
+
+  it('a resumed file keeps its own grid (record 0), whatever slot 0 the run would get now', () => {
+    const { rf, path } = open();
+    for (let k = 0; k < 3; k++) rf.add({ chamber: 'c1', tag: 'temp', ts: T0 + k * 1000, value: k, q: 'good' });
+    rf.abandon();
+    // The same run opened again with its slot 0 one period later (another rounding of the start).
+    const again = RunFile.open(path, { ...RUN, startMs: T0 + 1000 }, VARS, { now: () => NOW, fsync: false });
+    again.add({ chamber: 'c1', tag: 'temp', ts: T0 + 3000, value: 3, q: 'good' });
+    again.close(T0 + 3000);
+    const r = new NetCDFReader(readFileSync(path));
+    expect(Array.from(r.getDataVariable('time') as number[])).toEqual([0, 1, 2, 3].map((k) => (T0 + k * 1000) / 1000));
+    expect(read(path, 'temp').map((x) => x[0])).toEqual([0, 1, 2, 3]);
   });
 
   it('refuses to resume a file of another layout', () => {

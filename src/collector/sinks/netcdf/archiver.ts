@@ -313,7 +313,12 @@ export class Archiver {
     if (o) {
       // Samples of the run still arriving (late, replayed) land until the reorder window has passed.
       o.run = e.run;
-      o.file.grid.setEnd(stop);
+      if (o.file.grid.setEnd(stop) > 0) {
+        // Samples stamped after the stop had reached the last slot: the run's own samples of it are given again.
+        for (const { msg, at } of this.recent.slice(this.recentHead)) {
+          if (o.chambers.has(msg.chamber)) o.file.addMessage(msg.chamber, msg.samples, at);
+        }
+      }
       o.closeAt = Math.max(stop, this.now()) + this.cfg.reorder_window_ms;
       return;
     }
@@ -354,7 +359,7 @@ export class Archiver {
       const tags = run.chambers.flatMap((c) => this.tagsOf(c)).filter((t) => e.variables.length === 0 || e.variables.includes(t.name));
       const { vars, skipped } = archiveVarsFromTags(tags);
       mkdirSync(dirname(path), { recursive: true });
-      const file = RunFile.open(path, this.info(e, run, vars), vars, { now: this.now, maxAheadMs: this.cfg.max_future_ms, onChange: this.o.onChange });
+      const file = RunFile.open(path, this.info(e, run, vars), vars, { now: this.now, maxAheadMs: this.cfg.max_future_ms, onChange: this.o.onChange, runStartMs: Date.parse(run.start) });
       for (const c of run.chambers) {
         const s = this.statuses.get(c);
         if (s) file.setStatus(c, s.online, s.ts);
@@ -420,7 +425,7 @@ export class Archiver {
         const tags = s.run.chambers.flatMap((c) => this.tagsOf(c)).filter((t) => e.variables.length === 0 || e.variables.includes(t.name));
         const stop = Date.parse(s.run.stop!);
         const vars = archiveVarsFromTags(tags).vars;
-        const file = RunFile.open(s.path, this.info(e, s.run, vars), vars, { now: this.now, onChange: this.o.onChange, endMs: stop });
+        const file = RunFile.open(s.path, this.info(e, s.run, vars), vars, { now: this.now, onChange: this.o.onChange, runStartMs: Date.parse(s.run.start), endMs: stop });
         file.close(stop);
       }
       const nas = this.store.root.available();
@@ -549,7 +554,8 @@ export function runInfo(e: ExperimentMetadata, run: Run, facility?: FacilityConf
     title: `${e.title} — run ${run.id}`,
     summary: [e.description, treatments && `Treatments: ${treatments}.`].filter(Boolean).join(' ') || e.title,
     chambers: run.chambers,
-    startMs: Math.floor(Date.parse(run.start) / (run.sampling_period_s * 1000)) * run.sampling_period_s * 1000,
+    // Slot 0 is the slot the start rounds to (like the last slot, the one the stop rounds to): both are partial.
+    startMs: Math.round(Date.parse(run.start) / (run.sampling_period_s * 1000)) * run.sampling_period_s * 1000,
     periodMs: run.sampling_period_s * 1000,
     creator_name: e.principal_investigator.name,
     ...(e.principal_investigator.email ? { creator_email: e.principal_investigator.email } : {}),

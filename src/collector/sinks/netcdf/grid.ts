@@ -67,7 +67,13 @@ export interface TimeGridOptions {
   now?: () => number;
   /** Samples stamped later than now() + maxAheadMs are refused (default 10 s). */
   maxAheadMs?: number;
-  /** Run end: samples after it are outside; finish() allocates up to it. */
+  /**
+   * The run's start instant (slot 0 is the slot it rounds to): samples stamped before it
+   * are not the run's, except that the last value of an on-change tag before it is held
+   * from the start. Default: half a period before slot 0 (the whole first slot).
+   */
+  runStartMs?: number;
+  /** Run end (its stop instant): samples stamped after it are outside; finish() allocates up to the slot it rounds to. */
   endMs?: number;
   /** Records kept in memory (default: 2 minutes of slots, at least 64, at most 16 MiB). */
   cacheRecords?: number;
@@ -102,6 +108,8 @@ const CHUNK = 256;
 /** The cache may grow to this while the file cannot be written (then samples are refused). */
 const MAX_CACHE_BYTES = 512 * 1024 * 1024;
 const OFFSET_WINDOW = 200;
+/** Patched store records kept in memory until the next flush (then written in slot order). */
+const PATCH_BYTES = 8 * 1024 * 1024;
 
 export class TimeGrid {
   readonly stats: GridStats = { accepted: 0, patched: 0, outside: 0, future: 0, unknown: 0, unsupported: 0, records: 0 };
@@ -129,6 +137,8 @@ export class TimeGrid {
   private base: number;
   private n = 0;
   private dirtyFrom = Infinity;
+  /** Store records (older than the cache) changed by late samples, not yet written back. */
+  private readonly patches = new Map<number, { rec: Buffer; dist: Uint16Array; dv: DataView }>();
   // live state per cell (vi * nc + ci)
   private readonly holdVal: Float64Array;
   private readonly holdTs: Float64Array;
@@ -207,7 +217,12 @@ export class TimeGrid {
 
   /** Places one sample; returns false when it was refused (future, outside, unknown). */
   add(s: Pick<Sample, 'chamber' | 'tag' | 'ts' | 'value' | 'q'>, replay = false): boolean {
-    const ci = this.chamberIdx.get(s.chamber);
+    return this.addOf(s.chamber, s, replay);
+  }
+
+  /** `add` of a sample of `chamber` (the hot path of a message: no object per sample). */
+  addOf(chamber: string, s: Pick<Sample, 'tag' | 'ts' | 'value' | 'q'>, replay = false): boolean {
+    const ci = this.chamberIdx.get(chamber);
     const vi = this.tagIdx.get(s.tag);
     if (ci === undefined || vi === undefined) { this.stats.unknown++; return false; }
     if (typeof s.value === 'string') { this.stats.unsupported++; return false; }
@@ -217,7 +232,8 @@ export class TimeGrid {
       return false;
     }
     const k = this.slotOf(s.ts);
-    if (k < 0 && this.onChange[vi * this.nc + ci] && s.ts >= this.holdTs[vi * this.nc + ci]!) {
+    const beforeRun = s.ts < (this.o.runStartMs ?? this.o.startMs - this.o.periodMs / 2);
+    if (beforeRun && this.onChange[vi * this.nc + ci] && s.ts >= this.holdTs[vi * this.nc + ci]!) {
       // A value of an on-change tag reported before the run started: held from the start.
       const i = vi * this.nc + ci;
       const good = s.q === 'good' && typeof s.value !== 'string' && s.value !== null;
@@ -227,8 +243,8 @@ export class TimeGrid {
       this.propagate(vi, ci, 0, this.holdVal[i]!);
       return true;
     }
-    // The last slot is the one the end rounds to; samples rounding to it belong to it (up to half a period after the end).
-    if (k < 0 || k > this.lastSlot()) { this.stats.outside++; return false; }
+    // The first and last slots are partial: only samples within the run's start and stop instants are the run's.
+    if (beforeRun || k < 0 || k > this.lastSlot() || (this.o.endMs !== undefined && s.ts > this.o.endMs)) { this.stats.outside++; return false; }
     if (k >= this.slots) this.allocate(k);
     const i = vi * this.nc + ci;
     const d = Math.abs(s.ts - this.slotTime(k));
@@ -303,9 +319,15 @@ export class TimeGrid {
     for (let vi = 0; vi < this.nv; vi++) this.rederive(vi, ci, from, to);
   }
 
-  /** The run stopped at `endMs`: later samples are outside, `finish` allocates up to it. */
-  setEnd(endMs: number): void {
+  /**
+   * The run stopped at `endMs`: later samples are outside, `finish` allocates up to it.
+   * Samples stamped after the stop that reached the last slot before the stop was known
+   * are taken out again (their cells derived anew); returns how many, so that the caller
+   * can give the run's recent samples again (an earlier sample of the run may belong there).
+   */
+  setEnd(endMs: number): number {
     this.o.endMs = endMs;
+    return this.dropAfterEnd();
   }
 
   /** Allocates slots up to the instant `nowMs` (e.g. wall clock minus an allowance), so that silent slots exist too. */
@@ -321,11 +343,14 @@ export class TimeGrid {
    */
   finish(endMs = this.o.endMs): void {
     if (endMs === undefined) return;
+    this.o.endMs = endMs;
+    this.dropAfterEnd();
     const k = this.slotOf(endMs);
     if (k >= this.slots) this.allocate(k);
     if (this.slots > k + 1) {
       if (k + 1 >= this.base) this.n = k + 1 - this.base;
       else {
+        this.flushPatches();
         this.o.store.truncate(k + 1);
         this.base = k + 1;
         this.n = 0;
@@ -336,6 +361,7 @@ export class TimeGrid {
 
   /** Writes the records changed in memory to the store; the cache keeps the newest ones. */
   flush(): void {
+    this.flushPatches();
     if (this.dirtyFrom < this.base + this.n) {
       const from = Math.max(this.dirtyFrom, this.base);
       const a = from - this.base;
@@ -345,6 +371,30 @@ export class TimeGrid {
   }
 
   // ---- internals -------------------------------------------------------------
+
+  /** Measured cells of the last slot whose sample is stamped after the run's end become derived again. */
+  private dropAfterEnd(): number {
+    const end = this.o.endMs;
+    if (end === undefined) return 0;
+    const last = this.slotOf(end);
+    if (last < 0 || last >= this.slots) return 0;
+    const slot = this.slotTime(last);
+    const dropped: number[] = [];
+    this.visit(last, last, (_k, _dv, _off, dist, doff) => {
+      for (let i = 0; i < this.ncell; i++) {
+        const code = dist[doff + i]!;
+        if (code === DIST_NONE) continue;
+        // The sample's time from its distance code (exact to distUnit, 1 ms up to a 65 s period).
+        const ts = slot + ((code & 1) ? 1 : -1) * (code >> 1) * this.distUnit;
+        if (ts <= end) continue;
+        dist[doff + i] = DIST_NONE;
+        dropped.push(i);
+      }
+      return dropped.length > 0;
+    });
+    for (const i of dropped) this.rederive(Math.floor(i / this.nc), i % this.nc, last, last);
+    return dropped.length;
+  }
 
   private lastSlot(): number {
     return this.o.endMs === undefined ? Infinity : this.slotOf(this.o.endMs);
@@ -431,6 +481,22 @@ export class TimeGrid {
    */
   private visit(from: number, to: number, fn: (k: number, dv: DataView, off: number, dist: Uint16Array, doff: number) => boolean): void {
     let k = from;
+    if (from === to && k < this.base) {
+      // One slot in the store (a late sample): changed in a patch kept until the next flush,
+      // so that many late samples cost one read each and one write per flush, not a write each.
+      let p = this.patches.get(k);
+      if (!p) {
+        const { rec, dist } = this.o.store.read(k, 1);
+        p = { rec, dist, dv: new DataView(rec.buffer, rec.byteOffset, rec.length) };
+      }
+      if (fn(k, p.dv, 0, p.dist, 0) && !this.patches.has(k)) {
+        this.patches.set(k, p);
+        if (this.patches.size * (this.recsize + 2 * this.ncell) > PATCH_BYTES) this.tryFlushPatches();
+      }
+      return;
+    }
+    // Ranges (re-derivations) see the patches written first.
+    if (k < this.base && this.patches.size) this.flushPatches();
     // Slots in the store (older than the cache): read, change, write back.
     while (k <= to && k < this.base) {
       const end = Math.min(to, this.base - 1, k + CHUNK - 1);
@@ -444,6 +510,25 @@ export class TimeGrid {
     for (; k <= to; k++) {
       const a = k - this.base;
       if (fn(k, this.dv, a * this.recsize, this.dist, a * this.ncell) && k < this.dirtyFrom) this.dirtyFrom = k;
+    }
+  }
+
+  /** Writes the patched store records (in slot order); on a failure the unwritten ones stay for the next try. */
+  private flushPatches(): void {
+    if (!this.patches.size) return;
+    for (const k of [...this.patches.keys()].sort((a, b) => a - b)) {
+      const p = this.patches.get(k)!;
+      this.o.store.write(k, p.rec, p.dist);
+      this.patches.delete(k);
+    }
+  }
+
+  /** Bounds the patches' memory; while the store cannot be written they are kept (up to the cache limit). */
+  private tryFlushPatches(): void {
+    try {
+      this.flushPatches();
+    } catch (err) {
+      if (this.patches.size * (this.recsize + 2 * this.ncell) > MAX_CACHE_BYTES) throw err;
     }
   }
 

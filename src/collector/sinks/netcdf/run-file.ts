@@ -26,6 +26,8 @@ export interface RunFileOptions extends Pick<WriterOptions, 'version' | 'expecte
   maxAheadMs?: number;
   /** Tags reported on change, held between samples. */
   onChange?: (chamber: string, tag: string) => boolean;
+  /** The run's start instant: samples stamped before it are not the run's (see TimeGridOptions). */
+  runStartMs?: number;
   /** Run end, when known (a stopped run being finished). */
   endMs?: number;
   cacheRecords?: number;
@@ -59,9 +61,21 @@ function frame(body: Buffer, kind: number): Buffer {
   return f;
 }
 
+/** UTF-8 bytes of the tag names seen (few, repeated in every message); bounded. */
+const tagBytes = new Map<string, Buffer>();
+function bytesOf(tag: string): Buffer {
+  let b = tagBytes.get(tag);
+  if (!b) {
+    if (tagBytes.size >= 65_536) tagBytes.clear();
+    b = Buffer.from(tag, 'utf8');
+    tagBytes.set(tag, b);
+  }
+  return b;
+}
+
 function encodeSamples(chamber: string, receivedMs: number, samples: readonly LoggedSample[]): Buffer {
   let size = HEAD + 1 + 2 + Buffer.byteLength(chamber) + 8 + 4;
-  for (const s of samples) size += 2 + s.tag.length * 3 + 18;
+  for (const s of samples) size += 2 + bytesOf(s.tag).length + 18;
   const b = Buffer.allocUnsafe(size);
   let o = HEAD;
   b[o++] = KIND_SAMPLES;
@@ -72,8 +86,11 @@ function encodeSamples(chamber: string, receivedMs: number, samples: readonly Lo
   b.writeUInt32LE(samples.length, o + 8);
   o += 12;
   for (const s of samples) {
-    const tl = b.write(s.tag, o + 2);
-    b.writeUInt16LE(tl, o);
+    const t = bytesOf(s.tag);
+    const tl = t.length;
+    b[o] = tl & 0xff;
+    b[o + 1] = tl >>> 8;
+    t.copy(b, o + 2);
     o += 2 + tl;
     b.writeDoubleLE(s.ts, o);
     const v = s.value;
@@ -142,12 +159,18 @@ export class RunFile {
         throw new Error(`${path}: existing file does not match the run (${mismatch ? `variable ${mismatch.name}` : 'chamber count'}); not resuming`);
       }
       const ncell = gridVars.length * run.chambers.length;
+      // A resumed file keeps its own grid (record 0's time), e.g. one begun by a version that placed slot 0 otherwise.
+      const time = writer.recordCount > 0 ? writer.recordVar('time') : undefined;
+      if (time) {
+        const first = Math.round(writer.readRecordBytes(0, 1).readDoubleBE(time.off) * 1000);
+        if (Number.isFinite(first) && first !== run.startMs) run = { ...run, startMs: first };
+      }
       slotsFd = openSync(`${path}.slots`, existsSync(`${path}.slots`) ? 'r+' : 'w+');
       const derive = run.derived ? derivedComputer(run.derived, (name) => writer.recordVar(name), writer.layout.recsize) : undefined;
       const store = slotStore(writer, slotsFd, ncell, derive);
       const grid = new TimeGrid({
         startMs: run.startMs, periodMs: run.periodMs, chambers: run.chambers, vars: gridVars, store,
-        now, maxAheadMs: opts.maxAheadMs, onChange: opts.onChange, endMs: opts.endMs, cacheRecords: opts.cacheRecords,
+        now, maxAheadMs: opts.maxAheadMs, onChange: opts.onChange, runStartMs: opts.runStartMs, endMs: opts.endMs, cacheRecords: opts.cacheRecords,
       });
       const logPath = `${path}.log`;
       const replay = existsSync(logPath) ? readLog(logPath) : [];
@@ -175,15 +198,20 @@ export class RunFile {
    * placed on the grid. Returns how many were refused (future, outside the run…).
    */
   addMessage(chamber: string, samples: readonly LoggedSample[], receivedMs: number): number {
-    const accepted: LoggedSample[] = [];
     let refused = 0;
     let newest = -Infinity;
-    for (const s of samples) {
-      if (this.grid.add({ chamber, tag: s.tag, ts: s.ts, value: s.value, q: s.q })) {
-        accepted.push(s);
+    let ok: boolean[] | undefined;
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
+      if (this.grid.addOf(chamber, s)) {
         if (s.ts > newest) newest = s.ts;
-      } else refused++;
+      } else {
+        refused++;
+        (ok ??= samples.map(() => true))[i] = false;
+      }
     }
+    // Usually every sample is taken: the message is logged as it is.
+    const accepted = ok ? samples.filter((_, i) => ok[i]) : samples;
     if (newest > -Infinity) this.grid.observeClock(chamber, newest, receivedMs);
     if (accepted.length && this.logFd !== undefined) this.pending.push(encodeSamples(chamber, receivedMs, accepted));
     return refused;
