@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.ts';
-import { PAGE_CSP } from '../../src/api/plugins/security-headers.ts';
+import { PAGE_CSP } from '../../src/api/hooks/security-headers.ts';
 import { runCli } from '../support/cli.ts';
 import { csrfIn, form, HOSTILE_NEXT, openForm, postForm, setCookies, webSignIn } from '../support/web.ts';
 import { experimentBody, fixture, health, writeRunFile, type Fixture } from './api-fixtures.ts';

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AuditLog } from '../../auth/audit.ts';
 import { Role } from '../../auth/roles.ts';
 import { UserName, type UserStore } from '../../auth/users.ts';
-import { actor, bearer, requireRole } from '../plugins/auth.ts';
+import { actor, bearer, requireRole } from '../hooks/auth.ts';
 import type { SignInGuard } from '../../web/sign-in-guard.ts';
 import { seconds } from '../../web/throttle.ts';
 

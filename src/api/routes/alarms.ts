@@ -5,7 +5,7 @@ import { atLeast } from '../../auth/roles.ts';
 import type { UserStore } from '../../auth/users.ts';
 import { Alarm, AlarmEvent, type AlarmService } from '../../alarms/model.ts';
 import { AlarmAckBody, AlarmHistoryQuery, AlarmParams, ErrorReply, toMs } from '../api-schemas.ts';
-import { actor, requireRole } from '../plugins/auth.ts';
+import { actor, requireRole } from '../hooks/auth.ts';
 
 export interface AlarmRouteOptions {
   users: UserStore;

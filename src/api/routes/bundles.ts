@@ -14,7 +14,7 @@ import type { UserStore } from '../../auth/users.ts';
 import { ExperimentError, type ExperimentStore } from '../../experiments/store.ts';
 import { ExperimentParams } from '../api-schemas.ts';
 import { parseRange } from '../range.ts';
-import { actor, requireRole } from '../plugins/auth.ts';
+import { actor, requireRole } from '../hooks/auth.ts';
 import type { RunFileResolver } from './downloads.ts';
 
 export type BundleState = 'running' | 'done' | 'failed';

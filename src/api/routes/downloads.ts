@@ -14,8 +14,8 @@ import { CsvQuery, ExperimentParams, PreviewQuery, PreviewReply, RunParams, toMs
 import { NcRunReader, type NcVariable } from '../nc-reader.ts';
 import { dailyPath } from '../../collector/sinks/netcdf/daily.ts';
 import { parseRange } from '../range.ts';
-import { BadParam } from '../plugins/errors.ts';
-import { actor, requireRole } from '../plugins/auth.ts';
+import { BadParam } from '../hooks/errors.ts';
+import { actor, requireRole } from '../hooks/auth.ts';
 
 /** Where a run's NetCDF file is now (an open run may be in a working folder); undefined = none yet. */
 export type RunFileResolver = (experimentId: string, run: Run) => string | undefined;

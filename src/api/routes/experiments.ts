@@ -5,8 +5,8 @@ import type { UserStore } from '../../auth/users.ts';
 import type { Experiment, ExperimentStore } from '../../experiments/store.ts';
 import { ExperimentMetadata, type Run } from '../../experiments/schema.ts';
 import { ExperimentParams, ListQuery, RunParams, StartRunBody, toMs } from '../api-schemas.ts';
-import { BadParam } from '../plugins/errors.ts';
-import { actor, requireRole } from '../plugins/auth.ts';
+import { BadParam } from '../hooks/errors.ts';
+import { actor, requireRole } from '../hooks/auth.ts';
 
 export interface ExperimentRouteOptions { store: ExperimentStore; users: UserStore; audit: AuditLog }
 

@@ -9,8 +9,8 @@ import { deviationSeries } from '../../fidelity/deviation.ts';
 import type { ToleranceSource } from '../../fidelity/plan.ts';
 import { computeFidelityAsync } from '../../fidelity/report.ts';
 import { CompletenessReply, DeviationQuery, DeviationReply, FidelityReply, RunParams } from '../api-schemas.ts';
-import { BadParam } from '../plugins/errors.ts';
-import { requireRole } from '../plugins/auth.ts';
+import { BadParam } from '../hooks/errors.ts';
+import { requireRole } from '../hooks/auth.ts';
 import type { RunFileResolver } from './downloads.ts';
 
 export interface RunReportOptions { store: ExperimentStore; users: UserStore; runFile?: RunFileResolver; tolerances?: ToleranceSource }

@@ -6,7 +6,7 @@ import type { UserStore } from '../../auth/users.ts';
 import { SetRequest } from '../../bus/payload.ts';
 import { parseRequest, MAX_REQUEST_BYTES } from '../../bus/requests.ts';
 import type { SetpointAttempt, SetpointOutcome } from '../../gateway/setpoints.ts';
-import { actor, requireRole } from '../plugins/auth.ts';
+import { actor, requireRole } from '../hooks/auth.ts';
 
 /** A writable tag of a chamber, as the live view's setpoint control offers it. */
 export interface SetpointControl { tag: string; type: string; unit?: string; min?: number; max?: number }

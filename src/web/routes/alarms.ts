@@ -2,11 +2,11 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Alarm, AlarmEvent, AlarmService } from '../../alarms/model.ts';
 import { atLeast } from '../../auth/roles.ts';
 import type { UserStore } from '../../auth/users.ts';
-import { html, type Html } from '../../web/html.ts';
-import { csrfField, page } from '../../web/layout.ts';
-import type { LiveValues } from '../../web/live.ts';
-import type { Session } from '../../web/session.ts';
-import { formParser, need, needPost } from './web-pages.ts';
+import { html, type Html } from '../html.ts';
+import { csrfField, page } from '../layout.ts';
+import type { LiveValues } from '../live.ts';
+import type { Session } from '../session.ts';
+import { formParser, need, needPost } from './experiments.ts';
 
 export interface WebAlarmOptions {
   users: UserStore;

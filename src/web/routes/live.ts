@@ -1,14 +1,14 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { UserStore } from '../../auth/users.ts';
 import type { ExperimentStore } from '../../experiments/store.ts';
-import type { GrafanaLinks } from '../../web/grafana.ts';
-import { html } from '../../web/html.ts';
-import { page } from '../../web/layout.ts';
-import type { LiveChamber, LiveValues } from '../../web/live.ts';
+import type { GrafanaLinks } from '../grafana.ts';
+import { html } from '../html.ts';
+import { page } from '../layout.ts';
+import type { LiveChamber, LiveValues } from '../live.ts';
 import { atLeast } from '../../auth/roles.ts';
-import { requireRole } from '../plugins/auth.ts';
-import type { SetpointControl } from './setpoints.ts';
-import { need } from './web-pages.ts';
+import { requireRole } from '../../api/hooks/auth.ts';
+import type { SetpointControl } from '../../api/routes/setpoints.ts';
+import { need } from './experiments.ts';
 
 export interface WebLiveOptions {
   live: LiveValues;

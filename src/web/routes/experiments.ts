@@ -7,12 +7,12 @@ import type { UserStore } from '../../auth/users.ts';
 import { citation } from '../../experiments/documents.ts';
 import { WriteFailedError } from '../../core/write-faults.ts';
 import { ExperimentError, type Experiment, type ExperimentStore } from '../../experiments/store.ts';
-import type { GrafanaLinks } from '../../web/grafana.ts';
-import { html, type Html } from '../../web/html.ts';
-import { csrfField, errorSummary, field, page, type FieldErrors } from '../../web/layout.ts';
-import { Instant, toMs } from '../api-schemas.ts';
-import { csrfOk, sessionOf, type Session } from '../../web/session.ts';
-import { runReportsSection, type RunReportSources } from '../../web/run-reports.ts';
+import type { GrafanaLinks } from '../grafana.ts';
+import { html, type Html } from '../html.ts';
+import { csrfField, errorSummary, field, page, type FieldErrors } from '../layout.ts';
+import { Instant, toMs } from '../../api/api-schemas.ts';
+import { csrfOk, sessionOf, type Session } from '../session.ts';
+import { runReportsSection, type RunReportSources } from '../run-reports.ts';
 
 export interface WebPageOptions extends RunReportSources { store: ExperimentStore; users: UserStore; audit: AuditLog; grafana: GrafanaLinks }
 type Form = Record<string, string | string[]>;
@@ -55,7 +55,7 @@ export function needPost(req: FastifyRequest, reply: FastifyReply, users: UserSt
   return s;
 }
 
-/** Catalogue, experiment pages and forms (server-rendered HTML); sign-in is in web-signin.ts. */
+/** Catalogue, experiment pages and forms (server-rendered HTML); sign-in is in signin.ts. */
 export const webPageRoutes: FastifyPluginAsync<WebPageOptions> = async (app, o) => {
   formParser(app);
   const send = (reply: FastifyReply, body: string, code = 200) => reply.code(code).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);

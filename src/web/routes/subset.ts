@@ -8,12 +8,12 @@ import type { AuditLog } from '../../auth/audit.ts';
 import type { UserStore } from '../../auth/users.ts';
 import { ExperimentError, type ExperimentStore } from '../../experiments/store.ts';
 import { contentDisposition } from '../../core/escape.ts';
-import { writeSubsetNc } from '../../web/subset-nc.ts';
-import { Instant, RunParams, toMs } from '../api-schemas.ts';
-import { NcRunReader } from '../nc-reader.ts';
-import { BadParam } from '../plugins/errors.ts';
-import { actor, requireRole } from '../plugins/auth.ts';
-import type { RunFileResolver } from './downloads.ts';
+import { writeSubsetNc } from '../subset-nc.ts';
+import { Instant, RunParams, toMs } from '../../api/api-schemas.ts';
+import { NcRunReader } from '../../api/nc-reader.ts';
+import { BadParam } from '../../api/hooks/errors.ts';
+import { actor, requireRole } from '../../api/hooks/auth.ts';
+import type { RunFileResolver } from '../../api/routes/downloads.ts';
 
 export interface SubsetRouteOptions { store: ExperimentStore; users: UserStore; audit: AuditLog; runFile?: RunFileResolver }
 

@@ -2,10 +2,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AuditLog } from '../../auth/audit.ts';
 import { ROLES, Role } from '../../auth/roles.ts';
 import { AuthError, type UserStore } from '../../auth/users.ts';
-import { html } from '../../web/html.ts';
-import { csrfField, page } from '../../web/layout.ts';
-import type { Session } from '../../web/session.ts';
-import { formParser, need, needPost } from './web-pages.ts';
+import { html } from '../html.ts';
+import { csrfField, page } from '../layout.ts';
+import type { Session } from '../session.ts';
+import { formParser, need, needPost } from './experiments.ts';
 
 export interface WebAdminOptions { users: UserStore; audit: AuditLog }
 type Form = Record<string, string | string[] | undefined>;

@@ -1,13 +1,13 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../../auth/audit.ts';
 import { AuthError, prepareDummyHash, type UserStore } from '../../auth/users.ts';
-import { html } from '../../web/html.ts';
-import { errorSummary, field, page, type FieldErrors } from '../../web/layout.ts';
-import { safeNext } from '../../web/redirect.ts';
-import { clearSession, csrfOk, isSecure, preCsrfOf, preCsrfOk, preSession, SESSION_TOKEN_NAME, SESSION_TTL_MS, sessionOf, setSession } from '../../web/session.ts';
-import { SignInGuard } from '../../web/sign-in-guard.ts';
-import { seconds } from '../../web/throttle.ts';
-import { formParser } from './web-pages.ts';
+import { html } from '../html.ts';
+import { errorSummary, field, page, type FieldErrors } from '../layout.ts';
+import { safeNext } from '../redirect.ts';
+import { clearSession, csrfOk, isSecure, preCsrfOf, preCsrfOk, preSession, SESSION_TOKEN_NAME, SESSION_TTL_MS, sessionOf, setSession } from '../session.ts';
+import { SignInGuard } from '../sign-in-guard.ts';
+import { seconds } from '../throttle.ts';
+import { formParser } from './experiments.ts';
 
 export interface WebSignInOptions { users: UserStore; audit: AuditLog; guard: SignInGuard; maxPendingRegistrations: number }
 type Form = Record<string, string | string[]>;
