@@ -39,25 +39,52 @@ const CONTROLLED = ['air_temperature', 'relative_humidity', 'co2', 'par'];
 
 function tags(): WatchedTag[] {
   const out: WatchedTag[] = [];
-  for (const c of CONTROLLED) out.push({ name: c, unit: '1' }, { name: `${c}_setpoint`, role: 'setpoint', setpoint_of: c });
-  out.push({ name: 'alarm_active', role: 'alarm' }, { name: 'alarm_word', role: 'alarm' }, { name: 'door_open', door: true });
+  for (const c of CONTROLLED)
+    out.push({ name: c, unit: '1' }, { name: `${c}_setpoint`, role: 'setpoint', setpoint_of: c });
+  out.push(
+    { name: 'alarm_active', role: 'alarm' },
+    { name: 'alarm_word', role: 'alarm' },
+    { name: 'door_open', door: true },
+  );
   for (let i = out.length; i < TAGS; i++) out.push({ name: `m${i}` });
   return out;
 }
 
-interface Run { cpuMs: number; evalMs: number; simulatedS: number; messages: number; events: AlarmEvent[]; latencies: number[]; faults: number }
+interface Run {
+  cpuMs: number;
+  evalMs: number;
+  simulatedS: number;
+  messages: number;
+  events: AlarmEvent[];
+  latencies: number[];
+  faults: number;
+}
 
 /** Replays `seconds` of the stream at `rate`× the facility's 1 Hz; with or without the engine. */
 function replay(seconds: number, rate: number, withEngine: boolean, seed = 1): Run {
   const dir = mkdtempSync(join(tmpdir(), 'octopus-bench-alarms-'));
   try {
     const list = tags();
-    const plans = Array.from({ length: CHAMBERS }, (_, i) => planOf(`ch${String(i + 1).padStart(2, '0')}`, 1000 / rate, list, Object.fromEntries(CONTROLLED.map((c) => [c, { band: BAND, min_duration_s: MIN_S }]))));
+    const plans = Array.from({ length: CHAMBERS }, (_, i) =>
+      planOf(
+        `ch${String(i + 1).padStart(2, '0')}`,
+        1000 / rate,
+        list,
+        Object.fromEntries(CONTROLLED.map((c) => [c, { band: BAND, min_duration_s: MIN_S }])),
+      ),
+    );
     const t0 = 1_800_000_000_000;
     let now = t0;
     const events: AlarmEvent[] = [];
     const engine = withEngine
-      ? new AlarmEngine({ config: AlarmsConfig.parse({ stale_periods: 10 }), plans, log: createLogger('bench-alarms'), logFile: join(dir, 'alarms.jsonl'), now: () => now, publisher: { state: () => {}, event: (e) => events.push(e) } })
+      ? new AlarmEngine({
+          config: AlarmsConfig.parse({ stale_periods: 10 }),
+          plans,
+          log: createLogger('bench-alarms'),
+          logFile: join(dir, 'alarms.jsonl'),
+          now: () => now,
+          publisher: { state: () => {}, event: (e) => events.push(e) },
+        })
       : undefined;
     engine?.tick();
     const periodMs = 1000 / rate;
@@ -65,7 +92,7 @@ function replay(seconds: number, rate: number, withEngine: boolean, seed = 1): R
     let nextTick = t0 + tickMs;
     // Faults: one chamber at a time, a random start every ~2 × MIN_S of stream time.
     let rnd = seed >>> 0;
-    const random = () => ((rnd = (Math.imul(rnd, 1664525) + 1013904223) >>> 0) / 4294967296);
+    const random = () => (rnd = (Math.imul(rnd, 1664525) + 1013904223) >>> 0) / 4294967296;
     let fault: { chamber: number; at: number } | undefined;
     let nextFault = t0 + 5000 + random() * MIN_S * 1000;
     let faults = 0;
@@ -88,8 +115,18 @@ function replay(seconds: number, rate: number, withEngine: boolean, seed = 1): R
         const chamber = plans[c]!.chamber;
         const off = fault?.chamber === c ? 3 * BAND : 0;
         const samples: Sample[] = list.map((tag, i) => ({
-          chamber, tag: tag.name, ts: Math.round(t), q: 'good',
-          value: tag.role === 'alarm' || tag.door ? false : tag.name === 'co2' ? 420 + off : tag.name === 'co2_setpoint' ? 420 : i + (seq % 7) / 100,
+          chamber,
+          tag: tag.name,
+          ts: Math.round(t),
+          q: 'good',
+          value:
+            tag.role === 'alarm' || tag.door
+              ? false
+              : tag.name === 'co2'
+                ? 420 + off
+                : tag.name === 'co2_setpoint'
+                  ? 420
+                  : i + (seq % 7) / 100,
         }));
         const text = encodeData('gw', seq++, chamber, samples);
         const before = withEngine ? raisedSeen() : 0;
@@ -113,10 +150,17 @@ function replay(seconds: number, rate: number, withEngine: boolean, seed = 1): R
         const w0 = performance.now();
         engine.tick();
         evalMs += performance.now() - w0;
-        if (fault && raisedSeen() > before) latencies.push(nextTick - (fault.at + MIN_S * 1000) + (performance.now() - w0));
+        if (fault && raisedSeen() > before)
+          latencies.push(nextTick - (fault.at + MIN_S * 1000) + (performance.now() - w0));
         nextTick += tickMs;
       }
-      if (fault && events.some((e) => e.event === 'raised' && e.alarm.chamber === plans[fault!.chamber]!.chamber && e.alarm.since >= fault!.at)) {
+      if (
+        fault &&
+        events.some(
+          (e) =>
+            e.event === 'raised' && e.alarm.chamber === plans[fault!.chamber]!.chamber && e.alarm.since >= fault!.at,
+        )
+      ) {
         // Raised: the fault ends; the next one starts later (after the clear).
         fault = undefined;
         nextFault = t + 5000 + random() * MIN_S * 1000;
@@ -125,7 +169,15 @@ function replay(seconds: number, rate: number, withEngine: boolean, seed = 1): R
     const used = process.cpuUsage(cpu0);
     engine?.stop();
     if (sink === 0) throw new Error('no samples went through the loop');
-    return { cpuMs: (used.user + used.system) / 1000, evalMs, simulatedS: seconds, messages, events, latencies, faults };
+    return {
+      cpuMs: (used.user + used.system) / 1000,
+      evalMs,
+      simulatedS: seconds,
+      messages,
+      events,
+      latencies,
+      faults,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -143,8 +195,10 @@ function check(r: Run, label: string): void {
   const wrong = r.events.filter((e) => e.alarm.class !== 'deviation' || e.alarm.tag !== 'co2');
   if (wrong.length) throw new Error(`${label}: unexpected alarm ${wrong[0]!.alarm.key} (${wrong[0]!.alarm.message})`);
   // The last fault may still be active at the end of the stream.
-  if (raised.length !== r.faults || cleared.length < r.faults - 1 || cleared.length > r.faults) throw new Error(`${label}: ${r.faults} faults gave ${raised.length} raised and ${cleared.length} cleared events`);
-  if (r.latencies.length !== r.faults) throw new Error(`${label}: ${r.latencies.length} latencies for ${r.faults} faults`);
+  if (raised.length !== r.faults || cleared.length < r.faults - 1 || cleared.length > r.faults)
+    throw new Error(`${label}: ${r.faults} faults gave ${raised.length} raised and ${cleared.length} cleared events`);
+  if (r.latencies.length !== r.faults)
+    throw new Error(`${label}: ${r.latencies.length} latencies for ${r.faults} faults`);
   if (r.faults < 3) throw new Error(`${label}: only ${r.faults} faults injected; run longer (OCTOPUS_BENCH_SECONDS)`);
 }
 
@@ -162,7 +216,14 @@ export async function benchAlarms(): Promise<{ name: string; lines: string[]; su
     const baseShare = base.cpuMs / (s * 1000);
     // Time inside the engine (accept + tick) per stream second; the loop difference is printed too (noisy at 1 Hz).
     const evalShare = eng.evalMs / (s * 1000);
-    rows.push({ rate, share: evalShare, base: baseShare, p50: pct(eng.latencies, 50), p99: pct(eng.latencies, 99), faults: eng.faults });
+    rows.push({
+      rate,
+      share: evalShare,
+      base: baseShare,
+      p50: pct(eng.latencies, 50),
+      p99: pct(eng.latencies, 99),
+      faults: eng.faults,
+    });
     lines.push(
       `${rate === 1 ? 'facility (1 Hz)' : `${rate}× rate`}: ${CHAMBERS} chambers × ${TAGS} tags, ${s} s of stream, ${eng.messages.toLocaleString('en')} messages; ` +
         `evaluation (engine accept + tick) ${(evalShare * 100).toFixed(3)} % of a core; loop with engine ${(share * 100).toFixed(2)} %, without ${(baseShare * 100).toFixed(2)} %; ` +
@@ -173,8 +234,12 @@ export async function benchAlarms(): Promise<{ name: string; lines: string[]; su
   const fast = rows[1]!;
   const ratio = (facility.base + facility.share) / facility.base;
   const ok = facility.share < 0.05 && facility.p99 < 2000 && fast.p99 < 2000;
-  lines.push(`ratio (loop with engine / baseline loop) at 1 Hz: ${ratio.toFixed(2)}x; at 100×: ${((fast.base + fast.share) / fast.base).toFixed(2)}x`);
-  lines.push(`goal: evaluation < 5 % of a core at 1 Hz, latency p99 < 2 s beyond min_duration: ${ok ? 'ok' : 'MISSED'}`);
+  lines.push(
+    `ratio (loop with engine / baseline loop) at 1 Hz: ${ratio.toFixed(2)}x; at 100×: ${((fast.base + fast.share) / fast.base).toFixed(2)}x`,
+  );
+  lines.push(
+    `goal: evaluation < 5 % of a core at 1 Hz, latency p99 < 2 s beyond min_duration: ${ok ? 'ok' : 'MISSED'}`,
+  );
   return {
     name: 'alarms',
     lines,

@@ -31,7 +31,18 @@ import { join } from 'node:path';
 import { MEASUREMENT, ROLLUP, rollupStatement } from '../dashboards/lib/influxql.ts';
 import { expandMacros, intervalMs, type MacroContext } from '../dashboards/lib/macros.ts';
 import { queriesOf, type FoundQuery } from '../dashboards/lib/queries.ts';
-import { alarmLines, ALL_TAGS, chamberIds, deviationAlarm, encodeSamples, eventLines, samplesAt, type Episode, type Run, type Sample } from '../dashboards/lib/sample-data.ts';
+import {
+  alarmLines,
+  ALL_TAGS,
+  chamberIds,
+  deviationAlarm,
+  encodeSamples,
+  eventLines,
+  samplesAt,
+  type Episode,
+  type Run,
+  type Sample,
+} from '../dashboards/lib/sample-data.ts';
 import { PROJECT_ROOT } from '../src/config/profiles.ts';
 import { Influxd } from '../test/support/influxd.ts';
 import type { BenchSummary } from './modbus.ts';
@@ -54,7 +65,15 @@ async function post(url: string, body: string): Promise<void> {
   }
 }
 
-async function fill(influxd: Influxd, chambers: string[], from: number, to: number, runs: Run[], episodes: Episode[], log: (l: string) => void): Promise<number> {
+async function fill(
+  influxd: Influxd,
+  chambers: string[],
+  from: number,
+  to: number,
+  runs: Run[],
+  episodes: Episode[],
+  log: (l: string) => void,
+): Promise<number> {
   let points = 0;
   const inflight: Promise<void>[] = [];
   const send = async (body: string) => {
@@ -76,11 +95,20 @@ async function fill(influxd: Influxd, chambers: string[], from: number, to: numb
       points += samples.length;
     }
     await send(body);
-    if ((h - from) % (24 * HOUR) === 0 && h > from) log(`  … ${((h - from) / (24 * HOUR)).toFixed(0)} days, ${(points / 1e6).toFixed(1)} M points, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    if ((h - from) % (24 * HOUR) === 0 && h > from)
+      log(
+        `  … ${((h - from) / (24 * HOUR)).toFixed(0)} days, ${(points / 1e6).toFixed(1)} M points, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+      );
   }
   await Promise.all(inflight);
   // Each CO₂ outage raised an alarm (raised, acknowledged, cleared): the Alarms annotations.
-  await post(influxd.url, eventLines(runs) + alarmLines(episodes.filter((e) => e.tag === 'co2').flatMap((e) => deviationAlarm(e.chamber, e.tag, e.from, e.to))));
+  await post(
+    influxd.url,
+    eventLines(runs) +
+      alarmLines(
+        episodes.filter((e) => e.tag === 'co2').flatMap((e) => deviationAlarm(e.chamber, e.tag, e.from, e.to)),
+      ),
+  );
   return points;
 }
 
@@ -109,32 +137,74 @@ export async function benchDashboards(): Promise<{ name: string; lines: string[]
   const from = to - days * 86_400_000;
   const at = (fraction: number) => from + Math.round(((to - from) * fraction) / 60_000) * 60_000;
   const runs: Run[] = [
-    { experiment: 'drought-2026', run: 'r1', chambers: chambers.slice(0, Math.max(1, chambers.length / 2)), from: at(1 / 30), to: at(15 / 30) },
+    {
+      experiment: 'drought-2026',
+      run: 'r1',
+      chambers: chambers.slice(0, Math.max(1, chambers.length / 2)),
+      from: at(1 / 30),
+      to: at(15 / 30),
+    },
     { experiment: 'drought-2026', run: 'r2', chambers, from: at(16 / 30) },
   ];
   const influxd = await Influxd.start();
   try {
     await influxd.query('', `CREATE DATABASE ${DB}`);
-    log(`dataset: ${days} days × ${chambers.length} chambers; ${FULL_RATE.join(', ')} at 1 Hz, ${ALL_TAGS.length - FULL_RATE.length} other tags at 1/60 Hz`);
+    log(
+      `dataset: ${days} days × ${chambers.length} chambers; ${FULL_RATE.join(', ')} at 1 Hz, ${ALL_TAGS.length - FULL_RATE.length} other tags at 1/60 Hz`,
+    );
     const t0 = performance.now();
     // One hour of CO₂ timeouts per chamber, so the quality panels have something to count.
     const episodes: Episode[] = [
-      ...chambers.map((c, i): Episode => ({ chamber: c, tag: 'co2', q: 'bad', from: at((i + 1) / (chambers.length + 2)), to: at((i + 1) / (chambers.length + 2)) + 3_600_000, reason: 'timeout' })),
-      ...chambers.map((c, i): Episode => ({ chamber: c, tag: 'par', q: 'uncertain', from: at((i + 1.5) / (chambers.length + 2)), to: at((i + 1.5) / (chambers.length + 2)) + 3_600_000, reason: 'UncertainLastUsableValue' })),
-      { chamber: chambers[0]!, tag: 'soil_moisture', q: 'bad', from: to - 3 * 3_600_000, to, reason: 'BadSensorFailure' },
+      ...chambers.map((c, i): Episode => ({
+        chamber: c,
+        tag: 'co2',
+        q: 'bad',
+        from: at((i + 1) / (chambers.length + 2)),
+        to: at((i + 1) / (chambers.length + 2)) + 3_600_000,
+        reason: 'timeout',
+      })),
+      ...chambers.map((c, i): Episode => ({
+        chamber: c,
+        tag: 'par',
+        q: 'uncertain',
+        from: at((i + 1.5) / (chambers.length + 2)),
+        to: at((i + 1.5) / (chambers.length + 2)) + 3_600_000,
+        reason: 'UncertainLastUsableValue',
+      })),
+      {
+        chamber: chambers[0]!,
+        tag: 'soil_moisture',
+        q: 'bad',
+        from: to - 3 * 3_600_000,
+        to,
+        reason: 'BadSensorFailure',
+      },
     ];
     const points = await fill(influxd, chambers, from, to, runs, episodes, log);
-    log(`dataset: ${points.toLocaleString('en')} points written in ${((performance.now() - t0) / 1000).toFixed(0)} s (full facility at 1 Hz would be ${(chambers.length * ALL_TAGS.length * days * 86400).toLocaleString('en')})`);
+    log(
+      `dataset: ${points.toLocaleString('en')} points written in ${((performance.now() - t0) / 1000).toFixed(0)} s (full facility at 1 Hz would be ${(chambers.length * ALL_TAGS.length * days * 86400).toLocaleString('en')})`,
+    );
 
     const t1 = performance.now();
-    for (let d = from; d < to; d += 86_400_000) await influxd.query(DB, rollupStatement(`time >= ${d}ms AND time < ${d + 86_400_000}ms`));
+    for (let d = from; d < to; d += 86_400_000)
+      await influxd.query(DB, rollupStatement(`time >= ${d}ms AND time < ${d + 86_400_000}ms`));
     const [rolled] = await influxd.query(DB, `SELECT count("value") FROM "${ROLLUP}"`);
-    log(`rollup ${ROLLUP}: ${Number(rolled![0]!.values[0]![1]).toLocaleString('en')} points, backfilled in ${((performance.now() - t1) / 1000).toFixed(0)} s`);
+    log(
+      `rollup ${ROLLUP}: ${Number(rolled![0]!.values[0]![1]).toLocaleString('en')} points, backfilled in ${((performance.now() - t1) / 1000).toFixed(0)} s`,
+    );
 
-    const ctx = (vars: Record<string, string | string[]>): MacroContext => ({ from, to, maxDataPoints: 1000, vars: { chamber: chambers, experiment: 'drought-2026', run: 'r2', source: ROLLUP, ...vars } });
+    const ctx = (vars: Record<string, string | string[]>): MacroContext => ({
+      from,
+      to,
+      maxDataPoints: 1000,
+      vars: { chamber: chambers, experiment: 'drought-2026', run: 'r2', source: ROLLUP, ...vars },
+    });
     log(`range ${days} d, $__interval = ${intervalMs(ctx({})) / 1000} s; best of 3 per query (1 when over a second)`);
     const dir = join(PROJECT_ROOT, 'dashboards/generated');
-    const all: FoundQuery[] = readdirSync(dir).sort().flatMap((f) => queriesOf(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>)).filter((q) => q.datasource === 'influxdb');
+    const all: FoundQuery[] = readdirSync(dir)
+      .sort()
+      .flatMap((f) => queriesOf(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>))
+      .filter((q) => q.datasource === 'influxdb');
     let worst = 0;
     let worstName = '';
     /** The query's time on the dataset; for a tag written at 1/60 Hz, also on the 1 Hz tag. */
@@ -149,7 +219,8 @@ export async function benchDashboards(): Promise<{ name: string; lines: string[]
     let slowestRaw = 0;
     const empty: string[] = [];
     for (const q of all) {
-      const perChamber = q.dashboard.includes('Chamber detail') || (q.dashboard.includes('Facility') && !q.where.startsWith('variable'));
+      const perChamber =
+        q.dashboard.includes('Chamber detail') || (q.dashboard.includes('Facility') && !q.where.startsWith('variable'));
       const c = perChamber ? ctx({ chamber: 'ch01' }) : ctx({});
       const r = await measure(expandMacros(q.text, c));
       let raw = '';
@@ -158,24 +229,44 @@ export async function benchDashboards(): Promise<{ name: string; lines: string[]
         slowestRaw = Math.max(slowestRaw, rr.ms);
         raw = `; raw samples ${rr.ms.toFixed(0)} ms${rr.note}`;
       } else if (!q.where.startsWith('variable')) slowestRaw = Math.max(slowestRaw, r.ms);
-      const scope = !/"tag" = '/.test(q.text) && q.text.includes('FROM "climate"') && !q.text.startsWith('SHOW') ? ' [several tags: 1/60 Hz volume for 11 of 12]' : '';
+      const scope =
+        !/"tag" = '/.test(q.text) && q.text.includes('FROM "climate"') && !q.text.startsWith('SHOW')
+          ? ' [several tags: 1/60 Hz volume for 11 of 12]'
+          : '';
       const name = `${q.dashboard.replace('Octopus — ', '')} / ${q.where}`;
       if (r.rows === 0) {
         empty.push(`${name} ${q.refId}`);
         continue;
       }
       if (r.ms > worst && !q.where.startsWith('variable')) [worst, worstName] = [r.ms, name];
-      log(`${name} ${q.refId}: ${r.ms.toFixed(0)} ms, ${r.rows} rows${r.note}${q.text.includes('$source') ? ' from the rollup' : ''}${raw}${scope}${r.ms < GOAL_MS ? '' : '  MISSED'}`);
+      log(
+        `${name} ${q.refId}: ${r.ms.toFixed(0)} ms, ${r.rows} rows${r.note}${q.text.includes('$source') ? ' from the rollup' : ''}${raw}${scope}${r.ms < GOAL_MS ? '' : '  MISSED'}`,
+      );
     }
     if (empty.length) throw new Error(`queries that returned no rows (not timed): ${empty.join('; ')}`);
-    const temp = all.find((q) => q.dashboard.includes('Chamber detail') && q.where === 'Temperature' && q.refId === 'A')!;
+    const temp = all.find(
+      (q) => q.dashboard.includes('Chamber detail') && q.where === 'Temperature' && q.refId === 'A',
+    )!;
     const grouped = await time(influxd, expandMacros(temp.text, ctx({ chamber: 'ch01', source: MEASUREMENT })));
     const rollupTemp = await time(influxd, expandMacros(temp.text, ctx({ chamber: 'ch01' })));
-    const raw = await time(influxd, expandMacros(`SELECT "value" FROM "climate" WHERE "chamber" = '$chamber' AND "tag" = 'air_temperature' AND $timeFilter`, ctx({ chamber: 'ch01' })));
-    if (!(raw.rows > 0 && grouped.rows > 0 && rollupTemp.rows > 0)) throw new Error(`baseline queries returned no rows (raw ${raw.rows}, grouped ${grouped.rows}, rollup ${rollupTemp.rows})`);
-    log(`baseline: Temperature panel (one chamber, ${days} d) fetching raw points: ${raw.ms.toFixed(0)} ms, ${raw.rows.toLocaleString('en')} rows; grouped by $__interval on raw samples: ${grouped.ms.toFixed(0)} ms; on the rollup: ${rollupTemp.ms.toFixed(0)} ms`);
+    const raw = await time(
+      influxd,
+      expandMacros(
+        `SELECT "value" FROM "climate" WHERE "chamber" = '$chamber' AND "tag" = 'air_temperature' AND $timeFilter`,
+        ctx({ chamber: 'ch01' }),
+      ),
+    );
+    if (!(raw.rows > 0 && grouped.rows > 0 && rollupTemp.rows > 0))
+      throw new Error(
+        `baseline queries returned no rows (raw ${raw.rows}, grouped ${grouped.rows}, rollup ${rollupTemp.rows})`,
+      );
+    log(
+      `baseline: Temperature panel (one chamber, ${days} d) fetching raw points: ${raw.ms.toFixed(0)} ms, ${raw.rows.toLocaleString('en')} rows; grouped by $__interval on raw samples: ${grouped.ms.toFixed(0)} ms; on the rollup: ${rollupTemp.ms.toFixed(0)} ms`,
+    );
     const ok = worst < GOAL_MS;
-    log(`slowest panel: ${worstName} ${worst.toFixed(0)} ms (goal < ${GOAL_MS} ms: ${ok ? 'ok' : 'MISSED'}); on raw samples only, the slowest would take ${slowestRaw.toFixed(0)} ms`);
+    log(
+      `slowest panel: ${worstName} ${worst.toFixed(0)} ms (goal < ${GOAL_MS} ms: ${ok ? 'ok' : 'MISSED'}); on raw samples only, the slowest would take ${slowestRaw.toFixed(0)} ms`,
+    );
     return {
       name: 'dashboards',
       lines,

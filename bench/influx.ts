@@ -63,7 +63,12 @@ const BACKLOG_RATE = 250_000;
 const LAT_TAGS = 20;
 const BUCKET = 'octopus';
 const FILTER = 'octopus/+/data';
-const SESSIONS = { ours: 'bench-influx-ours', naive: 'bench-influx-naive', client: 'bench-influx-client', none: 'bench-influx-null' } as const;
+const SESSIONS = {
+  ours: 'bench-influx-ours',
+  naive: 'bench-influx-naive',
+  client: 'bench-influx-client',
+  none: 'bench-influx-null',
+} as const;
 const CLK_TCK = 100;
 
 /** Busy and total jiffies of the whole host (first line of /proc/stat). */
@@ -82,7 +87,10 @@ const scratch = (prefix: string) => {
   return d;
 };
 
-interface WireMsg { chamber: string; samples: Array<{ tag: string; ts: number; value: number | boolean | string | null; q: string }> }
+interface WireMsg {
+  chamber: string;
+  samples: Array<{ tag: string; ts: number; value: number | boolean | string | null; q: string }>;
+}
 
 // ---- producer ----------------------------------------------------------------------------
 
@@ -96,7 +104,13 @@ async function registerSession(url: string, clientId: string): Promise<void> {
 
 function newPublisher(url: string, gw: string): { pub: Publisher; spool: Spool } {
   const spool = Spool.open(scratch('octopus-bench-influx-spool-'), SpoolConfig.parse({ fsync: 'never' }));
-  const pub = new Publisher({ url, mqtt: MqttConfig.parse({ inflight: 512 }), gatewayId: gw, spool, log: createLogger('bench') });
+  const pub = new Publisher({
+    url,
+    mqtt: MqttConfig.parse({ inflight: 512 }),
+    gatewayId: gw,
+    spool,
+    log: createLogger('bench'),
+  });
   return { pub, spool };
 }
 
@@ -111,7 +125,16 @@ async function prefill(url: string, cycles: number): Promise<{ values: number; p
     const ts = base + k;
     for (let c = 0; c < CHAMBERS; c++) {
       const chamber = `c${c}`;
-      pub.publishSamples(chamber, Array.from({ length: TAGS }, (_, i): Sample => ({ chamber, tag: `tag_${i}`, ts, value: 20 + ((k + i) % 100) / 10, q: 'good' })));
+      pub.publishSamples(
+        chamber,
+        Array.from({ length: TAGS }, (_, i): Sample => ({
+          chamber,
+          tag: `tag_${i}`,
+          ts,
+          value: 20 + ((k + i) % 100) / 10,
+          q: 'good',
+        })),
+      );
     }
     if (k % 8 === 7) await new Promise((r) => setImmediate(r));
   }
@@ -124,7 +147,21 @@ async function prefill(url: string, cycles: number): Promise<{ values: number; p
 
 // ---- ours: `octopus collect` in a child process ----------------------------------------
 
-interface Health { sinks: { collector?: { messages: number; samples: number; state: string }; influx?: { written: number; received: number; buffered: number; dropped: number; dead_lettered: number; retries: number; state: string }; netcdf?: { role: string; open_runs: string[]; records: number; future_samples: number; problems: string[] } } }
+interface Health {
+  sinks: {
+    collector?: { messages: number; samples: number; state: string };
+    influx?: {
+      written: number;
+      received: number;
+      buffered: number;
+      dropped: number;
+      dead_lettered: number;
+      retries: number;
+      state: string;
+    };
+    netcdf?: { role: string; open_runs: string[]; records: number; future_samples: number; problems: string[] };
+  };
+}
 
 interface CollectorChild {
   pid: number;
@@ -141,32 +178,71 @@ interface CollectorChild {
 function archiveSection(dir: string): Record<string, unknown> {
   const profiles = join(dir, 'profiles', 'modbus');
   mkdirSync(profiles, { recursive: true });
-  const tags = Array.from({ length: TAGS }, (_, i) => `  - { name: tag_${i}, address: ${2 * i}, type: float32, unit: "1", description: bench tag ${i} }`);
-  writeFileSync(join(profiles, 'bench-t200.yaml'), ['kind: modbus', 'vendor: bench', 'model: t200', 'description: the bench load', 'addressing: zero-based', 'defaults: { area: input, order: ABCD }', 'tags:', ...tags, ''].join('\n'));
+  const tags = Array.from(
+    { length: TAGS },
+    (_, i) => `  - { name: tag_${i}, address: ${2 * i}, type: float32, unit: "1", description: bench tag ${i} }`,
+  );
+  writeFileSync(
+    join(profiles, 'bench-t200.yaml'),
+    [
+      'kind: modbus',
+      'vendor: bench',
+      'model: t200',
+      'description: the bench load',
+      'addressing: zero-based',
+      'defaults: { area: input, order: ABCD }',
+      'tags:',
+      ...tags,
+      '',
+    ].join('\n'),
+  );
   return {
     profile_dirs: [join(dir, 'profiles')],
     // Never connected by \`octopus collect\`: only the chambers' tags matter to the archive.
-    chambers: Array.from({ length: CHAMBERS }, (_, c) => ({ id: `c${c}`, name: `c${c}`, driver: 'modbus', profile: 'bench-t200', endpoint: 'tcp://127.0.0.1:9', modbus: { unit_id: c + 1 } })),
+    chambers: Array.from({ length: CHAMBERS }, (_, c) => ({
+      id: `c${c}`,
+      name: `c${c}`,
+      driver: 'modbus',
+      profile: 'bench-t200',
+      endpoint: 'tcp://127.0.0.1:9',
+      modbus: { unit_id: c + 1 },
+    })),
   };
 }
 
-async function startCollector(mqttUrl: string, influxUrl: string, clientId: string = SESSIONS.ours, measurement = 'ours', opts: { archive?: boolean; dir?: string } = {}): Promise<CollectorChild> {
+async function startCollector(
+  mqttUrl: string,
+  influxUrl: string,
+  clientId: string = SESSIONS.ours,
+  measurement = 'ours',
+  opts: { archive?: boolean; dir?: string } = {},
+): Promise<CollectorChild> {
   const dir = opts.dir ?? scratch('octopus-bench-collector-');
   const port = await freePort();
   const file = join(dir, 'octopus.yaml');
   // JSON is YAML.
-  writeFileSync(file, JSON.stringify({
-    gateway: { id: 'bench-collector' },
-    data_dir: join(dir, 'data'),
-    mqtt: { url: mqttUrl },
-    http: { host: '127.0.0.1' },
-    collector: { client_id: clientId, http_port: port },
-    influx: { url: influxUrl, bucket: BUCKET, measurement },
-    ...(opts.archive ? archiveSection(dir) : {}),
-  }, null, 2));
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        gateway: { id: 'bench-collector' },
+        data_dir: join(dir, 'data'),
+        mqtt: { url: mqttUrl },
+        http: { host: '127.0.0.1' },
+        collector: { client_id: clientId, http_port: port },
+        influx: { url: influxUrl, bucket: BUCKET, measurement },
+        ...(opts.archive ? archiveSection(dir) : {}),
+      },
+      null,
+      2,
+    ),
+  );
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OCTOPUS_')));
   const bin = fileURLToPath(new URL('../bin/octopus.js', import.meta.url));
-  const proc: ChildProcess = spawn(process.execPath, [bin, 'collect', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const proc: ChildProcess = spawn(process.execPath, [bin, 'collect', '--config', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
   let output = '';
   const keep = (d: Buffer) => void (output = (output + d.toString()).slice(-4000));
   proc.stdout!.on('data', keep);
@@ -174,11 +250,17 @@ async function startCollector(mqttUrl: string, influxUrl: string, clientId: stri
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const pid = proc.pid!;
   const health = async (): Promise<Health> => {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`collector exited (${proc.exitCode ?? proc.signalCode}): ${output}`);
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`collector exited (${proc.exitCode ?? proc.signalCode}): ${output}`);
     const res = await fetch(`http://127.0.0.1:${port}/api/health`);
     return (await res.json()) as Health; // 503 (degraded) has the same body
   };
-  await eventually(() => health().then((h) => h.sinks.collector !== undefined), 'collector /api/health', 30_000, 20).catch((err: Error) => {
+  await eventually(
+    () => health().then((h) => h.sinks.collector !== undefined),
+    'collector /api/health',
+    30_000,
+    20,
+  ).catch((err: Error) => {
     proc.kill('SIGKILL');
     throw new Error(`${err.message}; collector output: ${output}`);
   });
@@ -197,7 +279,18 @@ async function startCollector(mqttUrl: string, influxUrl: string, clientId: stri
   };
 }
 
-interface OursRun { hostBusyPercent: number; perS: number; drainS: number; cpuPercent: number; rssStartMb: number; rssEndMb: number; rssPeakMb: number; startMessages: number; retries: number; dropped: number }
+interface OursRun {
+  hostBusyPercent: number;
+  perS: number;
+  drainS: number;
+  cpuPercent: number;
+  rssStartMb: number;
+  rssEndMb: number;
+  rssPeakMb: number;
+  startMessages: number;
+  retries: number;
+  dropped: number;
+}
 
 /** Drains the backlog through the collector child; rate from the first message to the last value written. */
 async function drainOurs(c: CollectorChild, values: number, capS: number): Promise<OursRun> {
@@ -238,7 +331,8 @@ async function drainOurs(c: CollectorChild, values: number, capS: number): Promi
         dropped: inf.dropped + inf.dead_lettered,
       };
     }
-    if (now > deadline) throw new Error(`collector wrote ${inf.written} of ${values} values in ${capS} s (${JSON.stringify(inf)})`);
+    if (now > deadline)
+      throw new Error(`collector wrote ${inf.written} of ${values} values in ${capS} s (${JSON.stringify(inf)})`);
     await sleep(20);
   }
 }
@@ -246,7 +340,15 @@ async function drainOurs(c: CollectorChild, values: number, capS: number): Promi
 // ---- baselines, in this process (the producer is done by then) ----------------------------
 
 /** Runs a consumer on a persistent session for at most `seconds` after its first message. */
-async function consume(url: string, clientId: string, seconds: number, handle: (msg: WireMsg) => Promise<void>, written: () => number, values: number, parse = true): Promise<{ perS: number; values: number; elapsedS: number; final: number }> {
+async function consume(
+  url: string,
+  clientId: string,
+  seconds: number,
+  handle: (msg: WireMsg) => Promise<void>,
+  written: () => number,
+  values: number,
+  parse = true,
+): Promise<{ perS: number; values: number; elapsedS: number; final: number }> {
   let t0 = 0;
   const conn = connectMqtt({
     url,
@@ -281,21 +383,43 @@ async function consume(url: string, clientId: string, seconds: number, handle: (
 }
 
 /** One awaited POST per MQTT message, lines built by hand. */
-async function naive(url: string, vmUrl: string, seconds: number, values: number): Promise<{ perS: number; values: number; elapsedS: number; final: number }> {
+async function naive(
+  url: string,
+  vmUrl: string,
+  seconds: number,
+  values: number,
+): Promise<{ perS: number; values: number; elapsedS: number; final: number }> {
   const endpoint = `${vmUrl}/api/v2/write?${new URLSearchParams({ org: '', bucket: BUCKET, precision: 'ms' })}`;
   let written = 0;
-  return consume(url, SESSIONS.naive, seconds, async (msg) => {
-    let body = '';
-    for (const s of msg.samples) body += `naive,chamber=${msg.chamber},q=${s.q},tag=${s.tag} value=${Number(s.value)} ${s.ts}\n`;
-    const res = await fetch(endpoint, { method: 'POST', body, headers: { 'content-type': 'text/plain; charset=utf-8' } });
-    if (!res.ok) throw new Error(`naive write: HTTP ${res.status} ${await res.text()}`);
-    await res.arrayBuffer();
-    written += msg.samples.length;
-  }, () => written, values);
+  return consume(
+    url,
+    SESSIONS.naive,
+    seconds,
+    async (msg) => {
+      let body = '';
+      for (const s of msg.samples)
+        body += `naive,chamber=${msg.chamber},q=${s.q},tag=${s.tag} value=${Number(s.value)} ${s.ts}\n`;
+      const res = await fetch(endpoint, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+      });
+      if (!res.ok) throw new Error(`naive write: HTTP ${res.status} ${await res.text()}`);
+      await res.arrayBuffer();
+      written += msg.samples.length;
+    },
+    () => written,
+    values,
+  );
 }
 
 /** @influxdata/influxdb-client with its default write options, one Point per sample. */
-async function clientDefault(url: string, vmUrl: string, seconds: number, values: number): Promise<{ perS: number; values: number; elapsedS: number; final: number }> {
+async function clientDefault(
+  url: string,
+  vmUrl: string,
+  seconds: number,
+  values: number,
+): Promise<{ perS: number; values: number; elapsedS: number; final: number }> {
   let written = 0;
   let failed = '';
   const writeApi = new InfluxDB({ url: vmUrl }).getWriteApi('', BUCKET, 'ms', {
@@ -303,9 +427,24 @@ async function clientDefault(url: string, vmUrl: string, seconds: number, values
     writeSuccess: (lines: string[]) => void (written += lines.length),
     writeFailed: (err: Error) => void (failed ||= err.message),
   });
-  const r = await consume(url, SESSIONS.client, seconds, async (msg) => {
-    for (const s of msg.samples) writeApi.writePoint(new Point('client').tag('chamber', msg.chamber).tag('q', s.q).tag('tag', s.tag).floatField('value', Number(s.value)).timestamp(s.ts));
-  }, () => written, values);
+  const r = await consume(
+    url,
+    SESSIONS.client,
+    seconds,
+    async (msg) => {
+      for (const s of msg.samples)
+        writeApi.writePoint(
+          new Point('client')
+            .tag('chamber', msg.chamber)
+            .tag('q', s.q)
+            .tag('tag', s.tag)
+            .floatField('value', Number(s.value))
+            .timestamp(s.ts),
+        );
+    },
+    () => written,
+    values,
+  );
   await writeApi.close();
   if (failed) throw new Error(`influxdb-client write failed: ${failed}`);
   return { ...r, final: written };
@@ -318,7 +457,15 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-interface LatencyRun { samples: number; visible: number; writtenP50: number; writtenP99: number; visibleP50: number; visibleP99: number; visibleMax: number }
+interface LatencyRun {
+  samples: number;
+  visible: number;
+  writtenP50: number;
+  writtenP99: number;
+  visibleP50: number;
+  visibleP99: number;
+  visibleMax: number;
+}
 
 async function latency(mqttUrl: string, vm: Victoria, c: CollectorChild, seconds: number): Promise<LatencyRun> {
   const { pub } = newPublisher(mqttUrl, 'bench-latency');
@@ -328,7 +475,16 @@ async function latency(mqttUrl: string, vm: Victoria, c: CollectorChild, seconds
     const ts = Date.now();
     for (let ch = 0; ch < CHAMBERS; ch++) {
       const chamber = `lat${ch}`;
-      pub.publishSamples(chamber, Array.from({ length: LAT_TAGS }, (_, i): Sample => ({ chamber, tag: `t${i}`, ts, value: k + i / 100, q: 'good' })));
+      pub.publishSamples(
+        chamber,
+        Array.from({ length: LAT_TAGS }, (_, i): Sample => ({
+          chamber,
+          tag: `t${i}`,
+          ts,
+          value: k + i / 100,
+          q: 'good',
+        })),
+      );
     }
     return ts;
   };
@@ -338,7 +494,9 @@ async function latency(mqttUrl: string, vm: Victoria, c: CollectorChild, seconds
   const selector = `ours_value{chamber=~"lat.*"}`;
   const pollVm = (async () => {
     while (!stop) {
-      const res = await fetch(`${vm.url}/api/v1/export?${new URLSearchParams({ 'match[]': selector, start: String(since) })}`);
+      const res = await fetch(
+        `${vm.url}/api/v1/export?${new URLSearchParams({ 'match[]': selector, start: String(since) })}`,
+      );
       const text = await res.text();
       const now = Date.now();
       for (const line of text.split('\n')) {
@@ -375,11 +533,18 @@ async function latency(mqttUrl: string, vm: Victoria, c: CollectorChild, seconds
   const measured = new Set(sentAt);
   const visibleNow = () => [...seen.keys()].filter((key) => measured.has(Number(key.split('/')[2])));
   const total = seconds * perCycle;
-  await eventually(() => visibleNow().length >= total && ackedAt.length >= seconds, `all ${total} latency samples visible`, 30_000, 50).catch(() => undefined);
+  await eventually(
+    () => visibleNow().length >= total && ackedAt.length >= seconds,
+    `all ${total} latency samples visible`,
+    30_000,
+    50,
+  ).catch(() => undefined);
   stop = true;
   await Promise.all([pollHealth, pollVm]);
   await pub.close();
-  const vis = visibleNow().map((key) => seen.get(key)! - Number(key.split('/')[2])).sort((a, b) => a - b);
+  const vis = visibleNow()
+    .map((key) => seen.get(key)! - Number(key.split('/')[2]))
+    .sort((a, b) => a - b);
   const wr = ackedAt.map((at, k) => at - sentAt[k]!).sort((a, b) => a - b);
   return {
     samples: total,
@@ -395,16 +560,29 @@ async function latency(mqttUrl: string, vm: Victoria, c: CollectorChild, seconds
 /** MQTT delivery ceiling: a consumer that acknowledges every message at once and does nothing else. */
 async function nullConsumer(url: string, seconds: number, values: number): Promise<{ perS: number }> {
   let got = 0;
-  const r = await consume(url, SESSIONS.none, seconds, async () => void (got += TAGS), () => got, values, false);
+  const r = await consume(
+    url,
+    SESSIONS.none,
+    seconds,
+    async () => void (got += TAGS),
+    () => got,
+    values,
+    false,
+  );
   return { perS: r.perS };
 }
 
 // ---- the bench ------------------------------------------------------------------------------
 
-
 // ---- collector cost per value under a live load ----------------------------------------
 
-interface CostRun { values: number; cpuS: number; cpuPerMillion: number; perS: number; elapsedS: number }
+interface CostRun {
+  values: number;
+  cpuS: number;
+  cpuPerMillion: number;
+  perS: number;
+  elapsedS: number;
+}
 
 const procCpuS = (pid: number) => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -418,7 +596,12 @@ const procCpuS = (pid: number) => {
  * consumer process's utime + stime over that span.
  */
 /** `stamp`: 'past' = samples 1 ms apart two hours ago (no run covers them), 'now' = stamped with the publish time (live). */
-async function liveRun(url: string, values: number, consumer: { pid: number; written(): Promise<number> }, stamp: 'past' | 'now' = 'past'): Promise<CostRun> {
+async function liveRun(
+  url: string,
+  values: number,
+  consumer: { pid: number; written(): Promise<number> },
+  stamp: 'past' | 'now' = 'past',
+): Promise<CostRun> {
   const base = Date.now() - 7_200_000;
   const { pub, spool } = newPublisher(url, `bench-live-${consumer.pid}`);
   await eventually(() => pub.stats().connected, 'live publisher connected');
@@ -431,7 +614,16 @@ async function liveRun(url: string, values: number, consumer: { pid: number; wri
     const ts = stamp === 'now' ? Date.now() : base + k;
     for (let c = 0; c < CHAMBERS; c++) {
       const chamber = `c${c}`;
-      pub.publishSamples(chamber, Array.from({ length: TAGS }, (_, i): Sample => ({ chamber, tag: `tag_${i}`, ts, value: 20 + ((k + i) % 100) / 10, q: 'good' })));
+      pub.publishSamples(
+        chamber,
+        Array.from({ length: TAGS }, (_, i): Sample => ({
+          chamber,
+          tag: `tag_${i}`,
+          ts,
+          value: 20 + ((k + i) % 100) / 10,
+          q: 'good',
+        })),
+      );
     }
     if (k % 4 === 3) await new Promise((r) => setImmediate(r));
   }
@@ -446,10 +638,17 @@ async function liveRun(url: string, values: number, consumer: { pid: number; wri
   return { values: total, cpuS, cpuPerMillion: (cpuS / total) * 1e6, perS: total / elapsedS, elapsedS };
 }
 
-async function startMinimal(mqttUrl: string, vmUrl: string): Promise<{ pid: number; written(): Promise<number>; kill(): Promise<void> }> {
+async function startMinimal(
+  mqttUrl: string,
+  vmUrl: string,
+): Promise<{ pid: number; written(): Promise<number>; kill(): Promise<void> }> {
   const runTs = fileURLToPath(new URL('../bin/run-ts.js', import.meta.url));
   const script = fileURLToPath(new URL('./minimal-collector.ts', import.meta.url));
-  const proc = spawn(process.execPath, [runTs, script, mqttUrl, `${vmUrl}/api/v2/write?bucket=${BUCKET}&precision=ms`, 'bench-minimal', 'minimal'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(
+    process.execPath,
+    [runTs, script, mqttUrl, `${vmUrl}/api/v2/write?bucket=${BUCKET}&precision=ms`, 'bench-minimal', 'minimal'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let written = 0;
   let subscribed = false;
   let err = '';
@@ -493,19 +692,40 @@ async function archiveOnRun(url: string, vmUrl: string, values: number): Promise
     const paths = experimentPaths(loadConfig(join(dir, 'octopus.yaml'), env));
     mkdirSync(paths.root, { recursive: true });
     const chambers = Array.from({ length: CHAMBERS }, (_, c) => `c${c}`);
-    const store = new ExperimentStore(new ArchiveRoot(paths.root, paths.local), { chambers: () => chambers, variables: () => [], now: () => new Date() });
-    await store.create({ id: 'bench-load', title: 'Bench load', principal_investigator: { name: 'Bench' }, chambers }, 'bench');
+    const store = new ExperimentStore(new ArchiveRoot(paths.root, paths.local), {
+      chambers: () => chambers,
+      variables: () => [],
+      now: () => new Date(),
+    });
+    await store.create(
+      { id: 'bench-load', title: 'Bench load', principal_investigator: { name: 'Bench' }, chambers },
+      'bench',
+    );
     const run = store.startRun('bench-load', 'bench');
     const key = `bench-load/${run.id}`;
-    await eventually(async () => (await child.health()).sinks.netcdf?.open_runs.includes(key), 'the run open in the collector', 30_000);
-    const r = await liveRun(url, values, { pid: child.pid, written: async () => (await child.health()).sinks.influx?.written ?? 0 }, 'now');
+    await eventually(
+      async () => (await child.health()).sinks.netcdf?.open_runs.includes(key),
+      'the run open in the collector',
+      30_000,
+    );
+    const r = await liveRun(
+      url,
+      values,
+      { pid: child.pid, written: async () => (await child.health()).sinks.influx?.written ?? 0 },
+      'now',
+    );
     // The archive kept up: the grid has a record for every second of the load, nothing refused, no fault.
     const seconds = Math.floor(r.elapsedS);
-    const h = await eventually(async () => {
-      const x = (await child.health()).sinks.netcdf;
-      return x && x.records >= seconds ? x : undefined;
-    }, 'the run file holding the load', 60_000);
-    if (h.role !== 'writer' || h.future_samples !== 0 || h.problems.length) throw new Error(`archive-on run: ${JSON.stringify(h)}`);
+    const h = await eventually(
+      async () => {
+        const x = (await child.health()).sinks.netcdf;
+        return x && x.records >= seconds ? x : undefined;
+      },
+      'the run file holding the load',
+      60_000,
+    );
+    if (h.role !== 'writer' || h.future_samples !== 0 || h.problems.length)
+      throw new Error(`archive-on run: ${JSON.stringify(h)}`);
     return { run: r, records: h.records };
   } finally {
     await child.kill();
@@ -513,13 +733,20 @@ async function archiveOnRun(url: string, vmUrl: string, values: number): Promise
 }
 
 /** Octopus's collector (default settings, persistent session, dedupe, disk buffer) against the minimal collector, same live load. */
-export async function collectorCost(url: string, vmUrl: string, values: number): Promise<{ lines: string[]; ours: CostRun; minimal: CostRun }> {
+export async function collectorCost(
+  url: string,
+  vmUrl: string,
+  values: number,
+): Promise<{ lines: string[]; ours: CostRun; minimal: CostRun }> {
   const minimalChild = await startMinimal(url, vmUrl);
   const minimal = await liveRun(url, values, minimalChild);
   await minimalChild.kill();
   const oursChild = await startCollector(url, vmUrl, 'bench-cost-ours', 'cost');
   await sleep(500);
-  const ours = await liveRun(url, values, { pid: oursChild.pid, written: async () => (await oursChild.health()).sinks.influx?.written ?? 0 });
+  const ours = await liveRun(url, values, {
+    pid: oursChild.pid,
+    written: async () => (await oursChild.health()).sinks.influx?.written ?? 0,
+  });
   await oursChild.kill();
   const archived = await archiveOnRun(url, vmUrl, values);
   const cpuRatio = ours.cpuPerMillion / minimal.cpuPerMillion;

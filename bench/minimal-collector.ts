@@ -49,8 +49,12 @@ client.on('connect', () => {
   client.subscribe('octopus/+/data', { qos: 1 }, () => process.stdout.write('subscribed\n'));
 });
 client.on('message', (_topic, payload) => {
-  const m = JSON.parse(payload.toString()) as { chamber: string; samples: Array<{ tag: string; ts: number; value: number; q: string }> };
-  for (const s of m.samples) batch += `${measurement},chamber=${m.chamber},q=${s.q},tag=${s.tag} value=${s.value} ${s.ts}\n`;
+  const m = JSON.parse(payload.toString()) as {
+    chamber: string;
+    samples: Array<{ tag: string; ts: number; value: number; q: string }>;
+  };
+  for (const s of m.samples)
+    batch += `${measurement},chamber=${m.chamber},q=${s.q},tag=${s.tag} value=${s.value} ${s.ts}\n`;
   lines += m.samples.length;
   if (lines >= BATCH) flush();
 });

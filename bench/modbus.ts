@@ -44,7 +44,14 @@ function benchProfile(): ModbusProfile {
   for (let i = 0; i < 40; i++) add(`s_${i}`, 140 + i, 'int16', { scale: 0.1 });
   for (let i = 0; i < 16; i++) add(`b_${i}`, 180, 'bool', { bit: i });
   for (let i = 0; i < 19; i++) add(`u_${i}`, 181 + i, 'uint16');
-  const profile = ModbusProfile.parse({ kind: 'modbus', vendor: 'bench', model: 'flat', description: 'bench register map', addressing: 'zero-based', tags });
+  const profile = ModbusProfile.parse({
+    kind: 'modbus',
+    vendor: 'bench',
+    model: 'flat',
+    description: 'bench register map',
+    addressing: 'zero-based',
+    tags,
+  });
   const used = Math.max(...profile.tags.map((t) => t.address + Math.max(1, registerCount(t))));
   if (used !== REGISTERS) throw new Error(`bench profile spans ${used} registers, expected ${REGISTERS}`);
   return profile;
@@ -53,11 +60,16 @@ function benchProfile(): ModbusProfile {
 /** The engineering value each tag holds on each unit (the server stores it, the bench checks it). */
 function expected(unit: number, tag: ModbusTag, i: number): number | boolean {
   switch (tag.type) {
-    case 'float32': return Math.fround(unit * 100 + i + 0.25);
-    case 'int32': return -(unit * 100_000 + i);
-    case 'int16': return Number(((unit * 10 + i) / 10 - 50).toFixed(1));
-    case 'bool': return ((unit + (tag.bit ?? 0)) & 1) === 1;
-    default: return unit * 1000 + i;
+    case 'float32':
+      return Math.fround(unit * 100 + i + 0.25);
+    case 'int32':
+      return -(unit * 100_000 + i);
+    case 'int16':
+      return Number(((unit * 10 + i) / 10 - 50).toFixed(1));
+    case 'bool':
+      return ((unit + (tag.bit ?? 0)) & 1) === 1;
+    default:
+      return unit * 1000 + i;
   }
 }
 
@@ -86,7 +98,9 @@ interface ServerChild {
 
 function startServerChild(timeoutMs = 30_000): Promise<ServerChild> {
   const runTs = fileURLToPath(new URL('../bin/run-ts.js', import.meta.url));
-  const proc: ChildProcess = spawn(process.execPath, [runTs, fileURLToPath(import.meta.url), '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc: ChildProcess = spawn(process.execPath, [runTs, fileURLToPath(import.meta.url), '--serve'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => void (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
@@ -151,14 +165,21 @@ function checker(profile: ModbusProfile) {
     }
     const e = index.get(s.tag);
     const want = e && expected(unit, e.t, e.i);
-    const ok = typeof want === 'number' && typeof s.value === 'number' ? Math.abs(want - s.value) <= Math.abs(want) * 1e-6 : want === s.value;
+    const ok =
+      typeof want === 'number' && typeof s.value === 'number'
+        ? Math.abs(want - s.value) <= Math.abs(want) * 1e-6
+        : want === s.value;
     if (!ok) state.mismatches++;
   };
   return { state, check };
 }
 
 /** Samples RSS every 250 ms while `body` runs, and CPU/wall time around it. */
-async function window(seconds: number, count: () => number, requests: () => Promise<number>): Promise<Omit<Run, 'badSamples' | 'mismatches'> & { cycles: number }> {
+async function window(
+  seconds: number,
+  count: () => number,
+  requests: () => Promise<number>,
+): Promise<Omit<Run, 'badSamples' | 'mismatches'> & { cycles: number }> {
   const n0 = count();
   const r0 = await requests();
   const rssStart = process.memoryUsage().rss;
@@ -198,8 +219,12 @@ async function merged(server: ServerChild, seconds: number, intervalMs: number):
   const drivers = Array.from({ length: UNITS }, (_, k) => {
     const unit = k + 1;
     const chamber = ModbusChamber.parse({
-      id: `c${unit}`, driver: 'modbus', profile: 'bench-flat', endpoint: `tcp://127.0.0.1:${server.port}`,
-      interval_ms: intervalMs, modbus: { unit_id: unit },
+      id: `c${unit}`,
+      driver: 'modbus',
+      profile: 'bench-flat',
+      endpoint: `tcp://127.0.0.1:${server.port}`,
+      interval_ms: intervalMs,
+      modbus: { unit_id: unit },
     });
     const sink = {
       samples(s: Sample[]) {
@@ -214,7 +239,11 @@ async function merged(server: ServerChild, seconds: number, intervalMs: number):
     await Promise.all(drivers.map((d) => d.start()));
     await sleep(1000); // warm-up: JIT, socket buffers
     const b0 = batches;
-    const w = await window(seconds, () => state.samples, () => server.requests());
+    const w = await window(
+      seconds,
+      () => state.samples,
+      () => server.requests(),
+    );
     const cycles = (batches - b0) / UNITS;
     if (state.bad) throw new Error(`merged poll: ${state.bad} bad samples, e.g. ${state.firstBad}`);
     return {
@@ -244,8 +273,20 @@ async function naive(server: ServerChild, seconds: number): Promise<Run> {
         const ts = Date.now();
         const out: Sample[] = [];
         for (const tag of profile.tags) {
-          const words = await client.read(unit, tag.area ?? 'holding', tag.address, Math.max(1, registerCount(tag)), 1000);
-          out.push({ chamber: `c${unit}`, tag: tag.name, ts, value: decodeTag(tag, words, 0, tag.order ?? profile.defaults.order), q: 'good' });
+          const words = await client.read(
+            unit,
+            tag.area ?? 'holding',
+            tag.address,
+            Math.max(1, registerCount(tag)),
+            1000,
+          );
+          out.push({
+            chamber: `c${unit}`,
+            tag: tag.name,
+            ts,
+            value: decodeTag(tag, words, 0, tag.order ?? profile.defaults.order),
+            q: 'good',
+          });
         }
         for (const s of out) check(unit, s);
       }
@@ -255,9 +296,19 @@ async function naive(server: ServerChild, seconds: number): Promise<Run> {
   try {
     await sleep(1000); // warm-up
     const c0 = cycles;
-    const w = await window(seconds, () => state.samples, () => server.requests());
+    const w = await window(
+      seconds,
+      () => state.samples,
+      () => server.requests(),
+    );
     const n = cycles - c0;
-    return { ...w, cyclesPerS: n / seconds, requestsPerCycle: UNITS * profile.tags.length, badSamples: state.bad, mismatches: state.mismatches };
+    return {
+      ...w,
+      cyclesPerS: n / seconds,
+      requestsPerCycle: UNITS * profile.tags.length,
+      badSamples: state.bad,
+      mismatches: state.mismatches,
+    };
   } finally {
     stop = true;
     await loop;
@@ -283,7 +334,8 @@ export async function benchModbus(): Promise<{ name: string; lines: string[]; su
     const slow = await naive(server, seconds);
     const ratio = fast.tagsPerS / slow.tagsPerS;
     const n = (x: number) => Math.round(x).toLocaleString('en');
-    const mem = (r: Run) => `RSS ${r.rssStartMb.toFixed(0)} → ${r.rssEndMb.toFixed(0)} MB (peak ${r.rssPeakMb.toFixed(0)}, drift ${(r.rssEndMb - r.rssStartMb >= 0 ? '+' : '') + (r.rssEndMb - r.rssStartMb).toFixed(1)} MB)`;
+    const mem = (r: Run) =>
+      `RSS ${r.rssStartMb.toFixed(0)} → ${r.rssEndMb.toFixed(0)} MB (peak ${r.rssPeakMb.toFixed(0)}, drift ${(r.rssEndMb - r.rssStartMb >= 0 ? '+' : '') + (r.rssEndMb - r.rssStartMb).toFixed(1)} MB)`;
     const checks = (r: Run) => `${r.badSamples} bad, ${r.mismatches} wrong values`;
     return {
       name: 'modbus',

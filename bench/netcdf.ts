@@ -84,17 +84,32 @@ spent += time.perf_counter() - a
 print(json.dumps({'seconds': spent, 'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 `;
 
-const RUN: RunInfo = { id: 'bench/r001', title: 'netcdf bench', summary: 'bench', chambers: ['c1'], startMs: T0 * 1000, periodMs: 1000, creator_name: 'bench' };
-const VARS: ArchiveVar[] = Array.from({ length: NVARS }, (_, i) => ({ name: name(i), description: `variable ${i}`, kind: 'float' as const }));
+const RUN: RunInfo = {
+  id: 'bench/r001',
+  title: 'netcdf bench',
+  summary: 'bench',
+  chambers: ['c1'],
+  startMs: T0 * 1000,
+  periodMs: 1000,
+  creator_name: 'bench',
+};
+const VARS: ArchiveVar[] = Array.from({ length: NVARS }, (_, i) => ({
+  name: name(i),
+  description: `variable ${i}`,
+  kind: 'float' as const,
+}));
 
 const mb = (b: number) => b / 1024 / 1024;
 
 function ours(path: string, hours: number) {
   const rssBefore = process.memoryUsage().rss;
   let clock = T0 * 1000;
-  const file = RunFile.open(path, RUN, VARS, { now: () => clock + 1000, expectedBytes: hours * HOUR * (8 + 8 * NVARS) });
+  const file = RunFile.open(path, RUN, VARS, {
+    now: () => clock + 1000,
+    expectedBytes: hours * HOUR * (8 + 8 * NVARS),
+  });
   let seed = 42;
-  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
   /** Late samples by the second they are delivered with. */
   const late = new Map<number, Array<{ tag: string; ts: number; value: number; q: 'good' }>>();
   let spent = 0;
@@ -155,7 +170,18 @@ function ours(path: string, hours: number) {
   const a = performance.now();
   file.close((T0 + total - 1) * 1000);
   spent += performance.now() - a;
-  return { seconds: spent / 1000, rssBeforeMb: mb(rssBefore), rssFirstMb: mb(rssFirst), rssLastMb: mb(process.memoryUsage().rss), rssPeakMb: mb(rssPeak), heapFirstMb: mb(heapFirst), heapLastMb: mb(heapLast), version: file.writer.version, late: lateCount, patched: file.stats.patched };
+  return {
+    seconds: spent / 1000,
+    rssBeforeMb: mb(rssBefore),
+    rssFirstMb: mb(rssFirst),
+    rssLastMb: mb(process.memoryUsage().rss),
+    rssPeakMb: mb(rssPeak),
+    heapFirstMb: mb(heapFirst),
+    heapLastMb: mb(heapLast),
+    version: file.writer.version,
+    late: lateCount,
+    patched: file.stats.patched,
+  };
 }
 
 type OursResult = ReturnType<typeof ours>;
@@ -163,9 +189,14 @@ type OursResult = ReturnType<typeof ours>;
 /** Runs ours in a fresh process (node + tsx + the writer only), so that RSS is the writer's, not the bench harness's. */
 function oursInChild(path: string, hours: number): OursResult {
   const runTs = fileURLToPath(new URL('../bin/run-ts.js', import.meta.url));
-  const r = spawnSync(process.execPath, ['--expose-gc', runTs, fileURLToPath(import.meta.url), '--ours', path, String(hours)], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--expose-gc', runTs, fileURLToPath(import.meta.url), '--ours', path, String(hours)],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   if (r.status !== 0) throw new Error(`writer process failed (${r.status ?? r.signal})`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as OursResult;
 }
@@ -176,7 +207,11 @@ function sameRecords(a: string, b: string, r: number, n: number): boolean {
     const { recStart, recsize } = layoutOf(readNetcdfHeader(p));
     const buf = Buffer.alloc(n * recsize);
     const fd = openSync(p, 'r');
-    try { readSync(fd, buf, 0, buf.length, recStart + r * recsize); } finally { closeSync(fd); }
+    try {
+      readSync(fd, buf, 0, buf.length, recStart + r * recsize);
+    } finally {
+      closeSync(fd);
+    }
     return buf;
   };
   return read(a).equals(read(b));
@@ -193,7 +228,9 @@ export async function benchNetcdf(): Promise<{ name: string; lines: string[]; su
     console.error(`  writing ${hours} h × ${HOUR} records × ${NVARS} variables (ours, in its own process)…`);
     const o = oursInChild(mine, hours);
     const python = (path: string, h: number, major: 'chunk' | 'record') => {
-      const py = spawnSync('/usr/bin/python3', ['-c', PYTHON, path, String(h), String(NVARS), String(T0), major], { encoding: 'utf8' });
+      const py = spawnSync('/usr/bin/python3', ['-c', PYTHON, path, String(h), String(NVARS), String(T0), major], {
+        encoding: 'utf8',
+      });
       if (py.status !== 0) throw new Error(`python netCDF4 baseline failed: ${py.stderr}`);
       return JSON.parse(py.stdout.trim().split('\n').at(-1)!) as { seconds: number; maxrss_mb: number };
     };

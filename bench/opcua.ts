@@ -46,7 +46,10 @@ interface Run {
 
 function benchProfile(): OpcuaProfile {
   return OpcuaProfile.parse({
-    kind: 'opcua', vendor: 'bench', model: 'flat', description: '10,000 changing variables',
+    kind: 'opcua',
+    vendor: 'bench',
+    model: 'flat',
+    description: '10,000 changing variables',
     tags: Array.from({ length: VARIABLES }, (_, i) => {
       const id = String(i).padStart(5, '0');
       return { name: `v${id}`, node: `nsu=${NS};s=Bench.V${id}`, type: 'Double', description: `variable ${id}` };
@@ -56,7 +59,14 @@ function benchProfile(): OpcuaProfile {
 
 async function measure(endpoint: string, mode: Run['mode'], seconds: number): Promise<Run> {
   const profile = benchProfile();
-  const chamber = OpcuaChamber.parse({ id: 'bench', driver: 'opcua', profile: 'bench-flat', endpoint, interval_ms: 1000, opcua: { mode } });
+  const chamber = OpcuaChamber.parse({
+    id: 'bench',
+    driver: 'opcua',
+    profile: 'bench-flat',
+    endpoint,
+    interval_ms: 1000,
+    opcua: { mode },
+  });
   const index = new Map(profile.tags.map((t, i) => [t.name, i]));
   const last = new Float64Array(VARIABLES).fill(-1); // the latest tick seen per variable
   let maxTick = -1;
@@ -113,7 +123,12 @@ async function measure(endpoint: string, mode: Run['mode'], seconds: number): Pr
   toTick = maxTick;
   // the last tick's notifications may still be on their way: wait (bounded) until every
   // variable has reported it or a later one
-  await eventually(() => last.every((t) => t >= toTick), `tick ${toTick} from every variable (${mode})`, 10_000, 100).catch(() => undefined);
+  await eventually(
+    () => last.every((t) => t >= toTick),
+    `tick ${toTick} from every variable (${mode})`,
+    10_000,
+    100,
+  ).catch(() => undefined);
   await driver.stop();
   return {
     mode,
@@ -136,13 +151,19 @@ const RESULT = '@@opcua-run ';
 /** Runs one mode in a fresh child process (this file with --measure), so its memory starts clean. */
 function measureInChild(endpoint: string, mode: Run['mode'], seconds: number): Promise<Run> {
   const runTs = fileURLToPath(new URL('../bin/run-ts.js', import.meta.url));
-  const proc = spawn(process.execPath, [runTs, fileURLToPath(import.meta.url), '--measure', mode, endpoint, String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(
+    process.execPath,
+    [runTs, fileURLToPath(import.meta.url), '--measure', mode, endpoint, String(seconds)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let result: Run | undefined;
   createInterface({ input: proc.stdout }).on('line', (l) => {
     if (l.startsWith(RESULT)) result = JSON.parse(l.slice(RESULT.length)) as Run;
   });
   return new Promise((resolve, reject) => {
-    proc.once('close', (code, signal) => (result ? resolve(result) : reject(new Error(`${mode} measurement exited (${code ?? signal}) without a result`))));
+    proc.once('close', (code, signal) =>
+      result ? resolve(result) : reject(new Error(`${mode} measurement exited (${code ?? signal}) without a result`)),
+    );
   });
 }
 
@@ -155,12 +176,16 @@ const fmt = (r: Run) =>
 export async function benchOpcua(): Promise<{ name: string; lines: string[] }> {
   const seconds = Number(process.env.OCTOPUS_BENCH_SECONDS ?? 30);
   const port = await freePort();
-  const server = await startOpcuaChild(['--port', String(port), '--namespace', NS, '--count', String(VARIABLES), '--interval-ms', '1000'], 120_000);
+  const server = await startOpcuaChild(
+    ['--port', String(port), '--namespace', NS, '--count', String(VARIABLES), '--interval-ms', '1000'],
+    120_000,
+  );
   try {
     const sub = await measureInChild(server.endpoint, 'subscription', seconds);
     const poll = await measureInChild(server.endpoint, 'poll', seconds);
     // a window with no tick would make "every change" vacuous
-    if (sub.ticks < seconds / 2 || sub.expectedChanges === 0) throw new Error(`the server ticked ${sub.ticks} times in ${seconds} s: no measurement`);
+    if (sub.ticks < seconds / 2 || sub.expectedChanges === 0)
+      throw new Error(`the server ticked ${sub.ticks} times in ${seconds} s: no measurement`);
     const ok = (b: boolean) => (b ? 'ok' : 'MISSED');
     const cpuPerSample = (r: Run) => r.cpuPercent / Math.max(1, r.samplesPerS);
     const everyChange = sub.deliveredChanges === sub.expectedChanges && sub.badSamples === 0;

@@ -23,14 +23,26 @@ const TAGS = 200;
 const CHAMBERS = 16;
 
 function batch(chamber: string, ts: number): Sample[] {
-  return Array.from({ length: TAGS }, (_, i) => ({ chamber, tag: `tag_${i}`, ts, value: 20 + (i % 10) / 10, q: 'good' as const }));
+  return Array.from({ length: TAGS }, (_, i) => ({
+    chamber,
+    tag: `tag_${i}`,
+    ts,
+    value: 20 + (i % 10) / 10,
+    q: 'good' as const,
+  }));
 }
 
 /** Spool + publisher: pushes cycles as fast as the broker acknowledges them. */
 async function spooled(url: string, seconds: number): Promise<{ perS: number; rssMb: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'octopus-bench-spool-'));
   const spool = Spool.open(dir, SpoolConfig.parse({ fsync: 'interval' }));
-  const pub = new Publisher({ url, mqtt: MqttConfig.parse({ inflight: 512 }), gatewayId: 'bench', spool, log: createLogger('bench') });
+  const pub = new Publisher({
+    url,
+    mqtt: MqttConfig.parse({ inflight: 512 }),
+    gatewayId: 'bench',
+    spool,
+    log: createLogger('bench'),
+  });
   await eventually(() => pub.stats().connected, 'bench publisher connected');
   const t0 = performance.now();
   let ts = Date.now();
@@ -49,11 +61,13 @@ async function spooled(url: string, seconds: number): Promise<{ perS: number; rs
     rss = Math.max(rss, process.memoryUsage().rss);
   }
   // the figure counts acknowledged samples: every appended one, none dropped at the spool bound
-  if (!(await pub.drain(60_000))) throw new Error(`spool not drained 60 s after the run: ${JSON.stringify(pub.spoolDepth())}`);
+  if (!(await pub.drain(60_000)))
+    throw new Error(`spool not drained 60 s after the run: ${JSON.stringify(pub.spoolDepth())}`);
   const elapsed = (performance.now() - t0) / 1000;
   const acked = pub.stats().publishedSamples;
   const dropped = pub.spoolDepth().droppedSamples;
-  if (acked !== appended || dropped !== 0) throw new Error(`${appended} samples appended, ${acked} acknowledged by the broker, ${dropped} dropped`);
+  if (acked !== appended || dropped !== 0)
+    throw new Error(`${appended} samples appended, ${acked} acknowledged by the broker, ${dropped} dropped`);
   const perS = acked / elapsed;
   await pub.close();
   rmSync(dir, { recursive: true, force: true });
@@ -70,7 +84,13 @@ async function naive(url: string, seconds: number): Promise<{ perS: number }> {
     const window: Promise<void>[] = [];
     for (let i = 0; i < 100; i++) {
       const s = { tag: `tag_${i}`, ts: Date.now(), value: 20.5, q: 'good' };
-      window.push(conn.publish(`octopus/c${i % CHAMBERS}/data`, JSON.stringify({ v: 1, chamber: `c${i % CHAMBERS}`, samples: [s] }), { qos: 1 }));
+      window.push(
+        conn.publish(
+          `octopus/c${i % CHAMBERS}/data`,
+          JSON.stringify({ v: 1, chamber: `c${i % CHAMBERS}`, samples: [s] }),
+          { qos: 1 },
+        ),
+      );
     }
     await Promise.all(window);
     n += window.length;

@@ -88,7 +88,11 @@ const BENCHES: Bench[] = [
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => [...(r[c] ?? '')].length)));
-  const line = (r: string[]) => r.map((cell, c) => cell + ' '.repeat(widths[c]! - [...cell].length)).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((cell, c) => cell + ' '.repeat(widths[c]! - [...cell].length))
+      .join('  ')
+      .trimEnd();
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
 }
 
@@ -103,7 +107,9 @@ async function runHere(b: Bench): Promise<BenchResult> {
 /** Runs one bench in a child process; its lines are echoed as they come. */
 function runIsolated(b: Bench): Promise<BenchResult> {
   const runTs = fileURLToPath(new URL('../bin/run-ts.js', import.meta.url));
-  const proc = spawn(process.execPath, [runTs, fileURLToPath(import.meta.url), '--child', b.name], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [runTs, fileURLToPath(import.meta.url), '--child', b.name], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let result: BenchResult | undefined;
   let error = '';
   createInterface({ input: proc.stdout }).on('line', (l) => {
@@ -159,7 +165,14 @@ async function main(): Promise<number> {
     } catch (err) {
       failed++;
       console.log(`FAILED: ${inProcess ? ((err as Error).stack ?? String(err)) : (err as Error).message}`);
-      rows.push([b.name, '-', '-', '-', '-', `FAILED: ${((err as Error).message ?? String(err)).split('\n')[0]!.slice(0, 60)}`]);
+      rows.push([
+        b.name,
+        '-',
+        '-',
+        '-',
+        '-',
+        `FAILED: ${((err as Error).message ?? String(err)).split('\n')[0]!.slice(0, 60)}`,
+      ]);
     }
     console.log(`(${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
   }

@@ -27,13 +27,35 @@ const T0 = 1_714_564_800;
 const FILL = 9.969209968386869e36;
 
 function schema(nvars: number): NcSchema {
-  const vars: NcSchema['variables'][number][] = [{ name: 'time', type: 'double', dims: ['time'], attributes: { units: 'seconds since 1970-01-01 00:00:00' } }];
+  const vars: NcSchema['variables'][number][] = [
+    { name: 'time', type: 'double', dims: ['time'], attributes: { units: 'seconds since 1970-01-01 00:00:00' } },
+  ];
   for (let i = 0; i < nvars; i++) {
     const name = `v${String(i).padStart(3, '0')}`;
-    vars.push({ name, type: 'float', dims: ['time', 'chamber'], attributes: { _FillValue: FILL, ancillary_variables: `${name}_qc` } });
-    vars.push({ name: `${name}_qc`, type: 'byte', dims: ['time', 'chamber'], attributes: { flag_values: { type: 'byte', value: [0, 1, 2, 3, 4, 5] }, flag_meanings: 'good uncertain bad missing held offline' } });
+    vars.push({
+      name,
+      type: 'float',
+      dims: ['time', 'chamber'],
+      attributes: { _FillValue: FILL, ancillary_variables: `${name}_qc` },
+    });
+    vars.push({
+      name: `${name}_qc`,
+      type: 'byte',
+      dims: ['time', 'chamber'],
+      attributes: {
+        flag_values: { type: 'byte', value: [0, 1, 2, 3, 4, 5] },
+        flag_meanings: 'good uncertain bad missing held offline',
+      },
+    });
   }
-  return { globalAttributes: { title: 'verify bench', id: 'bench/r001' }, dimensions: [{ name: 'time', size: 'unlimited' }, { name: 'chamber', size: 1 }], variables: vars };
+  return {
+    globalAttributes: { title: 'verify bench', id: 'bench/r001' },
+    dimensions: [
+      { name: 'time', size: 'unlimited' },
+      { name: 'chamber', size: 1 },
+    ],
+    variables: vars,
+  };
 }
 
 function writeFile(path: string, days: number, nvars: number): void {
@@ -90,7 +112,17 @@ function measure(what: 'verify' | 'read', path: string): void {
 }
 
 function child(what: 'verify' | 'read', path: string): { seconds: number; maxrss_mb: number; [k: string]: unknown } {
-  const r = spawnSync(process.execPath, [join(fileURLToPath(new URL('..', import.meta.url)), 'bin', 'run-ts.js'), fileURLToPath(import.meta.url), '--measure', what, path], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(fileURLToPath(new URL('..', import.meta.url)), 'bin', 'run-ts.js'),
+      fileURLToPath(import.meta.url),
+      '--measure',
+      what,
+      path,
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 20 },
+  );
   if (r.status !== 0) throw new Error(`bench child ${what} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { seconds: number; maxrss_mb: number };
 }
@@ -109,19 +141,31 @@ export async function benchVerify(): Promise<{ name: string; lines: string[]; su
     const w0 = Date.now();
     writeFile(path, days, nvars);
     const size = statSync(path).size;
-    say(`verify bench: ${days} day(s) × 1 Hz × ${nvars} variables (+ qc) × 1 chamber: ${(size / 2 ** 20).toFixed(0)} MiB written in ${((Date.now() - w0) / 1000).toFixed(1)} s`);
+    say(
+      `verify bench: ${days} day(s) × 1 Hz × ${nvars} variables (+ qc) × 1 chamber: ${(size / 2 ** 20).toFixed(0)} MiB written in ${((Date.now() - w0) / 1000).toFixed(1)} s`,
+    );
     const read = child('read', path);
     const verify = child('verify', path);
     const perSec = Number(verify.values) / verify.seconds;
-    say(`  plain sequential read : ${read.seconds.toFixed(2)} s (${(size / 2 ** 20 / read.seconds).toFixed(0)} MiB/s), peak RSS ${read.maxrss_mb.toFixed(0)} MB`);
-    say(`  octopus verify report : ${verify.seconds.toFixed(2)} s (${(perSec / 1e6).toFixed(1)} M values/s, ${verify.values} values, ${verify.missing} missing, ${verify.held} held), peak RSS ${verify.maxrss_mb.toFixed(0)} MB`);
+    say(
+      `  plain sequential read : ${read.seconds.toFixed(2)} s (${(size / 2 ** 20 / read.seconds).toFixed(0)} MiB/s), peak RSS ${read.maxrss_mb.toFixed(0)} MB`,
+    );
+    say(
+      `  octopus verify report : ${verify.seconds.toFixed(2)} s (${(perSec / 1e6).toFixed(1)} M values/s, ${verify.values} values, ${verify.missing} missing, ${verify.held} held), peak RSS ${verify.maxrss_mb.toFixed(0)} MB`,
+    );
     const per30 = (verify.seconds * 30) / days;
     say(`  extrapolated to 30 days: ${per30.toFixed(0)} s (goal < 60 s)`);
     const ratio = verify.seconds / read.seconds;
     return {
       name: 'verify',
       lines,
-      summary: { figure: `${verify.seconds.toFixed(2)} s for ${days} d, ${verify.maxrss_mb.toFixed(0)} MB RSS`, baseline: `plain read ${read.seconds.toFixed(2)} s`, ratio: `${ratio.toFixed(1)}× the read time`, goal: '30 d < 60 s', ok: per30 < 60 },
+      summary: {
+        figure: `${verify.seconds.toFixed(2)} s for ${days} d, ${verify.maxrss_mb.toFixed(0)} MB RSS`,
+        baseline: `plain read ${read.seconds.toFixed(2)} s`,
+        ratio: `${ratio.toFixed(1)}× the read time`,
+        goal: '30 d < 60 s',
+        ok: per30 < 60,
+      },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

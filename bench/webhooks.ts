@@ -42,7 +42,11 @@ function check(rx: WebhookReceiver, events: number, signed: boolean): void {
   const perHook = new Map<string, number[]>();
   for (const r of rx.received) {
     if (r.status !== 204) throw new Error(`receiver answered ${r.status}`);
-    if (signed && r.headers['x-octopus-signature'] !== `sha256=${createHmac('sha256', SECRET).update(r.body).digest('hex')}`) throw new Error('bad signature');
+    if (
+      signed &&
+      r.headers['x-octopus-signature'] !== `sha256=${createHmac('sha256', SECRET).update(r.body).digest('hex')}`
+    )
+      throw new Error('bad signature');
     const n = Number(/\[#(\d+)\]/.exec((JSON.parse(r.body) as { alarm: { message: string } }).alarm.message)![1]);
     const list = perHook.get(r.path) ?? [];
     list.push(n);
@@ -50,19 +54,29 @@ function check(rx: WebhookReceiver, events: number, signed: boolean): void {
   }
   if (perHook.size !== HOOKS) throw new Error(`${perHook.size} webhooks reached, expected ${HOOKS}`);
   for (const [path, ns] of perHook) {
-    if (ns.length !== events || ns.some((n, i) => n !== i + 1)) throw new Error(`${path}: ${ns.length} deliveries (expected ${events}, in order)`);
+    if (ns.length !== events || ns.some((n, i) => n !== i + 1))
+      throw new Error(`${path}: ${ns.length} deliveries (expected ${events}, in order)`);
   }
 }
 
-async function viaNotifier(events: number, delayMs: number, paceMs = 0): Promise<{ perS: number; emit: number[]; e2e: number[] }> {
+async function viaNotifier(
+  events: number,
+  delayMs: number,
+  paceMs = 0,
+): Promise<{ perS: number; emit: number[]; e2e: number[] }> {
   const rx = await WebhookReceiver.start();
   rx.delayMs = delayMs;
   const dir = mkdtempSync(join(tmpdir(), 'octopus-bench-webhooks-'));
   const emittedAt: number[] = [];
   const e2e: number[] = [];
   const notifier = new WebhookNotifier({
-    webhooks: Array.from({ length: HOOKS }, (_, i) => Webhook.parse({ name: `hook${i}`, url: `${rx.url}/h${i}`, secret_env: 'BENCH_SECRET' })),
-    dataDir: dir, env: { BENCH_SECRET: SECRET }, log: createLogger('bench:webhooks'), writeFaults: new WriteFaults(3_600_000),
+    webhooks: Array.from({ length: HOOKS }, (_, i) =>
+      Webhook.parse({ name: `hook${i}`, url: `${rx.url}/h${i}`, secret_env: 'BENCH_SECRET' }),
+    ),
+    dataDir: dir,
+    env: { BENCH_SECRET: SECRET },
+    log: createLogger('bench:webhooks'),
+    writeFaults: new WriteFaults(3_600_000),
   });
   const source = new TestAlarmSource();
   notifier.attach(source);
@@ -102,7 +116,14 @@ async function naive(events: number, delayMs: number): Promise<{ perS: number; e
     const t = performance.now();
     for (let h = 0; h < HOOKS; h++) {
       const body = JSON.stringify({ webhook: `hook${h}`, delivery_id: `${i}-${h}`, ...e });
-      const res = await fetch(`${rx.url}/h${h}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-octopus-signature': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}` }, body });
+      const res = await fetch(`${rx.url}/h${h}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-octopus-signature': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`,
+        },
+        body,
+      });
       await res.arrayBuffer();
       if (res.status !== 204) throw new Error(`naive: HTTP ${res.status}`);
     }
@@ -128,15 +149,25 @@ export async function benchWebhooks(): Promise<{ name: string; lines: string[]; 
   const slow = await naive(events, delayMs);
   const n = (x: number) => Math.round(x).toLocaleString('en');
   const ms = (x: number) => `${x < 1 ? x.toFixed(3) : x.toFixed(1)} ms`;
-  log(`${events} alarm events × ${HOOKS} webhooks, receiver answering after ${delayMs} ms; every event delivered once per webhook, in order, signature valid`);
-  log(`notifier: ${n(fast.perS)} deliveries/s; emit (engine blocked) p50 ${ms(pct(fast.emit, 50))}, p99 ${ms(pct(fast.emit, 99))}`);
-  log(`notifier end-to-end emit → receiver: 50 events 100 ms apart p50 ${ms(pct(paced.e2e, 50))}, p99 ${ms(pct(paced.e2e, 99))}; in the burst of ${events} (queueing) p50 ${ms(pct(fast.e2e, 50))}, p99 ${ms(pct(fast.e2e, 99))}`);
-  log(`naive sequential fetch loop: ${n(slow.perS)} deliveries/s; emit (engine blocked) p50 ${ms(pct(slow.emit, 50))}, p99 ${ms(pct(slow.emit, 99))}`);
+  log(
+    `${events} alarm events × ${HOOKS} webhooks, receiver answering after ${delayMs} ms; every event delivered once per webhook, in order, signature valid`,
+  );
+  log(
+    `notifier: ${n(fast.perS)} deliveries/s; emit (engine blocked) p50 ${ms(pct(fast.emit, 50))}, p99 ${ms(pct(fast.emit, 99))}`,
+  );
+  log(
+    `notifier end-to-end emit → receiver: 50 events 100 ms apart p50 ${ms(pct(paced.e2e, 50))}, p99 ${ms(pct(paced.e2e, 99))}; in the burst of ${events} (queueing) p50 ${ms(pct(fast.e2e, 50))}, p99 ${ms(pct(fast.e2e, 99))}`,
+  );
+  log(
+    `naive sequential fetch loop: ${n(slow.perS)} deliveries/s; emit (engine blocked) p50 ${ms(pct(slow.emit, 50))}, p99 ${ms(pct(slow.emit, 99))}`,
+  );
   const ratio = fast.perS / slow.perS;
   const emitP99 = pct(fast.emit, 99);
   const blocking = pct(slow.emit, 99) / emitP99;
   const ok = blocking >= GOAL_BLOCKING_RATIO && ratio >= 1;
-  log(`ratio notifier/naive: ${ratio.toFixed(1)}x deliveries/s, ${blocking.toFixed(0)}x less engine blocking at p99 (goal ≥ ${GOAL_BLOCKING_RATIO}x less blocking and ≥ naive throughput: ${ok ? 'ok' : 'MISSED'})`);
+  log(
+    `ratio notifier/naive: ${ratio.toFixed(1)}x deliveries/s, ${blocking.toFixed(0)}x less engine blocking at p99 (goal ≥ ${GOAL_BLOCKING_RATIO}x less blocking and ≥ naive throughput: ${ok ? 'ok' : 'MISSED'})`,
+  );
   return {
     name: 'webhooks',
     lines,

@@ -14,7 +14,6 @@ import { CLIMATE, STATES } from './lib/variables.ts';
 const CHAMBER = `"chamber" = '$chamber'`;
 const where = (tag: string) => `FROM "$source" WHERE ${CHAMBER} AND "tag" = ${lit(tag)} AND $timeFilter`;
 
-
 /** Periods with samples of a given quality, one annotation per interval and tag. */
 function qualityAnnotation(q: 'bad' | 'uncertain', color: string) {
   return new dashboard.AnnotationQueryBuilder()
@@ -22,8 +21,13 @@ function qualityAnnotation(q: 'bad' | 'uncertain', color: string) {
     .datasource(INFLUX)
     .enable(true)
     .iconColor(color)
-    .target(influxql(`SELECT count("reason") AS "samples", last("reason") AS "reason" FROM "${MEASUREMENT}` +
-      `" WHERE ${CHAMBER} AND "q" = ${lit(q)} AND $timeFilter GROUP BY time($__interval), "tag" fill(none)`, 'Anno').table())
+    .target(
+      influxql(
+        `SELECT count("reason") AS "samples", last("reason") AS "reason" FROM "${MEASUREMENT}` +
+          `" WHERE ${CHAMBER} AND "q" = ${lit(q)} AND $timeFilter GROUP BY time($__interval), "tag" fill(none)`,
+        'Anno',
+      ).table(),
+    )
     .mappings(fields({ text: 'reason', tags: 'tag' }));
 }
 
@@ -40,36 +44,86 @@ export function chamberDetail(): dashboard.DashboardBuilder {
   for (const v of CLIMATE) {
     // mean for the line, min and max as a band: a 30-day range keeps the extremes visible,
     // and the legend's table gives the range's mean, lowest min and highest max.
-    const p = timeseries(v.title).datasource(INFLUX).unit(v.grafana).height(8).span(12)
-      .withTarget(influxql(`SELECT mean("value") AS "mean", min("value") AS "min", max("value") AS "max" ${where(v.tag)} GROUP BY time($__interval) fill(null)`, 'A').alias(`${v.tag} $col`))
-      .overrideByRegexp('.* (min|max)$', [{ id: 'custom.lineWidth', value: 0 }, { id: 'custom.fillOpacity', value: 12 }])
+    const p = timeseries(v.title)
+      .datasource(INFLUX)
+      .unit(v.grafana)
+      .height(8)
+      .span(12)
+      .withTarget(
+        influxql(
+          `SELECT mean("value") AS "mean", min("value") AS "min", max("value") AS "max" ${where(v.tag)} GROUP BY time($__interval) fill(null)`,
+          'A',
+        ).alias(`${v.tag} $col`),
+      )
+      .overrideByRegexp('.* (min|max)$', [
+        { id: 'custom.lineWidth', value: 0 },
+        { id: 'custom.fillOpacity', value: 12 },
+      ])
       .overrideByName(`${v.tag} max`, [{ id: 'custom.fillBelowTo', value: `${v.tag} min` }]);
     if (v.setpoint) {
-      p.withTarget(influxql(`SELECT last("value") AS "setpoint" ${where(v.setpoint)} GROUP BY time($__interval) fill(previous)`, 'B').alias('setpoint'))
-        .overrideByName('setpoint', [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }, { id: 'color', value: { mode: 'fixed', fixedColor: 'text' } }]);
+      p.withTarget(
+        influxql(
+          `SELECT last("value") AS "setpoint" ${where(v.setpoint)} GROUP BY time($__interval) fill(previous)`,
+          'B',
+        ).alias('setpoint'),
+      ).overrideByName('setpoint', [
+        { id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } },
+        { id: 'color', value: { mode: 'fixed', fixedColor: 'text' } },
+      ]);
     }
     d.withPanel(p);
   }
 
   d.withRow(new dashboard.RowBuilder('State and quality'));
   for (const s of STATES) {
-    d.withPanel(stateTimeline(s.title).datasource(INFLUX).height(3).span(24)
-      .mappings(onOff(s.on, s.off, s.onColor, s.offColor))
-      // max: an alarm or an open door anywhere in the interval shows
-      .withTarget(influxql(`SELECT max("value") ${where(s.tag)} GROUP BY time($__interval) fill(previous)`, 'A').alias(s.title)));
+    d.withPanel(
+      stateTimeline(s.title)
+        .datasource(INFLUX)
+        .height(3)
+        .span(24)
+        .mappings(onOff(s.on, s.off, s.onColor, s.offColor))
+        // max: an alarm or an open door anywhere in the interval shows
+        .withTarget(
+          influxql(`SELECT max("value") ${where(s.tag)} GROUP BY time($__interval) fill(previous)`, 'A').alias(s.title),
+        ),
+    );
   }
   // Only uncertain and bad samples carry a reason: counting it reads those series alone,
   // so the panel stays cheap however many good samples the range holds.
-  d.withPanel(timeseries('Uncertain and bad samples').description('Samples of uncertain and bad quality per interval, all tags of the chamber.')
-    .datasource(INFLUX).unit('short').height(8).span(12)
-    .drawStyle(common.GraphDrawStyle.Bars).fillOpacity(80)
-    .withTarget(influxql(`SELECT count("reason") AS "samples" FROM "${MEASUREMENT}" WHERE ${CHAMBER} AND "q" != 'good' AND $timeFilter GROUP BY time($__interval), "q" fill(0)`, 'A').alias('$tag_q'))
-    .overrideByName('uncertain', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'orange' } }])
-    .overrideByName('bad', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'red' } }]));
-  d.withPanel(timeseries('Bad samples by tag').description('Which sensor fails: bad samples per tag and interval.')
-    .datasource(INFLUX).unit('short').height(8).span(12)
-    .drawStyle(common.GraphDrawStyle.Bars).fillOpacity(80)
-    .thresholds(thresholds([null, 'red']))
-    .withTarget(influxql(`SELECT count("reason") FROM "${MEASUREMENT}" WHERE ${CHAMBER} AND "q" = 'bad' AND $timeFilter GROUP BY time($__interval), "tag" fill(none)`, 'A').alias('$tag_tag')));
+  d.withPanel(
+    timeseries('Uncertain and bad samples')
+      .description('Samples of uncertain and bad quality per interval, all tags of the chamber.')
+      .datasource(INFLUX)
+      .unit('short')
+      .height(8)
+      .span(12)
+      .drawStyle(common.GraphDrawStyle.Bars)
+      .fillOpacity(80)
+      .withTarget(
+        influxql(
+          `SELECT count("reason") AS "samples" FROM "${MEASUREMENT}" WHERE ${CHAMBER} AND "q" != 'good' AND $timeFilter GROUP BY time($__interval), "q" fill(0)`,
+          'A',
+        ).alias('$tag_q'),
+      )
+      .overrideByName('uncertain', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'orange' } }])
+      .overrideByName('bad', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'red' } }]),
+  );
+  d.withPanel(
+    timeseries('Bad samples by tag')
+      .description('Which sensor fails: bad samples per tag and interval.')
+      .datasource(INFLUX)
+      .unit('short')
+      .height(8)
+      .span(12)
+      .drawStyle(common.GraphDrawStyle.Bars)
+      .fillOpacity(80)
+      .thresholds(thresholds([null, 'red']))
+      .withTarget(
+        influxql(
+          `SELECT count("reason") FROM "${MEASUREMENT}" WHERE ${CHAMBER} AND "q" = 'bad' AND $timeFilter GROUP BY time($__interval), "tag" fill(none)`,
+          'A',
+        ).alias('$tag_tag'),
+      ),
+  );
   return d;
 }

@@ -24,28 +24,71 @@ export function experimentRun(): dashboard.DashboardBuilder {
     .withVariable(experimentVariables()[1]!)
     .withVariable(chamberVariable(true))
     .withVariable(sourceVariable(true))
-    .annotation(new dashboard.AnnotationQueryBuilder()
-      .name('Run events').datasource(INFLUX).enable(true).iconColor('blue')
-      .target(influxql(`SELECT "message", "event" FROM "${EVENTS}" WHERE ${RUN} AND $timeFilter`, 'Anno').table())
-      .mappings(fields({ text: 'message', tags: 'event' })))
+    .annotation(
+      new dashboard.AnnotationQueryBuilder()
+        .name('Run events')
+        .datasource(INFLUX)
+        .enable(true)
+        .iconColor('blue')
+        .target(influxql(`SELECT "message", "event" FROM "${EVENTS}" WHERE ${RUN} AND $timeFilter`, 'Anno').table())
+        .mappings(fields({ text: 'message', tags: 'event' })),
+    )
     .annotation(alarmAnnotation(`"chamber" =~ /^$chamber$/`));
 
   d.withRow(new dashboard.RowBuilder('Run'));
   // No $timeFilter: the run's start and stop are listed whatever the range, so their
   // times tell which range to pick.
-  d.withPanel(new TablePanel().title('Run events').datasource(INFLUX).height(6).span(12)
-    .withTarget(influxql(`SELECT "event", "message" FROM "${EVENTS}" WHERE ${RUN}`, 'A').table()));
-  d.withPanel(stateTimeline('Run state').datasource(INFLUX).height(6).span(12)
-    .mappings(onOff('running', 'stopped', 'green', 'text'))
-    .withTarget(influxql(`SELECT max("value") FROM "$source" WHERE "chamber" =~ /^$chamber$/ AND "tag" = 'running' AND $timeFilter GROUP BY time($__interval), "chamber" fill(previous)`, 'A').alias('$tag_chamber')));
+  d.withPanel(
+    new TablePanel()
+      .title('Run events')
+      .datasource(INFLUX)
+      .height(6)
+      .span(12)
+      .withTarget(influxql(`SELECT "event", "message" FROM "${EVENTS}" WHERE ${RUN}`, 'A').table()),
+  );
+  d.withPanel(
+    stateTimeline('Run state')
+      .datasource(INFLUX)
+      .height(6)
+      .span(12)
+      .mappings(onOff('running', 'stopped', 'green', 'text'))
+      .withTarget(
+        influxql(
+          `SELECT max("value") FROM "$source" WHERE "chamber" =~ /^$chamber$/ AND "tag" = 'running' AND $timeFilter GROUP BY time($__interval), "chamber" fill(previous)`,
+          'A',
+        ).alias('$tag_chamber'),
+      ),
+  );
 
   d.withRow(new dashboard.RowBuilder('Treatments compared'));
   for (const v of CLIMATE) {
-    d.withPanel(timeseries(`${v.title} by chamber`).datasource(INFLUX).unit(v.grafana).height(8).span(12)
-      .withTarget(influxql(`SELECT mean("value") FROM "$source" WHERE "chamber" =~ /^$chamber$/ AND "tag" = ${lit(v.tag)} AND $timeFilter GROUP BY time($__interval), "chamber" fill(null)`, 'A').alias('$tag_chamber')));
+    d.withPanel(
+      timeseries(`${v.title} by chamber`)
+        .datasource(INFLUX)
+        .unit(v.grafana)
+        .height(8)
+        .span(12)
+        .withTarget(
+          influxql(
+            `SELECT mean("value") FROM "$source" WHERE "chamber" =~ /^$chamber$/ AND "tag" = ${lit(v.tag)} AND $timeFilter GROUP BY time($__interval), "chamber" fill(null)`,
+            'A',
+          ).alias('$tag_chamber'),
+        ),
+    );
   }
-  d.withPanel(new TablePanel().title('Run means by chamber').description('Mean of each variable over the selected range, per chamber.')
-    .datasource(INFLUX).height(8).span(24)
-    .withTarget(influxql(`SELECT mean("value") FROM "$source" WHERE "chamber" =~ /^$chamber$/ AND "tag" =~ /^(${CLIMATE.map((v) => v.tag).join('|')})$/ AND "q" = 'good' AND $timeFilter GROUP BY "chamber", "tag"`, 'A').table()));
+  d.withPanel(
+    new TablePanel()
+      .title('Run means by chamber')
+      .description('Mean of each variable over the selected range, per chamber.')
+      .datasource(INFLUX)
+      .height(8)
+      .span(24)
+      .withTarget(
+        influxql(
+          `SELECT mean("value") FROM "$source" WHERE "chamber" =~ /^$chamber$/ AND "tag" =~ /^(${CLIMATE.map((v) => v.tag).join('|')})$/ AND "q" = 'good' AND $timeFilter GROUP BY "chamber", "tag"`,
+          'A',
+        ).table(),
+      ),
+  );
   return d;
 }

@@ -15,6 +15,7 @@ export const DASHBOARDS: Record<string, () => dashboard.DashboardBuilder> = {
 /** The JSON Grafana loads: stable key order from the builders, two-space indent, final newline. */
 export function renderDashboards(): Map<string, string> {
   const out = new Map<string, string>();
-  for (const [name, build] of Object.entries(DASHBOARDS)) out.set(`${name}.json`, JSON.stringify(build().build(), null, 2) + '\n');
+  for (const [name, build] of Object.entries(DASHBOARDS))
+    out.set(`${name}.json`, JSON.stringify(build().build(), null, 2) + '\n');
   return out;
 }

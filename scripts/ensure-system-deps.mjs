@@ -33,8 +33,10 @@ if (missing.length === 0) process.exit(0);
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 if (!isRoot) {
-  console.error(`missing system packages for the tests: ${missing.join(' ')}\n` +
-    `install them with: sudo apt-get update && sudo apt-get install -y ${missing.join(' ')}`);
+  console.error(
+    `missing system packages for the tests: ${missing.join(' ')}\n` +
+      `install them with: sudo apt-get update && sudo apt-get install -y ${missing.join(' ')}`,
+  );
   process.exit(1);
 }
 console.error(`installing system packages for the tests: ${missing.join(' ')}`);

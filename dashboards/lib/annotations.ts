@@ -13,10 +13,16 @@ export const ALARMS = ALARM_MEASUREMENT;
 
 /** Which result columns Grafana makes the annotation's text and tags. */
 export const fields = (map: Record<string, string>) =>
-  Object.fromEntries(Object.entries(map).map(([k, col]) => [k, new dashboard.AnnotationEventFieldMappingBuilder().source(dashboard.AnnotationEventFieldSource.Field).value(col)]));
+  Object.fromEntries(
+    Object.entries(map).map(([k, col]) => [
+      k,
+      new dashboard.AnnotationEventFieldMappingBuilder().source(dashboard.AnnotationEventFieldSource.Field).value(col),
+    ]),
+  );
 
 /** The alarm query of an annotation, for a chamber condition such as `"chamber" =~ /^$chamber$/`. */
-export const alarmQuery = (chamber: string) => `SELECT "message", "tags", "severity", "event" FROM "${ALARMS}" WHERE ${chamber} AND $timeFilter`;
+export const alarmQuery = (chamber: string) =>
+  `SELECT "message", "tags", "severity", "event" FROM "${ALARMS}" WHERE ${chamber} AND $timeFilter`;
 
 /** Every alarm event (raised, acknowledged with its comment's author, cleared) of the selected chambers. */
 export function alarmAnnotation(chamber: string) {

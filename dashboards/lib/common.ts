@@ -33,12 +33,18 @@ export function chamberVariable(multi: boolean): dashboard.QueryVariableBuilder 
 /** `$experiment` and `$run`, from the experiments service's events. */
 export function experimentVariables(): dashboard.QueryVariableBuilder[] {
   return [
-    new dashboard.QueryVariableBuilder('experiment').label('Experiment').datasource(INFLUX)
+    new dashboard.QueryVariableBuilder('experiment')
+      .label('Experiment')
+      .datasource(INFLUX)
       .query(`SHOW TAG VALUES FROM "${EVENTS}" WITH KEY = "experiment"`)
-      .refresh(dashboard.VariableRefresh.OnTimeRangeChanged).sort(dashboard.VariableSort.AlphabeticalAsc),
-    new dashboard.QueryVariableBuilder('run').label('Run').datasource(INFLUX)
+      .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+      .sort(dashboard.VariableSort.AlphabeticalAsc),
+    new dashboard.QueryVariableBuilder('run')
+      .label('Run')
+      .datasource(INFLUX)
       .query(`SHOW TAG VALUES FROM "${EVENTS}" WITH KEY = "run" WHERE "experiment" = '$experiment'`)
-      .refresh(dashboard.VariableRefresh.OnTimeRangeChanged).sort(dashboard.VariableSort.AlphabeticalDesc),
+      .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+      .sort(dashboard.VariableSort.AlphabeticalDesc),
   ];
 }
 

@@ -88,7 +88,10 @@ export const lit = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\
  * 30-day range at about one point per pixel. Bad samples carry no value, so they drop out
  * of `mean` by themselves; uncertain ones are kept (the quality panels show them).
  */
-export function seriesQuery(tag: string, opts: { chamber?: string; groupByChamber?: boolean; fn?: string } = {}): string {
+export function seriesQuery(
+  tag: string,
+  opts: { chamber?: string; groupByChamber?: boolean; fn?: string } = {},
+): string {
   const chamber = opts.chamber ?? `"chamber" =~ /^$chamber$/`;
   const by = opts.groupByChamber ? ', "chamber"' : '';
   return `SELECT ${opts.fn ?? 'mean("value")'} FROM "${MEASUREMENT}" WHERE ${chamber} AND "tag" = ${lit(tag)} AND $timeFilter GROUP BY time($__interval)${by} fill(null)`;

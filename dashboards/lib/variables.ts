@@ -18,10 +18,31 @@ export interface PlottedVariable {
 }
 
 export const CLIMATE: PlottedVariable[] = [
-  { tag: 'air_temperature', title: 'Temperature', udunits: 'degree_Celsius', grafana: 'celsius', setpoint: 'air_temperature_setpoint', tolerance: 0.5 },
-  { tag: 'relative_humidity', title: 'Humidity', udunits: 'percent', grafana: 'humidity', setpoint: 'relative_humidity_setpoint', tolerance: 3 },
+  {
+    tag: 'air_temperature',
+    title: 'Temperature',
+    udunits: 'degree_Celsius',
+    grafana: 'celsius',
+    setpoint: 'air_temperature_setpoint',
+    tolerance: 0.5,
+  },
+  {
+    tag: 'relative_humidity',
+    title: 'Humidity',
+    udunits: 'percent',
+    grafana: 'humidity',
+    setpoint: 'relative_humidity_setpoint',
+    tolerance: 3,
+  },
   { tag: 'co2', title: 'CO₂', udunits: 'umol mol-1', grafana: 'ppm', setpoint: 'co2_setpoint', tolerance: 30 },
-  { tag: 'par', title: 'Light (PAR)', udunits: 'umol m-2 s-1', grafana: 'suffix: µmol m⁻² s⁻¹', setpoint: 'par_setpoint', tolerance: 50 },
+  {
+    tag: 'par',
+    title: 'Light (PAR)',
+    udunits: 'umol m-2 s-1',
+    grafana: 'suffix: µmol m⁻² s⁻¹',
+    setpoint: 'par_setpoint',
+    tolerance: 50,
+  },
   { tag: 'soil_moisture', title: 'Soil moisture', udunits: 'percent', grafana: 'percent' },
 ];
 

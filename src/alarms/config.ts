@@ -4,11 +4,26 @@ import { Webhooks } from './webhook-config.ts';
 /** Severity of each alarm class (what the banner colour, webhooks and dashboards show). */
 export const AlarmSeverities = z
   .object({
-    deviation: z.enum(['warning', 'critical']).default('warning').describe('Severity of deviation alarms (|value − setpoint| beyond the tolerance band)'),
-    stale: z.enum(['warning', 'critical']).default('warning').describe('Severity of stale alarms (no good sample of a controlled variable)'),
-    offline: z.enum(['warning', 'critical']).default('critical').describe('Severity of offline alarms (chamber PLC unreachable)'),
-    plc_alarm: z.enum(['warning', 'critical']).default('critical').describe("Severity of PLC alarms (a profile tag with role: alarm is true or non-zero)"),
-    door_open: z.enum(['warning', 'critical']).default('warning').describe('Severity of door-open alarms (a door tag open longer than door_open_max_s)'),
+    deviation: z
+      .enum(['warning', 'critical'])
+      .default('warning')
+      .describe('Severity of deviation alarms (|value − setpoint| beyond the tolerance band)'),
+    stale: z
+      .enum(['warning', 'critical'])
+      .default('warning')
+      .describe('Severity of stale alarms (no good sample of a controlled variable)'),
+    offline: z
+      .enum(['warning', 'critical'])
+      .default('critical')
+      .describe('Severity of offline alarms (chamber PLC unreachable)'),
+    plc_alarm: z
+      .enum(['warning', 'critical'])
+      .default('critical')
+      .describe('Severity of PLC alarms (a profile tag with role: alarm is true or non-zero)'),
+    door_open: z
+      .enum(['warning', 'critical'])
+      .default('warning')
+      .describe('Severity of door-open alarms (a door tag open longer than door_open_max_s)'),
   })
   .strict();
 
@@ -21,15 +36,53 @@ const SEVERITY_DEFAULTS = AlarmSeverities.parse({});
  */
 export const AlarmsConfig = z
   .object({
-    enabled: z.boolean().default(true).describe('Evaluate alarms in the collector (deviation, stale, offline, plc_alarm, door_open) and publish them'),
-    stale_periods: z.number().int().min(1).max(100_000).default(10).describe("A controlled variable is stale after this many of its chamber's interval_ms without a good sample"),
-    offline_delay_s: z.number().min(0).max(86_400).default(30).describe('A chamber reported offline (its PLC unreachable) for this long raises an offline alarm, seconds'),
-    door_open_max_s: z.number().min(0).max(86_400).default(300).describe('A door tag (profile tag with door: true) open longer than this raises door_open, seconds'),
-    plc_alarm_min_s: z.number().min(0).max(86_400).default(0).describe('A PLC alarm tag must stay active this long before it is raised, seconds (default 0: at once)'),
-    evaluate_interval_ms: z.number().int().min(50).max(60_000).default(1000).describe('Period of the time-based checks (stale, offline, door, minimum durations), ms'),
-    history_limit: z.number().int().min(100).max(1_000_000).default(10_000).describe('Newest alarm events kept in memory for GET /api/alarms/history (the event log on disk keeps all)'),
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe('Evaluate alarms in the collector (deviation, stale, offline, plc_alarm, door_open) and publish them'),
+    stale_periods: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(10)
+      .describe("A controlled variable is stale after this many of its chamber's interval_ms without a good sample"),
+    offline_delay_s: z
+      .number()
+      .min(0)
+      .max(86_400)
+      .default(30)
+      .describe('A chamber reported offline (its PLC unreachable) for this long raises an offline alarm, seconds'),
+    door_open_max_s: z
+      .number()
+      .min(0)
+      .max(86_400)
+      .default(300)
+      .describe('A door tag (profile tag with door: true) open longer than this raises door_open, seconds'),
+    plc_alarm_min_s: z
+      .number()
+      .min(0)
+      .max(86_400)
+      .default(0)
+      .describe('A PLC alarm tag must stay active this long before it is raised, seconds (default 0: at once)'),
+    evaluate_interval_ms: z
+      .number()
+      .int()
+      .min(50)
+      .max(60_000)
+      .default(1000)
+      .describe('Period of the time-based checks (stale, offline, door, minimum durations), ms'),
+    history_limit: z
+      .number()
+      .int()
+      .min(100)
+      .max(1_000_000)
+      .default(10_000)
+      .describe('Newest alarm events kept in memory for GET /api/alarms/history (the event log on disk keeps all)'),
     severity: AlarmSeverities.default(SEVERITY_DEFAULTS).describe('Severity per alarm class: warning or critical'),
-    webhooks: Webhooks.describe('Webhooks that receive alarm events as JSON POSTs (retried, dead-lettered after max_attempts)'),
+    webhooks: Webhooks.describe(
+      'Webhooks that receive alarm events as JSON POSTs (retried, dead-lettered after max_attempts)',
+    ),
   })
   .strict();
 export type AlarmsConfig = z.infer<typeof AlarmsConfig>;

@@ -43,7 +43,10 @@ export class DeadLetterLog {
 
   append(entry: DeadLetter): void {
     this.held.push(entry);
-    if (this.held.length > this.maxHeld) this.log.error(`dead-letter entry not written (${this.file} unwritable, ${this.maxHeld} held): ${JSON.stringify(this.held.shift())}`);
+    if (this.held.length > this.maxHeld)
+      this.log.error(
+        `dead-letter entry not written (${this.file} unwritable, ${this.maxHeld} held): ${JSON.stringify(this.held.shift())}`,
+      );
     this.flush();
   }
 

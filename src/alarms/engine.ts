@@ -103,7 +103,8 @@ export class AlarmEngine implements AlarmService {
       this.o.log.error(`alarm event log ${this.logError}; starting with no active alarms`);
       return;
     }
-    if (read.skipped) this.o.log.warn(`alarm event log ${this.eventLog.file}: ${read.skipped} unreadable line(s) skipped`);
+    if (read.skipped)
+      this.o.log.warn(`alarm event log ${this.eventLog.file}: ${read.skipped} unreadable line(s) skipped`);
     this.events = read.events.slice(-this.o.config.history_limit);
     const gone: Alarm[] = [];
     for (const [key, a] of activeFrom(read.events)) {
@@ -207,11 +208,19 @@ export class AlarmEngine implements AlarmService {
     const { key, chamber, class: cls, tag, since, message, value, setpoint, band, units } = x;
     const a: Alarm = {
       id: this.newId(chamber, cls, tag, at),
-      key, chamber, class: cls, ...(tag ? { tag } : {}),
+      key,
+      chamber,
+      class: cls,
+      ...(tag ? { tag } : {}),
       severity: this.o.config.severity[cls],
       state: 'raised',
-      message, since, raised_at: at,
-      ...(value !== undefined ? { value } : {}), ...(setpoint !== undefined ? { setpoint } : {}), ...(band !== undefined ? { band } : {}), ...(units ? { units } : {}),
+      message,
+      since,
+      raised_at: at,
+      ...(value !== undefined ? { value } : {}),
+      ...(setpoint !== undefined ? { setpoint } : {}),
+      ...(band !== undefined ? { band } : {}),
+      ...(units ? { units } : {}),
     };
     this.alarms.set(key, a);
     if (this.leader) {
@@ -224,7 +233,12 @@ export class AlarmEngine implements AlarmService {
     const a = this.alarms.get(key);
     if (!a) return;
     this.alarms.delete(key);
-    const cleared: Alarm = { ...a, state: 'cleared', cleared_at: Math.max(t, a.raised_at), message: `${a.message}; cleared: ${why}` };
+    const cleared: Alarm = {
+      ...a,
+      state: 'cleared',
+      cleared_at: Math.max(t, a.raised_at),
+      message: `${a.message}; cleared: ${why}`,
+    };
     if (this.leader) {
       this.emit('cleared', 'octopus', cleared);
       this.publishState(a.chamber);
@@ -234,23 +248,36 @@ export class AlarmEngine implements AlarmService {
   private newId(chamber: string, cls: AlarmClass, tag: string | undefined, at: number): string {
     const base = `${chamber}.${cls}.${tag ?? 'chamber'}.${at}`;
     let id = base;
-    for (let i = 2; this.events.some((e) => e.alarm.id === id) || [...this.alarms.values()].some((a) => a.id === id); i++) id = `${base}-${i}`;
+    for (
+      let i = 2;
+      this.events.some((e) => e.alarm.id === id) || [...this.alarms.values()].some((a) => a.id === id);
+      i++
+    )
+      id = `${base}-${i}`;
     return id;
   }
 
   /** Logs (before anything else), remembers, publishes and tells the listeners. */
   private emit(event: AlarmEvent['event'], by: string, alarm: Alarm): AlarmEvent {
-    const e: AlarmEvent = { event, ts: event === 'raised' ? alarm.raised_at : event === 'cleared' ? alarm.cleared_at! : alarm.acknowledged_at!, by, alarm };
+    const e: AlarmEvent = {
+      event,
+      ts: event === 'raised' ? alarm.raised_at : event === 'cleared' ? alarm.cleared_at! : alarm.acknowledged_at!,
+      by,
+      alarm,
+    };
     try {
       this.eventLog.append(e);
       this.logError = undefined;
     } catch (err) {
       this.logError = `cannot append to ${this.eventLog.file}: ${(err as Error).message}`;
-      this.o.log.error(`alarm event log ${this.logError}; ${event} ${alarm.id} is published but will not survive a restart`);
+      this.o.log.error(
+        `alarm event log ${this.logError}; ${event} ${alarm.id} is published but will not survive a restart`,
+      );
     }
     if (event === 'raised') this.raisedTotal.set(alarm.class, (this.raisedTotal.get(alarm.class) ?? 0) + 1);
     this.events.push(e);
-    if (this.events.length > this.o.config.history_limit * 1.1) this.events = this.events.slice(-this.o.config.history_limit);
+    if (this.events.length > this.o.config.history_limit * 1.1)
+      this.events = this.events.slice(-this.o.config.history_limit);
     try {
       this.publisher?.event(e);
     } catch (err) {
@@ -268,7 +295,9 @@ export class AlarmEngine implements AlarmService {
 
   private publishState(chamber: string): void {
     if (!this.publisher) return;
-    const alarms = [...this.alarms.values()].filter((a) => a.chamber === chamber).sort((a, b) => b.raised_at - a.raised_at);
+    const alarms = [...this.alarms.values()]
+      .filter((a) => a.chamber === chamber)
+      .sort((a, b) => b.raised_at - a.raised_at);
     try {
       this.publisher.state({ chamber, ts: this.now(), alarms });
     } catch (err) {
@@ -301,21 +330,48 @@ export class AlarmEngine implements AlarmService {
   }
 
   async acknowledge(id: string, by: string, comment: string): Promise<AckResult> {
-    if (!this.leader) return { ok: false, status: 503, error: 'this collector is standing by (another one holds the archive lease and publishes alarms): acknowledge there' };
+    if (!this.leader)
+      return {
+        ok: false,
+        status: 503,
+        error:
+          'this collector is standing by (another one holds the archive lease and publishes alarms): acknowledge there',
+      };
     const a = [...this.alarms.values()].find((x) => x.id === id);
     if (!a) {
       const past = [...this.events].reverse().find((e) => e.alarm.id === id);
-      if (past) return { ok: false, status: 409, error: `alarm ${id} is cleared (at ${new Date(past.alarm.cleared_at ?? past.ts).toISOString()}): nothing to acknowledge` };
+      if (past)
+        return {
+          ok: false,
+          status: 409,
+          error: `alarm ${id} is cleared (at ${new Date(past.alarm.cleared_at ?? past.ts).toISOString()}): nothing to acknowledge`,
+        };
       return { ok: false, status: 404, error: `no alarm ${JSON.stringify(id)}` };
     }
-    if (a.state === 'acknowledged') return { ok: false, status: 409, error: `alarm ${id} was already acknowledged by ${a.acknowledged_by} at ${new Date(a.acknowledged_at!).toISOString()}` };
+    if (a.state === 'acknowledged')
+      return {
+        ok: false,
+        status: 409,
+        error: `alarm ${id} was already acknowledged by ${a.acknowledged_by} at ${new Date(a.acknowledged_at!).toISOString()}`,
+      };
     // Audited first: an acknowledgement that cannot be audited is refused.
     try {
-      this.o.audit?.({ who: by, action: 'alarm_ack', what: `${a.chamber}/${a.class}${a.tag ? `/${a.tag}` : ''}`, detail: { alarm: id, comment, severity: a.severity } });
+      this.o.audit?.({
+        who: by,
+        action: 'alarm_ack',
+        what: `${a.chamber}/${a.class}${a.tag ? `/${a.tag}` : ''}`,
+        detail: { alarm: id, comment, severity: a.severity },
+      });
     } catch (err) {
       return { ok: false, status: 503, error: (err as Error).message };
     }
-    const acked: Alarm = { ...a, state: 'acknowledged', acknowledged_at: Math.max(this.now(), a.raised_at), acknowledged_by: by, comment };
+    const acked: Alarm = {
+      ...a,
+      state: 'acknowledged',
+      acknowledged_at: Math.max(this.now(), a.raised_at),
+      acknowledged_by: by,
+      comment,
+    };
     this.alarms.set(a.key, acked);
     this.acknowledgedTotal++;
     this.emit('acknowledged', by, acked);

@@ -28,7 +28,8 @@ export interface EvaluatorOptions {
   clear(key: string, t: number, why: string): void;
 }
 
-export const alarmKey = (chamber: string, cls: AlarmClass, tag?: string): string => (tag ? `${chamber}/${cls}/${tag}` : `${chamber}/${cls}`);
+export const alarmKey = (chamber: string, cls: AlarmClass, tag?: string): string =>
+  tag ? `${chamber}/${cls}/${tag}` : `${chamber}/${cls}`;
 
 type Value = number | boolean | string | null;
 const fmt = (v: number): string => String(Math.round(v * 1000) / 1000);
@@ -49,7 +50,12 @@ interface Deviation {
   stale: Condition;
 }
 
-interface Flag { tag: string; cls: 'plc_alarm' | 'door_open'; cond: Condition; value: Value }
+interface Flag {
+  tag: string;
+  cls: 'plc_alarm' | 'door_open';
+  cond: Condition;
+  value: Value;
+}
 
 /**
  * Evaluates one chamber's conditions: deviation (and stale) per controlled variable,
@@ -64,10 +70,21 @@ class ChamberEvaluator {
   private statusReason = '';
   private treatment: Record<string, ToleranceOverride> = {};
 
-  constructor(readonly plan: ChamberPlan, private readonly o: EvaluatorOptions) {
+  constructor(
+    readonly plan: ChamberPlan,
+    private readonly o: EvaluatorOptions,
+  ) {
     const now = o.now();
     for (const v of plan.controlled) {
-      const d: Deviation = { measured: v.measured, setpoint: v.setpoint, cond: new Condition(0), lastGood: now, held: false, notGoodSince: now, stale: new Condition(0) };
+      const d: Deviation = {
+        measured: v.measured,
+        setpoint: v.setpoint,
+        cond: new Condition(0),
+        lastGood: now,
+        held: false,
+        notGoodSince: now,
+        stale: new Condition(0),
+      };
       this.deviations.push(d);
       this.add(v.measured, d);
       this.add(v.setpoint, d);
@@ -99,14 +116,19 @@ class ChamberEvaluator {
   private tolerances(): void {
     const p = this.plan;
     for (const d of this.deviations) {
-      d.tol = effectiveTolerance(p.profileTolerances[d.measured], p.chamberTolerances[d.measured], this.treatment[d.measured]);
+      d.tol = effectiveTolerance(
+        p.profileTolerances[d.measured],
+        p.chamberTolerances[d.measured],
+        this.treatment[d.measured],
+      );
       d.cond.minMs = (d.tol?.min_duration_s ?? 0) * 1000;
       d.stale.minMs = 0;
       // No longer judged: an active deviation clears.
       if (!d.tol && d.cond.phase !== 'ok') {
         const was = d.cond.phase;
         d.cond.phase = 'ok';
-        if (was === 'active') this.o.clear(alarmKey(p.chamber, 'deviation', d.measured), this.o.now(), 'no tolerance in force any more');
+        if (was === 'active')
+          this.o.clear(alarmKey(p.chamber, 'deviation', d.measured), this.o.now(), 'no tolerance in force any more');
       }
     }
   }
@@ -196,10 +218,14 @@ class ChamberEvaluator {
         const d = this.deviations.find((x) => x.measured === tag)!;
         return `${tag} back within the band (${fmt(d.value ?? NaN)} vs setpoint ${fmt(d.sp ?? NaN)})`;
       }
-      case 'stale': return `${tag}: good samples again`;
-      case 'offline': return 'chamber online again';
-      case 'plc_alarm': return `${tag} no longer active`;
-      case 'door_open': return `${tag} closed`;
+      case 'stale':
+        return `${tag}: good samples again`;
+      case 'offline':
+        return 'chamber online again';
+      case 'plc_alarm':
+        return `${tag} no longer active`;
+      case 'door_open':
+        return `${tag} closed`;
     }
   }
 
@@ -212,23 +238,44 @@ class ChamberEvaluator {
         const d = this.deviations.find((x) => x.measured === tag)!;
         const dev = Math.abs(d.value! - d.sp!);
         return {
-          ...base, since: d.cond.since, value: d.value, setpoint: d.sp, band: d.tol!.band,
+          ...base,
+          since: d.cond.since,
+          value: d.value,
+          setpoint: d.sp,
+          band: d.tol!.band,
           message: `${tag} ${fmt(d.value!)}${units ? ` ${units}` : ''} is ${fmt(dev)} from setpoint ${fmt(d.sp!)} (band ±${fmt(d.tol!.band)}) for at least ${fmt(d.tol!.min_duration_s)} s`,
         };
       }
       case 'stale': {
         const d = this.deviations.find((x) => x.measured === tag)!;
-        return { ...base, since: this.plan.onChange ? d.notGoodSince : d.lastGood, message: `${tag}: no good sample for more than ${this.o.stalePeriods} periods of ${this.plan.intervalMs} ms` };
+        return {
+          ...base,
+          since: this.plan.onChange ? d.notGoodSince : d.lastGood,
+          message: `${tag}: no good sample for more than ${this.o.stalePeriods} periods of ${this.plan.intervalMs} ms`,
+        };
       }
       case 'offline':
-        return { ...base, since: this.offline.since, message: `chamber ${chamber} offline for more than ${fmt(this.o.offlineDelayMs / 1000)} s: ${this.statusReason}` };
+        return {
+          ...base,
+          since: this.offline.since,
+          message: `chamber ${chamber} offline for more than ${fmt(this.o.offlineDelayMs / 1000)} s: ${this.statusReason}`,
+        };
       case 'plc_alarm': {
         const f = this.flags.find((x) => x.cls === cls && x.tag === tag)!;
-        return { ...base, since: f.cond.since, ...(typeof f.value === 'number' ? { value: f.value } : {}), message: `PLC alarm ${tag} = ${String(f.value)}` };
+        return {
+          ...base,
+          since: f.cond.since,
+          ...(typeof f.value === 'number' ? { value: f.value } : {}),
+          message: `PLC alarm ${tag} = ${String(f.value)}`,
+        };
       }
       case 'door_open': {
         const f = this.flags.find((x) => x.cls === cls && x.tag === tag)!;
-        return { ...base, since: f.cond.since, message: `door ${tag} open for more than ${fmt(this.o.doorOpenMaxMs / 1000)} s` };
+        return {
+          ...base,
+          since: f.cond.since,
+          message: `door ${tag} open for more than ${fmt(this.o.doorOpenMaxMs / 1000)} s`,
+        };
       }
     }
   }
@@ -243,7 +290,10 @@ class ChamberEvaluator {
 export class AlarmEvaluator {
   private readonly chambers = new Map<string, ChamberEvaluator>();
 
-  constructor(plans: readonly ChamberPlan[], private readonly o: EvaluatorOptions) {
+  constructor(
+    plans: readonly ChamberPlan[],
+    private readonly o: EvaluatorOptions,
+  ) {
     for (const p of plans) this.chambers.set(p.chamber, new ChamberEvaluator(p, o));
   }
 
@@ -286,5 +336,4 @@ export class AlarmEvaluator {
     }
     return out;
   }
-
 }

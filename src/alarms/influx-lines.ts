@@ -25,7 +25,9 @@ export const ALARM_MEASUREMENT = 'alarm';
 export function annotationTags(e: AlarmEvent): string {
   const a = e.alarm;
   // A comma inside one of them would split it in Grafana: written as a space.
-  return [a.chamber, a.class, a.severity, e.event, ...(a.tag ? [a.tag] : [])].map((s) => s.replace(/,/g, ' ')).join(',');
+  return [a.chamber, a.class, a.severity, e.event, ...(a.tag ? [a.tag] : [])]
+    .map((s) => s.replace(/,/g, ' '))
+    .join(',');
 }
 
 /** One line (ending with `\n`) for an alarm event. */

@@ -35,7 +35,12 @@ export interface AlarmInflux {
   close(): void;
 }
 
-export function writeAlarmsToInflux(source: AlarmEventSource, sink: LineSink, log: Logger, o: { measurement?: string; maxHeld?: number; retryMs?: number } = {}): AlarmInflux {
+export function writeAlarmsToInflux(
+  source: AlarmEventSource,
+  sink: LineSink,
+  log: Logger,
+  o: { measurement?: string; maxHeld?: number; retryMs?: number } = {},
+): AlarmInflux {
   const maxHeld = o.maxHeld ?? 10_000;
   const held: Array<{ key: string; text: string }> = [];
   let written = 0;
@@ -50,7 +55,8 @@ export function writeAlarmsToInflux(source: AlarmEventSource, sink: LineSink, lo
         sink.acceptLines(h.key, h.text);
       } catch (err) {
         const msg = (err as Error).message;
-        if (msg !== lastError) log.warn(`alarm events cannot be buffered for InfluxDB (${msg}); ${held.length} held in memory`);
+        if (msg !== lastError)
+          log.warn(`alarm events cannot be buffered for InfluxDB (${msg}); ${held.length} held in memory`);
         lastError = msg;
         if (!timer) {
           timer = setInterval(flush, o.retryMs ?? 5000);

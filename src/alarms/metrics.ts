@@ -10,14 +10,20 @@ import { AlarmClass } from './model.ts';
 export function alarmMetrics(engine: AlarmEngine): Metric[] {
   return [
     new Gauge({
-      name: 'octopus_alarms_raised_total', help: 'Alarms raised since start, by class', labelNames: ['class'], registers: [],
+      name: 'octopus_alarms_raised_total',
+      help: 'Alarms raised since start, by class',
+      labelNames: ['class'],
+      registers: [],
       collect() {
         this.reset();
         for (const c of AlarmClass.options) this.set({ class: c }, engine.raisedTotal.get(c) ?? 0);
       },
     }),
     new Gauge({
-      name: 'octopus_alarms_active', help: 'Alarms raised or acknowledged and not cleared, by chamber and class', labelNames: ['chamber', 'class', 'state'], registers: [],
+      name: 'octopus_alarms_active',
+      help: 'Alarms raised or acknowledged and not cleared, by chamber and class',
+      labelNames: ['chamber', 'class', 'state'],
+      registers: [],
       collect() {
         this.reset();
         const n = new Map<string, { chamber: string; class: string; state: string; n: number }>();
@@ -31,7 +37,10 @@ export function alarmMetrics(engine: AlarmEngine): Metric[] {
       },
     }),
     new Gauge({
-      name: 'octopus_alarms_acknowledged_total', help: 'Alarm acknowledgements since start (HTTP and MQTT)', labelNames: [], registers: [],
+      name: 'octopus_alarms_acknowledged_total',
+      help: 'Alarm acknowledgements since start (HTTP and MQTT)',
+      labelNames: [],
+      registers: [],
       collect() {
         this.set(engine.acknowledgedTotal);
       },

@@ -79,7 +79,11 @@ export interface AlarmService {
   /** Events, newest first, optionally since an epoch-ms time or for one chamber. */
   history(opts?: { limit?: number; since?: number; chamber?: string }): AlarmEvent[];
   /** Acknowledges an active alarm; audited with `by`. Errors say why (unknown id, already cleared). */
-  acknowledge(id: string, by: string, comment: string): Promise<{ ok: true; alarm: Alarm } | { ok: false; status: 404 | 409 | 503; error: string }>;
+  acknowledge(
+    id: string,
+    by: string,
+    comment: string,
+  ): Promise<{ ok: true; alarm: Alarm } | { ok: false; status: 404 | 409 | 503; error: string }>;
   /** Every event as it happens (web live view); returns an unsubscribe function. */
   onEvent(listener: (e: AlarmEvent) => void): () => void;
 }

@@ -33,7 +33,9 @@ export class AlarmBus implements AlarmPublisher {
   /** Called at every (re)connection, e.g. to publish the retained state again. */
   onConnect?: () => void;
 
-  constructor(private readonly o: { url: string; mqtt: MqttConfig; log: Logger; env?: NodeJS.ProcessEnv; clientId?: string }) {
+  constructor(
+    private readonly o: { url: string; mqtt: MqttConfig; log: Logger; env?: NodeJS.ProcessEnv; clientId?: string },
+  ) {
     this.t = topics(o.mqtt.prefix);
     this.conn = connectMqtt({
       url: o.url,
@@ -48,7 +50,9 @@ export class AlarmBus implements AlarmPublisher {
       if (!first) return;
       first = false;
       const filter = this.t.alarmAck('+');
-      this.conn.subscribe(filter, 1).catch((err: Error) => o.log.error(`cannot subscribe to ${filter}: ${err.message}`));
+      this.conn
+        .subscribe(filter, 1)
+        .catch((err: Error) => o.log.error(`cannot subscribe to ${filter}: ${err.message}`));
     });
     this.conn.on('error', (err) => o.log.debug(`MQTT: ${err.message}`));
   }
@@ -63,11 +67,15 @@ export class AlarmBus implements AlarmPublisher {
   }
 
   state(s: ChamberAlarmState): void {
-    this.conn.publish(this.t.alarm(s.chamber), JSON.stringify(s), { qos: 1, retain: true }).catch((err: Error) => this.o.log.warn(`cannot publish the alarm state of ${s.chamber}: ${err.message}`));
+    this.conn
+      .publish(this.t.alarm(s.chamber), JSON.stringify(s), { qos: 1, retain: true })
+      .catch((err: Error) => this.o.log.warn(`cannot publish the alarm state of ${s.chamber}: ${err.message}`));
   }
 
   event(e: AlarmEvent): void {
-    this.conn.publish(this.t.alarmEvent, JSON.stringify(e), { qos: 1 }).catch((err: Error) => this.o.log.warn(`cannot publish alarm event ${e.event} ${e.alarm.id}: ${err.message}`));
+    this.conn
+      .publish(this.t.alarmEvent, JSON.stringify(e), { qos: 1 })
+      .catch((err: Error) => this.o.log.warn(`cannot publish alarm event ${e.event} ${e.alarm.id}: ${err.message}`));
   }
 
   close(): Promise<void> {
@@ -103,6 +111,8 @@ export class AlarmBus implements AlarmPublisher {
       by: principal,
       ts: Date.now(),
     };
-    this.conn.publish(this.t.result(principal), JSON.stringify(result), { qos: 1 }).catch((err: Error) => this.o.log.warn(`cannot publish the result for ${principal}: ${err.message}`));
+    this.conn
+      .publish(this.t.result(principal), JSON.stringify(result), { qos: 1 })
+      .catch((err: Error) => this.o.log.warn(`cannot publish the result for ${principal}: ${err.message}`));
   }
 }

@@ -40,7 +40,14 @@ export interface AlarmNotifications {
 
 /** Throws (naming the webhook and variable) when a webhook's `secret_env` is not set. */
 export function startAlarmNotifications(source: AlarmEventSource, o: AlarmNotificationsOptions): AlarmNotifications {
-  const notifier = new WebhookNotifier({ webhooks: o.webhooks, dataDir: o.dataDir, log: o.log.child('webhooks'), ...(o.env ? { env: o.env } : {}), ...(o.clock ? { clock: o.clock } : {}), ...(o.writeFaults ? { writeFaults: o.writeFaults } : {}) }).attach(source);
+  const notifier = new WebhookNotifier({
+    webhooks: o.webhooks,
+    dataDir: o.dataDir,
+    log: o.log.child('webhooks'),
+    ...(o.env ? { env: o.env } : {}),
+    ...(o.clock ? { clock: o.clock } : {}),
+    ...(o.writeFaults ? { writeFaults: o.writeFaults } : {}),
+  }).attach(source);
   const influx = o.influx ? writeAlarmsToInflux(source, o.influx, o.log.child('influx')) : undefined;
   return {
     notifier,
@@ -56,7 +63,10 @@ export function startAlarmNotifications(source: AlarmEventSource, o: AlarmNotifi
       if (influx) {
         const h = influx.health();
         sinks.alarm_influx = { state: h.held ? 'holding' : 'ok', buffered: h.held, ...h };
-        if (h.held) problems.push(`${h.held} alarm event(s) held in memory for InfluxDB: ${h.last_error ?? 'the buffer cannot be written'}`);
+        if (h.held)
+          problems.push(
+            `${h.held} alarm event(s) held in memory for InfluxDB: ${h.last_error ?? 'the buffer cannot be written'}`,
+          );
       }
       return { ...report, sinks, problems, status: problems.length ? 'degraded' : report.status };
     },

@@ -1,5 +1,10 @@
 import type { LoadedConfig } from '../config/loader.ts';
-import { controlledVariables, type ControlledVariable, type Tolerance, type ToleranceOverride } from '../fidelity/tolerance.ts';
+import {
+  controlledVariables,
+  type ControlledVariable,
+  type Tolerance,
+  type ToleranceOverride,
+} from '../fidelity/tolerance.ts';
 
 /** A profile tag as the alarm engine needs it. */
 export interface WatchedTag {
@@ -32,7 +37,14 @@ export interface ChamberPlan {
   units: Record<string, string>;
 }
 
-export function planOf(id: string, intervalMs: number, tags: readonly WatchedTag[], profileTolerances: Record<string, Tolerance> = {}, chamberTolerances: Record<string, ToleranceOverride> = {}, onChange = false): ChamberPlan {
+export function planOf(
+  id: string,
+  intervalMs: number,
+  tags: readonly WatchedTag[],
+  profileTolerances: Record<string, Tolerance> = {},
+  chamberTolerances: Record<string, ToleranceOverride> = {},
+  onChange = false,
+): ChamberPlan {
   return {
     chamber: id,
     intervalMs,
@@ -49,7 +61,10 @@ export function planOf(id: string, intervalMs: number, tags: readonly WatchedTag
 /** The plans of every configured chamber (tags after the instance's overrides). */
 export function plansOf(loaded: LoadedConfig): ChamberPlan[] {
   return loaded.chambers.map((r) => {
-    const interval = r.chamber.driver === 'opcua' ? (r.chamber.opcua.publishing_interval_ms ?? r.chamber.interval_ms) : r.chamber.interval_ms;
+    const interval =
+      r.chamber.driver === 'opcua'
+        ? (r.chamber.opcua.publishing_interval_ms ?? r.chamber.interval_ms)
+        : r.chamber.interval_ms;
     const onChange = r.chamber.driver === 'opcua' && r.chamber.opcua.mode === 'subscription';
     return planOf(r.chamber.id, interval, r.tags, r.profile.tolerances, r.chamber.tolerances, onChange);
   });

@@ -11,7 +11,11 @@ export class TreatmentTolerances {
   private readAt = -Infinity;
   private readonly onRun = (_e: RunEvent) => (this.readAt = -Infinity);
 
-  constructor(private readonly store: ExperimentStore, private readonly now: () => number = Date.now, private readonly maxAgeMs = 5000) {
+  constructor(
+    private readonly store: ExperimentStore,
+    private readonly now: () => number = Date.now,
+    private readonly maxAgeMs = 5000,
+  ) {
     store.on('run', this.onRun);
   }
 

@@ -30,7 +30,13 @@ export type Delivery = z.infer<typeof Delivery>;
 
 const Rec = z.discriminatedUnion('op', [
   z.object({ op: z.literal('add'), d: Delivery }),
-  z.object({ op: z.literal('try'), id: z.string(), attempts: z.number().int(), error: z.string(), status: z.number().optional() }),
+  z.object({
+    op: z.literal('try'),
+    id: z.string(),
+    attempts: z.number().int(),
+    error: z.string(),
+    status: z.number().optional(),
+  }),
   z.object({ op: z.literal('done'), id: z.string() }),
 ]);
 type Rec = z.infer<typeof Rec>;
@@ -73,7 +79,13 @@ export class DeliveryQueue {
   }
 
   failed(d: Delivery): void {
-    this.write({ op: 'try', id: d.id, attempts: d.attempts, error: d.last_error ?? '', ...(d.last_status !== undefined ? { status: d.last_status } : {}) });
+    this.write({
+      op: 'try',
+      id: d.id,
+      attempts: d.attempts,
+      error: d.last_error ?? '',
+      ...(d.last_status !== undefined ? { status: d.last_status } : {}),
+    });
   }
 
   done(id: string): void {
@@ -104,7 +116,12 @@ export class DeliveryQueue {
       else if (rec.op === 'done') this.pending.delete(rec.id);
       else {
         const d = this.pending.get(rec.id);
-        if (d) Object.assign(d, { attempts: rec.attempts, last_error: rec.error, ...(rec.status !== undefined ? { last_status: rec.status } : {}) });
+        if (d)
+          Object.assign(d, {
+            attempts: rec.attempts,
+            last_error: rec.error,
+            ...(rec.status !== undefined ? { last_status: rec.status } : {}),
+          });
       }
     }
     return skipped;

@@ -102,13 +102,25 @@ export async function attempt(r: AttemptRequest): Promise<AttemptOutcome> {
   const onAbort = () => ctl.abort(new Error('notifier closing'));
   r.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const res = await fetch(r.target.url, { method: 'POST', headers, body: r.body, redirect: 'manual', signal: ctl.signal });
+    const res = await fetch(r.target.url, {
+      method: 'POST',
+      headers,
+      body: r.body,
+      redirect: 'manual',
+      signal: ctl.signal,
+    });
     const text = await head(res);
     const s = res.status;
     if (s >= 200 && s < 300) return { kind: 'delivered', status: s };
     const error = `HTTP ${s} from ${r.target.shown}${text ? `: ${text}` : ''}`;
-    if (s === 408 || s === 429 || s >= 500) return { kind: 'retry', status: s, error, retryAfterMs: retryAfterMs(res.headers.get('retry-after'), r.now) };
-    if (s >= 300 && s < 400) return { kind: 'refused', status: s, error: `${error} (redirect to ${res.headers.get('location') ?? '?'} not followed: configure the final URL)` };
+    if (s === 408 || s === 429 || s >= 500)
+      return { kind: 'retry', status: s, error, retryAfterMs: retryAfterMs(res.headers.get('retry-after'), r.now) };
+    if (s >= 300 && s < 400)
+      return {
+        kind: 'refused',
+        status: s,
+        error: `${error} (redirect to ${res.headers.get('location') ?? '?'} not followed: configure the final URL)`,
+      };
     return { kind: 'refused', status: s, error };
   } catch (err) {
     const reason = ctl.signal.aborted ? (ctl.signal.reason as Error).message : describeNetworkError(err);
@@ -123,6 +135,7 @@ export async function attempt(r: AttemptRequest): Promise<AttemptOutcome> {
 function describeNetworkError(err: unknown): string {
   const e = err as { message?: string; cause?: { code?: string; message?: string } };
   const cause = e.cause;
-  if (cause?.code) return `${cause.code}${cause.message && !cause.message.includes(cause.code) ? ` (${cause.message})` : ''}`;
+  if (cause?.code)
+    return `${cause.code}${cause.message && !cause.message.includes(cause.code) ? ` (${cause.message})` : ''}`;
   return cause?.message ?? e.message ?? String(err);
 }

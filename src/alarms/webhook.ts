@@ -120,7 +120,11 @@ class WebhookWorker {
   ) {
     this.target = parseTarget(cfg.url);
     this.secret = secret;
-    this.queue = new DeliveryQueue(join(dataDir, 'alarms', 'webhooks', `${cfg.name}.jsonl`), `alarms:webhook:${cfg.name}`, faults);
+    this.queue = new DeliveryQueue(
+      join(dataDir, 'alarms', 'webhooks', `${cfg.name}.jsonl`),
+      `alarms:webhook:${cfg.name}`,
+      faults,
+    );
     if (this.queue.skipped) log.warn(`${this.queue.skipped} unreadable record(s) skipped in ${this.queue.file}`);
     if (this.queue.size) log.info(`${this.queue.size} alarm notification(s) pending from before; sending them first`);
   }
@@ -145,21 +149,30 @@ class WebhookWorker {
     const d = this.queue.head();
     if (!d) return;
     this.inFlight = true;
-    this.running = this.send(d).catch((err: unknown) => {
-      this.log.error(`webhook ${this.cfg.name}: delivery ${d.id} failed unexpectedly: ${(err as Error).message}`);
-    }).finally(() => {
-      this.inFlight = false;
-      this.running = undefined;
-      this.pump();
-    });
+    this.running = this.send(d)
+      .catch((err: unknown) => {
+        this.log.error(`webhook ${this.cfg.name}: delivery ${d.id} failed unexpectedly: ${(err as Error).message}`);
+      })
+      .finally(() => {
+        this.inFlight = false;
+        this.running = undefined;
+        this.pump();
+      });
   }
 
   private async send(d: Delivery): Promise<void> {
     const payload: WebhookBody = { webhook: this.cfg.name, delivery_id: d.id, ...d.event };
     d.attempts++;
     const outcome = await attempt({
-      target: this.target, body: JSON.stringify(payload), deliveryId: d.id, event: d.event.event, attempt: d.attempts,
-      secret: this.secret, timeoutMs: this.cfg.timeout_ms, signal: this.abort.signal, now: this.clock.now(),
+      target: this.target,
+      body: JSON.stringify(payload),
+      deliveryId: d.id,
+      event: d.event.event,
+      attempt: d.attempts,
+      secret: this.secret,
+      timeoutMs: this.cfg.timeout_ms,
+      signal: this.abort.signal,
+      now: this.clock.now(),
     });
     if (this.closed) {
       // Not recorded: the attempt is made again at the next start.
@@ -185,9 +198,14 @@ class WebhookWorker {
     }
     this.queue.failed(d);
     this.retried++;
-    const wait = outcome.retryAfterMs !== undefined ? Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS) : backoffDelay(this.cfg.backoff_ms, d.attempts);
+    const wait =
+      outcome.retryAfterMs !== undefined
+        ? Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS)
+        : backoffDelay(this.cfg.backoff_ms, d.attempts);
     this.retryAt = this.clock.now() + wait;
-    this.log.warn(`webhook ${this.cfg.name}: attempt ${d.attempts}/${this.cfg.max_attempts} of delivery ${d.id} failed (${outcome.error}); retrying in ${wait} ms`);
+    this.log.warn(
+      `webhook ${this.cfg.name}: attempt ${d.attempts}/${this.cfg.max_attempts} of delivery ${d.id} failed (${outcome.error}); retrying in ${wait} ms`,
+    );
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       this.pump();
@@ -196,13 +214,20 @@ class WebhookWorker {
 
   private giveUp(d: Delivery, outcome: { status?: number; error: string }, queued: boolean): void {
     this.deadLetters.append({
-      ts: new Date(this.clock.now()).toISOString(), webhook: this.cfg.name, delivery_id: d.id, attempts: d.attempts,
-      ...(outcome.status !== undefined ? { status: outcome.status } : {}), error: outcome.error, event: d.event,
+      ts: new Date(this.clock.now()).toISOString(),
+      webhook: this.cfg.name,
+      delivery_id: d.id,
+      attempts: d.attempts,
+      ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+      error: outcome.error,
+      event: d.event,
     });
     if (queued) this.queue.done(d.id);
     this.deadLettered++;
     this.lastError = outcome.error;
-    this.log.error(`webhook ${this.cfg.name}: ${d.event.event} of alarm ${d.event.alarm.id} dead-lettered after ${d.attempts} attempt(s): ${outcome.error}; see ${this.deadLetters.file}`);
+    this.log.error(
+      `webhook ${this.cfg.name}: ${d.event.event} of alarm ${d.event.alarm.id} dead-lettered after ${d.attempts} attempt(s): ${outcome.error}; see ${this.deadLetters.file}`,
+    );
   }
 
   health(): WebhookHealth {
@@ -254,30 +279,51 @@ export class WebhookNotifier {
     const faults = o.writeFaults ?? globalWriteFaults;
     const names = new Set<string>();
     o.webhooks.forEach((w, i) => {
-      if (names.has(w.name)) throw new Error(`alarms.webhooks[${i}].name: "${w.name}" is used twice (names must be unique: they name the queue file and the metrics)`);
+      if (names.has(w.name))
+        throw new Error(
+          `alarms.webhooks[${i}].name: "${w.name}" is used twice (names must be unique: they name the queue file and the metrics)`,
+        );
       names.add(w.name);
       try {
         parseTarget(w.url);
       } catch {
         throw new Error(`alarms.webhooks[${i}] ("${w.name}").url: not a valid URL`);
       }
-      if (w.secret_env && !env[w.secret_env]) throw new Error(`alarms.webhooks[${i}] ("${w.name}"): secret_env ${w.secret_env} is not set in the environment (it holds the HMAC secret)`);
+      if (w.secret_env && !env[w.secret_env])
+        throw new Error(
+          `alarms.webhooks[${i}] ("${w.name}"): secret_env ${w.secret_env} is not set in the environment (it holds the HMAC secret)`,
+        );
     });
     this.deadLetters = new DeadLetterLog(join(o.dataDir, 'alarms', 'dead-letter.jsonl'), faults, log);
-    this.workers = o.webhooks.map((w) => new WebhookWorker(w, w.secret_env ? env[w.secret_env] : undefined, o.dataDir, this.deadLetters, clock, log, faults));
+    this.workers = o.webhooks.map(
+      (w) =>
+        new WebhookWorker(
+          w,
+          w.secret_env ? env[w.secret_env] : undefined,
+          o.dataDir,
+          this.deadLetters,
+          clock,
+          log,
+          faults,
+        ),
+    );
   }
 
   /** Sends what earlier runs left pending and every event of `source` from now on. */
   attach(source: AlarmEventSource): this {
     for (const w of this.workers) w.pump();
-    this.unsubscribes.push(source.onEvent((e) => {
-      // Nothing thrown back into the alarm engine.
-      try {
-        this.notify(e);
-      } catch (err) {
-        this.log.error(`alarm event ${e.alarm.id} (${e.event}) not queued for the webhooks: ${(err as Error).message}`);
-      }
-    }));
+    this.unsubscribes.push(
+      source.onEvent((e) => {
+        // Nothing thrown back into the alarm engine.
+        try {
+          this.notify(e);
+        } catch (err) {
+          this.log.error(
+            `alarm event ${e.alarm.id} (${e.event}) not queued for the webhooks: ${(err as Error).message}`,
+          );
+        }
+      }),
+    );
     return this;
   }
 
@@ -293,7 +339,8 @@ export class WebhookNotifier {
   health(): NotifierHealth {
     const webhooks = this.workers.map((w) => w.health());
     const sum = (k: 'pending' | 'delivered' | 'retried' | 'dead_lettered') => webhooks.reduce((n, w) => n + w[k], 0);
-    const lastError = webhooks.find((w) => w.state === 'retrying')?.last_error ?? webhooks.find((w) => w.last_error)?.last_error;
+    const lastError =
+      webhooks.find((w) => w.state === 'retrying')?.last_error ?? webhooks.find((w) => w.last_error)?.last_error;
     return {
       state: webhooks.some((w) => w.state === 'retrying') ? 'retrying' : 'ok',
       buffered: sum('pending'),
@@ -308,8 +355,13 @@ export class WebhookNotifier {
 
   /** Problem lines for the health report: webhooks retrying now. */
   problems(): string[] {
-    return this.workers.map((w) => w.health()).filter((w) => w.state === 'retrying')
-      .map((w) => `alarm webhook ${w.name} (${w.target}): ${w.pending} notification(s) pending, retrying after: ${w.last_error ?? 'error'}`);
+    return this.workers
+      .map((w) => w.health())
+      .filter((w) => w.state === 'retrying')
+      .map(
+        (w) =>
+          `alarm webhook ${w.name} (${w.target}): ${w.pending} notification(s) pending, retrying after: ${w.last_error ?? 'error'}`,
+      );
   }
 
   /** Stops listening; running attempts get `graceMs` to finish, the rest stays on disk for the next start. */

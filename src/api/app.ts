@@ -95,7 +95,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     ...(http.trusted_proxies.length ? { trustProxy: http.trusted_proxies } : {}),
-    ...(http.tls ? { https: { cert: readPem('http.tls.cert_file', http.tls.cert_file), key: readPem('http.tls.key_file', http.tls.key_file) } } : {}),
+    ...(http.tls
+      ? {
+          https: {
+            cert: readPem('http.tls.cert_file', http.tls.cert_file),
+            key: readPem('http.tls.key_file', http.tls.key_file),
+          },
+        }
+      : {}),
     // The HTTPS server has another Node type; routes and hooks are the same, hence the cast.
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
@@ -104,8 +111,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installSecurityHeaders(app);
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Octopus API', description: 'Climate-chamber gateway: health, metrics, experiments, runs and data downloads. Send `Authorization: Bearer <token>`; roles viewer < researcher < operator < admin (docs/api.md).', version: deps.version ?? '0.1.0' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API token (octopus token create <user>); OCTOPUS_ADMIN_TOKEN only for POST /api/setup/admin' } } },
+      info: {
+        title: 'Octopus API',
+        description:
+          'Climate-chamber gateway: health, metrics, experiments, runs and data downloads. Send `Authorization: Bearer <token>`; roles viewer < researcher < operator < admin (docs/api.md).',
+        version: deps.version ?? '0.1.0',
+      },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'API token (octopus token create <user>); OCTOPUS_ADMIN_TOKEN only for POST /api/setup/admin',
+          },
+        },
+      },
     },
     transform: jsonSchemaTransform,
   });
@@ -121,23 +141,50 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.addHook('onRequest', async (req) => cookieToBearer(req));
     await app.register(experimentRoutes, { store: deps.experiments, users: deps.users, audit });
     await app.register(downloadRoutes, { store: deps.experiments, users: deps.users, audit, runFile: deps.runFile });
-    await app.register(runReportRoutes, { store: deps.experiments, users: deps.users, runFile: deps.runFile, tolerances: deps.tolerances });
+    await app.register(runReportRoutes, {
+      store: deps.experiments,
+      users: deps.users,
+      runFile: deps.runFile,
+      tolerances: deps.tolerances,
+    });
     const guard = new SignInGuard(http.sign_in, deps.now);
     await app.register(adminRoutes, { users: deps.users, audit, guard });
     const jobs = new BundleJobs(deps.bundlesDir ?? join(dirname(dirname(audit.file)), 'bundles'), deps.experiments, {
-      ttlMs: deps.bundleTtlMs ?? Number(process.env.OCTOPUS_BUNDLE_TTL_S || 86_400) * 1000, runFile: deps.runFile, audit, throttleMs: deps.bundleThrottleMs,
-      maxRunningPerUser: http.bundles.max_running_per_user, maxBytesPerUser: http.bundles.max_bytes_per_user,
+      ttlMs: deps.bundleTtlMs ?? Number(process.env.OCTOPUS_BUNDLE_TTL_S || 86_400) * 1000,
+      runFile: deps.runFile,
+      audit,
+      throttleMs: deps.bundleThrottleMs,
+      maxRunningPerUser: http.bundles.max_running_per_user,
+      maxBytesPerUser: http.bundles.max_bytes_per_user,
     });
     app.addHook('onClose', async () => jobs.close());
     await app.register(bundleRoutes, { jobs, users: deps.users, audit });
     await app.register(subsetRoutes, { store: deps.experiments, users: deps.users, audit, runFile: deps.runFile });
     const grafana = deps.grafana ?? new GrafanaLinks();
     await app.register(webStaticRoutes);
-    await app.register(webSignInRoutes, { users: deps.users, audit, guard, maxPendingRegistrations: http.max_pending_registrations });
-    await app.register(webPageRoutes, { store: deps.experiments, users: deps.users, audit, grafana, runFile: deps.runFile, tolerances: deps.tolerances });
+    await app.register(webSignInRoutes, {
+      users: deps.users,
+      audit,
+      guard,
+      maxPendingRegistrations: http.max_pending_registrations,
+    });
+    await app.register(webPageRoutes, {
+      store: deps.experiments,
+      users: deps.users,
+      audit,
+      grafana,
+      runFile: deps.runFile,
+      tolerances: deps.tolerances,
+    });
     await app.register(webAdminRoutes, { users: deps.users, audit });
     const live = deps.live ?? new LiveValues();
-    await app.register(webLiveRoutes, { live, users: deps.users, store: deps.experiments, grafana, controls: deps.setpoint ? deps.setpointControls : undefined });
+    await app.register(webLiveRoutes, {
+      live,
+      users: deps.users,
+      store: deps.experiments,
+      grafana,
+      controls: deps.setpoint ? deps.setpointControls : undefined,
+    });
     await app.register(alarmRoutes, { users: deps.users, alarms: deps.alarms, audit: (e) => audit.write(e) });
     await app.register(webAlarmRoutes, { live, users: deps.users, alarms: deps.alarms });
     if (deps.setpoint) {

@@ -7,10 +7,17 @@ import type { HealthReport } from '../core/health.ts';
  * (src/core/unexpected.ts) to a health report: each is listed and named in `problems`,
  * and makes the status `degraded`.
  */
-export function withFaults(report: HealthReport, faults: WriteFaults = writeFaults, errors: UnexpectedErrors = unexpectedErrors): HealthReport {
+export function withFaults(
+  report: HealthReport,
+  faults: WriteFaults = writeFaults,
+  errors: UnexpectedErrors = unexpectedErrors,
+): HealthReport {
   const list = faults.list();
   const problems = [...report.problems, ...list.map(describeWriteFault)];
-  if (errors.recent()) problems.push(`${errors.count} unexpected error${errors.count === 1 ? '' : 's'} since start, the last at ${errors.last!.ts}: ${errors.last!.message} (see the log)`);
+  if (errors.recent())
+    problems.push(
+      `${errors.count} unexpected error${errors.count === 1 ? '' : 's'} since start, the last at ${errors.last!.ts}: ${errors.last!.message} (see the log)`,
+    );
   return {
     ...report,
     status: problems.length ? 'degraded' : report.status,

@@ -1,4 +1,13 @@
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, statfsSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  statfsSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createLogger, type Logger } from '../core/log.ts';
 import { errnoOf, makeDir, WriteFailedError, writeFaults, type WriteFaults } from '../core/write-faults.ts';
@@ -69,7 +78,11 @@ export class AuditWriteError extends WriteFailedError {}
 export class AuditLog {
   private readonly log: Logger;
 
-  constructor(readonly file: string, private readonly faults: WriteFaults = writeFaults, log?: Logger) {
+  constructor(
+    readonly file: string,
+    private readonly faults: WriteFaults = writeFaults,
+    log?: Logger,
+  ) {
     this.log = log ?? createLogger('audit');
   }
 
@@ -114,13 +127,16 @@ export class AuditLog {
   /** The newest `limit` entries, oldest first, optionally only one action or one who. */
   read(o: { limit?: number; action?: string; who?: string } = {}): AuditEntry[] {
     if (!existsSync(this.file)) return [];
-    const all = readFileSync(this.file, 'utf8').split('\n').filter(Boolean).flatMap((l) => {
-      try {
-        return [JSON.parse(l) as AuditEntry];
-      } catch {
-        return [];
-      }
-    });
+    const all = readFileSync(this.file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as AuditEntry];
+        } catch {
+          return [];
+        }
+      });
     const hits = all.filter((e) => (!o.action || e.action === o.action) && (!o.who || e.who === o.who));
     return hits.slice(-(o.limit ?? 1000));
   }
@@ -131,7 +147,8 @@ export class AuditLog {
     closeSync(openSync(this.file, 'a', 0o600));
     const fs = statfsSync(dir);
     const free = (process.getuid?.() === 0 ? fs.bfree : fs.bavail) * fs.bsize;
-    if (free < MIN_FREE_BYTES) throw Object.assign(new Error(`no space left on device (${free} bytes free)`), { code: 'ENOSPC' });
+    if (free < MIN_FREE_BYTES)
+      throw Object.assign(new Error(`no space left on device (${free} bytes free)`), { code: 'ENOSPC' });
   }
 
   private failed(err: unknown, what: string): AuditWriteError {
@@ -143,6 +160,11 @@ export class AuditLog {
         return true;
       },
     });
-    return new AuditWriteError('audit', this.file, errnoOf(err), `audit log ${this.file} cannot be written (${f.errno}: ${f.message}): ${what} refused, it could not be audited`);
+    return new AuditWriteError(
+      'audit',
+      this.file,
+      errnoOf(err),
+      `audit log ${this.file} cannot be written (${f.errno}: ${f.message}): ${what} refused, it could not be audited`,
+    );
   }
 }

@@ -5,7 +5,9 @@ import { z } from 'zod';
 import { hashPassword, verifyPassword } from './password.ts';
 import { Role } from './roles.ts';
 
-export const UserName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'user names are 1–64 letters, digits, ".", "_", "@" or "-"');
+export const UserName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'user names are 1–64 letters, digits, ".", "_", "@" or "-"');
 
 const UserRecord = z.object({
   name: UserName,
@@ -35,7 +37,11 @@ export type UserRecord = z.infer<typeof UserRecord>;
 export type TokenRecord = z.infer<typeof TokenRecord>;
 
 /** Who made a request. */
-export interface Principal { user: string; role: Role; token: string }
+export interface Principal {
+  user: string;
+  role: Role;
+  token: string;
+}
 
 /**
  * A password check: `ok`, or why not. `pending` and `disabled` are only reported when the
@@ -51,7 +57,12 @@ const dummyHash = (): Promise<string> => (dummy ??= hashPassword(randomBytes(16)
 export const prepareDummyHash = async (): Promise<void> => void (await dummyHash());
 
 export class AuthError extends Error {
-  constructor(readonly status: 400 | 401 | 404 | 409, message: string, readonly field?: string, readonly value?: unknown) {
+  constructor(
+    readonly status: 400 | 401 | 404 | 409,
+    message: string,
+    readonly field?: string,
+    readonly value?: unknown,
+  ) {
     super(message);
   }
 }
@@ -74,7 +85,11 @@ export class UserStore {
   private stamp = '';
   private readonly adminHash?: Buffer;
 
-  constructor(readonly file: string, adminToken?: string, private readonly now: () => Date = () => new Date()) {
+  constructor(
+    readonly file: string,
+    adminToken?: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {
     if (adminToken) this.adminHash = sha256(adminToken);
   }
 
@@ -95,7 +110,12 @@ export class UserStore {
     if (!r.success) throw new AuthError(400, `unknown role (roles: ${Role.options.join(', ')})`, 'role', role);
     const d = this.load();
     if (d.users.some((u) => u.name === name)) throw new AuthError(409, `user "${name}" already exists`, 'name', name);
-    const user: UserRecord = { name, role: r.data, created: this.now().toISOString(), ...(password ? { password: await hashPassword(password) } : {}) };
+    const user: UserRecord = {
+      name,
+      role: r.data,
+      created: this.now().toISOString(),
+      ...(password ? { password: await hashPassword(password) } : {}),
+    };
     this.save({ ...d, users: [...d.users, user] });
     return user;
   }
@@ -128,7 +148,14 @@ export class UserStore {
     const hash = await hashPassword(password);
     const d = this.load();
     if (d.users.some((u) => u.name === name)) return undefined;
-    const user: UserRecord = { name, role: 'viewer', created: this.now().toISOString(), password: hash, disabled: true, pending: true };
+    const user: UserRecord = {
+      name,
+      role: 'viewer',
+      created: this.now().toISOString(),
+      password: hash,
+      disabled: true,
+      pending: true,
+    };
     this.save({ ...d, users: [...d.users, user] });
     return user;
   }
@@ -165,7 +192,8 @@ export class UserStore {
     const d = this.load();
     const u = this.user(d, name);
     if (disabled) this.keepAnAdmin(d, u, 'disable');
-    if (!disabled && u.pending) throw new AuthError(409, `user "${name}" is waiting for approval: approve it instead`, 'user', name);
+    if (!disabled && u.pending)
+      throw new AuthError(409, `user "${name}" is waiting for approval: approve it instead`, 'user', name);
     const { disabled: _d, ...rest } = u;
     const next: UserRecord = disabled ? { ...rest, disabled: true } : rest;
     this.save({ ...d, users: d.users.map((x) => (x === u ? next : x)) });
@@ -188,8 +216,13 @@ export class UserStore {
    * a wrong or unset token (401) and once an active admin exists (409).
    */
   async bootstrapAdmin(token: string | undefined, name: string, password?: string): Promise<UserRecord> {
-    if (!this.isBootstrapToken(token)) throw new AuthError(401, 'wrong or missing bootstrap token (OCTOPUS_ADMIN_TOKEN)');
-    if (this.hasAdmin()) throw new AuthError(409, 'an admin account exists already: OCTOPUS_ADMIN_TOKEN is no longer accepted (sign in as that admin, and unset the variable)');
+    if (!this.isBootstrapToken(token))
+      throw new AuthError(401, 'wrong or missing bootstrap token (OCTOPUS_ADMIN_TOKEN)');
+    if (this.hasAdmin())
+      throw new AuthError(
+        409,
+        'an admin account exists already: OCTOPUS_ADMIN_TOKEN is no longer accepted (sign in as that admin, and unset the variable)',
+      );
     const d = this.load();
     const old = d.users.find((x) => x.name === name);
     if (old) {
@@ -217,7 +250,12 @@ export class UserStore {
   private keepAnAdmin(d: UsersFile, u: UserRecord, what: string): void {
     const active = (x: UserRecord) => x.role === 'admin' && !x.disabled && !x.pending;
     if (active(u) && !d.users.some((x) => x !== u && active(x))) {
-      throw new AuthError(409, `cannot ${what} "${u.name}": it is the last active admin (make another admin first)`, 'user', u.name);
+      throw new AuthError(
+        409,
+        `cannot ${what} "${u.name}": it is the last active admin (make another admin first)`,
+        'user',
+        u.name,
+      );
     }
   }
 
@@ -261,14 +299,25 @@ export class UserStore {
   }
 
   /** Creates a token for a user; the returned `token` is shown once and never stored. */
-  createToken(user: string, name = 'api', ttlMs?: number): { id: string; token: string; user: string; name: string; created: string; expires?: string } {
+  createToken(
+    user: string,
+    name = 'api',
+    ttlMs?: number,
+  ): { id: string; token: string; user: string; name: string; created: string; expires?: string } {
     const d = this.load();
     this.user(d, user);
     const id = randomBytes(6).toString('hex');
     const token = `oct_${id}.${randomBytes(32).toString('base64url')}`;
     const now = this.now();
     const expires = ttlMs !== undefined ? new Date(now.getTime() + ttlMs).toISOString() : undefined;
-    const rec: TokenRecord = { id, user, name, sha256: sha256(token).toString('hex'), created: now.toISOString(), ...(expires ? { expires } : {}) };
+    const rec: TokenRecord = {
+      id,
+      user,
+      name,
+      sha256: sha256(token).toString('hex'),
+      created: now.toISOString(),
+      ...(expires ? { expires } : {}),
+    };
     // Expired tokens are dropped from the file as new ones are made, so it does not grow forever.
     const live = d.tokens.filter((t) => !t.expires || Date.parse(t.expires) > now.getTime());
     this.save({ ...d, tokens: [...live, rec] });
@@ -304,7 +353,13 @@ export class UserStore {
 
   private user(d: UsersFile, name: string): UserRecord {
     const u = d.users.find((x) => x.name === name);
-    if (!u) throw new AuthError(404, `no user "${name}" (users: ${d.users.map((x) => x.name).join(', ') || 'none'})`, 'user', name);
+    if (!u)
+      throw new AuthError(
+        404,
+        `no user "${name}" (users: ${d.users.map((x) => x.name).join(', ') || 'none'})`,
+        'user',
+        name,
+      );
     return u;
   }
 
@@ -320,7 +375,10 @@ export class UserStore {
     const stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
     if (stamp !== this.stamp) {
       const parsed = UsersFile.safeParse(JSON.parse(readFileSync(this.file, 'utf8')));
-      if (!parsed.success) throw new Error(`${this.file} is not a valid users file: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      if (!parsed.success)
+        throw new Error(
+          `${this.file} is not a valid users file: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        );
       this.data = parsed.data;
       this.stamp = stamp;
     }

@@ -12,9 +12,17 @@ import { atLeast, type Role } from '../auth/roles.ts';
  * to a subscriber; a topic ACL can pin it.
  */
 export type Access = 'read' | 'write';
-export interface AclRule { access: Access; filter: string }
+export interface AclRule {
+  access: Access;
+  filter: string;
+}
 export type PrincipalKind = 'gateway' | 'collector' | 'web' | 'person' | 'anonymous';
-export interface MqttPrincipal { name: string; kind: PrincipalKind; role?: Role; rules: AclRule[] }
+export interface MqttPrincipal {
+  name: string;
+  kind: PrincipalKind;
+  role?: Role;
+  rules: AclRule[];
+}
 
 /** Topic levels a chamber id may not take: they have a meaning of their own under the prefix. */
 export const RESERVED_LEVELS = ['gateway', 'experiments', 'results', 'alarms'] as const;
@@ -43,7 +51,14 @@ export function gatewayPrincipal(prefix: string, id: string, chambers: readonly 
     kind: 'gateway',
     rules: [
       // Reads its own chambers' data and status too: the live view of a gateway process signs in as the gateway.
-      ...chambers.flatMap((c) => [w(`${prefix}/${c}/data`), w(`${prefix}/${c}/status`), r(`${prefix}/${c}/data`), r(`${prefix}/${c}/status`), r(`${prefix}/${c}/set/+/+`), w(`${prefix}/${c}/set/+/+`)]),
+      ...chambers.flatMap((c) => [
+        w(`${prefix}/${c}/data`),
+        w(`${prefix}/${c}/status`),
+        r(`${prefix}/${c}/data`),
+        r(`${prefix}/${c}/status`),
+        r(`${prefix}/${c}/set/+/+`),
+        w(`${prefix}/${c}/set/+/+`),
+      ]),
       w(`${prefix}/gateway/${id}/status`),
       w(`${prefix}/results/+`),
     ],
@@ -75,10 +90,21 @@ export function collectorPrincipal(prefix: string, id: string): MqttPrincipal {
 /** The live view of `octopus start`: reads data, status and alarm state of the configured chambers, and alarm events. */
 export function webPrincipal(prefix: string, gatewayId: string, chambers: readonly string[]): MqttPrincipal {
   checkChambers(chambers);
-  return { name: serviceName.web(gatewayId), kind: 'web', rules: [...chambers.flatMap((c) => [r(`${prefix}/${c}/data`), r(`${prefix}/${c}/status`), r(`${prefix}/${c}/alarm`)]), r(`${prefix}/alarms/event`)] };
+  return {
+    name: serviceName.web(gatewayId),
+    kind: 'web',
+    rules: [
+      ...chambers.flatMap((c) => [r(`${prefix}/${c}/data`), r(`${prefix}/${c}/status`), r(`${prefix}/${c}/alarm`)]),
+      r(`${prefix}/alarms/event`),
+    ],
+  };
 }
 
-const readOnly = (prefix: string): AclRule[] => [r(`${prefix}/+/data`), r(`${prefix}/+/status`), r(`${prefix}/gateway/+/status`)];
+const readOnly = (prefix: string): AclRule[] => [
+  r(`${prefix}/+/data`),
+  r(`${prefix}/+/status`),
+  r(`${prefix}/gateway/+/status`),
+];
 
 /**
  * A person (users of src/auth/users.ts). Everyone reads data, status, alarm state and
@@ -87,10 +113,24 @@ const readOnly = (prefix: string): AclRule[] => [r(`${prefix}/+/data`), r(`${pre
  * read run events.
  */
 export function personPrincipal(prefix: string, name: string, role: Role): MqttPrincipal {
-  if (reservedName(name)) throw new Error(`user "${name}": names starting with gateway., collector. or web. (and "anonymous") are reserved for services on MQTT`);
+  if (reservedName(name))
+    throw new Error(
+      `user "${name}": names starting with gateway., collector. or web. (and "anonymous") are reserved for services on MQTT`,
+    );
   if (/[+#/\s]/.test(name)) throw new Error(`user "${name}": an MQTT user name may not contain +, #, / or spaces`);
-  const rules = [...readOnly(prefix), r(`${prefix}/results/${name}`), r(`${prefix}/+/alarm`), r(`${prefix}/alarms/event`)];
-  if (atLeast(role, 'operator')) rules.push(w(`${prefix}/+/set/+/${name}`), w(`${prefix}/experiments/+/command/${name}`), r(`${prefix}/experiments/+/event`), w(`${prefix}/alarms/ack/${name}`));
+  const rules = [
+    ...readOnly(prefix),
+    r(`${prefix}/results/${name}`),
+    r(`${prefix}/+/alarm`),
+    r(`${prefix}/alarms/event`),
+  ];
+  if (atLeast(role, 'operator'))
+    rules.push(
+      w(`${prefix}/+/set/+/${name}`),
+      w(`${prefix}/experiments/+/command/${name}`),
+      r(`${prefix}/experiments/+/event`),
+      w(`${prefix}/alarms/ack/${name}`),
+    );
   return { name, kind: 'person', role, rules };
 }
 
@@ -101,7 +141,8 @@ export function anonymousPrincipal(prefix: string): MqttPrincipal {
 
 function checkChambers(chambers: readonly string[]): void {
   for (const c of chambers) {
-    if ((RESERVED_LEVELS as readonly string[]).includes(c)) throw new Error(`chamber id "${c}" is reserved on MQTT (reserved: ${RESERVED_LEVELS.join(', ')})`);
+    if ((RESERVED_LEVELS as readonly string[]).includes(c))
+      throw new Error(`chamber id "${c}" is reserved on MQTT (reserved: ${RESERVED_LEVELS.join(', ')})`);
   }
 }
 
@@ -133,7 +174,8 @@ export function filtersOverlap(a: string, b: string): boolean {
 }
 
 /** `$share/<group>/<filter>` → `<filter>`. */
-export const unshared = (filter: string): string => (filter.startsWith('$share/') ? filter.split('/').slice(2).join('/') : filter);
+export const unshared = (filter: string): string =>
+  filter.startsWith('$share/') ? filter.split('/').slice(2).join('/') : filter;
 
 export function canPublish(p: MqttPrincipal, topic: string): boolean {
   return p.rules.some((x) => x.access === 'write' && topicMatches(x.filter, topic));
@@ -158,6 +200,9 @@ export function isRequestTopic(prefix: string, topic: string): boolean {
   const parts = topic.split('/');
   const depth = prefix.split('/').length;
   if (parts.slice(0, depth).join('/') !== prefix) return false;
-  return (parts.length === depth + 4 && parts[depth + 1] === 'set') || (parts.length === depth + 4 && parts[depth] === 'experiments' && parts[depth + 2] === 'command')
-    || (parts.length === depth + 3 && parts[depth] === 'alarms' && parts[depth + 1] === 'ack');
+  return (
+    (parts.length === depth + 4 && parts[depth + 1] === 'set') ||
+    (parts.length === depth + 4 && parts[depth] === 'experiments' && parts[depth + 2] === 'command') ||
+    (parts.length === depth + 3 && parts[depth] === 'alarms' && parts[depth + 1] === 'ack')
+  );
 }

@@ -15,7 +15,12 @@ export interface EmbeddedBroker {
 }
 
 /** Something the broker refused, for the audit log and the logs. */
-export interface BrokerDenial { who: string; action: 'connect' | 'publish' | 'subscribe'; topic?: string; reason: string }
+export interface BrokerDenial {
+  who: string;
+  action: 'connect' | 'publish' | 'subscribe';
+  topic?: string;
+  reason: string;
+}
 
 export interface EmbeddedBrokerOptions {
   port: number;
@@ -41,7 +46,7 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
   const ids = new WeakMap<Client, Identity>();
   const retained = new Map<string, number>();
   const denied = (d: BrokerDenial) => o.onDenied?.(d);
-  const who = (c: Client | null) => (c ? ids.get(c)?.principal.name ?? 'unauthenticated' : 'broker');
+  const who = (c: Client | null) => (c ? (ids.get(c)?.principal.name ?? 'unauthenticated') : 'broker');
 
   const broker = await Aedes.createBroker({
     maxInflightInbound: o.limits.max_inflight,
@@ -49,15 +54,25 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
       o.directory.authenticate(username, password).then(
         (id) => {
           if (typeof id === 'number') {
-            denied({ who: username ?? 'anonymous', action: 'connect', reason: id === 5 ? 'not authorised (anonymous access is off)' : 'bad user name or password' });
+            denied({
+              who: username ?? 'anonymous',
+              action: 'connect',
+              reason: id === 5 ? 'not authorised (anonymous access is off)' : 'bad user name or password',
+            });
             return done(connackError(id, id === 5 ? 'not authorised' : 'bad user name or password'), false);
           }
           // A client id in use by another principal cannot be taken over (a viewer must not kick the gateway off).
           // aedes keeps connected clients by id in `clients` (not in its typings).
-          const holder = client.id ? (broker as unknown as { clients: Record<string, Client> }).clients[client.id] : undefined;
+          const holder = client.id
+            ? (broker as unknown as { clients: Record<string, Client> }).clients[client.id]
+            : undefined;
           const holderId = holder && holder !== client ? ids.get(holder) : undefined;
           if (holderId && holderId.principal.name !== id.principal.name) {
-            denied({ who: id.principal.name, action: 'connect', reason: `client id "${client.id}" belongs to another principal` });
+            denied({
+              who: id.principal.name,
+              action: 'connect',
+              reason: `client id "${client.id}" belongs to another principal`,
+            });
             return done(connackError(2, 'identifier in use by another principal'), false);
           }
           ids.set(client, id);
@@ -83,8 +98,10 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
         if (isRequestTopic(o.prefix, topic) && size > 0) return refuse('requests may not be retained');
         if (size === 0) retained.delete(topic);
         else {
-          if (size > o.limits.retained_max_bytes) return refuse(`retained payload of ${size} bytes (limit ${o.limits.retained_max_bytes})`);
-          if (!retained.has(topic) && retained.size >= o.limits.retained_max_count) return refuse(`retained message limit (${o.limits.retained_max_count}) reached`);
+          if (size > o.limits.retained_max_bytes)
+            return refuse(`retained payload of ${size} bytes (limit ${o.limits.retained_max_bytes})`);
+          if (!retained.has(topic) && retained.size >= o.limits.retained_max_count)
+            return refuse(`retained message limit (${o.limits.retained_max_count}) reached`);
           retained.set(topic, size);
         }
       }
@@ -94,7 +111,12 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
       const id = ids.get(client);
       const p = id && o.directory.current(id);
       if (p && canSubscribe(p, sub.topic)) return done(null, sub);
-      denied({ who: who(client), action: 'subscribe', topic: sub.topic, reason: p ? `${p.kind} "${p.name}" may read nothing under this filter` : 'no longer authorised' });
+      denied({
+        who: who(client),
+        action: 'subscribe',
+        topic: sub.topic,
+        reason: p ? `${p.kind} "${p.name}" may read nothing under this filter` : 'no longer authorised',
+      });
       done(null, null); // SUBACK 0x80 for this filter
     },
     authorizeForward(client, packet) {
@@ -104,12 +126,25 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
     },
   });
 
-  const server: Server = createServer((socket: Socket) => guard(socket, o.limits.max_packet_bytes, (size) => denied({ who: socket.remoteAddress ?? '?', action: 'publish', reason: `packet of ${size} bytes (limit ${o.limits.max_packet_bytes}); connection dropped` })) && broker.handle(socket));
+  const server: Server = createServer(
+    (socket: Socket) =>
+      guard(socket, o.limits.max_packet_bytes, (size) =>
+        denied({
+          who: socket.remoteAddress ?? '?',
+          action: 'publish',
+          reason: `packet of ${size} bytes (limit ${o.limits.max_packet_bytes}); connection dropped`,
+        }),
+      ) && broker.handle(socket),
+  );
   server.maxConnections = o.limits.max_connections;
   const host = o.limits.host;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new Error(`embedded MQTT broker: cannot listen on ${host}:${o.port}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (another broker running? set OCTOPUS_MQTT_PORT or OCTOPUS_MQTT_URL)' : ''}`)),
+      reject(
+        new Error(
+          `embedded MQTT broker: cannot listen on ${host}:${o.port}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (another broker running? set OCTOPUS_MQTT_PORT or OCTOPUS_MQTT_URL)' : ''}`,
+        ),
+      ),
     );
     server.listen(o.port, host, () => resolve());
   });

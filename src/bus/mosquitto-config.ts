@@ -9,8 +9,14 @@ export const PBKDF2_ITERATIONS = 20_000;
  * One line of a Mosquitto password file in mosquitto_passwd's own format (`$7$`:
  * PBKDF2-SHA512, 12-byte salt, 64-byte key, base64): `user:$7$<rounds>$<salt>$<hash>`.
  */
-export function passwdLine(username: string, password: string, iterations = PBKDF2_ITERATIONS, salt = randomBytes(12)): string {
-  if (/[:\s]/.test(username)) throw new Error(`MQTT user name ${JSON.stringify(username)} may not contain ":" or spaces (password file)`);
+export function passwdLine(
+  username: string,
+  password: string,
+  iterations = PBKDF2_ITERATIONS,
+  salt = randomBytes(12),
+): string {
+  if (/[:\s]/.test(username))
+    throw new Error(`MQTT user name ${JSON.stringify(username)} may not contain ":" or spaces (password file)`);
   const key = pbkdf2Sync(password, salt, iterations, 64, 'sha512');
   return `${username}:$7$${iterations}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
@@ -43,7 +49,14 @@ export interface MosquittoConfOptions {
   /** Plain MQTT listener (omit for TLS only); bind address optional. */
   listener?: { port: number; host?: string };
   /** mqtts listener. */
-  tls?: { port: number; host?: string; cafile: string; certfile: string; keyfile: string; requireCertificate?: boolean };
+  tls?: {
+    port: number;
+    host?: string;
+    cafile: string;
+    certfile: string;
+    keyfile: string;
+    requireCertificate?: boolean;
+  };
   persistenceDir?: string;
 }
 
@@ -68,8 +81,12 @@ export function mosquittoConf(o: MosquittoConfOptions): string {
     '# restarts; a client gone for good has its session forgotten after a week.',
     'persistent_client_expiration 7d',
     'max_keepalive 300',
-    ...(o.persistenceDir ? ['', 'persistence true', `persistence_location ${o.persistenceDir}`] : ['', 'persistence false']),
-    ...(o.listener ? ['', `listener ${o.listener.port}${o.listener.host ? ` ${o.listener.host}` : ''}`, ...listenerLimits] : []),
+    ...(o.persistenceDir
+      ? ['', 'persistence true', `persistence_location ${o.persistenceDir}`]
+      : ['', 'persistence false']),
+    ...(o.listener
+      ? ['', `listener ${o.listener.port}${o.listener.host ? ` ${o.listener.host}` : ''}`, ...listenerLimits]
+      : []),
     ...(o.tls
       ? [
           '',

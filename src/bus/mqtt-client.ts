@@ -67,7 +67,10 @@ export type MqttCredentials = Pick<MqttConnectOptions, 'username' | 'password' |
  * and environment of its own principal (the collector's own username_env / password_env,
  * the embedded broker's generated credentials).
  */
-export function mqttCredentials(m: Pick<MqttConfig, 'username_env' | 'password_env' | 'ca_file' | 'cert_file' | 'key_file'>, env: NodeJS.ProcessEnv): MqttCredentials {
+export function mqttCredentials(
+  m: Pick<MqttConfig, 'username_env' | 'password_env' | 'ca_file' | 'cert_file' | 'key_file'>,
+  env: NodeJS.ProcessEnv,
+): MqttCredentials {
   return {
     username: m.username_env ? env[m.username_env] : undefined,
     password: m.password_env ? env[m.password_env] : undefined,
@@ -92,10 +95,13 @@ export function connectMqtt(o: MqttConnectOptions): MqttConnection {
     ca: o.caFile ? readFileSync(o.caFile) : undefined,
     cert: o.certFile ? readFileSync(o.certFile) : undefined,
     key: o.keyFile ? readFileSync(o.keyFile) : undefined,
-    will: o.will ? { topic: o.will.topic, payload: Buffer.from(o.will.payload), retain: o.will.retain, qos: o.will.qos } : undefined,
+    will: o.will
+      ? { topic: o.will.topic, payload: Buffer.from(o.will.payload), retain: o.will.retain, qos: o.will.qos }
+      : undefined,
   };
   if (o.receiveMaximum !== undefined) opts.properties = { receiveMaximum: o.receiveMaximum };
-  if (o.protocolVersion === 5 && o.clean === false && o.sessionExpiryS !== undefined) opts.properties = { ...opts.properties, sessionExpiryInterval: o.sessionExpiryS };
+  if (o.protocolVersion === 5 && o.clean === false && o.sessionExpiryS !== undefined)
+    opts.properties = { ...opts.properties, sessionExpiryInterval: o.sessionExpiryS };
   const client: MqttClient = mqtt.connect(o.url, opts);
   if (o.handleMessage) {
     const handle = o.handleMessage;
@@ -128,19 +134,25 @@ export function connectMqtt(o: MqttConnectOptions): MqttConnection {
     },
     publish: (topic, payload, p) =>
       new Promise<void>((resolve, reject) => {
-        client.publish(topic, payload, { qos: p.qos, retain: p.retain ?? false }, (err) => (err ? reject(err) : resolve()));
+        client.publish(topic, payload, { qos: p.qos, retain: p.retain ?? false }, (err) =>
+          err ? reject(err) : resolve(),
+        );
       }),
     subscribe: (filter, qos = 1) =>
       new Promise<void>((resolve, reject) => {
         client.subscribe(filter, { qos }, (err, granted) => {
           if (err) return reject(err);
           const refused = (granted ?? []).filter((g) => g.qos === 128);
-          if (refused.length) return reject(new Error(`broker refused subscription to ${refused.map((g) => g.topic).join(', ')}`));
+          if (refused.length)
+            return reject(new Error(`broker refused subscription to ${refused.map((g) => g.topic).join(', ')}`));
           resolve();
         });
       }),
     on(event, listener) {
-      if (event === 'message') client.on('message', (topic, payload, packet) => (listener as MqttEvents['message'])(topic, payload, packet.retain === true));
+      if (event === 'message')
+        client.on('message', (topic, payload, packet) =>
+          (listener as MqttEvents['message'])(topic, payload, packet.retain === true),
+        );
       else client.on(event, listener as () => void);
     },
     end: () => new Promise<void>((resolve) => client.end(false, {}, () => resolve())),

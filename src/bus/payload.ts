@@ -35,17 +35,23 @@ export const StatusMessage = z.object({
 export type StatusMessage = z.infer<typeof StatusMessage>;
 
 /** Correlation id of a request, echoed in its result. */
-export const RequestId = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'request ids are 1–128 printable ASCII characters without spaces');
+export const RequestId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[\x21-\x7e]+$/, 'request ids are 1–128 printable ASCII characters without spaces');
 
 /**
  * `<prefix>/<chamber>/set/<tag>/<principal>`: a setpoint write request. The sender is
  * the topic's last level, which the broker ACL pins to the authenticated user.
  */
-export const SetRequest = z.object({
-  value: z.union([z.number().finite(), z.boolean(), z.string().max(256)]),
-  /** Correlation id, echoed in the result on `<prefix>/results/<principal>`. */
-  id: RequestId.optional(),
-}).strict();
+export const SetRequest = z
+  .object({
+    value: z.union([z.number().finite(), z.boolean(), z.string().max(256)]),
+    /** Correlation id, echoed in the result on `<prefix>/results/<principal>`. */
+    id: RequestId.optional(),
+  })
+  .strict();
 export type SetRequest = z.infer<typeof SetRequest>;
 
 /** `<prefix>/experiments/<id>/command/<principal>`: start or stop a run (answered by a result and an event). */

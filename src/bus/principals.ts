@@ -3,7 +3,11 @@ import type { UserStore } from '../auth/users.ts';
 import { anonymousPrincipal, personPrincipal, reservedName, type MqttPrincipal } from './acl.ts';
 
 /** A connected client's identity: the principal, and how it signed in (to re-check it). */
-export interface Identity { principal: MqttPrincipal; via: 'service' | 'token' | 'password' | 'anonymous'; token?: string }
+export interface Identity {
+  principal: MqttPrincipal;
+  via: 'service' | 'token' | 'password' | 'anonymous';
+  token?: string;
+}
 
 const digest = (s: string | Buffer) => createHash('sha256').update(s).digest();
 
@@ -21,7 +25,11 @@ export class PrincipalDirectory {
   private readonly services = new Map<string, { hash: Buffer; principal: MqttPrincipal }>();
   private readonly failures = new Map<string, { count: number; first: number; lockedUntil: number }>();
 
-  constructor(private readonly prefix: string, private readonly users?: UserStore, private readonly allowAnonymous = false) {}
+  constructor(
+    private readonly prefix: string,
+    private readonly users?: UserStore,
+    private readonly allowAnonymous = false,
+  ) {}
 
   /** Registers a service principal with a fresh random password; returns its credentials. */
   addService(principal: MqttPrincipal): { username: string; password: string } {
@@ -32,7 +40,8 @@ export class PrincipalDirectory {
 
   /** The identity of a CONNECT, or a refusal code: 4 = bad user name or password, 5 = not authorised. */
   async authenticate(username: string | undefined, password: Buffer | undefined): Promise<Identity | 4 | 5> {
-    if (!username) return this.allowAnonymous && !password ? { principal: anonymousPrincipal(this.prefix), via: 'anonymous' } : 5;
+    if (!username)
+      return this.allowAnonymous && !password ? { principal: anonymousPrincipal(this.prefix), via: 'anonymous' } : 5;
     // Guessing passwords (each scrypt check costs ~50 ms of CPU) is throttled per user name.
     // Not for the in-process services (192-bit random passwords): a lockout would only let
     // a local client knock the gateway off the broker.
@@ -57,17 +66,24 @@ export class PrincipalDirectory {
   private async check(username: string, password: Buffer | undefined): Promise<Identity | 4> {
     if (!password || password.length === 0 || password.length > 1024) return 4;
     const service = this.services.get(username);
-    if (service) return timingSafeEqual(digest(password), service.hash) ? { principal: service.principal, via: 'service' } : 4;
+    if (service)
+      return timingSafeEqual(digest(password), service.hash) ? { principal: service.principal, via: 'service' } : 4;
     if (reservedName(username) || !this.users) return 4;
     const secret = password.toString('utf8');
     const byToken = this.users.authenticate(secret);
     if (byToken) {
       if (byToken.user !== username) return 4;
-      return { principal: personPrincipal(this.prefix, byToken.user, byToken.role), via: 'token', token: byToken.token };
+      return {
+        principal: personPrincipal(this.prefix, byToken.user, byToken.role),
+        via: 'token',
+        token: byToken.token,
+      };
     }
     if (secret.startsWith('oct_')) return 4;
     const byPassword = await this.users.login(username, secret);
-    return byPassword ? { principal: personPrincipal(this.prefix, byPassword.user, byPassword.role), via: 'password' } : 4;
+    return byPassword
+      ? { principal: personPrincipal(this.prefix, byPassword.user, byPassword.role), via: 'password' }
+      : 4;
   }
 
   /**

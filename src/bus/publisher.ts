@@ -9,7 +9,11 @@ import type { Spool } from './spool.ts';
 import { topics, type Topics } from './topics.ts';
 
 /** Where a set request arrived: `<prefix>/<chamber>/set/<tag>/<principal>`. */
-export interface SetTopic { chamber: string; tag: string; principal: string }
+export interface SetTopic {
+  chamber: string;
+  tag: string;
+  principal: string;
+}
 
 export interface PublisherOptions {
   url: string;
@@ -67,14 +71,20 @@ export class Publisher {
       clientId: o.mqtt.client_id ?? `octopus-${o.gatewayId}-${hostname()}-${process.pid}`,
       ...mqttCredentials(o.mqtt, env),
       keepaliveS: o.mqtt.keepalive_s,
-      will: { topic: gw, payload: JSON.stringify({ state: 'offline', ts: Date.now(), reason: 'connection lost' }), retain: true, qos: 1 },
+      will: {
+        topic: gw,
+        payload: JSON.stringify({ state: 'offline', ts: Date.now(), reason: 'connection lost' }),
+        retain: true,
+        qos: 1,
+      },
     });
     this.conn.on('connect', () => this.onConnect());
     this.conn.on('close', () => o.log.debug(`MQTT connection to ${o.url} closed; spooling to disk`));
     // One line per distinct error, not one per reconnect attempt.
     let lastError = '';
     this.conn.on('error', (err) => {
-      if (err.message !== lastError) o.log.warn(`MQTT ${o.url}: ${err.message} (retrying every second; samples are spooled on disk)`);
+      if (err.message !== lastError)
+        o.log.warn(`MQTT ${o.url}: ${err.message} (retrying every second; samples are spooled on disk)`);
       lastError = err.message;
     });
     this.conn.on('connect', () => (lastError = ''));
@@ -88,7 +98,11 @@ export class Publisher {
     const topic = this.topics.data(chamber);
     for (let i = 0; i < samples.length; i += this.maxPerMessage) {
       const part = samples.slice(i, i + this.maxPerMessage);
-      this.o.spool.append(topic, encodeData(this.o.gatewayId, this.o.spool.nextSequence, chamber, part, this.epoch), part.length);
+      this.o.spool.append(
+        topic,
+        encodeData(this.o.gatewayId, this.o.spool.nextSequence, chamber, part, this.epoch),
+        part.length,
+      );
     }
   }
 
@@ -110,9 +124,23 @@ export class Publisher {
   }
 
   /** Pending messages and samples in the spool, samples dropped (bound, damage, memory), what is held in memory and strangers in the folder. */
-  spoolDepth(): { messages: number; bytes: number; samples: number; droppedSamples: number; inMemory: number; corruptRecords: number; foreign: string[] } {
+  spoolDepth(): {
+    messages: number;
+    bytes: number;
+    samples: number;
+    droppedSamples: number;
+    inMemory: number;
+    corruptRecords: number;
+    foreign: string[];
+  } {
     const s = this.o.spool;
-    return { ...s.depth(), droppedSamples: s.droppedSamples, inMemory: s.inMemory, corruptRecords: s.corruptRecords, foreign: s.foreign };
+    return {
+      ...s.depth(),
+      droppedSamples: s.droppedSamples,
+      inMemory: s.inMemory,
+      corruptRecords: s.corruptRecords,
+      foreign: s.foreign,
+    };
   }
 
   /** Resolves when the spool is empty and nothing is in flight, or after timeoutMs. */
@@ -134,7 +162,10 @@ export class Publisher {
     if (this.conn.connected) {
       const gw = this.topics.gatewayStatus(this.o.gatewayId);
       await Promise.race([
-        this.conn.publish(gw, JSON.stringify({ state: 'offline', ts: Date.now(), reason: 'shutdown' }), { qos: 1, retain: true }),
+        this.conn.publish(gw, JSON.stringify({ state: 'offline', ts: Date.now(), reason: 'shutdown' }), {
+          qos: 1,
+          retain: true,
+        }),
         new Promise((r) => setTimeout(r, 1000)),
       ]).catch(() => {});
     }
@@ -153,10 +184,15 @@ export class Publisher {
   private onConnect(): void {
     const gw = this.topics.gatewayStatus(this.o.gatewayId);
     this.o.log.info(`MQTT connected to ${this.o.url}`);
-    this.conn.publish(gw, JSON.stringify({ state: 'online', ts: Date.now() }), { qos: 1, retain: true }).catch(() => {});
+    this.conn
+      .publish(gw, JSON.stringify({ state: 'online', ts: Date.now() }), { qos: 1, retain: true })
+      .catch(() => {});
     for (const [chamber, msg] of this.statuses) this.sendStatus(chamber, msg);
     const setFilters = (this.o.chambers ?? []).map((c) => this.topics.setFilter(c));
-    if (this.o.onSetRequest && setFilters.length) this.conn.subscribe(setFilters, 1).catch((err) => this.o.log.error(`cannot subscribe to ${setFilters.join(', ')}: ${String(err)}`));
+    if (this.o.onSetRequest && setFilters.length)
+      this.conn
+        .subscribe(setFilters, 1)
+        .catch((err) => this.o.log.error(`cannot subscribe to ${setFilters.join(', ')}: ${String(err)}`));
     this.pump();
   }
 
@@ -219,12 +255,19 @@ export class Publisher {
 
   /** Deletes a retained message (empty retained publish): a retained request must not be replayed. */
   clearRetained(topic: string): void {
-    this.conn.publish(topic, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: Error) => this.o.log.warn(`cannot clear the retained request on ${topic}: ${err.message}`));
+    this.conn
+      .publish(topic, Buffer.alloc(0), { qos: 1, retain: true })
+      .catch((err: Error) => this.o.log.warn(`cannot clear the retained request on ${topic}: ${err.message}`));
   }
 
   /** Answers a request on `<prefix>/results/<principal>` (QoS 1, not retained). */
   publishResult(principal: string, result: RequestResult): void {
-    if (!this.conn.connected) return void this.o.log.warn(`result for ${principal} not sent (MQTT offline): ${result.status}${result.reason ? `: ${result.reason}` : ''}`);
-    this.conn.publish(this.topics.result(principal), JSON.stringify(result), { qos: 1 }).catch((err: Error) => this.o.log.warn(`cannot publish result for ${principal}: ${err.message}`));
+    if (!this.conn.connected)
+      return void this.o.log.warn(
+        `result for ${principal} not sent (MQTT offline): ${result.status}${result.reason ? `: ${result.reason}` : ''}`,
+      );
+    this.conn
+      .publish(this.topics.result(principal), JSON.stringify(result), { qos: 1 })
+      .catch((err: Error) => this.o.log.warn(`cannot publish result for ${principal}: ${err.message}`));
   }
 }

@@ -32,7 +32,13 @@ function putU64(buf: Buffer, at: number, v: number): void {
   buf.writeUInt32LE(Math.floor(v / 2 ** 32), at + 4);
 }
 
-export function encodeFrame(seq: number, cumulative: number, topic: string, payload: string | Buffer, samples: number): Buffer {
+export function encodeFrame(
+  seq: number,
+  cumulative: number,
+  topic: string,
+  payload: string | Buffer,
+  samples: number,
+): Buffer {
   const t = Buffer.from(topic);
   const bodyLen = 2 + t.length + (typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
   const buf = Buffer.allocUnsafe(HEADER + bodyLen);
@@ -61,7 +67,10 @@ export type Decoded =
   | { kind: 'bad' };
 
 function headerOk(buf: Buffer, offset: number): boolean {
-  return buf.readUInt32LE(offset) === MAGIC && crc32(buf.subarray(offset, offset + HEADER_CRC_SPAN)) === buf.readUInt32LE(offset + 28);
+  return (
+    buf.readUInt32LE(offset) === MAGIC &&
+    crc32(buf.subarray(offset, offset + HEADER_CRC_SPAN)) === buf.readUInt32LE(offset + 28)
+  );
 }
 
 /** Decodes the frame at `offset` of `buf`. */
@@ -78,8 +87,17 @@ export function decodeFrame(buf: Buffer, offset: number): Decoded {
     const cumulative = u64(buf, offset + 20);
     const body = buf.subarray(offset + HEADER, offset + size);
     const topicLen = bodyLen >= 2 ? body.readUInt16LE(0) : -1;
-    if (topicLen < 0 || 2 + topicLen > bodyLen || crc32(body) !== buf.readUInt32LE(offset + 32)) return { kind: 'damaged', seq, cumulative, samples, size };
-    return { kind: 'ok', seq, cumulative, samples, topic: body.toString('utf8', 2, 2 + topicLen), payload: Buffer.from(body.subarray(2 + topicLen)), size };
+    if (topicLen < 0 || 2 + topicLen > bodyLen || crc32(body) !== buf.readUInt32LE(offset + 32))
+      return { kind: 'damaged', seq, cumulative, samples, size };
+    return {
+      kind: 'ok',
+      seq,
+      cumulative,
+      samples,
+      topic: body.toString('utf8', 2, 2 + topicLen),
+      payload: Buffer.from(body.subarray(2 + topicLen)),
+      size,
+    };
   }
   // A v1 frame (written by an earlier version).
   if (offset + V1_HEADER > buf.length) return { kind: 'incomplete', need: V1_HEADER };
@@ -91,7 +109,13 @@ export function decodeFrame(buf: Buffer, offset: number): Decoded {
   if (crc32(body) !== buf.readUInt32LE(offset + 4)) return { kind: 'bad' };
   const topicLen = body.readUInt16LE(4);
   if (6 + topicLen > body.length) return { kind: 'bad' };
-  return { kind: 'ok', samples: body.readUInt32LE(0), topic: body.toString('utf8', 6, 6 + topicLen), payload: Buffer.from(body.subarray(6 + topicLen)), size: V1_HEADER + bodyLen };
+  return {
+    kind: 'ok',
+    samples: body.readUInt32LE(0),
+    topic: body.toString('utf8', 6, 6 + topicLen),
+    payload: Buffer.from(body.subarray(6 + topicLen)),
+    size: V1_HEADER + bodyLen,
+  };
 }
 
 /** Offset of the next frame with a valid header at or after `from`, or -1. */

@@ -1,7 +1,12 @@
 import { decodeFrame, HEADER, MAGIC, nextFrame } from './spool-frame.ts';
 
 /** A run of consecutive valid records in one segment file: bytes [start, end). */
-export interface ScannedPiece { first: number; start: number; end: number; records: Array<{ seq: number; size: number; samples: number }> }
+export interface ScannedPiece {
+  first: number;
+  start: number;
+  end: number;
+  records: Array<{ seq: number; size: number; samples: number }>;
+}
 
 interface ScanResult {
   files: Array<{ name: string; first: number; pieces: ScannedPiece[]; rewrite: 'none' | 'truncate' | 'split' }>;
@@ -11,7 +16,12 @@ interface ScanResult {
   tails: Array<{ file: string; offset: number; length: number }>;
 }
 
-interface Pending { file: string; offset: number; end: number; headers: Array<{ seq: number; samples: number }> }
+interface Pending {
+  file: string;
+  offset: number;
+  end: number;
+  headers: Array<{ seq: number; samples: number }>;
+}
 
 const u64 = (buf: Buffer, at: number) => buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 2 ** 32;
 
@@ -49,7 +59,9 @@ export class SegmentScanner {
     while (off < buf.length) {
       const d = decodeFrame(buf, off);
       if (d.kind === 'ok') {
-        const seq = d.seq ?? (cur ? cur.first + cur.records.length : this.expected !== undefined && pieces.length ? this.expected : first);
+        const seq =
+          d.seq ??
+          (cur ? cur.first + cur.records.length : this.expected !== undefined && pieces.length ? this.expected : first);
         if (this.pending) {
           this.resolve(this.pending, seq, d.cumulative !== undefined ? d.cumulative - d.samples : undefined);
           this.pending = undefined;
@@ -90,7 +102,11 @@ export class SegmentScanner {
       off = next;
     }
     if (tailAt >= 0) this.tails.push({ file: name, offset: tailAt, length: buf.length - tailAt });
-    const rewrite = !changed ? 'none' : pieces.length === 1 && pieces[0]!.start === 0 && tailAt >= 0 ? 'truncate' : 'split';
+    const rewrite = !changed
+      ? 'none'
+      : pieces.length === 1 && pieces[0]!.start === 0 && tailAt >= 0
+        ? 'truncate'
+        : 'split';
     return { name, first, pieces, rewrite };
   }
 
@@ -106,14 +122,21 @@ export class SegmentScanner {
     let samples: number | undefined;
     if (seq !== undefined) {
       records = Math.max(0, seq - from);
-      if (cumBefore !== undefined && this.lastCum !== undefined && (this.expected ?? 0) >= this.acked) samples = Math.max(0, cumBefore - this.lastCum);
+      if (cumBefore !== undefined && this.lastCum !== undefined && (this.expected ?? 0) >= this.acked)
+        samples = Math.max(0, cumBefore - this.lastCum);
     } else {
       // Damage up to the end of the last file: only what the surviving headers tell is known.
       const hs = p.headers.filter((h) => h.seq >= this.acked);
       records = hs.length;
       if (hs.length) samples = hs.reduce((n, h) => n + h.samples, 0);
     }
-    this.damage.push({ file: p.file, offset: p.offset, length: p.end - p.offset, records, ...(samples !== undefined ? { samples } : {}) });
+    this.damage.push({
+      file: p.file,
+      offset: p.offset,
+      length: p.end - p.offset,
+      records,
+      ...(samples !== undefined ? { samples } : {}),
+    });
   }
 }
 /** A frame cut short at the end of the file: fewer bytes than a header, or a valid header whose body runs past the end. */
@@ -127,7 +150,12 @@ function isTornTail(buf: Buffer, off: number): boolean {
  * The seq and samples of a record whose header is damaged, when its fields still agree
  * with the record before it (seq one more, running total grown by exactly its samples).
  */
-function infer(buf: Buffer, off: number, expected: number | undefined, lastCum: number | undefined): { seq: number; samples: number } | undefined {
+function infer(
+  buf: Buffer,
+  off: number,
+  expected: number | undefined,
+  lastCum: number | undefined,
+): { seq: number; samples: number } | undefined {
   if (expected === undefined || lastCum === undefined || off + HEADER > buf.length) return undefined;
   const seq = u64(buf, off + 8);
   const samples = buf.readUInt32LE(off + 16);

@@ -1,4 +1,19 @@
-import { closeSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, renameSync, statfsSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statfsSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { SpoolConfig } from '../config/instance-schema.ts';
 import { createLogger, type Logger } from '../core/log.ts';
@@ -21,9 +36,18 @@ interface Segment {
 }
 
 /** A record kept in memory because the spool folder cannot be written (gateway only). */
-interface MemRecord { seq: number; frame: Buffer; samples: number; dropped?: boolean }
+interface MemRecord {
+  seq: number;
+  frame: Buffer;
+  samples: number;
+  dropped?: boolean;
+}
 
-export interface SpoolDepth { messages: number; bytes: number; samples: number }
+export interface SpoolDepth {
+  messages: number;
+  bytes: number;
+  samples: number;
+}
 
 export interface SpoolOptions {
   log?: Logger;
@@ -106,7 +130,11 @@ export class Spool {
   /** Entries of the folder that are not the spool's own files (named, left alone). */
   foreign: string[] = [];
 
-  private constructor(private readonly dir: string, private readonly cfg: SpoolConfig, o: SpoolOptions) {
+  private constructor(
+    private readonly dir: string,
+    private readonly cfg: SpoolConfig,
+    o: SpoolOptions,
+  ) {
     this.log = o.log ?? createLogger('spool');
     this.faults = o.faults ?? writeFaults;
     this.target = o.target ?? 'spool';
@@ -146,7 +174,13 @@ export class Spool {
       } catch (err) {
         const path = this.segments.at(-1)?.path ?? this.dir;
         this.writeFailed(path, err);
-        if (this.mode === 'throw') throw new SpoolWriteError(this.target, path, errnoOf(err), `spool ${this.dir} cannot be written (${errnoOf(err)}: ${this.faults.get(this.target)?.message ?? String(err)}); record refused`);
+        if (this.mode === 'throw')
+          throw new SpoolWriteError(
+            this.target,
+            path,
+            errnoOf(err),
+            `spool ${this.dir} cannot be written (${errnoOf(err)}: ${this.faults.get(this.target)?.message ?? String(err)}); record refused`,
+          );
       }
     }
     if (!onDisk) {
@@ -211,10 +245,20 @@ export class Spool {
       if (seg.bytes - this.sendOffset <= 0) break;
       // The last chunk read is kept: consecutive reads (a batch at a time) mostly hit it.
       const c = this.readCache;
-      const cached = c !== undefined && c.path === seg.path && this.sendOffset >= c.start && this.sendOffset < c.start + c.buf.length;
+      const cached =
+        c !== undefined &&
+        c.path === seg.path &&
+        this.sendOffset >= c.start &&
+        this.sendOffset < c.start + c.buf.length;
       let chunk: Buffer;
       try {
-        chunk = cached ? c.buf.subarray(this.sendOffset - c.start) : this.readChunk(seg.path, this.sendOffset, Math.min(Math.max(READ_CHUNK, this.minRead), seg.bytes - this.sendOffset));
+        chunk = cached
+          ? c.buf.subarray(this.sendOffset - c.start)
+          : this.readChunk(
+              seg.path,
+              this.sendOffset,
+              Math.min(Math.max(READ_CHUNK, this.minRead), seg.bytes - this.sendOffset),
+            );
       } catch (err) {
         this.log.error(`spool ${seg.path}: cannot read (${errnoOf(err)}: ${(err as Error).message}); will try again`);
         break;
@@ -276,7 +320,9 @@ export class Spool {
   }
 
   depth(): SpoolDepth {
-    let messages = 0, bytes = 0, samples = 0;
+    let messages = 0,
+      bytes = 0,
+      samples = 0;
     for (const s of this.segments) {
       messages += s.count - s.ackedCount;
       bytes += s.bytes - s.ackedBytes;
@@ -315,7 +361,9 @@ export class Spool {
       const samples = left.reduce((n, m) => n + m.samples, 0);
       this.droppedMessages += left.length;
       this.droppedSamples += samples;
-      this.log.error(`spool ${this.dir} still cannot be written: ${left.length} messages (${samples} samples) held in memory are lost at shutdown (counted in dropped_samples)`);
+      this.log.error(
+        `spool ${this.dir} still cannot be written: ${left.length} messages (${samples} samples) held in memory are lost at shutdown (counted in dropped_samples)`,
+      );
       this.mem = [];
       this.memBytes = 0;
     }
@@ -324,7 +372,9 @@ export class Spool {
         fsyncSync(this.fd);
         closeSync(this.fd);
       } catch (err) {
-        this.log.error(`spool ${this.segments.at(-1)?.path}: closing failed (${errnoOf(err)}: ${(err as Error).message})`);
+        this.log.error(
+          `spool ${this.segments.at(-1)?.path}: closing failed (${errnoOf(err)}: ${(err as Error).message})`,
+        );
       }
       this.fd = -1;
     }
@@ -379,9 +429,10 @@ export class Spool {
     this.failures++;
     this.closeFd();
     this.faults.fail(this.target, path, err, {
-      effect: this.mode === 'memory'
-        ? `new samples are kept in memory (up to ${Math.round(this.memoryBound / 1024 ** 2)} MiB) and published while the broker acknowledges; past that the oldest are dropped and counted in dropped_samples`
-        : 'new data is refused (not acknowledged, so the broker keeps it) until the folder can be written',
+      effect:
+        this.mode === 'memory'
+          ? `new samples are kept in memory (up to ${Math.round(this.memoryBound / 1024 ** 2)} MiB) and published while the broker acknowledges; past that the oldest are dropped and counted in dropped_samples`
+          : 'new data is refused (not acknowledged, so the broker keeps it) until the folder can be written',
       retry: () => this.tryRecover(),
     });
   }
@@ -400,7 +451,8 @@ export class Spool {
       makeDir(this.dir);
       const fs = statfsSync(this.dir);
       const free = (process.getuid?.() === 0 ? fs.bfree : fs.bavail) * fs.bsize;
-      if (free < this.memBytes + MIN_FREE_BYTES) throw Object.assign(new Error(`no space left on device (${free} bytes free)`), { code: 'ENOSPC' });
+      if (free < this.memBytes + MIN_FREE_BYTES)
+        throw Object.assign(new Error(`no space left on device (${free} bytes free)`), { code: 'ENOSPC' });
       const live = this.mem.filter((m) => !m.dropped);
       if (live.length) this.flushMemory(live);
       else if (this.fd < 0) this.roll();
@@ -454,11 +506,23 @@ export class Spool {
       this.flushRuns(live);
     } else {
       this.fd = fd;
-      this.segments.push({ first, count: live.length, bytes: data.length, samples: live.reduce((n, m) => n + m.samples, 0), ackedCount: 0, ackedBytes: 0, ackedSamples: 0, path });
+      this.segments.push({
+        first,
+        count: live.length,
+        bytes: data.length,
+        samples: live.reduce((n, m) => n + m.samples, 0),
+        ackedCount: 0,
+        ackedBytes: 0,
+        ackedSamples: 0,
+        path,
+      });
     }
     if (this.sendSeq >= first) {
       const seg = this.segmentOf(this.sendSeq);
-      if (seg) this.sendOffset = live.filter((m) => m.seq >= seg.first && m.seq < this.sendSeq).reduce((n, m) => n + m.frame.length, 0);
+      if (seg)
+        this.sendOffset = live
+          .filter((m) => m.seq >= seg.first && m.seq < this.sendSeq)
+          .reduce((n, m) => n + m.frame.length, 0);
     }
     this.mem = [];
     this.memBytes = 0;
@@ -474,7 +538,16 @@ export class Spool {
       const path = this.segmentPath(run[0]!.seq);
       const data = Buffer.concat(run.map((m) => m.frame));
       writeFileSync(path, data);
-      this.segments.push({ first: run[0]!.seq, count: run.length, bytes: data.length, samples: run.reduce((n, m) => n + m.samples, 0), ackedCount: 0, ackedBytes: 0, ackedSamples: 0, path });
+      this.segments.push({
+        first: run[0]!.seq,
+        count: run.length,
+        bytes: data.length,
+        samples: run.reduce((n, m) => n + m.samples, 0),
+        ackedCount: 0,
+        ackedBytes: 0,
+        ackedSamples: 0,
+        path,
+      });
       start = i;
     }
   }
@@ -488,7 +561,10 @@ export class Spool {
       this.memBytes -= m.frame.length;
       this.droppedMessages++;
       this.droppedSamples += m.samples;
-      if (this.droppedMessages % 100 === 1) this.log.warn(`spool ${this.dir} cannot be written and the memory bound (${this.memoryBound} bytes) is full: dropping the oldest unsent samples (${this.droppedSamples} dropped so far)`);
+      if (this.droppedMessages % 100 === 1)
+        this.log.warn(
+          `spool ${this.dir} cannot be written and the memory bound (${this.memoryBound} bytes) is full: dropping the oldest unsent samples (${this.droppedSamples} dropped so far)`,
+        );
     }
     while (this.mem.length && this.mem[0]!.dropped && this.mem[0]!.seq >= this.sendSeq) this.mem.shift();
   }
@@ -529,14 +605,16 @@ export class Spool {
       const lost = f.seq - this.sendSeq;
       this.countLost(seg.path, this.sendOffset, at - this.sendOffset, lost, undefined);
       // The skipped records are acknowledged with the next ones (their bytes with the first).
-      for (let i = 0; i < lost; i++) this.inflight.push({ seq: this.sendSeq + i, samples: 0, size: i === 0 ? at - this.sendOffset : 0 });
+      for (let i = 0; i < lost; i++)
+        this.inflight.push({ seq: this.sendSeq + i, samples: 0, size: i === 0 ? at - this.sendOffset : 0 });
       this.sendSeq = f.seq;
       this.sendOffset = at;
       this.readCache = undefined;
       return;
     }
     this.countLost(seg.path, this.sendOffset, seg.bytes - this.sendOffset, left, undefined);
-    for (let i = 0; i < left; i++) this.inflight.push({ seq: this.sendSeq + i, samples: 0, size: i === 0 ? seg.bytes - this.sendOffset : 0 });
+    for (let i = 0; i < left; i++)
+      this.inflight.push({ seq: this.sendSeq + i, samples: 0, size: i === 0 ? seg.bytes - this.sendOffset : 0 });
     this.sendSeq = seg.first + seg.count;
     this.sendOffset = seg.bytes;
     this.readCache = undefined;
@@ -550,8 +628,13 @@ export class Spool {
     this.droppedMessages += records;
     if (samples !== undefined) this.droppedSamples += samples;
     this.cursorDirty = true;
-    const what = records === 0 && samples === undefined ? 'an unknown number of records (their headers are damaged too)' : `${records} record(s)${samples !== undefined ? ` (${samples} samples)` : ''}`;
-    this.log.error(`spool ${path}: ${length} damaged bytes at byte ${offset}: ${what} skipped, resynchronised on the next valid record (counted in dropped_samples)`);
+    const what =
+      records === 0 && samples === undefined
+        ? 'an unknown number of records (their headers are damaged too)'
+        : `${records} record(s)${samples !== undefined ? ` (${samples} samples)` : ''}`;
+    this.log.error(
+      `spool ${path}: ${length} damaged bytes at byte ${offset}: ${what} skipped, resynchronised on the next valid record (counted in dropped_samples)`,
+    );
   }
 
   private segmentOf(seq: number): Segment | undefined {
@@ -571,7 +654,16 @@ export class Spool {
       this.segments.pop();
       if (last.path !== path) this.unlink(last.path);
     }
-    const seg: Segment = { first: this.nextSeq, count: 0, bytes: 0, samples: 0, ackedCount: 0, ackedBytes: 0, ackedSamples: 0, path };
+    const seg: Segment = {
+      first: this.nextSeq,
+      count: 0,
+      bytes: 0,
+      samples: 0,
+      ackedCount: 0,
+      ackedBytes: 0,
+      ackedSamples: 0,
+      path,
+    };
     this.fd = fd;
     this.segments.push(seg);
     return seg;
@@ -624,7 +716,16 @@ export class Spool {
     if (!this.cursorDirty) return;
     const tmp = join(this.dir, 'cursor.json.tmp');
     try {
-      writeFileSync(tmp, JSON.stringify({ acked: this.acked, cumulative: this.cumulative, droppedSamples: this.droppedSamples, droppedMessages: this.droppedMessages, corruptRecords: this.corruptRecords }));
+      writeFileSync(
+        tmp,
+        JSON.stringify({
+          acked: this.acked,
+          cumulative: this.cumulative,
+          droppedSamples: this.droppedSamples,
+          droppedMessages: this.droppedMessages,
+          corruptRecords: this.corruptRecords,
+        }),
+      );
       renameSync(tmp, join(this.dir, 'cursor.json'));
       this.cursorDirty = false;
     } catch (err) {
@@ -649,7 +750,9 @@ export class Spool {
     } catch (err) {
       if (errnoOf(err) !== 'ENOENT') {
         this.foreign.push(`(the folder cannot be listed: ${errnoOf(err)})`);
-        this.log.error(`spool ${this.dir} cannot be listed (${errnoOf(err)}: ${(err as Error).message}); starting with an empty spool`);
+        this.log.error(
+          `spool ${this.dir} cannot be listed (${errnoOf(err)}: ${(err as Error).message}); starting with an empty spool`,
+        );
       }
     }
     const files: Array<{ name: string; first: number; path: string }> = [];
@@ -675,7 +778,10 @@ export class Spool {
         this.foreign.push(`${name} (unreadable: ${errnoOf(err)})`);
       }
     }
-    if (this.foreign.length) this.log.warn(`spool ${this.dir}: ignoring entries that are not spool segments: ${this.foreign.join(', ')} (left as they are; move them elsewhere)`);
+    if (this.foreign.length)
+      this.log.warn(
+        `spool ${this.dir}: ignoring entries that are not spool segments: ${this.foreign.join(', ')} (left as they are; move them elsewhere)`,
+      );
 
     // One file in memory at a time: a backlog of max_bytes is never loaded whole.
     const scanner = new SegmentScanner(cursor.acked);
@@ -695,19 +801,25 @@ export class Spool {
         else if (f.rewrite === 'split') this.rewriteSplit(path, buf, f.pieces);
       } catch (err) {
         this.writeFailed(path, err);
-        this.log.error(`spool ${path}: cannot repair (${errnoOf(err)}); its records after the damage are left on disk for the next start`);
+        this.log.error(
+          `spool ${path}: cannot repair (${errnoOf(err)}); its records after the damage are left on disk for the next start`,
+        );
         // Keep only the records before the damage, read in place (the file is left untouched).
         f.pieces.splice(f.pieces[0]?.start === 0 ? 1 : 0);
         f.rewrite = 'none';
       }
       for (const p of f.pieces) {
-        const segPath = p === f.pieces[0] && (f.rewrite !== 'split' || p.first === f.first) ? path : this.segmentPath(p.first);
+        const segPath =
+          p === f.pieces[0] && (f.rewrite !== 'split' || p.first === f.first) ? path : this.segmentPath(p.first);
         this.addRecovered(segPath, p, cursor.acked);
       }
     }
     scanner.finish();
     for (const d of scanner.damage) this.countLost(join(this.dir, d.file), d.offset, d.length, d.records, d.samples);
-    for (const t of scanner.tails) this.log.warn(`spool ${join(this.dir, t.file)}: ${t.length} bytes after the last whole record at byte ${t.offset} (a write cut short) cut off`);
+    for (const t of scanner.tails)
+      this.log.warn(
+        `spool ${join(this.dir, t.file)}: ${t.length} bytes after the last whole record at byte ${t.offset} (a write cut short) cut off`,
+      );
     const scan = { nextSeq: scanner.nextSeq, cumulative: scanner.cumulative };
     const lastSeq = this.segments.length ? this.segments.at(-1)!.first + this.segments.at(-1)!.count : 0;
     this.nextSeq = Math.max(this.nextSeq, lastSeq, scan.nextSeq, cursor.acked);
@@ -719,7 +831,16 @@ export class Spool {
   }
 
   private addRecovered(path: string, p: ScannedPiece, acked: number): void {
-    const seg: Segment = { first: p.first, count: p.records.length, bytes: 0, samples: 0, ackedCount: 0, ackedBytes: 0, ackedSamples: 0, path };
+    const seg: Segment = {
+      first: p.first,
+      count: p.records.length,
+      bytes: 0,
+      samples: 0,
+      ackedCount: 0,
+      ackedBytes: 0,
+      ackedSamples: 0,
+      path,
+    };
     for (const r of p.records) {
       if (r.seq < acked) {
         seg.ackedCount++;

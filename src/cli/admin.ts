@@ -29,7 +29,9 @@ export const cliActor = (): string => {
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 function stores(config: string | undefined): { users: UserStore; audit: AuditLog } {
@@ -66,22 +68,40 @@ export async function adminCommand(command: 'user' | 'token', args: string[], ou
       const { users, audit } = stores(values.config);
       const u = await users.addUser(arg, role.data, password);
       audit.write({ who: cliActor(), action: 'user_add', what: u.name, detail: { role: u.role } });
-      out(`added user ${u.name} (${u.role})${password ? ' with a password' : ''}; create a token with: octopus token create ${u.name}`);
+      out(
+        `added user ${u.name} (${u.role})${password ? ' with a password' : ''}; create a token with: octopus token create ${u.name}`,
+      );
       return 0;
     }
     if (command === 'user' && sub === 'list') {
       const { users } = stores(values.config);
       const list = users.users();
-      if (values.json) out(JSON.stringify(list.map(({ password, ...u }) => ({ ...u, password: password !== undefined })), null, 2));
-      else for (const u of list) out(`${u.name}\t${u.role}\t${u.created}${u.password ? '\tpassword' : ''}${u.disabled ? '\tdisabled' : ''}`);
+      if (values.json)
+        out(
+          JSON.stringify(
+            list.map(({ password, ...u }) => ({ ...u, password: password !== undefined })),
+            null,
+            2,
+          ),
+        );
+      else
+        for (const u of list)
+          out(`${u.name}\t${u.role}\t${u.created}${u.password ? '\tpassword' : ''}${u.disabled ? '\tdisabled' : ''}`);
       if (!list.length && !values.json) out('no users yet: octopus user add <name> --role <role>');
       return 0;
     }
     if (command === 'user' && (sub === 'disable' || sub === 'enable' || sub === 'delete') && arg) {
       const { users, audit } = stores(values.config);
       const { user, revoked } = sub === 'delete' ? users.deleteUser(arg) : users.setDisabled(arg, sub === 'disable');
-      audit.write({ who: cliActor(), action: `user_${sub}`, what: user.name, ...(revoked.length ? { detail: { revoked_tokens: revoked } } : {}) });
-      out(`${sub === 'delete' ? 'deleted' : `${sub}d`} user ${user.name}${revoked.length ? `; revoked ${revoked.length} token(s)/session(s): ${revoked.join(', ')}` : ''}`);
+      audit.write({
+        who: cliActor(),
+        action: `user_${sub}`,
+        what: user.name,
+        ...(revoked.length ? { detail: { revoked_tokens: revoked } } : {}),
+      });
+      out(
+        `${sub === 'delete' ? 'deleted' : `${sub}d`} user ${user.name}${revoked.length ? `; revoked ${revoked.length} token(s)/session(s): ${revoked.join(', ')}` : ''}`,
+      );
       return 0;
     }
     if (command === 'token' && sub === 'create' && arg) {
@@ -97,7 +117,8 @@ export async function adminCommand(command: 'user' | 'token', args: string[], ou
     }
     if (command === 'token' && sub === 'list') {
       const { users } = stores(values.config);
-      for (const t of users.tokens()) out(`${t.id}\t${t.user}\t${t.name}\t${t.created}${t.revoked ? `\trevoked ${t.revoked}` : ''}`);
+      for (const t of users.tokens())
+        out(`${t.id}\t${t.user}\t${t.name}\t${t.created}${t.revoked ? `\trevoked ${t.revoked}` : ''}`);
       return 0;
     }
     if (command === 'token' && sub === 'revoke' && arg) {

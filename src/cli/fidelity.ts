@@ -41,13 +41,28 @@ export async function fidelityCommand(args: string[], out: Out, err: Out): Promi
   try {
     const e = store.get(id);
     const run = runId ? e.runs.find((r) => r.id === runId) : e.runs.at(-1);
-    if (!run) throw new ExperimentError(404, runId ? `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})` : `experiment "${id}" has no run yet`);
+    if (!run)
+      throw new ExperimentError(
+        404,
+        runId
+          ? `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})`
+          : `experiment "${id}" has no run yet`,
+      );
     const paths = experimentPaths(loaded);
-    const candidates = [join(paths.working, id, run.id, basename(run.file)), join(paths.local, id, run.file), join(e.dir, run.file)];
+    const candidates = [
+      join(paths.working, id, run.id, basename(run.file)),
+      join(paths.local, id, run.file),
+      join(e.dir, run.file),
+    ];
     const file = candidates.find((p) => existsSync(p));
-    if (!file) throw new ExperimentError(404, `run ${id}/${run.id} has no data file (looked in ${candidates.join(', ')})`);
+    if (!file)
+      throw new ExperimentError(404, `run ${id}/${run.id} has no data file (looked in ${candidates.join(', ')})`);
     const open = run.status === 'running' || file === candidates[0];
-    if (values.write && open) throw new ExperimentError(409, `run ${id}/${run.id} is still recording (${file}): its report is written when it is finished; without --write it is printed`);
+    if (values.write && open)
+      throw new ExperimentError(
+        409,
+        `run ${id}/${run.id} is still recording (${file}): its report is written when it is finished; without --write it is printed`,
+      );
     const report = await computeFidelityAsync(file, { source: toleranceSourceOf(loaded), metadata: e.metadata, open });
     if (values.write) {
       saveFidelityReport(report, dirname(file));
@@ -62,7 +77,10 @@ export async function fidelityCommand(args: string[], out: Out, err: Out): Promi
     else {
       out(`run ${id}/${run.id}: ${file}`);
       out(fidelityMarkdown(report));
-      if (values.write) out(`wrote ${join(dirname(file), 'fidelity.json')}${file === join(e.dir, run.file) ? ', the attributes, README.md and MANIFEST.sha256' : ' and the attributes'}`);
+      if (values.write)
+        out(
+          `wrote ${join(dirname(file), 'fidelity.json')}${file === join(e.dir, run.file) ? ', the attributes, README.md and MANIFEST.sha256' : ' and the attributes'}`,
+        );
     }
     return 0;
   } catch (x) {

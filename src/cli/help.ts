@@ -43,14 +43,18 @@ Variable under Objects, with node id, data type, writable and unit where known.
   --depth <n>        levels below Objects to walk (default 6)
   --out, -o <file>   write the draft there instead of printing it`,
   user: `usage:
-${ADMIN_USAGE.split('\n').filter((l) => l.includes('octopus user')).join('\n')}
+${ADMIN_USAGE.split('\n')
+  .filter((l) => l.includes('octopus user'))
+  .join('\n')}
 
 Manages the accounts of the HTTP API in <data_dir>/state/users.json (roles: see docs).
   --config, -c <file>   configuration file (its data_dir holds the accounts)
   --password-stdin      read a password for the web login from standard input
   --json                machine-readable output`,
   token: `usage:
-${ADMIN_USAGE.split('\n').filter((l) => l.includes('octopus token')).join('\n')}
+${ADMIN_USAGE.split('\n')
+  .filter((l) => l.includes('octopus token'))
+  .join('\n')}
 
 API tokens of the accounts (stored hashed; shown once at creation). Use them as
 Authorization: Bearer <token>.
@@ -74,7 +78,9 @@ export function helpFor(command: string, usage: string): string | undefined {
   const own = COMMAND_HELP[command];
   if (own !== undefined) return own;
   const lines = usage.split('\n');
-  const at = lines.findIndex((l) => l.trimStart().startsWith(`octopus ${command} `) || l.trim() === `octopus ${command}`);
+  const at = lines.findIndex(
+    (l) => l.trimStart().startsWith(`octopus ${command} `) || l.trim() === `octopus ${command}`,
+  );
   if (at < 0) return undefined;
   const block = [lines[at]!];
   for (const l of lines.slice(at + 1)) {

@@ -46,7 +46,12 @@ const err = (line: string) => process.stderr.write(`${line}\n`);
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   // `octopus <command> --help` for every command, before its own argument parsing.
-  if (command !== undefined && !command.startsWith('-') && command !== 'help' && (rest.includes('--help') || rest.includes('-h'))) {
+  if (
+    command !== undefined &&
+    !command.startsWith('-') &&
+    command !== 'help' &&
+    (rest.includes('--help') || rest.includes('-h'))
+  ) {
     const text = helpFor(command, USAGE);
     if (text !== undefined) {
       out(text);
@@ -88,7 +93,10 @@ export async function main(argv: string[]): Promise<number> {
           return EXIT_CONFIG;
         }
         const { browseProfile } = await import('../drivers/opcua/browse.ts');
-        const yaml = await browseProfile(endpoint, { depth: values.depth ? Number(values.depth) : undefined, root: values.root });
+        const yaml = await browseProfile(endpoint, {
+          depth: values.depth ? Number(values.depth) : undefined,
+          root: values.root,
+        });
         if (values.out) {
           writeFileSync(values.out, yaml);
           out(`wrote ${values.out}`);

@@ -3,7 +3,13 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UserStore } from '../auth/users.ts';
-import { anonymousPrincipal, collectorPrincipal, gatewayPrincipal, personPrincipal, type MqttPrincipal } from '../bus/acl.ts';
+import {
+  anonymousPrincipal,
+  collectorPrincipal,
+  gatewayPrincipal,
+  personPrincipal,
+  type MqttPrincipal,
+} from '../bus/acl.ts';
 import { aclFile, mosquittoConf, passwdLine, PBKDF2_ITERATIONS } from '../bus/mosquitto-config.ts';
 import { loadConfig } from '../config/loader.ts';
 import { EXIT_CONFIG } from '../core/errors.ts';
@@ -17,7 +23,8 @@ export const MQTT_CONFIG_USAGE = `  octopus mqtt-config --out dir [--config file
                                        the gateways' configs and the users (docs/mqtt.md)`;
 
 /** `OCTOPUS_MQTT_PASSWORD_<NAME>`: the environment variable that may hold a principal's password. */
-export const passwordVar = (name: string): string => `OCTOPUS_MQTT_PASSWORD_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+export const passwordVar = (name: string): string =>
+  `OCTOPUS_MQTT_PASSWORD_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 
 /** Reads `OCTOPUS_MQTT_PASSWORD=…` from an env file written by an earlier run. */
 function previous(file: string): string | undefined {
@@ -35,7 +42,12 @@ function previous(file: string): string | undefined {
  * are generated; every secret is written to `<out>/secrets/<name>.env` (mode 0600) and
  * new ones are printed once.
  */
-export async function mqttConfigCommand(args: string[], out: Out, err: Out, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function mqttConfigCommand(
+  args: string[],
+  out: Out,
+  err: Out,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -65,7 +77,9 @@ export async function mqttConfigCommand(args: string[], out: Out, err: Out, env:
   const gateways: MqttPrincipal[] = [];
   for (const [i, c] of configs.entries()) {
     if (c.config.mqtt.prefix !== prefix) {
-      err(`mqtt-config: ${c.file}: mqtt.prefix "${c.config.mqtt.prefix}" differs from "${prefix}" (${first.file}); one broker serves one prefix`);
+      err(
+        `mqtt-config: ${c.file}: mqtt.prefix "${c.config.mqtt.prefix}" differs from "${prefix}" (${first.file}); one broker serves one prefix`,
+      );
       return EXIT_CONFIG;
     }
     const id = c.config.gateway.id;
@@ -73,7 +87,13 @@ export async function mqttConfigCommand(args: string[], out: Out, err: Out, env:
       err(`mqtt-config: --config #${i + 1} (${c.file}): gateway.id "${id}" is used twice`);
       return EXIT_CONFIG;
     }
-    gateways.push(gatewayPrincipal(prefix, id, c.chambers.map((x) => x.chamber.id)));
+    gateways.push(
+      gatewayPrincipal(
+        prefix,
+        id,
+        c.chambers.map((x) => x.chamber.id),
+      ),
+    );
   }
   const collectorNames = values.collector?.length ? values.collector : ['ingest'];
   for (const n of collectorNames) {
@@ -84,7 +104,9 @@ export async function mqttConfigCommand(args: string[], out: Out, err: Out, env:
   }
   const collectors = collectorNames.map((n) => collectorPrincipal(prefix, n));
   const people: MqttPrincipal[] = [];
-  const users = UserStore.forDataDir(first.dataDir, {}).users().filter((u) => !u.disabled && !u.pending);
+  const users = UserStore.forDataDir(first.dataDir, {})
+    .users()
+    .filter((u) => !u.disabled && !u.pending);
   for (const u of users) {
     try {
       people.push(personPrincipal(prefix, u.name, u.role));
@@ -108,7 +130,11 @@ export async function mqttConfigCommand(args: string[], out: Out, err: Out, env:
       password = randomBytes(24).toString('base64url');
       fresh.push(`${p.name}\t${password}`);
     }
-    writeFileSync(file, `# MQTT credentials of ${p.kind} ${p.name} (octopus mqtt-config). Secret: never commit.\nOCTOPUS_MQTT_USERNAME=${p.name}\nOCTOPUS_MQTT_PASSWORD=${password}\n`, { mode: 0o600 });
+    writeFileSync(
+      file,
+      `# MQTT credentials of ${p.kind} ${p.name} (octopus mqtt-config). Secret: never commit.\nOCTOPUS_MQTT_USERNAME=${p.name}\nOCTOPUS_MQTT_PASSWORD=${password}\n`,
+      { mode: 0o600 },
+    );
     chmodSync(file, 0o600);
     lines.push(passwdLine(p.name, password, iterations));
   }
@@ -116,21 +142,33 @@ export async function mqttConfigCommand(args: string[], out: Out, err: Out, env:
   const brokerDir = values['broker-dir'] ?? dir;
   writeFileSync(join(dir, 'passwd'), `${lines.join('\n')}\n`, { mode: 0o600 });
   chmodSync(join(dir, 'passwd'), 0o600);
-  writeFileSync(join(dir, 'acl'), aclFile(all, limits.allow_anonymous ? anonymousPrincipal(prefix) : undefined), { mode: 0o644 });
+  writeFileSync(join(dir, 'acl'), aclFile(all, limits.allow_anonymous ? anonymousPrincipal(prefix) : undefined), {
+    mode: 0o644,
+  });
   const tlsPort = values['tls-port'] ? Number(values['tls-port']) : undefined;
   if (tlsPort && !(values['tls-ca'] && values['tls-cert'] && values['tls-key'])) {
     err('mqtt-config: --tls-port needs --tls-ca, --tls-cert and --tls-key (paths as the broker sees them)');
     return EXIT_CONFIG;
   }
-  writeFileSync(join(dir, 'mosquitto.conf'), mosquittoConf({
-    limits,
-    passwordFile: join(brokerDir, 'passwd'),
-    aclFile: join(brokerDir, 'acl'),
-    listener: values.listener === 'none' ? undefined : { port: Number(values.listener ?? 1883), host: values['listener-host'] },
-    tls: tlsPort ? { port: tlsPort, cafile: values['tls-ca']!, certfile: values['tls-cert']!, keyfile: values['tls-key']! } : undefined,
-    persistenceDir: values.persistence,
-  }));
-  out(`wrote ${join(dir, 'passwd')}, ${join(dir, 'acl')}, ${join(dir, 'mosquitto.conf')} and ${secrets}/<name>.env (0600) for ${gateways.length} gateway(s), ${collectors.length} collector(s), ${people.length} person(s)`);
+  writeFileSync(
+    join(dir, 'mosquitto.conf'),
+    mosquittoConf({
+      limits,
+      passwordFile: join(brokerDir, 'passwd'),
+      aclFile: join(brokerDir, 'acl'),
+      listener:
+        values.listener === 'none'
+          ? undefined
+          : { port: Number(values.listener ?? 1883), host: values['listener-host'] },
+      tls: tlsPort
+        ? { port: tlsPort, cafile: values['tls-ca']!, certfile: values['tls-cert']!, keyfile: values['tls-key']! }
+        : undefined,
+      persistenceDir: values.persistence,
+    }),
+  );
+  out(
+    `wrote ${join(dir, 'passwd')}, ${join(dir, 'acl')}, ${join(dir, 'mosquitto.conf')} and ${secrets}/<name>.env (0600) for ${gateways.length} gateway(s), ${collectors.length} collector(s), ${people.length} person(s)`,
+  );
   for (const p of all) out(`  ${p.kind.padEnd(9)} ${p.name}${p.role ? ` (${p.role})` : ''}`);
   if (fresh.length) {
     out('new passwords (shown once; also in secrets/<name>.env):');

@@ -33,8 +33,17 @@ export async function runCommand(args: string[], out: Out, err: Out): Promise<nu
     if (sub === 'start') {
       audit.ensureWritable(`starting a run of ${id}`); // nothing unaudited: refused (exit 1) with path and errno
       const run = store.startRun(id!, cliActor(), values.note);
-      audit.write({ who: cliActor(), action: 'run_start', what: `${run.experiment}/${run.id}`, detail: { chambers: run.chambers, ...(run.note ? { note: run.note } : {}) } });
-      out(values.json ? JSON.stringify(run) : `started run ${run.id} of ${run.experiment} (chambers ${run.chambers.join(', ')}) at ${run.start}`);
+      audit.write({
+        who: cliActor(),
+        action: 'run_start',
+        what: `${run.experiment}/${run.id}`,
+        detail: { chambers: run.chambers, ...(run.note ? { note: run.note } : {}) },
+      });
+      out(
+        values.json
+          ? JSON.stringify(run)
+          : `started run ${run.id} of ${run.experiment} (chambers ${run.chambers.join(', ')}) at ${run.start}`,
+      );
       return 0;
     }
     if (sub === 'stop') {
@@ -47,7 +56,10 @@ export async function runCommand(args: string[], out: Out, err: Out): Promise<nu
     const runs = id ? store.get(id).runs : store.list().flatMap((e) => e.runs);
     if (values.json) out(JSON.stringify(runs, null, 2));
     else {
-      for (const r of runs) out(`${r.experiment}\t${r.id}\t${r.status}\t${r.start}\t${r.stop ?? ''}\t${r.chambers.join(',')}${r.note ? `\t${r.note}` : ''}`);
+      for (const r of runs)
+        out(
+          `${r.experiment}\t${r.id}\t${r.status}\t${r.start}\t${r.stop ?? ''}\t${r.chambers.join(',')}${r.note ? `\t${r.note}` : ''}`,
+        );
       if (!runs.length) out(id ? `experiment ${id} has no runs yet` : 'no runs yet');
     }
     return 0;

@@ -47,16 +47,38 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
   try {
     if (mode === 'collect') {
       const url = cfg.mqtt.url ?? `mqtt://127.0.0.1:${cfg.mqtt.port}`;
-      if (!cfg.influx.url && !cfg.experiments.enabled) log.warn('no influx.url (or OCTOPUS_INFLUX_URL) and experiments disabled: the collector has no sink to write to');
+      if (!cfg.influx.url && !cfg.experiments.enabled)
+        log.warn(
+          'no influx.url (or OCTOPUS_INFLUX_URL) and experiments disabled: the collector has no sink to write to',
+        );
       const own = collectorIdentity(loaded);
-      const collector = new Collector(own.loaded, url, log.child('collector'), own.env, cfg.experiments.enabled ? createExperimentStore(loaded) : undefined);
+      const collector = new Collector(
+        own.loaded,
+        url,
+        log.child('collector'),
+        own.env,
+        cfg.experiments.enabled ? createExperimentStore(loaded) : undefined,
+      );
       collector.start();
       stops.unshift(['collector', () => collector.stop()]);
-      const health = () => withAlarmOutputs(collector, withCollector(standaloneHealth(cfg.gateway.id, url, collector), collector.health()));
-      const app = await buildApp({ health, metrics: [...(collector.influx ? [collector.influx.latency] : []), ...(collector.alarms ? alarmMetrics(collector.alarms) : []), ...(collector.notifications?.metrics ?? [])] });
+      const health = () =>
+        withAlarmOutputs(
+          collector,
+          withCollector(standaloneHealth(cfg.gateway.id, url, collector), collector.health()),
+        );
+      const app = await buildApp({
+        health,
+        metrics: [
+          ...(collector.influx ? [collector.influx.latency] : []),
+          ...(collector.alarms ? alarmMetrics(collector.alarms) : []),
+          ...(collector.notifications?.metrics ?? []),
+        ],
+      });
       await app.listen({ port: cfg.collector.http_port, host: cfg.http.host });
       stops.unshift(['http', () => app.close()]);
-      process.stdout.write(`Octopus collector for "${cfg.mqtt.prefix}/+/data" on ${url}${cfg.influx.url ? ` → ${cfg.influx.url}` : ''}\n  health     curl http://localhost:${cfg.collector.http_port}/api/health\nCtrl-C stops it cleanly.\n`);
+      process.stdout.write(
+        `Octopus collector for "${cfg.mqtt.prefix}/+/data" on ${url}${cfg.influx.url ? ` → ${cfg.influx.url}` : ''}\n  health     curl http://localhost:${cfg.collector.http_port}/api/health\nCtrl-C stops it cleanly.\n`,
+      );
     } else if (cfg.simulator.enabled || mode === 'simulate') {
       // Loaded on demand: `octopus collect` never loads the protocol stacks.
       const { startSimulator } = await import('../sim/simulator.ts');
@@ -68,7 +90,8 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       // With the embedded broker every in-process component signs in as its own principal
       // with a password made now and kept in memory; with an external broker they all use
       // mqtt.username_env / password_env (one identity per process, from octopus mqtt-config).
-      let as = (p: MqttPrincipal): { loaded: LoadedConfig; env: NodeJS.ProcessEnv } => (p.kind === 'collector' ? collectorIdentity(loaded) : { loaded, env: process.env });
+      let as = (p: MqttPrincipal): { loaded: LoadedConfig; env: NodeJS.ProcessEnv } =>
+        p.kind === 'collector' ? collectorIdentity(loaded) : { loaded, env: process.env };
       const prefix = cfg.mqtt.prefix;
       const chamberIds = loaded.chambers.map((c) => c.chamber.id);
       const gatewayP = gatewayPrincipal(prefix, cfg.gateway.id, chamberIds);
@@ -78,7 +101,11 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         const { startEmbeddedBroker } = await import('../bus/broker.ts');
         const { PrincipalDirectory } = await import('../bus/principals.ts');
         const audit = AuditLog.forDataDir(loaded.dataDir);
-        const directory = new PrincipalDirectory(prefix, UserStore.forDataDir(loaded.dataDir), cfg.mqtt.broker.allow_anonymous);
+        const directory = new PrincipalDirectory(
+          prefix,
+          UserStore.forDataDir(loaded.dataDir),
+          cfg.mqtt.broker.allow_anonymous,
+        );
         const creds = new Map([gatewayP, collectorP, webP].map((p) => [p.name, directory.addService(p)]));
         const blog = log.child('broker');
         broker = await startEmbeddedBroker({
@@ -90,7 +117,12 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
             blog.warn(`refused ${d.action} by ${d.who}${d.topic ? ` on ${d.topic}` : ''}: ${d.reason}`);
             if (d.action === 'publish') {
               try {
-                audit.write({ who: `mqtt:${d.who}`, action: 'mqtt_denied', what: d.topic ?? '', detail: { access: d.action, result: `refused: ${d.reason}` } });
+                audit.write({
+                  who: `mqtt:${d.who}`,
+                  action: 'mqtt_denied',
+                  what: d.topic ?? '',
+                  detail: { access: d.action, result: `refused: ${d.reason}` },
+                });
               } catch (err) {
                 blog.error(`audit log: ${(err as Error).message}`);
               }
@@ -100,8 +132,25 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         stops.unshift(['broker', () => broker!.close()]);
         as = (p) => {
           const c = creds.get(p.name)!;
-          const env = { ...process.env, OCTOPUS_EMBEDDED_MQTT_USERNAME: c.username, OCTOPUS_EMBEDDED_MQTT_PASSWORD: c.password };
-          return { loaded: { ...loaded, config: { ...cfg, mqtt: { ...cfg.mqtt, username_env: 'OCTOPUS_EMBEDDED_MQTT_USERNAME', password_env: 'OCTOPUS_EMBEDDED_MQTT_PASSWORD' } } }, env };
+          const env = {
+            ...process.env,
+            OCTOPUS_EMBEDDED_MQTT_USERNAME: c.username,
+            OCTOPUS_EMBEDDED_MQTT_PASSWORD: c.password,
+          };
+          return {
+            loaded: {
+              ...loaded,
+              config: {
+                ...cfg,
+                mqtt: {
+                  ...cfg.mqtt,
+                  username_env: 'OCTOPUS_EMBEDDED_MQTT_USERNAME',
+                  password_env: 'OCTOPUS_EMBEDDED_MQTT_PASSWORD',
+                },
+              },
+            },
+            env,
+          };
         };
       }
       const url = cfg.mqtt.url ?? broker!.url;
@@ -118,7 +167,9 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       const paths = experimentPaths(loaded);
       let alarms: AlarmService | undefined;
       let runFile: RunFileResolver = (id, run) =>
-        [join(paths.working, id, run.id, basename(run.file)), join(paths.local, id, run.file)].find((p) => existsSync(p));
+        [join(paths.working, id, run.id, basename(run.file)), join(paths.local, id, run.file)].find((p) =>
+          existsSync(p),
+        );
       if (cfg.collector.enabled) {
         // Subscribed before the gateway publishes its first cycle, so it sees every message.
         const co = as(collectorP);
@@ -148,32 +199,67 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
         http: cfg.http,
         metrics,
         version: VERSION,
-        ...(experiments ? { experiments, users: UserStore.forDataDir(loaded.dataDir), audit: AuditLog.forDataDir(loaded.dataDir), runFile, tolerances: toleranceSourceOf(loaded) } : {}),
+        ...(experiments
+          ? {
+              experiments,
+              users: UserStore.forDataDir(loaded.dataDir),
+              audit: AuditLog.forDataDir(loaded.dataDir),
+              runFile,
+              tolerances: toleranceSourceOf(loaded),
+            }
+          : {}),
         ...(alarms ? { alarms } : {}),
         setpoint: (call) => gateway.setpoint(call),
-        setpointControls: Object.fromEntries(loaded.chambers.map((c) => [c.chamber.id, c.tags.filter((t) => t.writable).map((t) => ({ tag: t.name, type: t.type, ...(t.unit ? { unit: t.unit } : {}), ...(t.min !== undefined ? { min: t.min } : {}), ...(t.max !== undefined ? { max: t.max } : {}) }))])),
+        setpointControls: Object.fromEntries(
+          loaded.chambers.map((c) => [
+            c.chamber.id,
+            c.tags
+              .filter((t) => t.writable)
+              .map((t) => ({
+                tag: t.name,
+                type: t.type,
+                ...(t.unit ? { unit: t.unit } : {}),
+                ...(t.min !== undefined ? { min: t.min } : {}),
+                ...(t.max !== undefined ? { max: t.max } : {}),
+              })),
+          ]),
+        ),
       });
       await app.listen({ port: cfg.http.port, host: cfg.http.host });
       stops.unshift(['http', () => app.close()]);
       const port = cfg.http.port;
-      process.stdout.write([
-        '',
-        `Octopus gateway "${cfg.gateway.id}" is running with ${loaded.chambers.length} chamber(s): ${loaded.chambers.map((c) => c.chamber.id).join(', ')}`,
-        `  health     curl http://localhost:${port}/api/health`,
-        `  metrics    curl http://localhost:${port}/metrics`,
-        ...(experiments ? [`  web page   ${cfg.http.tls ? 'https' : 'http'}://localhost:${port}/   (sign in with a token or a password; see docs/web.md)`] : []),
-        ...(experiments ? [`  API docs   http://localhost:${port}/docs   (experiments, runs, downloads; token from \`octopus token create\`)`] : []),
-        broker
-          ? `  live data  mosquitto_sub -h ${broker.host === '0.0.0.0' ? 'localhost' : broker.host} -p ${broker.port} -u <user> -P <API token> -t '${cfg.mqtt.prefix}/+/data' -v   (broker on ${broker.host}:${broker.port}, sign-in required; docs/mqtt.md)`
-          : `  live data  mosquitto_sub -t '${cfg.mqtt.prefix}/+/data' -v   (broker ${cfg.mqtt.url})`,
-        `  spool      ${loaded.dataDir}`,
-        ...(cfg.influx.url && cfg.collector.enabled ? [`  InfluxDB   ${cfg.influx.url} (measurement "${cfg.influx.measurement}")`] : []),
-        ...(experiments ? [`  archive    ${experiments.root.nas} (experiments, NetCDF per run)`] : []),
-        'Ctrl-C stops it cleanly.',
-        '',
-      ].join('\n'));
+      process.stdout.write(
+        [
+          '',
+          `Octopus gateway "${cfg.gateway.id}" is running with ${loaded.chambers.length} chamber(s): ${loaded.chambers.map((c) => c.chamber.id).join(', ')}`,
+          `  health     curl http://localhost:${port}/api/health`,
+          `  metrics    curl http://localhost:${port}/metrics`,
+          ...(experiments
+            ? [
+                `  web page   ${cfg.http.tls ? 'https' : 'http'}://localhost:${port}/   (sign in with a token or a password; see docs/web.md)`,
+              ]
+            : []),
+          ...(experiments
+            ? [
+                `  API docs   http://localhost:${port}/docs   (experiments, runs, downloads; token from \`octopus token create\`)`,
+              ]
+            : []),
+          broker
+            ? `  live data  mosquitto_sub -h ${broker.host === '0.0.0.0' ? 'localhost' : broker.host} -p ${broker.port} -u <user> -P <API token> -t '${cfg.mqtt.prefix}/+/data' -v   (broker on ${broker.host}:${broker.port}, sign-in required; docs/mqtt.md)`
+            : `  live data  mosquitto_sub -t '${cfg.mqtt.prefix}/+/data' -v   (broker ${cfg.mqtt.url})`,
+          `  spool      ${loaded.dataDir}`,
+          ...(cfg.influx.url && cfg.collector.enabled
+            ? [`  InfluxDB   ${cfg.influx.url} (measurement "${cfg.influx.measurement}")`]
+            : []),
+          ...(experiments ? [`  archive    ${experiments.root.nas} (experiments, NetCDF per run)`] : []),
+          'Ctrl-C stops it cleanly.',
+          '',
+        ].join('\n'),
+      );
     } else if (mode === 'simulate') {
-      process.stdout.write(`Simulating ${sim?.chambers.length ?? 0} chamber(s): ${sim?.chambers.map((c) => `${c.chamber} at ${c.endpoint}`).join(', ')}\nCtrl-C stops it.\n`);
+      process.stdout.write(
+        `Simulating ${sim?.chambers.length ?? 0} chamber(s): ${sim?.chambers.map((c) => `${c.chamber} at ${c.endpoint}`).join(', ')}\nCtrl-C stops it.\n`,
+      );
     }
   } catch (err) {
     await shutdown(stops, log);
@@ -201,11 +287,18 @@ function withAlarmOutputs(collector: Collector, report: HealthReport): HealthRep
 function collectorIdentity(loaded: LoadedConfig): { loaded: LoadedConfig; env: NodeJS.ProcessEnv } {
   const c = loaded.config.collector;
   if (!c.username_env && !c.password_env) return { loaded, env: process.env };
-  const mqtt = { ...loaded.config.mqtt, username_env: c.username_env ?? loaded.config.mqtt.username_env, password_env: c.password_env ?? loaded.config.mqtt.password_env };
+  const mqtt = {
+    ...loaded.config.mqtt,
+    username_env: c.username_env ?? loaded.config.mqtt.username_env,
+    password_env: c.password_env ?? loaded.config.mqtt.password_env,
+  };
   return { loaded: { ...loaded, config: { ...loaded.config, mqtt } }, env: process.env };
 }
 
-async function shutdown(stops: Array<[string, () => Promise<void>]>, log: ReturnType<typeof createLogger>): Promise<boolean> {
+async function shutdown(
+  stops: Array<[string, () => Promise<void>]>,
+  log: ReturnType<typeof createLogger>,
+): Promise<boolean> {
   let clean = true;
   for (const [name, stop] of stops) {
     try {

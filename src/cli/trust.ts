@@ -18,7 +18,11 @@ export async function trustCommand(args: string[], out: Out, err: Out): Promise<
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [sub, arg] = positionals;
   if (values.help || !sub) {
@@ -30,9 +34,17 @@ export async function trustCommand(args: string[], out: Out, err: Out): Promise<
   try {
     if (sub === 'list') {
       const state = pki.readState();
-      const pinnedBy = (t: string) => Object.entries(state.pins).filter(([, p]) => p.thumbprint === t).map(([endpoint, p]) => `${endpoint}${p.chamber ? ` (${p.chamber})` : ''}`);
+      const pinnedBy = (t: string) =>
+        Object.entries(state.pins)
+          .filter(([, p]) => p.thumbprint === t)
+          .map(([endpoint, p]) => `${endpoint}${p.chamber ? ` (${p.chamber})` : ''}`);
       const rows = pki.list().map(({ status, info }) => ({
-        status: status === 'rejected' && info.thumbprint in state.operator_rejected ? ('rejected by operator' as const) : status === 'rejected' ? ('refused, waiting for a decision' as const) : status,
+        status:
+          status === 'rejected' && info.thumbprint in state.operator_rejected
+            ? ('rejected by operator' as const)
+            : status === 'rejected'
+              ? ('refused, waiting for a decision' as const)
+              : status,
         ...info,
         endpoints: pinnedBy(info.thumbprint),
         presentedBy: state.presented[info.thumbprint],
@@ -41,18 +53,26 @@ export async function trustCommand(args: string[], out: Out, err: Out): Promise<
         out(JSON.stringify(rows, null, 2));
         return 0;
       }
-      if (rows.length === 0) out(`no PLC certificates in ${pki.dir} yet (they appear when a chamber uses security_mode Sign or SignAndEncrypt)`);
+      if (rows.length === 0)
+        out(
+          `no PLC certificates in ${pki.dir} yet (they appear when a chamber uses security_mode Sign or SignAndEncrypt)`,
+        );
       for (const r of rows) {
         out(`${r.status.padEnd(31)} ${describe(r)}`);
         for (const e of r.endpoints) out(`${''.padEnd(32)}pinned for ${e}`);
-        if (r.presentedBy) out(`${''.padEnd(32)}presented by ${r.presentedBy.endpoint}${r.presentedBy.chamber ? ` (${r.presentedBy.chamber})` : ''} at ${r.presentedBy.at}`);
+        if (r.presentedBy)
+          out(
+            `${''.padEnd(32)}presented by ${r.presentedBy.endpoint}${r.presentedBy.chamber ? ` (${r.presentedBy.chamber})` : ''} at ${r.presentedBy.at}`,
+          );
       }
       return 0;
     }
     if ((sub === 'accept' || sub === 'reject') && arg) {
       const wanted = arg.toLowerCase().replace(/:/g, '');
       if (!/^[0-9a-f]{8,40}$/.test(wanted)) {
-        err(`trust ${sub}: expected a certificate thumbprint (8 to 40 hex digits, as octopus trust list shows), got ${JSON.stringify(arg)}`);
+        err(
+          `trust ${sub}: expected a certificate thumbprint (8 to 40 hex digits, as octopus trust list shows), got ${JSON.stringify(arg)}`,
+        );
         return EXIT_CONFIG;
       }
       const hits = pki.list().filter((c) => c.info.thumbprint.startsWith(wanted));
@@ -84,9 +104,15 @@ export async function trustCommand(args: string[], out: Out, err: Out): Promise<
         who: cliActor(),
         action: sub === 'accept' ? 'opcua_trust_accept' : 'opcua_trust_reject',
         what: t,
-        detail: { subject: found.info.subject, not_after: found.info.notAfter, ...(presented ? { endpoint: presented.endpoint, chamber: presented.chamber } : {}) },
+        detail: {
+          subject: found.info.subject,
+          not_after: found.info.notAfter,
+          ...(presented ? { endpoint: presented.endpoint, chamber: presented.chamber } : {}),
+        },
       });
-      out(`${sub === 'accept' ? 'trusted' : 'rejected'} ${describe(found.info)}${sub === 'accept' ? '; chambers presenting it connect at their next attempt' : ''}`);
+      out(
+        `${sub === 'accept' ? 'trusted' : 'rejected'} ${describe(found.info)}${sub === 'accept' ? '; chambers presenting it connect at their next attempt' : ''}`,
+      );
       return 0;
     }
     err(`trust: unknown or incomplete subcommand ${JSON.stringify(positionals.join(' '))}\n\nusage:\n${TRUST_USAGE}`);

@@ -29,7 +29,11 @@ case, or the testcase file is missing.`;
 
 /** Validates configuration, profile and testcase files; prints every problem; exit 2 if any. */
 export function validateFiles(args: string[], out: Out, err: Out): number {
-  const { values, positionals: files } = parseArgs({ args, allowPositionals: true, options: { verbose: { type: 'boolean', short: 'v' } } });
+  const { values, positionals: files } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { verbose: { type: 'boolean', short: 'v' } },
+  });
   if (files.length === 0) {
     err(VALIDATE_USAGE);
     return EXIT_CONFIG;
@@ -66,7 +70,11 @@ export function testProfiles(args: string[], out: Out, err: Out): number {
     if (!r.profile) continue;
     const tc = testcaseFileOf(r.profile.file);
     if (!existsSync(tc)) {
-      issues.push({ file: displayPath(r.profile.file), path: '(file)', message: `no testcases: write ${displayPath(tc)} (see drivers/${r.profile.profile.kind}/README.md)` });
+      issues.push({
+        file: displayPath(r.profile.file),
+        path: '(file)',
+        message: `no testcases: write ${displayPath(tc)} (see drivers/${r.profile.profile.kind}/README.md)`,
+      });
       continue;
     }
     const run = runTestcaseFile(tc, r.profile);
@@ -101,14 +109,21 @@ function validateOne(file: string, verbose: boolean, out: Out): { issues: Config
     const summary = `${r.profile?.profile.kind} profile ${r.profile?.id}, ${plural(r.profile?.profile.tags.length ?? 0, 'tag')}`;
     if (!r.profile || r.issues.length) return { issues: r.issues, summary };
     const tc = testcaseFileOf(r.profile.file);
-    if (!existsSync(tc)) return { issues: [], summary: `${summary}; no testcases yet (${displayPath(tc)}, see drivers/${r.profile.profile.kind}/README.md)` };
+    if (!existsSync(tc))
+      return {
+        issues: [],
+        summary: `${summary}; no testcases yet (${displayPath(tc)}, see drivers/${r.profile.profile.kind}/README.md)`,
+      };
     const run = runTestcaseFile(tc, r.profile);
     for (const line of describeRun(run, verbose)) out(line);
     return { issues: run.issues, summary: `${summary}, ${plural(run.report?.cases.length ?? 0, 'testcase')} passed` };
   }
   try {
     const c = loadConfig(file, process.env);
-    return { issues: [], summary: `${plural(c.chambers.length, 'chamber')} (${c.chambers.map((x) => x.chamber.id).join(', ')})` };
+    return {
+      issues: [],
+      summary: `${plural(c.chambers.length, 'chamber')} (${c.chambers.map((x) => x.chamber.id).join(', ')})`,
+    };
   } catch (e) {
     if (e instanceof ConfigError) return { issues: e.issues };
     throw e;

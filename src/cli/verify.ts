@@ -23,11 +23,21 @@ export const VERIFY_USAGE = `  octopus verify <experiment> [run] [--json] [--wri
  * the database over the run's window. Exit 0 when they agree (or nothing to compare
  * with), 1 on any difference, 2 on a usage or configuration error.
  */
-export async function verifyCommand(args: string[], out: Out, err: Out, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function verifyCommand(
+  args: string[],
+  out: Out,
+  err: Out,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, write: { type: 'boolean' }, max: { type: 'string' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      json: { type: 'boolean' },
+      write: { type: 'boolean' },
+      max: { type: 'string' },
+    },
   });
   const [id, runId] = positionals;
   const max = values.max === undefined ? 50 : Number(values.max);
@@ -46,13 +56,23 @@ export async function verifyCommand(args: string[], out: Out, err: Out, env: Nod
   try {
     const e = store.get(id);
     const run = runId ? e.runs.find((r) => r.id === runId) : e.runs.at(-1);
-    if (!run) throw new ExperimentError(404, runId ? `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})` : `experiment "${id}" has no run yet`);
+    if (!run)
+      throw new ExperimentError(
+        404,
+        runId
+          ? `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})`
+          : `experiment "${id}" has no run yet`,
+      );
     runName = `${id}/${run.id}`;
     runStartMs = Date.parse(run.start);
     runStopMs = run.stop ? Date.parse(run.stop) : undefined;
     const paths = experimentPaths(loaded);
     // An open run is in the working folder; a stopped one the NAS has not taken yet, in the local fallback.
-    const candidates = [join(paths.working, id, run.id, basename(run.file)), join(paths.local, id, run.file), join(e.dir, run.file)];
+    const candidates = [
+      join(paths.working, id, run.id, basename(run.file)),
+      join(paths.local, id, run.file),
+      join(e.dir, run.file),
+    ];
     const found = candidates.find((p) => existsSync(p));
     if (!found) throw new ExperimentError(404, `run ${runName} has no data file (looked in ${candidates.join(', ')})`);
     file = found;
@@ -72,10 +92,22 @@ export async function verifyCommand(args: string[], out: Out, err: Out, env: Nod
   const daily = values.write && finished ? await writeDailyFile(file) : undefined;
   if (daily && archived) await store.document(id);
   const cfg = loaded.config.influx;
-  const comparison = cfg.url ? await compareWithDatabase(file, cfg, env[cfg.token_env] || undefined, { maxListed: values.json ? 10_000 : max, runStartMs, runStopMs }) : undefined;
+  const comparison = cfg.url
+    ? await compareWithDatabase(file, cfg, env[cfg.token_env] || undefined, {
+        maxListed: values.json ? 10_000 : max,
+        runStartMs,
+        runStopMs,
+      })
+    : undefined;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (values.json) {
-    out(JSON.stringify({ run: runName, file, completeness: report, ...(comparison ? { database: comparison } : {}) }, null, 2));
+    out(
+      JSON.stringify(
+        { run: runName, file, completeness: report, ...(comparison ? { database: comparison } : {}) },
+        null,
+        2,
+      ),
+    );
   } else {
     out(`run ${runName}: ${file}`);
     out(completenessMarkdown(report));
@@ -83,13 +115,23 @@ export async function verifyCommand(args: string[], out: Out, err: Out, env: Nod
     if (daily) out(`wrote ${dailyPath(file)} (${daily.days} day(s), ${daily.variables} variables)`);
     if (!comparison) out('no influx.url configured: the file was not compared with a database');
     else {
-      out(`compared with ${comparison.target} from ${comparison.from} to ${comparison.to}: ${comparison.compared} slot values, ${comparison.samples} database samples`);
+      out(
+        `compared with ${comparison.target} from ${comparison.from} to ${comparison.to}: ${comparison.compared} slot values, ${comparison.samples} database samples`,
+      );
       if (comparison.differences_total === 0) out('no difference: the file and the database agree');
       else {
         const k = comparison.by_kind;
-        out(`${comparison.differences_total} difference(s): ${k.missing_in_file} missing in the file, ${k.missing_in_db} missing in the database, ${k.value_differs} value(s) differ`);
-        for (const d of comparison.differences) out(`  ${d.kind.padEnd(15)} ${d.chamber} ${d.variable} ${d.time}  file ${d.file ?? 'missing'}${d.qc !== undefined ? ` (qc ${d.qc})` : ''}  database ${d.db ?? 'missing'}`);
-        if (comparison.differences_total > comparison.differences.length) out(`  … and ${comparison.differences_total - comparison.differences.length} more (--max n, or --json for all)`);
+        out(
+          `${comparison.differences_total} difference(s): ${k.missing_in_file} missing in the file, ${k.missing_in_db} missing in the database, ${k.value_differs} value(s) differ`,
+        );
+        for (const d of comparison.differences)
+          out(
+            `  ${d.kind.padEnd(15)} ${d.chamber} ${d.variable} ${d.time}  file ${d.file ?? 'missing'}${d.qc !== undefined ? ` (qc ${d.qc})` : ''}  database ${d.db ?? 'missing'}`,
+          );
+        if (comparison.differences_total > comparison.differences.length)
+          out(
+            `  … and ${comparison.differences_total - comparison.differences.length} more (--max n, or --json for all)`,
+          );
       }
     }
     out(`verified in ${seconds.toFixed(2)} s`);

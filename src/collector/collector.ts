@@ -59,19 +59,49 @@ export class Collector {
   private readonly futureLogged = new Map<string, number>();
   private readonly log: Logger;
 
-  constructor(loaded: LoadedConfig, brokerUrl: string, log: Logger, env: NodeJS.ProcessEnv = process.env, experiments?: ExperimentStore) {
+  constructor(
+    loaded: LoadedConfig,
+    brokerUrl: string,
+    log: Logger,
+    env: NodeJS.ProcessEnv = process.env,
+    experiments?: ExperimentStore,
+  ) {
     const cfg = loaded.config;
-    if (cfg.influx.url) this.influx = new InfluxSink(cfg.influx, resolve(loaded.dataDir), env[cfg.influx.token_env] || undefined, log.child('influx'));
+    if (cfg.influx.url)
+      this.influx = new InfluxSink(
+        cfg.influx,
+        resolve(loaded.dataDir),
+        env[cfg.influx.token_env] || undefined,
+        log.child('influx'),
+      );
     if (experiments && cfg.collector.archive) {
       // OPC UA subscriptions report a tag when it changes: the archive holds its value in between.
-      const onChange = new Set(loaded.chambers.filter((c) => c.chamber.driver === 'opcua' && c.chamber.opcua.mode === 'subscription').map((c) => c.chamber.id));
-      this.archiver = new Archiver(experiments, { ...cfg.experiments, working_dir: experimentPaths(loaded).working }, tagsOfChamber(loaded), log.child('archiver'), {
-        onChange: (chamber) => onChange.has(chamber),
-        tolerances: toleranceSourceOf(loaded),
-        facility: cfg.facility,
-      });
+      const onChange = new Set(
+        loaded.chambers
+          .filter((c) => c.chamber.driver === 'opcua' && c.chamber.opcua.mode === 'subscription')
+          .map((c) => c.chamber.id),
+      );
+      this.archiver = new Archiver(
+        experiments,
+        { ...cfg.experiments, working_dir: experimentPaths(loaded).working },
+        tagsOfChamber(loaded),
+        log.child('archiver'),
+        {
+          onChange: (chamber) => onChange.has(chamber),
+          tolerances: toleranceSourceOf(loaded),
+          facility: cfg.facility,
+        },
+      );
       const archiver = this.archiver;
-      this.runControl = new RunControl(experiments, { url: brokerUrl, mqtt: cfg.mqtt, log: log.child('runs'), triggerTag: triggerTagOf(loaded), env, audit: (e) => appendAudit(auditFile(loaded.dataDir), e), active: () => archiver.writer });
+      this.runControl = new RunControl(experiments, {
+        url: brokerUrl,
+        mqtt: cfg.mqtt,
+        log: log.child('runs'),
+        triggerTag: triggerTagOf(loaded),
+        env,
+        audit: (e) => appendAudit(auditFile(loaded.dataDir), e),
+        active: () => archiver.writer,
+      });
     }
     if (cfg.alarms.enabled) {
       const archiver = this.archiver;
@@ -91,9 +121,15 @@ export class Collector {
       });
       this.alarmBus.serve(this.alarms);
       const engine = this.alarms;
-      this.alarmBus.onConnect = () => engine.republish();      // Webhooks and the InfluxDB `alarm` measurement (Grafana annotations): the engine
+      this.alarmBus.onConnect = () => engine.republish(); // Webhooks and the InfluxDB `alarm` measurement (Grafana annotations): the engine
       // only emits events while it is the writer, so one collector notifies.
-      this.notifications = startAlarmNotifications(engine, { webhooks: cfg.alarms.webhooks, dataDir: resolve(loaded.dataDir), ...(this.influx ? { influx: this.influx } : {}), log: log.child('alarms'), env });
+      this.notifications = startAlarmNotifications(engine, {
+        webhooks: cfg.alarms.webhooks,
+        dataDir: resolve(loaded.dataDir),
+        ...(this.influx ? { influx: this.influx } : {}),
+        log: log.child('alarms'),
+        env,
+      });
     }
     this.log = log;
     this.dedupeFile = resolve(loaded.dataDir, DEDUPE_FILE);
@@ -156,7 +192,9 @@ export class Collector {
     if (now - (this.futureLogged.get(msg.chamber) ?? 0) >= 60_000) {
       this.futureLogged.set(msg.chamber, now);
       const first = msg.samples.find((s) => s.ts > limit)!;
-      this.log.warn(`chamber "${msg.chamber}": refused ${bad} sample(s) stamped more than ${maxFuture} ms ahead (e.g. ${first.tag} at ${new Date(first.ts).toISOString()}, gateway "${msg.gw}"); ${this.futureRefused.get(msg.chamber)} so far`);
+      this.log.warn(
+        `chamber "${msg.chamber}": refused ${bad} sample(s) stamped more than ${maxFuture} ms ahead (e.g. ${first.tag} at ${new Date(first.ts).toISOString()}, gateway "${msg.gw}"); ${this.futureRefused.get(msg.chamber)} so far`,
+      );
     }
     return msg.samples.filter((s) => s.ts <= limit);
   }
@@ -164,7 +202,8 @@ export class Collector {
   /** Dedupe state of the last run, plus every message still in the InfluxDB buffer (delivered, maybe not acknowledged to the broker). */
   private restoreDedupe(): void {
     const problem = this.dedupe.load(this.dedupeFile);
-    if (problem) this.log.warn(`dedupe state not restored (${problem}); messages redelivered by the broker may be stored twice`);
+    if (problem)
+      this.log.warn(`dedupe state not restored (${problem}); messages redelivered by the broker may be stored twice`);
     let n = 0;
     for (const key of this.influx?.bufferedKeys() ?? []) {
       const k = parseMessageKey(key);

@@ -30,7 +30,14 @@ export function messageKey(m: { gw: string; ep?: string; seq: number }): string 
 export function parseMessageKey(key: string): { gw: string; ep: string; seq: number } | undefined {
   try {
     const v: unknown = JSON.parse(key);
-    if (Array.isArray(v) && v.length === 3 && typeof v[0] === 'string' && typeof v[1] === 'string' && Number.isSafeInteger(v[2])) return { gw: v[0], ep: v[1], seq: v[2] as number };
+    if (
+      Array.isArray(v) &&
+      v.length === 3 &&
+      typeof v[0] === 'string' &&
+      typeof v[1] === 'string' &&
+      Number.isSafeInteger(v[2])
+    )
+      return { gw: v[0], ep: v[1], seq: v[2] as number };
   } catch {
     // Records written before keys were stored (the chamber id): nothing to rebuild from.
   }
@@ -48,7 +55,10 @@ interface Stream {
   pendingJump?: number;
 }
 
-interface Snapshot { v: 1; streams: Array<[string, number, string]> }
+interface Snapshot {
+  v: 1;
+  streams: Array<[string, number, string]>;
+}
 
 export class Dedupe {
   private readonly streams = new Map<string, Stream>();
@@ -131,7 +141,14 @@ export class Dedupe {
 
   /** Writes the state atomically (tmp + rename). */
   save(file: string): void {
-    const snap: Snapshot = { v: 1, streams: [...this.streams].map(([k, s]) => [k, s.high, Buffer.from(s.bits.buffer, s.bits.byteOffset, s.bits.byteLength).toString('base64')]) };
+    const snap: Snapshot = {
+      v: 1,
+      streams: [...this.streams].map(([k, s]) => [
+        k,
+        s.high,
+        Buffer.from(s.bits.buffer, s.bits.byteOffset, s.bits.byteLength).toString('base64'),
+      ]),
+    };
     writeFileSync(`${file}.tmp`, JSON.stringify(snap));
     renameSync(`${file}.tmp`, file);
   }
@@ -148,7 +165,8 @@ export class Dedupe {
     if (snap?.v !== 1 || !Array.isArray(snap.streams)) return `${file}: not a dedupe state (v ${String(snap?.v)})`;
     for (const [k, high, b64] of snap.streams) {
       const raw = Buffer.from(b64, 'base64');
-      if (typeof k !== 'string' || !Number.isSafeInteger(high) || raw.length !== WINDOW / 8) return `${file}: bad stream entry ${JSON.stringify(k)}`;
+      if (typeof k !== 'string' || !Number.isSafeInteger(high) || raw.length !== WINDOW / 8)
+        return `${file}: bad stream entry ${JSON.stringify(k)}`;
       const bits = new Uint32Array(WINDOW / 32);
       Buffer.from(bits.buffer).set(raw);
       this.streams.set(k, { high, bits });

@@ -30,14 +30,23 @@ export function withCollector(report: HealthReport, c: CollectorHealth): HealthR
   if (c.influx) {
     const { state, ...rest } = c.influx;
     sinks.influx = { state, ...rest };
-    if (state === 'retrying') problems.push(`InfluxDB ${c.influx.target} not writable (${c.influx.last_error ?? 'unknown error'}); ${c.influx.buffered} samples buffered on disk`);
-    else if (c.influx.oldest_request_ms >= STALLED_MS) problems.push(`InfluxDB ${c.influx.target} not writable (no answer to a write for ${(c.influx.oldest_request_ms / 1000).toFixed(1)} s); ${c.influx.buffered} samples buffered on disk`);
+    if (state === 'retrying')
+      problems.push(
+        `InfluxDB ${c.influx.target} not writable (${c.influx.last_error ?? 'unknown error'}); ${c.influx.buffered} samples buffered on disk`,
+      );
+    else if (c.influx.oldest_request_ms >= STALLED_MS)
+      problems.push(
+        `InfluxDB ${c.influx.target} not writable (no answer to a write for ${(c.influx.oldest_request_ms / 1000).toFixed(1)} s); ${c.influx.buffered} samples buffered on disk`,
+      );
   }
   if (c.netcdf) {
     const { state, ...rest } = c.netcdf;
     sinks.netcdf = { state, ...rest };
     problems.push(...c.netcdf.problems);
-    if (!c.netcdf.nas_available) problems.push(`NAS ${c.netcdf.nas} unavailable: experiment files are kept locally (${c.netcdf.pending_local_files} waiting) and moved when it returns`);
+    if (!c.netcdf.nas_available)
+      problems.push(
+        `NAS ${c.netcdf.nas} unavailable: experiment files are kept locally (${c.netcdf.pending_local_files} waiting) and moved when it returns`,
+      );
   }
   if (c.alarms) {
     const { state, ...rest } = c.alarms;
@@ -48,7 +57,12 @@ export function withCollector(report: HealthReport, c: CollectorHealth): HealthR
 }
 
 /** The base report of a collector running on its own (`octopus collect`): no drivers, no spool. */
-export function standaloneHealth(id: string, brokerUrl: string, c: { connected: boolean; health(): CollectorHealth }, startedAt = STARTED): HealthReport {
+export function standaloneHealth(
+  id: string,
+  brokerUrl: string,
+  c: { connected: boolean; health(): CollectorHealth },
+  startedAt = STARTED,
+): HealthReport {
   const s = c.health().subscriber;
   return withFaults({
     status: 'ok',

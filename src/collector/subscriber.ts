@@ -62,13 +62,21 @@ export class DataSubscriber {
   private samples = 0;
   private invalid = 0;
 
-  constructor(private readonly o: {
-    url: string; mqtt: MqttConfig; collector: CollectorConfig; clientId: string; log: Logger; env?: NodeJS.ProcessEnv; dedupe?: Dedupe;
-    /** Returns (or resolves) once the samples are written or durably buffered. */
-    deliver: (msg: DataMessage) => void | Promise<void>;
-    /** Chamber status messages (retained), e.g. for the archive's offline slots. */
-    onStatus?: (chamber: string, status: StatusMessage) => void;
-  }) {
+  constructor(
+    private readonly o: {
+      url: string;
+      mqtt: MqttConfig;
+      collector: CollectorConfig;
+      clientId: string;
+      log: Logger;
+      env?: NodeJS.ProcessEnv;
+      dedupe?: Dedupe;
+      /** Returns (or resolves) once the samples are written or durably buffered. */
+      deliver: (msg: DataMessage) => void | Promise<void>;
+      /** Chamber status messages (retained), e.g. for the archive's offline slots. */
+      onStatus?: (chamber: string, status: StatusMessage) => void;
+    },
+  ) {
     const t = (this.t = topics(o.mqtt.prefix));
     const c = o.collector;
     this.filter = c.group ? `$share/${c.group}/${t.allData}` : t.allData;
@@ -150,13 +158,16 @@ export class DataSubscriber {
     }
     const msg = parsed.data;
     const chamber = this.t.parseData(topic);
-    if (chamber !== msg.chamber) return this.reject(topic, `chamber "${msg.chamber}" in the payload does not match the topic`);
+    if (chamber !== msg.chamber)
+      return this.reject(topic, `chamber "${msg.chamber}" in the payload does not match the topic`);
     const verdict = this.dedupe.check(msg.gw, msg.ep, msg.seq);
     if (verdict === 'duplicate') {
       // A redelivery is normal after a reconnect; one line per 10 s says how many were dropped.
       const now = Date.now();
       if (now - this.lastDupLog >= 10_000) {
-        this.o.log.info(`dropped ${this.dedupe.duplicates - this.dupLogged} duplicate message(s) (same gw, ep, seq already delivered), e.g. gateway "${msg.gw}" seq ${msg.seq} on ${topic}`);
+        this.o.log.info(
+          `dropped ${this.dedupe.duplicates - this.dupLogged} duplicate message(s) (same gw, ep, seq already delivered), e.g. gateway "${msg.gw}" seq ${msg.seq} on ${topic}`,
+        );
         this.lastDupLog = now;
         this.dupLogged = this.dedupe.duplicates;
       }
@@ -168,11 +179,16 @@ export class DataSubscriber {
       const now = Date.now();
       if (now - this.lastDropLog >= 1000) {
         this.lastDropLog = now;
-        this.o.log.warn(`dropped ${where} (${msg.samples.length} samples): older than the dedupe window of its stream, taken as already delivered (${this.dedupe.stale} dropped so far)`);
+        this.o.log.warn(
+          `dropped ${where} (${msg.samples.length} samples): older than the dedupe window of its stream, taken as already delivered (${this.dedupe.stale} dropped so far)`,
+        );
       }
       return;
     }
-    if (verdict === 'unconfirmed-jump') this.o.log.warn(`${where} is far ahead of its stream; delivered, but the dedupe window moves only when the next message confirms it`);
+    if (verdict === 'unconfirmed-jump')
+      this.o.log.warn(
+        `${where} is far ahead of its stream; delivered, but the dedupe window moves only when the next message confirms it`,
+      );
     try {
       await this.o.deliver(msg);
     } catch (err) {

@@ -19,9 +19,11 @@ export function loadCfTable(file = CF_TABLE): CfTable {
   if (cached && file === CF_TABLE) return cached;
   const xml = readFileSync(file, 'utf8');
   const canonical = new Map<string, string>();
-  for (const m of xml.matchAll(/<entry id="([^"]+)">\s*<canonical_units>([^<]*)<\/canonical_units>/g)) canonical.set(m[1]!, m[2]!.trim());
+  for (const m of xml.matchAll(/<entry id="([^"]+)">\s*<canonical_units>([^<]*)<\/canonical_units>/g))
+    canonical.set(m[1]!, m[2]!.trim());
   const aliases = new Map<string, string>();
-  for (const m of xml.matchAll(/<alias id="([^"]+)">\s*<entry_id>([^<]+)<\/entry_id>/g)) aliases.set(m[1]!, m[2]!.trim());
+  for (const m of xml.matchAll(/<alias id="([^"]+)">\s*<entry_id>([^<]+)<\/entry_id>/g))
+    aliases.set(m[1]!, m[2]!.trim());
   const version = /<version_number>(\d+)<\/version_number>/.exec(xml)?.[1] ?? '?';
   const table = { version, canonical, aliases };
   if (file === CF_TABLE) cached = table;

@@ -14,7 +14,15 @@ export function jsonSchemas(): Record<string, unknown> {
     ...z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }),
   });
   return {
-    'octopus-config.schema.json': make(Config, 'octopus-config.schema.json', 'Octopus device instances and gateway configuration (config/*.yaml)'),
-    'octopus-profile.schema.json': make(Profile, 'octopus-profile.schema.json', 'Octopus device profile (drivers/<kind>/<vendor>-<model>.yaml)'),
+    'octopus-config.schema.json': make(
+      Config,
+      'octopus-config.schema.json',
+      'Octopus device instances and gateway configuration (config/*.yaml)',
+    ),
+    'octopus-profile.schema.json': make(
+      Profile,
+      'octopus-profile.schema.json',
+      'Octopus device profile (drivers/<kind>/<vendor>-<model>.yaml)',
+    ),
   };
 }

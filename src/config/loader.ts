@@ -30,7 +30,10 @@ export interface LoadedConfig {
  * profiles it uses, and resolves each chamber's tags. Throws ConfigError with every
  * problem found (not only the first).
  */
-export function loadConfig(file = process.env.OCTOPUS_CONFIG || DEFAULT_CONFIG, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function loadConfig(
+  file = process.env.OCTOPUS_CONFIG || DEFAULT_CONFIG,
+  env: NodeJS.ProcessEnv = process.env,
+): LoadedConfig {
   const label = displayPath(file);
   const read = readYamlFile(file, label);
   if (!read.ok) throw new ConfigError(read.issues);
@@ -48,11 +51,19 @@ export function loadConfig(file = process.env.OCTOPUS_CONFIG || DEFAULT_CONFIG, 
     const entries = list.map((c, index) => ({ index, parsed: Chamber.safeParse(c) }));
     const good = entries.flatMap((e) => (e.parsed.success ? [{ index: e.index, chamber: e.parsed.data }] : []));
     const set = loadProfiles(profileDirsOf(dirs.success ? dirs.data : [], baseDir));
-    throw new ConfigError(located([...shape, ...set.issues, ...resolveChambers(label, good, set.profiles, env, baseDir).issues]));
+    throw new ConfigError(
+      located([...shape, ...set.issues, ...resolveChambers(label, good, set.profiles, env, baseDir).issues]),
+    );
   }
   const config = parsed.data;
   const set = loadProfiles(profileDirsOf(config.profile_dirs, baseDir));
-  const resolved = resolveChambers(label, config.chambers.map((chamber, index) => ({ index, chamber })), set.profiles, env, baseDir);
+  const resolved = resolveChambers(
+    label,
+    config.chambers.map((chamber, index) => ({ index, chamber })),
+    set.profiles,
+    env,
+    baseDir,
+  );
   const issues = [...set.issues, ...resolved.issues, ...checkMqtt(label, config, env, baseDir)];
   if (issues.length) throw new ConfigError(located(issues));
   return { file, config, dataDir: resolve(config.data_dir), profiles: set.profiles, chambers: resolved.chambers };
@@ -77,14 +88,26 @@ function resolveChambers(
   for (const { index: i, chamber: c } of list) {
     const at = (f: string) => `chambers[${i}].${f}`;
     const first = seen.get(c.id);
-    if (first !== undefined) issues.push({ file: label, path: at('id'), message: `duplicate chamber id (first at chambers[${first}])`, got: c.id });
+    if (first !== undefined)
+      issues.push({
+        file: label,
+        path: at('id'),
+        message: `duplicate chamber id (first at chambers[${first}])`,
+        got: c.id,
+      });
     else seen.set(c.id, i);
     issues.push(...checkEndpoint(label, at('endpoint'), c.endpoint));
     issues.push(...checkCredentials(label, `chambers[${i}]`, c, env, baseDir));
     if (c.driver === 'modbus') {
       const key = `${c.endpoint}#${c.modbus.unit_id}`;
       const other = units.get(key);
-      if (other !== undefined) issues.push({ file: label, path: at('modbus.unit_id'), message: `unit id already used on ${c.endpoint} by chambers[${other}]`, got: c.modbus.unit_id });
+      if (other !== undefined)
+        issues.push({
+          file: label,
+          path: at('modbus.unit_id'),
+          message: `unit id already used on ${c.endpoint} by chambers[${other}]`,
+          got: c.modbus.unit_id,
+        });
       else units.set(key, i);
     }
     const loaded = profiles.get(c.profile);
@@ -94,12 +117,23 @@ function resolveChambers(
       continue;
     }
     if (loaded.profile.kind !== c.driver) {
-      issues.push({ file: label, path: at('profile'), message: `profile "${c.profile}" is for ${loaded.profile.kind} but the chamber's driver is ${c.driver}`, got: c.profile });
+      issues.push({
+        file: label,
+        path: at('profile'),
+        message: `profile "${c.profile}" is for ${loaded.profile.kind} but the chamber's driver is ${c.driver}`,
+        got: c.profile,
+      });
       continue;
     }
     const names = new Set(loaded.profile.tags.map((t) => t.name));
     for (const tag of Object.keys(c.overrides)) {
-      if (!names.has(tag)) issues.push({ file: label, path: at(`overrides.${tag}`), message: `profile "${c.profile}" has no tag of that name`, got: tag });
+      if (!names.has(tag))
+        issues.push({
+          file: label,
+          path: at(`overrides.${tag}`),
+          message: `profile "${c.profile}" has no tag of that name`,
+          got: tag,
+        });
     }
     const tags = loaded.profile.tags
       .filter((t) => c.overrides[t.name]?.enabled !== false)
@@ -110,25 +144,49 @@ function resolveChambers(
     issues.push(...checkOverrideUnits(label, at('overrides'), c.overrides, tags));
     const controlled = new Set(controlledVariables(tags).map((v) => v.measured));
     for (const [key, t] of Object.entries(c.tolerances)) {
-      if (!controlled.has(key)) issues.push({ file: label, path: at(`tolerances.${key}`), message: `not a controlled variable of profile "${c.profile}" (controlled: ${[...controlled].join(', ') || 'none'})`, got: key });
-      else if (t.band === undefined && !loaded.profile.tolerances[key]) issues.push({ file: label, path: at(`tolerances.${key}`), message: `profile "${c.profile}" gives no band for ${key}: give band here` });
+      if (!controlled.has(key))
+        issues.push({
+          file: label,
+          path: at(`tolerances.${key}`),
+          message: `not a controlled variable of profile "${c.profile}" (controlled: ${[...controlled].join(', ') || 'none'})`,
+          got: key,
+        });
+      else if (t.band === undefined && !loaded.profile.tolerances[key])
+        issues.push({
+          file: label,
+          path: at(`tolerances.${key}`),
+          message: `profile "${c.profile}" gives no band for ${key}: give band here`,
+        });
     }
-    if (c.driver === 'modbus' && loaded.profile.kind === 'modbus') chambers.push({ chamber: c, profile: loaded.profile, tags: tags as ModbusTag[] });
-    if (c.driver === 'opcua' && loaded.profile.kind === 'opcua') chambers.push({ chamber: c, profile: loaded.profile, tags: tags as OpcuaTag[] });
+    if (c.driver === 'modbus' && loaded.profile.kind === 'modbus')
+      chambers.push({ chamber: c, profile: loaded.profile, tags: tags as ModbusTag[] });
+    if (c.driver === 'opcua' && loaded.profile.kind === 'opcua')
+      chambers.push({ chamber: c, profile: loaded.profile, tags: tags as OpcuaTag[] });
   }
   return { chambers, issues };
 }
 
 /** An override's unit and standard_name get the same udunits2 and CF checks as the profile's. */
-function checkOverrideUnits(file: string, at: string, overrides: Chamber['overrides'], tags: Array<{ name: string; unit?: string; standard_name?: string }>): ConfigIssue[] {
+function checkOverrideUnits(
+  file: string,
+  at: string,
+  overrides: Chamber['overrides'],
+  tags: Array<{ name: string; unit?: string; standard_name?: string }>,
+): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const t of tags) {
     const o = overrides[t.name];
     if (!o || (o.unit === undefined && o.standard_name === undefined)) continue;
     const unit = t.unit !== undefined ? checkUnit(t.unit) : undefined;
-    if (o.unit !== undefined && unit && !unit.ok) issues.push({ file, path: `${at}.${t.name}.unit`, message: unit.message });
+    if (o.unit !== undefined && unit && !unit.ok)
+      issues.push({ file, path: `${at}.${t.name}.unit`, message: unit.message });
     if (t.standard_name !== undefined) {
-      for (const [field, message] of checkStandardName(t.standard_name, t.unit, unit?.ok ? unit.unit : undefined)) issues.push({ file, path: `${at}.${t.name}.${o[field] !== undefined ? field : field === 'unit' ? 'standard_name' : 'unit'}`, message });
+      for (const [field, message] of checkStandardName(t.standard_name, t.unit, unit?.ok ? unit.unit : undefined))
+        issues.push({
+          file,
+          path: `${at}.${t.name}.${o[field] !== undefined ? field : field === 'unit' ? 'standard_name' : 'unit'}`,
+          message,
+        });
     }
   }
   return issues;
@@ -150,14 +208,26 @@ function checkFile(file: string, path: string, name: string | undefined, baseDir
   return [{ file, path, message: 'file not found', got: name }];
 }
 
-function checkCredentials(file: string, at: string, c: Chamber, env: NodeJS.ProcessEnv, baseDir: string): ConfigIssue[] {
+function checkCredentials(
+  file: string,
+  at: string,
+  c: Chamber,
+  env: NodeJS.ProcessEnv,
+  baseDir: string,
+): ConfigIssue[] {
   if (c.driver !== 'opcua') return [];
   const auth = c.opcua.auth;
   if (auth.type === 'username') {
-    return [...checkEnv(file, `${at}.opcua.auth.username_env`, auth.username_env, env), ...checkEnv(file, `${at}.opcua.auth.password_env`, auth.password_env, env)];
+    return [
+      ...checkEnv(file, `${at}.opcua.auth.username_env`, auth.username_env, env),
+      ...checkEnv(file, `${at}.opcua.auth.password_env`, auth.password_env, env),
+    ];
   }
   if (auth.type === 'certificate') {
-    return [...checkFile(file, `${at}.opcua.auth.cert_file`, auth.cert_file, baseDir), ...checkFile(file, `${at}.opcua.auth.key_file`, auth.key_file, baseDir)];
+    return [
+      ...checkFile(file, `${at}.opcua.auth.cert_file`, auth.cert_file, baseDir),
+      ...checkFile(file, `${at}.opcua.auth.key_file`, auth.key_file, baseDir),
+    ];
   }
   return [];
 }

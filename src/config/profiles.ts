@@ -30,7 +30,9 @@ export function displayPath(file: string): string {
 
 /** Profile files under a folder: `<dir>/<kind>/*.yaml`, or `<dir>/*.yaml`; never testcases. */
 export function profileFiles(dir: string): string[] {
-  return filesUnder(dir, (name, depth) => depth <= 1 && name !== 'testcases').filter((f) => /\.ya?ml$/.test(basename(f)));
+  return filesUnder(dir, (name, depth) => depth <= 1 && name !== 'testcases').filter((f) =>
+    /\.ya?ml$/.test(basename(f)),
+  );
 }
 
 /** Loads and validates one profile file. */
@@ -45,7 +47,13 @@ export function loadProfileFile(file: string): { profile?: LoadedProfile; issues
   const issues = lintProfile(label, profile);
   const id = profileId(profile);
   const stem = basename(file).replace(/\.ya?ml$/, '');
-  if (stem !== id) issues.push({ file: label, path: 'model', message: `file name must be <vendor>-<model>.yaml, i.e. ${id}.yaml`, got: stem });
+  if (stem !== id)
+    issues.push({
+      file: label,
+      path: 'model',
+      message: `file name must be <vendor>-<model>.yaml, i.e. ${id}.yaml`,
+      got: stem,
+    });
   return { profile: { id, file, profile }, issues: located(issues) };
 }
 
@@ -60,7 +68,11 @@ export function loadProfiles(extraDirs: string[] = []): ProfileSet {
       if (!r.profile) continue;
       const prior = profiles.get(r.profile.id);
       if (prior && prior.file !== file) {
-        issues.push({ file: displayPath(file), path: 'model', message: `profile id "${r.profile.id}" is already defined in ${displayPath(prior.file)}` });
+        issues.push({
+          file: displayPath(file),
+          path: 'model',
+          message: `profile id "${r.profile.id}" is already defined in ${displayPath(prior.file)}`,
+        });
         continue;
       }
       profiles.set(r.profile.id, r.profile);

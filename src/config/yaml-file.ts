@@ -14,7 +14,16 @@ export function readYamlFile(file: string, label = file): YamlResult {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { ok: false, issues: [{ file: label, path: '(file)', message: code === 'ENOENT' ? 'file not found' : `cannot read file: ${String(err)}` }] };
+    return {
+      ok: false,
+      issues: [
+        {
+          file: label,
+          path: '(file)',
+          message: code === 'ENOENT' ? 'file not found' : `cannot read file: ${String(err)}`,
+        },
+      ],
+    };
   }
   return parseYamlText(text, label);
 }
@@ -27,7 +36,12 @@ export function parseYamlText(text: string, label: string): YamlResult {
       ok: false,
       issues: doc.errors.map((e) => {
         const at = lineCounter.linePos(e.pos[0]);
-        return { file: label, path: `line ${at.line}:${at.col}`, message: `YAML syntax: ${e.message.split('\n')[0]}`, line: at.line };
+        return {
+          file: label,
+          path: `line ${at.line}:${at.col}`,
+          message: `YAML syntax: ${e.message.split('\n')[0]}`,
+          line: at.line,
+        };
       }),
     };
   }
@@ -40,7 +54,11 @@ function locator(doc: Document, lines: LineCounter): Locate {
     let offset = (doc.contents as Node | null)?.range?.[0];
     for (const key of path) {
       if (isMap(node)) {
-        const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === key || String((p.key as { value?: unknown } | null)?.value) === String(key));
+        const pair = node.items.find(
+          (p) =>
+            (p.key as { value?: unknown } | null)?.value === key ||
+            String((p.key as { value?: unknown } | null)?.value) === String(key),
+        );
         if (!pair) break;
         offset = (pair.key as Node | null)?.range?.[0] ?? offset;
         node = pair.value;
@@ -80,7 +98,10 @@ export function annotateIssues(issues: ConfigIssue[], file: string, data: unknow
         label += `[${seg}]`;
         cur = Array.isArray(cur) ? cur[seg] : undefined;
         const entry = cur as { name?: unknown; id?: unknown; tag?: unknown } | undefined;
-        const name = entry && typeof entry === 'object' ? [entry.name, entry.id, entry.tag].find((x): x is string => typeof x === 'string') : undefined;
+        const name =
+          entry && typeof entry === 'object'
+            ? [entry.name, entry.id, entry.tag].find((x): x is string => typeof x === 'string')
+            : undefined;
         if (name !== undefined) label += ` (${name})`;
       } else {
         label += label ? `.${seg}` : seg;

@@ -27,7 +27,11 @@ interface Def {
 const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
 
 /** The object schemas that may describe the value at `path` (unions give several), to list the fields they know. */
-function objectsAt(schema: z.ZodType, path: ReadonlyArray<PropertyKey>, input: unknown): Array<Record<string, z.ZodType>> {
+function objectsAt(
+  schema: z.ZodType,
+  path: ReadonlyArray<PropertyKey>,
+  input: unknown,
+): Array<Record<string, z.ZodType>> {
   const def = defOf(schema);
   switch (def.type) {
     case 'optional':
@@ -45,11 +49,12 @@ function objectsAt(schema: z.ZodType, path: ReadonlyArray<PropertyKey>, input: u
       const all = def.options!.flatMap((o) => objectsAt(o, path, input));
       // A discriminated union: keep the options whose literal matches the input's discriminator.
       const disc = (def as { discriminator?: string }).discriminator;
-      const value = disc !== undefined && input && typeof input === 'object' ? (input as Record<string, unknown>)[disc] : undefined;
+      const value =
+        disc !== undefined && input && typeof input === 'object' ? (input as Record<string, unknown>)[disc] : undefined;
       if (!path.length && disc !== undefined && value !== undefined) {
         const match = def.options!.filter((o) => {
           const lit = objectsAt(o, [], input)[0]?.[disc];
-          const litDef = lit ? defOf(lit) as { values?: unknown[] } : undefined;
+          const litDef = lit ? (defOf(lit) as { values?: unknown[] }) : undefined;
           return litDef?.values?.includes(value);
         });
         if (match.length) return match.flatMap((o) => objectsAt(o, path, input));
@@ -81,19 +86,32 @@ export function knownFieldsAt(schema: z.ZodType, path: ReadonlyArray<PropertyKey
  * are reported one by one at their own path with the closest known field:
  * `tags[3].wrtable: unknown field (did you mean "writable"?)`.
  */
-export function zodToIssues(file: string, error: z.ZodError, input: unknown, prefix: ReadonlyArray<PropertyKey> = [], schema?: z.ZodType): ConfigIssue[] {
+export function zodToIssues(
+  file: string,
+  error: z.ZodError,
+  input: unknown,
+  prefix: ReadonlyArray<PropertyKey> = [],
+  schema?: z.ZodType,
+): ConfigIssue[] {
   return error.issues.flatMap((issue): ConfigIssue[] => {
     const path = [...prefix, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
       const known = schema ? knownFieldsAt(schema, issue.path, input) : [];
       return issue.keys.map((key) => {
         const close = suggest(key, known, 1);
-        const hint = close.length ? ` (did you mean "${close[0]}"?)` : known.length ? ` (known: ${known.join(', ')})` : '';
+        const hint = close.length
+          ? ` (did you mean "${close[0]}"?)`
+          : known.length
+            ? ` (known: ${known.join(', ')})`
+            : '';
         return { file, path: formatPath([...path, key]), message: `unknown field${hint}` };
       });
     }
     const got = valueAt(input, issue.path);
-    const message = (issue.code === 'invalid_type' || issue.code === 'invalid_value') && got === undefined ? 'required field is missing' : issue.message;
+    const message =
+      (issue.code === 'invalid_type' || issue.code === 'invalid_value') && got === undefined
+        ? 'required field is missing'
+        : issue.message;
     return [{ file, path: formatPath(path), message, got }];
   });
 }

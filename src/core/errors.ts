@@ -24,7 +24,7 @@ export function formatGot(got: unknown): string {
   if (got === undefined) return '';
   let text: string;
   try {
-    text = typeof got === 'string' ? JSON.stringify(got) : JSON.stringify(got) ?? String(got);
+    text = typeof got === 'string' ? JSON.stringify(got) : (JSON.stringify(got) ?? String(got));
   } catch {
     text = String(got);
   }
@@ -33,7 +33,8 @@ export function formatGot(got: unknown): string {
 }
 
 export function formatIssue(issue: ConfigIssue): string {
-  const where = issue.line !== undefined && !issue.path.startsWith('line ') ? `${issue.file}:${issue.line}` : issue.file;
+  const where =
+    issue.line !== undefined && !issue.path.startsWith('line ') ? `${issue.file}:${issue.line}` : issue.file;
   return `${where}: ${issue.path}: ${issue.message}${formatGot(issue.got)}`;
 }
 

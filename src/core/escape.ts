@@ -29,8 +29,13 @@ export function mdInline(value: string): string {
   t = t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   t = t.replace(/[\\`*[\]~|]/g, '\\$&');
   // `_` only emphasises at a word boundary (CommonMark): escape it there, not in snake_case.
-  t = t.replace(/_/g, (m, i: number, s: string) => (/[\p{L}\p{N}]/u.test(s[i - 1] ?? '') && /[\p{L}\p{N}]/u.test(s[i + 1] ?? '') ? m : '\\_'));
-  t = t.replace(/^(\s*)([#=+-]|\d+[.)])/, (_m, sp: string, mark: string) => `${sp}${mark.replace(/^(\d*)(.)$/, '$1\\$2')}`);
+  t = t.replace(/_/g, (m, i: number, s: string) =>
+    /[\p{L}\p{N}]/u.test(s[i - 1] ?? '') && /[\p{L}\p{N}]/u.test(s[i + 1] ?? '') ? m : '\\_',
+  );
+  t = t.replace(
+    /^(\s*)([#=+-]|\d+[.)])/,
+    (_m, sp: string, mark: string) => `${sp}${mark.replace(/^(\d*)(.)$/, '$1\\$2')}`,
+  );
   return t;
 }
 
@@ -70,5 +75,7 @@ export function contentDisposition(filename: string, type: 'attachment' | 'inlin
   const clean = filename.replace(CONTROL, '').replace(/[/\\]/g, '_');
   let ascii = clean.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
   if (!ascii) ascii = 'download';
-  return ascii === clean || !clean ? `${type}; filename="${ascii}"` : `${type}; filename="${ascii}"; filename*=UTF-8''${rfc5987(clean)}`;
+  return ascii === clean || !clean
+    ? `${type}; filename="${ascii}"`
+    : `${type}; filename="${ascii}"; filename*=UTF-8''${rfc5987(clean)}`;
 }

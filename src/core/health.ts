@@ -61,10 +61,19 @@ export const HealthReport = z.object({
   /** Write targets that are failing now (audit log, spool, working folder, NAS…): path and errno; see src/core/write-faults.ts. */
   write_faults: z.array(WriteFaultSchema).optional(),
   /** Unhandled rejections and uncaught exceptions since start (logged; health degraded for 10 min after the last). */
-  unexpected_errors: z.object({
-    count: z.number(),
-    last: z.object({ ts: z.string(), kind: z.enum(['unhandledRejection', 'uncaughtException']), message: z.string(), errno: z.string().optional() }).optional(),
-  }).optional(),
+  unexpected_errors: z
+    .object({
+      count: z.number(),
+      last: z
+        .object({
+          ts: z.string(),
+          kind: z.enum(['unhandledRejection', 'uncaughtException']),
+          message: z.string(),
+          errno: z.string().optional(),
+        })
+        .optional(),
+    })
+    .optional(),
   /** Human-readable reasons when status is degraded. */
   problems: z.array(z.string()),
 });

@@ -41,9 +41,13 @@ export function suggest(word: string, known: Iterable<string>, max = 3): string[
     if (words.size < 2) continue;
     const kw = new Set(kl.split(/[_\s]+/));
     const shared = [...words].filter((w) => kw.has(w)).length;
-    if (shared >= 2 && shared >= words.size - 1) scored.push({ k, score: limit + 1 + (words.size - shared) + kw.size / 100 });
+    if (shared >= 2 && shared >= words.size - 1)
+      scored.push({ k, score: limit + 1 + (words.size - shared) + kw.size / 100 });
   }
-  return scored.sort((a, b) => a.score - b.score || a.k.localeCompare(b.k)).slice(0, max).map((s) => s.k);
+  return scored
+    .sort((a, b) => a.score - b.score || a.k.localeCompare(b.k))
+    .slice(0, max)
+    .map((s) => s.k);
 }
 
 /** ` (did you mean "a", "b"?)` or '' when nothing is close. */

@@ -6,7 +6,12 @@ import { errnoOf } from './write-faults.ts';
  * callback): counted and kept for the health report instead of killing the process
  * mid-write. Health is degraded for `DEGRADED_FOR_MS` after the last one.
  */
-export interface UnexpectedError { ts: string; kind: 'unhandledRejection' | 'uncaughtException'; message: string; errno?: string }
+export interface UnexpectedError {
+  ts: string;
+  kind: 'unhandledRejection' | 'uncaughtException';
+  message: string;
+  errno?: string;
+}
 
 export const DEGRADED_FOR_MS = 10 * 60_000;
 
@@ -18,7 +23,12 @@ export class UnexpectedErrors {
     const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     const code = errnoOf(err);
     this.count++;
-    this.last = { ts: new Date().toISOString(), kind, message: message.split('\n')[0]!.slice(0, 300), ...(code !== 'EUNKNOWN' ? { errno: code } : {}) };
+    this.last = {
+      ts: new Date().toISOString(),
+      kind,
+      message: message.split('\n')[0]!.slice(0, 300),
+      ...(code !== 'EUNKNOWN' ? { errno: code } : {}),
+    };
     return this.last;
   }
 
@@ -55,14 +65,34 @@ export function installProcessHandlers(log: Logger, onFatal: (reason: string) =>
   };
   const onRejection = (reason: unknown) => {
     const e = unexpectedErrors.record('unhandledRejection', reason);
-    log.error(`unhandled promise rejection (${unexpectedErrors.count} so far): ${e.message}; carrying on`, reason instanceof Error && reason.stack ? { stack: reason.stack.split('\n').slice(1, 6).map((l) => l.trim()) } : undefined);
+    log.error(
+      `unhandled promise rejection (${unexpectedErrors.count} so far): ${e.message}; carrying on`,
+      reason instanceof Error && reason.stack
+        ? {
+            stack: reason.stack
+              .split('\n')
+              .slice(1, 6)
+              .map((l) => l.trim()),
+          }
+        : undefined,
+    );
     if (storm()) onFatal(`more than ${maxPerMinute} unexpected errors in a minute (last: ${e.message})`);
   };
   const onException = (err: Error) => {
     const e = unexpectedErrors.record('uncaughtException', err);
-    const stack = err?.stack ? { stack: err.stack.split('\n').slice(1, 6).map((l) => l.trim()) } : undefined;
+    const stack = err?.stack
+      ? {
+          stack: err.stack
+            .split('\n')
+            .slice(1, 6)
+            .map((l) => l.trim()),
+        }
+      : undefined;
     if (isSystemError(err) && !storm()) {
-      log.error(`uncaught ${e.errno} from ${(err as { syscall?: string }).syscall} (${unexpectedErrors.count} unexpected errors so far): ${e.message}; carrying on`, stack);
+      log.error(
+        `uncaught ${e.errno} from ${(err as { syscall?: string }).syscall} (${unexpectedErrors.count} unexpected errors so far): ${e.message}; carrying on`,
+        stack,
+      );
       return;
     }
     log.error(`uncaught exception: ${e.message}; stopping in order`, stack);

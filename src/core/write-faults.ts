@@ -27,7 +27,9 @@ export interface WriteFault {
   failures: number;
 }
 
-interface Entry extends WriteFault { retry?: () => boolean }
+interface Entry extends WriteFault {
+  retry?: () => boolean;
+}
 
 export function errnoOf(err: unknown): string {
   const code = (err as { code?: unknown } | undefined)?.code;
@@ -37,7 +39,10 @@ export function errnoOf(err: unknown): string {
 /** The first line of an error's message, without the path Node repeats in it. */
 function reason(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0]!.replace(/, \w+ '.*'$/, '').replace(/^E[A-Z]+: /, '');
+  return msg
+    .split('\n')[0]!
+    .replace(/, \w+ '.*'$/, '')
+    .replace(/^E[A-Z]+: /, '');
 }
 
 /**
@@ -65,7 +70,12 @@ export function describeWriteFault(f: WriteFault): string {
 /** A write that failed and was refused as a whole: HTTP 503 with the reason. */
 export class WriteFailedError extends Error {
   readonly statusCode = 503;
-  constructor(readonly target: string, readonly path: string, readonly errno: string, message: string) {
+  constructor(
+    readonly target: string,
+    readonly path: string,
+    readonly errno: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'WriteFailedError';
   }
@@ -76,7 +86,10 @@ export class WriteFaults {
   private timer?: NodeJS.Timeout;
   private log: Logger;
 
-  constructor(private readonly retryMs = 1000, log?: Logger) {
+  constructor(
+    private readonly retryMs = 1000,
+    log?: Logger,
+  ) {
     this.log = log ?? createLogger('write-faults');
   }
 
@@ -89,8 +102,15 @@ export class WriteFaults {
     const now = new Date().toISOString();
     const prev = this.faults.get(target);
     const f: Entry = {
-      target, path, errno: errnoOf(err), message: reason(err), effect: o.effect ?? prev?.effect ?? '',
-      since: prev?.since ?? now, last: now, failures: (prev?.failures ?? 0) + 1, retry: o.retry ?? prev?.retry,
+      target,
+      path,
+      errno: errnoOf(err),
+      message: reason(err),
+      effect: o.effect ?? prev?.effect ?? '',
+      since: prev?.since ?? now,
+      last: now,
+      failures: (prev?.failures ?? 0) + 1,
+      retry: o.retry ?? prev?.retry,
     };
     this.faults.set(target, f);
     if (!prev || prev.errno !== f.errno || prev.path !== f.path) this.log.error(describeWriteFault(f));
@@ -103,7 +123,9 @@ export class WriteFaults {
     const f = this.faults.get(target);
     if (!f) return;
     this.faults.delete(target);
-    this.log.info(`${target}: ${f.path} is writable again after ${Math.round((Date.now() - Date.parse(f.since)) / 1000)} s (${f.failures} failed write${f.failures === 1 ? '' : 's'})`);
+    this.log.info(
+      `${target}: ${f.path} is writable again after ${Math.round((Date.now() - Date.parse(f.since)) / 1000)} s (${f.failures} failed write${f.failures === 1 ? '' : 's'})`,
+    );
   }
 
   get(target: string): WriteFault | undefined {

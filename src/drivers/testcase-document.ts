@@ -16,6 +16,7 @@ export function testcaseDocument<S extends z.ZodRawShape>(shape: S) {
 
 /** Expected vs decoded: numbers within a relative 1e-9, anything else identical. */
 export function sameValue(expected: unknown, got: unknown): boolean {
-  if (typeof expected === 'number' && typeof got === 'number') return Math.abs(expected - got) <= 1e-9 * Math.max(1, Math.abs(expected));
+  if (typeof expected === 'number' && typeof got === 'number')
+    return Math.abs(expected - got) <= 1e-9 * Math.max(1, Math.abs(expected));
   return expected === got;
 }

@@ -27,11 +27,13 @@ export interface TestcaseReport {
 /** Failures as one line each: `cases[0] "wrong" expect.air_temperature: …` (the corpus test's format). */
 export function reportFailures(report: TestcaseReport): string[] {
   const out: string[] = [];
-  for (const p of report.problems.filter((x) => x.path[0] !== 'cases' || x.path.length > 1)) out.push(`${formatSegments(p.path)}: ${p.message}`);
+  for (const p of report.problems.filter((x) => x.path[0] !== 'cases' || x.path.length > 1))
+    out.push(`${formatSegments(p.path)}: ${p.message}`);
   for (const c of report.cases) {
     for (const k of c.checks.filter((x) => !x.ok)) out.push(`cases[${c.index}] "${c.name}" ${k.label}: ${k.detail}`);
   }
-  for (const p of report.problems.filter((x) => x.path[0] === 'cases' && x.path.length === 1)) out.push(`cases: ${p.message}`);
+  for (const p of report.problems.filter((x) => x.path[0] === 'cases' && x.path.length === 1))
+    out.push(`cases: ${p.message}`);
   return out;
 }
 

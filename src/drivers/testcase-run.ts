@@ -32,7 +32,16 @@ function findProfile(testcaseFile: string, id: string): { profile?: LoadedProfil
   const set = loadProfiles([resolve(dirname(testcaseFile), '..')]);
   const found = set.profiles.get(id);
   if (found) return { profile: found, issues: [] };
-  return { issues: [{ file: displayPath(testcaseFile), path: 'profile', message: `no profile "${id}" (looked for ${displayPath(beside)} and in drivers/; known: ${[...set.profiles.keys()].sort().join(', ')})`, got: id }] };
+  return {
+    issues: [
+      {
+        file: displayPath(testcaseFile),
+        path: 'profile',
+        message: `no profile "${id}" (looked for ${displayPath(beside)} and in drivers/; known: ${[...set.profiles.keys()].sort().join(', ')})`,
+        got: id,
+      },
+    ],
+  };
 }
 
 /** Runs a testcase file against its profile (given, or found from the file's `profile:`). */
@@ -43,7 +52,22 @@ export function runTestcaseFile(file: string, given?: LoadedProfile): TestcaseRu
   const doc = read.data as { profile?: unknown };
   let profile = given;
   if (!profile) {
-    if (typeof doc.profile !== 'string') return { file, issues: annotateIssues([{ file: label, path: 'profile', message: 'required field is missing: the <vendor>-<model> id of the profile these cases are for' }], label, read.data, read.locate) };
+    if (typeof doc.profile !== 'string')
+      return {
+        file,
+        issues: annotateIssues(
+          [
+            {
+              file: label,
+              path: 'profile',
+              message: 'required field is missing: the <vendor>-<model> id of the profile these cases are for',
+            },
+          ],
+          label,
+          read.data,
+          read.locate,
+        ),
+      };
     const found = findProfile(file, doc.profile);
     if (!found.profile) return { file, issues: annotateIssues(found.issues, label, read.data, read.locate) };
     if (found.issues.length) return { file, profile: found.profile, issues: found.issues };
@@ -53,7 +77,9 @@ export function runTestcaseFile(file: string, given?: LoadedProfile): TestcaseRu
   const report = p.kind === 'modbus' ? runModbusTestcases(p, read.data) : runOpcuaTestcases(p, read.data);
   const issues: ConfigIssue[] = [
     ...report.problems.map((x) => ({ file: label, path: formatSegments(x.path), message: x.message })),
-    ...report.cases.flatMap((c) => c.checks.filter((k) => !k.ok).map((k) => ({ file: label, path: formatSegments(k.path), message: k.detail }))),
+    ...report.cases.flatMap((c) =>
+      c.checks.filter((k) => !k.ok).map((k) => ({ file: label, path: formatSegments(k.path), message: k.detail })),
+    ),
   ];
   return { file, profile, report, issues: annotateIssues(issues, label, read.data, read.locate) };
 }
@@ -64,9 +90,12 @@ export function describeRun(run: TestcaseRun, verbose: boolean): string[] {
   const lines = [`testcases ${displayPath(run.file)} (profile ${run.profile?.id}):`];
   for (const c of run.report.cases) {
     const failed = c.checks.filter((k) => !k.ok).length;
-    const summary = failed ? `${failed} of ${c.checks.length} checks failed` : `${c.checks.length} check${c.checks.length === 1 ? '' : 's'}`;
+    const summary = failed
+      ? `${failed} of ${c.checks.length} checks failed`
+      : `${c.checks.length} check${c.checks.length === 1 ? '' : 's'}`;
     lines.push(`  ${failed ? 'FAIL' : 'pass'}  cases[${c.index}] "${c.name}": ${summary}`);
-    for (const k of c.checks) if (verbose || !k.ok) lines.push(`        ${k.ok ? 'ok  ' : 'FAIL'}  ${k.label}: ${k.detail}`);
+    for (const k of c.checks)
+      if (verbose || !k.ok) lines.push(`        ${k.ok ? 'ok  ' : 'FAIL'}  ${k.label}: ${k.detail}`);
   }
   for (const p of run.report.problems) lines.push(`  FAIL  ${formatSegments(p.path)}: ${p.message}`);
   return lines;

@@ -1,4 +1,16 @@
-import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { filesUnder } from '../core/files.ts';
 
@@ -9,7 +21,10 @@ import { filesUnder } from '../core/files.ts';
  * nothing is lost while the NAS is away.
  */
 export class ArchiveRoot {
-  constructor(readonly nas: string, readonly local: string) {}
+  constructor(
+    readonly nas: string,
+    readonly local: string,
+  ) {}
 
   /** The NAS is usable: the folder exists and a probe file can be written. */
   available(): boolean {

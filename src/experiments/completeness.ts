@@ -65,10 +65,22 @@ export const MAX_GAPS = 1000;
 
 /** Slot kinds: present ones first (≤ K_HELD), then the missing causes in CAUSES order. */
 type Kind = number;
-const K_MEASURED = 0, K_UNCERTAIN = 1, K_HELD = 2, K_OFFLINE = 3, K_NOT_RECEIVED = 5, K_UNKNOWN = 6;
+const K_MEASURED = 0,
+  K_UNCERTAIN = 1,
+  K_HELD = 2,
+  K_OFFLINE = 3,
+  K_NOT_RECEIVED = 5,
+  K_UNKNOWN = 6;
 const CAUSES: GapCause[] = ['offline', 'bad_quality', 'not_received', 'unknown'];
 /** qc flag → kind (index = flag value). */
-const KIND_OF_QC: Kind[] = [K_MEASURED, K_UNCERTAIN, K_OFFLINE + 1 /* bad_quality */, K_NOT_RECEIVED, K_HELD, K_OFFLINE];
+const KIND_OF_QC: Kind[] = [
+  K_MEASURED,
+  K_UNCERTAIN,
+  K_OFFLINE + 1 /* bad_quality */,
+  K_NOT_RECEIVED,
+  K_HELD,
+  K_OFFLINE,
+];
 const READERS = BUFFER_READERS;
 
 const iso = isoSeconds;
@@ -94,7 +106,10 @@ export function computeCompleteness(runFilePath: string, opts: { chunkBytes?: nu
  * (the archiver at run stop) that must keep acknowledging MQTT and polling PLCs while a
  * long run's file is read.
  */
-export async function computeCompletenessAsync(runFilePath: string, opts: { chunkBytes?: number } = {}): Promise<CompletenessReport> {
+export async function computeCompletenessAsync(
+  runFilePath: string,
+  opts: { chunkBytes?: number } = {},
+): Promise<CompletenessReport> {
   const steps = completenessSteps(runFilePath, opts);
   for (;;) {
     const s = steps.next();
@@ -110,8 +125,12 @@ function* completenessSteps(runFilePath: string, opts: { chunkBytes?: number }):
     // Derived variables (VPD, dew point) are not received: their flags follow from their inputs'.
     const vars = r.dataVariables().filter((v) => !isDerivedVariable(v));
     const timeVar = r.variables.get('time')!;
-    const accs: Acc[][] = r.chambers.map(() => vars.map(() => ({ v: emptyVar(), counts: new Int32Array(K_UNKNOWN + 1) })));
-    const qcOf: Array<NcVariable | undefined> = vars.map((v) => (v.qc ? r.variables.get(v.qc) : r.variables.get(`${v.name}_qc`)));
+    const accs: Acc[][] = r.chambers.map(() =>
+      vars.map(() => ({ v: emptyVar(), counts: new Int32Array(K_UNKNOWN + 1) })),
+    );
+    const qcOf: Array<NcVariable | undefined> = vars.map((v) =>
+      v.qc ? r.variables.get(v.qc) : r.variables.get(`${v.name}_qc`),
+    );
     let first: number | undefined;
     let second: number | undefined;
     let last: number | undefined;
@@ -209,18 +228,32 @@ function* completenessSteps(runFilePath: string, opts: { chunkBytes?: number }):
 }
 
 function emptyVar(): VariableCompleteness {
-  return { expected: 0, measured: 0, uncertain: 0, held: 0, missing: { total: 0, offline: 0, bad_quality: 0, not_received: 0, unknown: 0 }, completeness: 1, gaps: [] };
+  return {
+    expected: 0,
+    measured: 0,
+    uncertain: 0,
+    held: 0,
+    missing: { total: 0, offline: 0, bad_quality: 0, not_received: 0, unknown: 0 },
+    completeness: 1,
+    gaps: [],
+  };
 }
 
 function closeGap(a: Acc): void {
   const g = a.open;
   if (!g) return;
   a.open = undefined;
-  if (a.v.gaps.length < MAX_GAPS) a.v.gaps.push({ start: iso(g.start), end: iso(g.end), slots: g.slots, cause: CAUSES[g.kind - K_OFFLINE]! });
+  if (a.v.gaps.length < MAX_GAPS)
+    a.v.gaps.push({ start: iso(g.start), end: iso(g.end), slots: g.slots, cause: CAUSES[g.kind - K_OFFLINE]! });
   else a.v.gaps_omitted = (a.v.gaps_omitted ?? 0) + 1;
 }
 
-const CAUSE_TEXT: Record<GapCause, string> = { offline: 'chamber offline', bad_quality: 'bad quality', not_received: 'not received', unknown: 'unknown flag' };
+const CAUSE_TEXT: Record<GapCause, string> = {
+  offline: 'chamber offline',
+  bad_quality: 'bad quality',
+  not_received: 'not received',
+  unknown: 'unknown flag',
+};
 const pct = (x: number) => `${(Math.floor(x * 10000) / 100).toFixed(2)} %`;
 
 /** The report as a markdown section (for the experiment README). */
@@ -228,22 +261,35 @@ export function completenessMarkdown(report: CompletenessReport, opts: { gapsPer
   const maxGaps = opts.gapsPerVariable ?? 20;
   const out: string[] = [];
   out.push(`## Completeness${report.run ? ` of run ${report.run}` : ''}`, '');
-  out.push(`File \`${report.file}\`: ${report.slots} slots${report.period_s ? ` of ${report.period_s} s` : ''}${report.start ? `, ${report.start} to ${report.end}` : ''}. ` +
-    `Overall ${pct(report.totals.completeness)} of the expected values are present (measured or held); ${report.totals.missing} missing.`, '');
-  out.push('A slot is *measured* when a sample fell into it, *held* when the last good value was carried (the source reports on change and the chamber was online), *missing* otherwise, with its cause.', '');
+  out.push(
+    `File \`${report.file}\`: ${report.slots} slots${report.period_s ? ` of ${report.period_s} s` : ''}${report.start ? `, ${report.start} to ${report.end}` : ''}. ` +
+      `Overall ${pct(report.totals.completeness)} of the expected values are present (measured or held); ${report.totals.missing} missing.`,
+    '',
+  );
+  out.push(
+    'A slot is *measured* when a sample fell into it, *held* when the last good value was carried (the source reports on change and the chamber was online), *missing* otherwise, with its cause.',
+    '',
+  );
   for (const [chamber, { variables }] of Object.entries(report.chambers)) {
     out.push(`### Chamber ${chamber}`, '');
     out.push('| variable | expected | measured | held | missing: offline | bad quality | not received | complete |');
     out.push('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const [name, v] of Object.entries(variables)) {
-      out.push(`| ${name} | ${v.expected} | ${v.measured} | ${v.held} | ${v.missing.offline} | ${v.missing.bad_quality} | ${v.missing.not_received + v.missing.unknown} | ${pct(v.completeness)} |`);
+      out.push(
+        `| ${name} | ${v.expected} | ${v.measured} | ${v.held} | ${v.missing.offline} | ${v.missing.bad_quality} | ${v.missing.not_received + v.missing.unknown} | ${pct(v.completeness)} |`,
+      );
     }
     out.push('');
     const gaps = Object.entries(variables).filter(([, v]) => v.gaps.length);
     if (gaps.length) {
       out.push('Gaps:', '');
       for (const [name, v] of gaps) {
-        const shown = v.gaps.slice(0, maxGaps).map((g) => `${g.start === g.end ? g.start : `${g.start} – ${g.end}`} (${g.slots} slot${g.slots === 1 ? '' : 's'}, ${CAUSE_TEXT[g.cause]})`);
+        const shown = v.gaps
+          .slice(0, maxGaps)
+          .map(
+            (g) =>
+              `${g.start === g.end ? g.start : `${g.start} – ${g.end}`} (${g.slots} slot${g.slots === 1 ? '' : 's'}, ${CAUSE_TEXT[g.cause]})`,
+          );
         const more = v.gaps.length - shown.length + (v.gaps_omitted ?? 0);
         out.push(`- **${name}**: ${shown.join('; ')}${more > 0 ? `; and ${more} more (completeness.json)` : ''}`);
       }
@@ -254,12 +300,20 @@ export function completenessMarkdown(report: CompletenessReport, opts: { gapsPer
 }
 
 /** Computes the report of a run file and writes `completeness.json` (atomically) into `outDir`; returns it. */
-export function writeCompletenessReport(runFilePath: string, outDir: string, name = 'completeness.json'): CompletenessReport {
+export function writeCompletenessReport(
+  runFilePath: string,
+  outDir: string,
+  name = 'completeness.json',
+): CompletenessReport {
   return saveReport(computeCompleteness(runFilePath), outDir, name);
 }
 
 /** writeCompletenessReport without blocking the event loop (see computeCompletenessAsync). */
-export async function writeCompletenessReportAsync(runFilePath: string, outDir: string, name = 'completeness.json'): Promise<CompletenessReport> {
+export async function writeCompletenessReportAsync(
+  runFilePath: string,
+  outDir: string,
+  name = 'completeness.json',
+): Promise<CompletenessReport> {
   return saveReport(await computeCompletenessAsync(runFilePath), outDir, name);
 }
 

@@ -6,7 +6,13 @@ import { filesUnder } from '../core/files.ts';
 import type { ExperimentMetadata, Run } from './schema.ts';
 
 /** A variable archived for the experiment, as the chambers' profiles describe it. */
-export interface VariableInfo { name: string; unit?: string; standard_name?: string; description: string; chambers: string[] }
+export interface VariableInfo {
+  name: string;
+  unit?: string;
+  standard_name?: string;
+  description: string;
+  chambers: string[];
+}
 
 export function citation(e: ExperimentMetadata, year: number): string {
   if (e.citation) return e.citation;
@@ -16,7 +22,9 @@ export function citation(e: ExperimentMetadata, year: number): string {
 
 /** A Markdown table; every cell is already Markdown (from {@link mdInline} or {@link mdCode} with `inTable`). */
 const table = (head: string[], rows: string[][]) =>
-  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
+    '\n',
+  );
 
 /**
  * README.md of an experiment folder: what, who, chambers, variables with units, files,
@@ -28,7 +36,14 @@ const table = (head: string[], rows: string[][]) =>
  * reports that exist (completenessMarkdown of src/experiments/completeness.ts, then
  * fidelityMarkdown of src/fidelity/markdown.ts, per run).
  */
-export function readme(e: ExperimentMetadata, runs: Run[], variables: VariableInfo[], files: Array<{ path: string; bytes: number }>, now = new Date(), completeness: string[] = []): string {
+export function readme(
+  e: ExperimentMetadata,
+  runs: Run[],
+  variables: VariableInfo[],
+  files: Array<{ path: string; bytes: number }>,
+  now = new Date(),
+  completeness: string[] = [],
+): string {
   const pi = e.principal_investigator;
   const md = mdInline;
   return [
@@ -41,31 +56,66 @@ export function readme(e: ExperimentMetadata, runs: Run[], variables: VariableIn
     '## Who',
     '',
     `- Principal investigator: ${md(pi.name)}${pi.institution ? `, ${md(pi.institution)}` : ''}${pi.email ? ` <${md(pi.email)}>` : ''}${pi.orcid ? ` (ORCID ${md(pi.orcid)})` : ''}`,
-    ...e.contributors.map((c) => `- ${md(c.name)}${c.institution ? `, ${md(c.institution)}` : ''}${c.orcid ? ` (ORCID ${md(c.orcid)})` : ''}`),
+    ...e.contributors.map(
+      (c) =>
+        `- ${md(c.name)}${c.institution ? `, ${md(c.institution)}` : ''}${c.orcid ? ` (ORCID ${md(c.orcid)})` : ''}`,
+    ),
     '',
     '## Chambers and treatments',
     '',
-    table(['chamber', 'treatment', 'setpoints'], e.chambers.map((c) => {
-      const t = e.treatments.find((x) => x.chamber === c);
-      return [md(c), t ? md(`${t.name}${t.description ? ` — ${t.description}` : ''}`) : '—', t ? md(Object.entries(t.setpoints).map(([k, v]) => `${k} = ${v}`).join(', ')) : ''];
-    })),
+    table(
+      ['chamber', 'treatment', 'setpoints'],
+      e.chambers.map((c) => {
+        const t = e.treatments.find((x) => x.chamber === c);
+        return [
+          md(c),
+          t ? md(`${t.name}${t.description ? ` — ${t.description}` : ''}`) : '—',
+          t
+            ? md(
+                Object.entries(t.setpoints)
+                  .map(([k, v]) => `${k} = ${v}`)
+                  .join(', '),
+              )
+            : '',
+        ];
+      }),
+    ),
     '',
     '## Variables',
     '',
     `Sampled on a regular grid of ${e.sampling_period_s} s; missing samples are \`_FillValue\`, each variable has a quality flag variable (\`<name>_qc\`: 0 good, 1 uncertain, 2 bad, 3 missing = not received, 4 held = last good value carried, 5 offline).`,
     '',
-    table(['variable', 'units', 'CF standard name', 'description', 'chambers'], variables.map((v) => [mdCode(v.name, true), md(v.unit ?? ''), md(v.standard_name ?? ''), md(v.description), md(v.chambers.join(', '))])),
+    table(
+      ['variable', 'units', 'CF standard name', 'description', 'chambers'],
+      variables.map((v) => [
+        mdCode(v.name, true),
+        md(v.unit ?? ''),
+        md(v.standard_name ?? ''),
+        md(v.description),
+        md(v.chambers.join(', ')),
+      ]),
+    ),
     '',
     'Derived in the run files for chambers with air temperature and relative humidity: `vapour_pressure_deficit` (kPa, CF `water_vapor_saturation_deficit_in_air`) and `dew_point_temperature` (degree_Celsius), Magnus form with the Alduchov & Eskridge (1996) coefficients, each with its `_qc`. Each stopped run also has `<run file>_daily.nc`: mean, minimum, maximum and count per chamber, variable and UTC day of the values flagged good or held.',
     '',
     '## Runs',
     '',
-    runs.length ? table(['run', 'status', 'start (UTC)', 'stop (UTC)', 'file'], runs.map((r) => [md(r.id), md(r.status), md(r.start), md(r.stop ?? ''), md(r.file)])) : '_No run yet._',
+    runs.length
+      ? table(
+          ['run', 'status', 'start (UTC)', 'stop (UTC)', 'file'],
+          runs.map((r) => [md(r.id), md(r.status), md(r.start), md(r.stop ?? ''), md(r.file)]),
+        )
+      : '_No run yet._',
     '',
     ...completeness.flatMap((section) => [section.trimEnd(), '']),
     '## Files',
     '',
-    files.length ? table(['file', 'bytes'], files.map((f) => [md(f.path), String(f.bytes)])) : '_No data files yet._',
+    files.length
+      ? table(
+          ['file', 'bytes'],
+          files.map((f) => [md(f.path), String(f.bytes)]),
+        )
+      : '_No data files yet._',
     '',
     'Integrity: `sha256sum -c MANIFEST.sha256`. Copy the folder to your machine: `sh sync.sh <destination>`.',
     'Data formats: NetCDF-3 classic (CF-1.11, ACDD-1.3), readable with ncdump, xarray, netCDF4, R ncdf4, Panoply.',

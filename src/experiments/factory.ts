@@ -41,7 +41,13 @@ export function createExperimentStore(loaded: LoadedConfig): ExperimentStore {
         for (const t of tagsOf(c)) {
           if (only.length && !only.includes(t.name)) continue;
           if (t.type === 'string' || t.type === 'String' || t.type === 'DateTime') continue;
-          const v = vars.get(t.name) ?? { name: t.name, unit: t.unit, standard_name: t.standard_name, description: t.description, chambers: [] };
+          const v = vars.get(t.name) ?? {
+            name: t.name,
+            unit: t.unit,
+            standard_name: t.standard_name,
+            description: t.description,
+            chambers: [],
+          };
           v.chambers.push(c);
           vars.set(t.name, v);
         }

@@ -27,7 +27,12 @@ export class RunControl {
   constructor(
     private readonly store: ExperimentStore,
     private readonly o: {
-      url: string; mqtt: MqttConfig; log: Logger; triggerTag: (chamber: string) => string | undefined; env?: NodeJS.ProcessEnv; clientId?: string;
+      url: string;
+      mqtt: MqttConfig;
+      log: Logger;
+      triggerTag: (chamber: string) => string | undefined;
+      env?: NodeJS.ProcessEnv;
+      clientId?: string;
       audit?: (e: Omit<AuditEntry, 'ts'>) => void;
       /** With several collectors, only the one holding the archive role acts on commands and triggers. */
       active?: () => boolean;
@@ -45,7 +50,9 @@ export class RunControl {
     this.conn.on('connect', () => {
       if (!first) return;
       first = false;
-      this.conn.subscribe(this.t.allExperimentCommands, 1).catch((err: Error) => o.log.error(`cannot subscribe to ${this.t.allExperimentCommands}: ${err.message}`));
+      this.conn
+        .subscribe(this.t.allExperimentCommands, 1)
+        .catch((err: Error) => o.log.error(`cannot subscribe to ${this.t.allExperimentCommands}: ${err.message}`));
     });
     store.on('run', this.onRun);
   }
@@ -80,7 +87,8 @@ export class RunControl {
       if (running) {
         const candidates = this.store.list({ chamber }).filter((e) => !e.runs.some((r) => r.status === 'running'));
         const newest = candidates.sort((a, b) => (b.metadata.created ?? '').localeCompare(a.metadata.created ?? ''))[0];
-        if (!newest) return void this.o.log.info(`${by} rose, but chamber ${chamber} has no experiment without a running run`);
+        if (!newest)
+          return void this.o.log.info(`${by} rose, but chamber ${chamber} has no experiment without a running run`);
         this.store.startRun(newest.metadata.id, by);
       } else {
         const run = this.store.openRuns().find((r) => r.chambers.includes(chamber));
@@ -101,7 +109,9 @@ export class RunControl {
     if (payload.length === 0) return;
     const parsed = parseRequest(ExperimentCommand, payload, retained);
     // Never replayed: delete a retained copy of every command (see Gateway.onSetRequest).
-    this.conn.publish(topic, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: Error) => this.o.log.warn(`cannot clear the retained command on ${topic}: ${err.message}`));
+    this.conn
+      .publish(topic, Buffer.alloc(0), { qos: 1, retain: true })
+      .catch((err: Error) => this.o.log.warn(`cannot clear the retained command on ${topic}: ${err.message}`));
     let outcome: { status: 'accepted'; run: string } | { status: 'refused'; reason: string };
     let action = 'command';
     if (!parsed.ok) outcome = { status: 'refused', reason: parsed.reason };
@@ -122,16 +132,32 @@ export class RunControl {
     const reqId = parsed.ok ? (parsed.data.id ?? null) : parsed.id;
     if (outcome.status === 'refused') this.o.log.warn(`command ${action} on ${topic} refused: ${outcome.reason}`);
     try {
-      this.o.audit?.({ who: by, action: action === 'start' ? 'run_start' : action === 'stop' ? 'run_stop' : 'run_command', what: id, detail: { result: outcome.status === 'accepted' ? 'accepted' : `refused: ${outcome.reason}`, ...(outcome.status === 'accepted' ? { run: outcome.run } : {}), ...(reqId ? { id: reqId } : {}) } });
+      this.o.audit?.({
+        who: by,
+        action: action === 'start' ? 'run_start' : action === 'stop' ? 'run_stop' : 'run_command',
+        what: id,
+        detail: {
+          result: outcome.status === 'accepted' ? 'accepted' : `refused: ${outcome.reason}`,
+          ...(outcome.status === 'accepted' ? { run: outcome.run } : {}),
+          ...(reqId ? { id: reqId } : {}),
+        },
+      });
     } catch (err) {
       this.o.log.error(`audit log: cannot record ${action} of ${id} by ${by}: ${(err as Error).message}`);
     }
     const result: RequestResult = {
-      v: 1, id: reqId, request: 'command', topic, status: outcome.status,
+      v: 1,
+      id: reqId,
+      request: 'command',
+      topic,
+      status: outcome.status,
       ...(outcome.status === 'refused' ? { reason: outcome.reason } : { run: outcome.run }),
-      by: principal, ts: Date.now(),
+      by: principal,
+      ts: Date.now(),
     };
-    this.conn.publish(this.t.result(principal), JSON.stringify(result), { qos: 1 }).catch((err: Error) => this.o.log.warn(`cannot publish the result for ${principal}: ${err.message}`));
+    this.conn
+      .publish(this.t.result(principal), JSON.stringify(result), { qos: 1 })
+      .catch((err: Error) => this.o.log.warn(`cannot publish the result for ${principal}: ${err.message}`));
   }
 
   private announce(e: RunEvent): void {
@@ -142,6 +168,8 @@ export class RunControl {
       ts: Date.parse(e.event === 'run_started' ? e.run.start : e.run.stop!),
       chambers: e.run.chambers,
     };
-    this.conn.publish(this.t.experimentEvent(e.run.experiment), JSON.stringify(event), { qos: 1 }).catch((err: Error) => this.o.log.warn(`cannot publish ${e.event}: ${err.message}`));
+    this.conn
+      .publish(this.t.experimentEvent(e.run.experiment), JSON.stringify(event), { qos: 1 })
+      .catch((err: Error) => this.o.log.warn(`cannot publish ${e.event}: ${err.message}`));
   }
 }

@@ -4,13 +4,19 @@ import { ToleranceOverrides } from '../fidelity/tolerance.ts';
 /** Experiment ids are slugs: they name the folder on the NAS and appear in URLs and topics. */
 export const ExperimentId = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$/, 'experiment ids are slugs: 3–64 lower-case letters, digits and -, not starting or ending with -');
+  .regex(
+    /^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$/,
+    'experiment ids are slugs: 3–64 lower-case letters, digits and -, not starting or ending with -',
+  );
 
 const Person = z
   .object({
     name: z.string().min(1),
     email: z.string().email().optional(),
-    orcid: z.string().regex(/^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$/, 'ORCID iDs look like 0000-0002-1825-0097').optional(),
+    orcid: z
+      .string()
+      .regex(/^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$/, 'ORCID iDs look like 0000-0002-1825-0097')
+      .optional(),
     institution: z.string().optional(),
   })
   .strict();
@@ -55,11 +61,17 @@ export const ExperimentMetadata = z
   .superRefine((e, ctx) => {
     const seen = new Set<string>();
     e.chambers.forEach((c, i) => {
-      if (seen.has(c)) ctx.addIssue({ code: 'custom', path: ['chambers', i], message: `chamber "${c}" is listed twice` });
+      if (seen.has(c))
+        ctx.addIssue({ code: 'custom', path: ['chambers', i], message: `chamber "${c}" is listed twice` });
       seen.add(c);
     });
     e.treatments.forEach((t, i) => {
-      if (!seen.has(t.chamber)) ctx.addIssue({ code: 'custom', path: ['treatments', i, 'chamber'], message: `chamber "${t.chamber}" is not one of the experiment's chambers (${e.chambers.join(', ')})` });
+      if (!seen.has(t.chamber))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['treatments', i, 'chamber'],
+          message: `chamber "${t.chamber}" is not one of the experiment's chambers (${e.chambers.join(', ')})`,
+        });
     });
   });
 export type ExperimentMetadata = z.infer<typeof ExperimentMetadata>;

@@ -1,5 +1,14 @@
 import { EventEmitter } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
@@ -15,14 +24,29 @@ import { ExperimentMetadata, Run } from './schema.ts';
 
 /** A request that cannot be done: `field` and `got` say which input and what value. */
 export class ExperimentError extends Error {
-  constructor(readonly status: 400 | 404 | 409, message: string, readonly issues: ConfigIssue[] = []) {
+  constructor(
+    readonly status: 400 | 404 | 409,
+    message: string,
+    readonly issues: ConfigIssue[] = [],
+  ) {
     super(message);
   }
 }
 
-export interface Experiment { metadata: ExperimentMetadata; dir: string; runs: Run[] }
+export interface Experiment {
+  metadata: ExperimentMetadata;
+  dir: string;
+  runs: Run[];
+}
 
-export interface ExperimentQuery { text?: string; chamber?: string; variable?: string; pi?: string; from?: Date; to?: Date }
+export interface ExperimentQuery {
+  text?: string;
+  chamber?: string;
+  variable?: string;
+  pi?: string;
+  from?: Date;
+  to?: Date;
+}
 
 export type RunEvent = { event: 'run_started' | 'run_stopped'; run: Run };
 
@@ -36,7 +60,8 @@ export interface StoreOptions {
   now?: () => Date;
 }
 
-const HEADER = '# Experiment metadata: the catalogue entry. Edit freely; Octopus validates it and\n# regenerates README.md from it. Field reference: docs/experiments.md\n';
+const HEADER =
+  '# Experiment metadata: the catalogue entry. Edit freely; Octopus validates it and\n# regenerates README.md from it. Field reference: docs/experiments.md\n';
 
 /**
  * Experiments as folders (the catalogue itself): `<root>/<id>/metadata.yaml`, `runs/<run>/run.yaml`,
@@ -53,7 +78,10 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
   private known?: Map<string, Run>;
   private readonly now: () => Date;
 
-  constructor(readonly root: ArchiveRoot, private readonly o: StoreOptions) {
+  constructor(
+    readonly root: ArchiveRoot,
+    private readonly o: StoreOptions,
+  ) {
     super();
     this.now = o.now ?? (() => new Date());
   }
@@ -61,13 +89,25 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
   // ---- experiments -----------------------------------------------------------
 
   async create(input: unknown, by: string): Promise<Experiment> {
-    if (this.o.licence && input && typeof input === 'object' && !Array.isArray(input) && (input as { licence?: unknown }).licence === undefined) {
+    if (
+      this.o.licence &&
+      input &&
+      typeof input === 'object' &&
+      !Array.isArray(input) &&
+      (input as { licence?: unknown }).licence === undefined
+    ) {
       input = { ...input, licence: this.o.licence };
     }
     const parsed = ExperimentMetadata.safeParse(input);
     if (!parsed.success) {
       const issues = zodToIssues('experiment', parsed.error, input);
-      throw new ExperimentError(400, issues.map((i) => `${i.path}: ${i.message}${i.got !== undefined ? ` (got ${JSON.stringify(i.got)})` : ''}`).join('; '), issues);
+      throw new ExperimentError(
+        400,
+        issues
+          .map((i) => `${i.path}: ${i.message}${i.got !== undefined ? ` (got ${JSON.stringify(i.got)})` : ''}`)
+          .join('; '),
+        issues,
+      );
     }
     const e: ExperimentMetadata = { ...parsed.data, created: parsed.data.created ?? this.now().toISOString() };
     this.checkChambers(e);
@@ -132,7 +172,11 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
       const was = before.get(key);
       if (r.status === 'running' && !was) this.emit('run', { event: 'run_started', run: r });
       if (r.status === 'stopped' && was?.status !== 'stopped') {
-        if (!was) this.emit('run', { event: 'run_started', run: { ...r, status: 'running', stop: undefined, stopped_by: undefined } });
+        if (!was)
+          this.emit('run', {
+            event: 'run_started',
+            run: { ...r, status: 'running', stop: undefined, stopped_by: undefined },
+          });
         this.emit('run', { event: 'run_stopped', run: r });
       }
     }
@@ -147,7 +191,12 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
     const busy = this.openRuns().filter((r) => r.chambers.some((c) => e.metadata.chambers.includes(c)));
     if (busy.length) {
       const r = busy[0]!;
-      throw new ExperimentError(409, r.experiment === id ? `experiment "${id}" already has run ${r.id} running` : `chamber(s) ${r.chambers.filter((c) => e.metadata.chambers.includes(c)).join(', ')} already in run ${r.id} of experiment "${r.experiment}"`);
+      throw new ExperimentError(
+        409,
+        r.experiment === id
+          ? `experiment "${id}" already has run ${r.id} running`
+          : `chamber(s) ${r.chambers.filter((c) => e.metadata.chambers.includes(c)).join(', ')} already in run ${r.id} of experiment "${r.experiment}"`,
+      );
     }
     const n = e.runs.reduce((m, r) => Math.max(m, Number(r.id.slice(1))), 0) + 1;
     const runId = `r${String(n).padStart(3, '0')}`;
@@ -172,8 +221,13 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
   stopRun(id: string, runId: string, by: string): Run {
     const e = this.get(id);
     const run = e.runs.find((r) => r.id === runId);
-    if (!run) throw new ExperimentError(404, `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})`);
-    if (run.status !== 'running') throw new ExperimentError(409, `run ${runId} of "${id}" is already stopped (at ${run.stop})`);
+    if (!run)
+      throw new ExperimentError(
+        404,
+        `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})`,
+      );
+    if (run.status !== 'running')
+      throw new ExperimentError(409, `run ${runId} of "${id}" is already stopped (at ${run.stop})`);
     const stopped: Run = { ...run, status: 'stopped', stop: this.now().toISOString(), stopped_by: by };
     this.writeRun(e.dir, stopped);
     this.known?.set(`${id}/${runId}`, stopped);
@@ -201,7 +255,12 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
     const known = this.o.chambers();
     const unknown = e.chambers.map((c, i) => ({ c, i })).filter(({ c }) => !known.includes(c));
     if (unknown.length) {
-      const issues = unknown.map(({ c, i }) => ({ file: 'experiment', path: `chambers[${i}]`, message: `unknown chamber (known: ${known.join(', ')})`, got: c }));
+      const issues = unknown.map(({ c, i }) => ({
+        file: 'experiment',
+        path: `chambers[${i}]`,
+        message: `unknown chamber (known: ${known.join(', ')})`,
+        got: c,
+      }));
       throw new ExperimentError(400, issues.map((i) => `${i.path}: ${i.message} (got "${i.got}")`).join('; '), issues);
     }
   }
@@ -224,7 +283,9 @@ export class ExperimentStore extends EventEmitter<{ run: [RunEvent] }> {
       return hit?.metadata;
     }
     if (parsed.data.id !== id) {
-      this.invalid.set(id, [{ file: label, path: 'id', message: `must be the folder name "${id}"`, got: parsed.data.id }]);
+      this.invalid.set(id, [
+        { file: label, path: 'id', message: `must be the folder name "${id}"`, got: parsed.data.id },
+      ]);
       return hit?.metadata;
     }
     this.invalid.delete(id);
@@ -282,7 +343,9 @@ function fidelitySections(dir: string, r: Run): string[] {
   try {
     return [fidelityMarkdown(FidelityReport.parse(JSON.parse(readFileSync(file, 'utf8'))))];
   } catch {
-    return [`## Treatment fidelity of run ${r.id}\n\n_The report \`${dirname(r.file)}/fidelity.json\` cannot be read._`];
+    return [
+      `## Treatment fidelity of run ${r.id}\n\n_The report \`${dirname(r.file)}/fidelity.json\` cannot be read._`,
+    ];
   }
 }
 
@@ -294,7 +357,9 @@ function completenessSections(dir: string, r: Run): string[] {
     try {
       return [completenessMarkdown(JSON.parse(readFileSync(file, 'utf8')) as CompletenessReport)];
     } catch {
-      return [`## Completeness of run ${r.id}\n\n_The report \`${dirname(r.file)}/completeness.json\` cannot be read; \`octopus verify ${r.experiment} ${r.id} --write\` makes it again._`];
+      return [
+        `## Completeness of run ${r.id}\n\n_The report \`${dirname(r.file)}/completeness.json\` cannot be read; \`octopus verify ${r.experiment} ${r.id} --write\` makes it again._`,
+      ];
     }
   });
 }
@@ -311,14 +376,32 @@ function matches(e: Experiment, q: ExperimentQuery): boolean {
   if (q.variable && m.variables.length && !m.variables.includes(q.variable)) return false;
   if (q.pi && !m.principal_investigator.name.toLowerCase().includes(q.pi.toLowerCase())) return false;
   if (q.text) {
-    const hay = [m.id, m.title, m.description, m.project, m.principal_investigator.name, ...m.keywords, ...m.treatments.map((t) => t.name)].join(' ').toLowerCase();
-    if (!q.text.toLowerCase().split(/\s+/).filter(Boolean).every((w) => hay.includes(w))) return false;
+    const hay = [
+      m.id,
+      m.title,
+      m.description,
+      m.project,
+      m.principal_investigator.name,
+      ...m.keywords,
+      ...m.treatments.map((t) => t.name),
+    ]
+      .join(' ')
+      .toLowerCase();
+    if (
+      !q.text
+        .toLowerCase()
+        .split(/\s+/)
+        .filter(Boolean)
+        .every((w) => hay.includes(w))
+    )
+      return false;
   }
   if (q.from || q.to) {
     // Overlap of the query range with the experiment's runs (a running run extends to now).
     const from = q.from?.getTime() ?? -Infinity;
     const to = q.to?.getTime() ?? Infinity;
-    if (!e.runs.some((r) => Date.parse(r.start) <= to && (r.stop ? Date.parse(r.stop) : Date.now()) >= from)) return false;
+    if (!e.runs.some((r) => Date.parse(r.start) <= to && (r.stop ? Date.parse(r.stop) : Date.now()) >= from))
+      return false;
   }
   return true;
 }

@@ -50,7 +50,12 @@ export interface DatabaseComparison {
   differences: Difference[];
 }
 
-interface DbSample { chamber: string; tag: string; ts: number; value: number }
+interface DbSample {
+  chamber: string;
+  tag: string;
+  ts: number;
+  value: number;
+}
 
 type Query = (chambers: string[], fromMs: number, toMs: number) => AsyncGenerator<DbSample>;
 
@@ -85,8 +90,15 @@ export async function compareWithDatabase(
     const period = r.records > 1 ? (r.timeAt(1) - r.timeAt(0)) * 1000 : 1000;
     const { query, kind, target } = await chooseQuery(cfg, token, f);
     const out: DatabaseComparison = {
-      target, query: kind, from: '', to: '', compared: 0, samples: 0, differences_total: 0,
-      by_kind: { missing_in_file: 0, missing_in_db: 0, value_differs: 0 }, differences: [],
+      target,
+      query: kind,
+      from: '',
+      to: '',
+      compared: 0,
+      samples: 0,
+      differences_total: 0,
+      by_kind: { missing_in_file: 0, missing_in_db: 0, value_differs: 0 },
+      differences: [],
     };
     if (r.records === 0) return out;
     const lo = Math.max(r.timeAt(0) * 1000 - period / 2, opts.runStartMs ?? -Infinity);
@@ -101,7 +113,11 @@ export async function compareWithDatabase(
       // Nearest database candidates per (slot, chamber, variable): distance and values at that distance.
       const dist = new Float64Array(n * nC * nV).fill(Infinity);
       const vals = new Map<number, number[]>();
-      for await (const s of query(r.chambers, Math.max(lo, t0 - period / 2), Math.min(hi, r.timeAt(to - 1) * 1000 + period / 2))) {
+      for await (const s of query(
+        r.chambers,
+        Math.max(lo, t0 - period / 2),
+        Math.min(hi, r.timeAt(to - 1) * 1000 + period / 2),
+      )) {
         if (s.ts < lo || s.ts > hi) continue;
         out.samples++;
         const c = chamberIndex.get(s.chamber);
@@ -141,8 +157,13 @@ export async function compareWithDatabase(
               out.by_kind[diff]++;
               if (out.differences.length < maxListed) {
                 out.differences.push({
-                  chamber: r.chambers[c]!, variable: v.name, time: iso(tMs), kind: diff,
-                  file: Number.isNaN(fileVal) ? null : fileVal, db: db ? db[0]! : null, ...(q !== undefined ? { qc: q } : {}),
+                  chamber: r.chambers[c]!,
+                  variable: v.name,
+                  time: iso(tMs),
+                  kind: diff,
+                  file: Number.isNaN(fileVal) ? null : fileVal,
+                  db: db ? db[0]! : null,
+                  ...(q !== undefined ? { qc: q } : {}),
                 });
               }
             }
@@ -162,33 +183,54 @@ function same(v: NcVariable, file: number, db: number): boolean {
   return db === file;
 }
 
-async function chooseQuery(cfg: InfluxConfig, token: string | undefined, f: typeof fetch): Promise<{ query: Query; kind: DatabaseComparison['query']; target: string }> {
+async function chooseQuery(
+  cfg: InfluxConfig,
+  token: string | undefined,
+  f: typeof fetch,
+): Promise<{ query: Query; kind: DatabaseComparison['query']; target: string }> {
   const base = cfg.url!.replace(/\/$/, '');
-  const influxql = { query: influxQl(cfg, token, f), kind: 'influxql' as const, target: `${base} InfluxQL database "${cfg.database ?? cfg.bucket}"` };
+  const influxql = {
+    query: influxQl(cfg, token, f),
+    kind: 'influxql' as const,
+    target: `${base} InfluxQL database "${cfg.database ?? cfg.bucket}"`,
+  };
   if (cfg.api === 'v1' || cfg.database !== undefined) return influxql;
-  const probe = await f(`${base}/api/v1/export?${new URLSearchParams({ 'match[]': `{__name__="${cfg.measurement}_value",chamber="-"}`, start: '0', end: '1' })}`, { headers: authHeader(token) }).catch((err: Error) => {
+  const probe = await f(
+    `${base}/api/v1/export?${new URLSearchParams({ 'match[]': `{__name__="${cfg.measurement}_value",chamber="-"}`, start: '0', end: '1' })}`,
+    { headers: authHeader(token) },
+  ).catch((err: Error) => {
     throw new Error(`cannot reach ${base}: ${(err.cause as Error | undefined)?.message ?? err.message}`);
   });
   await probe.arrayBuffer();
   if (probe.status === 404) return influxql;
   if (!probe.ok) throw new Error(`${base}/api/v1/export: HTTP ${probe.status}`);
-  return { query: vmExport(cfg, token, f), kind: 'victoriametrics-export', target: `${base} (VictoriaMetrics export, series ${cfg.measurement}_value)` };
+  return {
+    query: vmExport(cfg, token, f),
+    kind: 'victoriametrics-export',
+    target: `${base} (VictoriaMetrics export, series ${cfg.measurement}_value)`,
+  };
 }
 
-const authHeader = (token: string | undefined): Record<string, string> => (token && !token.includes(':') ? { authorization: `Token ${token}` } : {});
+const authHeader = (token: string | undefined): Record<string, string> =>
+  token && !token.includes(':') ? { authorization: `Token ${token}` } : {};
 const regexEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/"]/g, '\\$&');
 
 function vmExport(cfg: InfluxConfig, token: string | undefined, f: typeof fetch): Query {
   const base = cfg.url!.replace(/\/$/, '');
   return async function* (chambers, fromMs, toMs) {
     const match = `{__name__="${cfg.measurement}_value",chamber=~"${chambers.map(regexEscape).join('|')}",q=~"good|uncertain"}`;
-    const res = await f(`${base}/api/v1/export?${new URLSearchParams({ 'match[]': match, start: String(fromMs / 1000), end: String(toMs / 1000) })}`, { headers: authHeader(token) });
+    const res = await f(
+      `${base}/api/v1/export?${new URLSearchParams({ 'match[]': match, start: String(fromMs / 1000), end: String(toMs / 1000) })}`,
+      { headers: authHeader(token) },
+    );
     if (!res.ok) throw new Error(`${base}/api/v1/export: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
     for await (const line of lines(res)) {
       const s = JSON.parse(line) as { metric: Record<string, string>; values: number[]; timestamps: number[] };
       const { chamber, tag } = s.metric;
       if (!chamber || !tag) continue;
-      for (let i = 0; i < s.timestamps.length; i++) if (s.timestamps[i]! >= fromMs && s.timestamps[i]! <= toMs) yield { chamber, tag, ts: s.timestamps[i]!, value: s.values[i]! };
+      for (let i = 0; i < s.timestamps.length; i++)
+        if (s.timestamps[i]! >= fromMs && s.timestamps[i]! <= toMs)
+          yield { chamber, tag, ts: s.timestamps[i]!, value: s.values[i]! };
     }
   };
 }
@@ -200,20 +242,36 @@ function influxQl(cfg: InfluxConfig, token: string | undefined, f: typeof fetch)
   const lit = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   return async function* (chambers, fromMs, toMs) {
     const q = `SELECT "value" FROM ${ident(cfg.measurement)} WHERE time >= ${Math.floor(fromMs)}ms AND time <= ${Math.ceil(toMs)}ms AND (${chambers.map((c) => `"chamber" = ${lit(c)}`).join(' OR ')}) AND ("q" = 'good' OR "q" = 'uncertain') GROUP BY "chamber", "tag"`;
-    const params = new URLSearchParams({ db, q, epoch: 'ms', ...(cfg.retention_policy ? { rp: cfg.retention_policy } : {}) });
+    const params = new URLSearchParams({
+      db,
+      q,
+      epoch: 'ms',
+      ...(cfg.retention_policy ? { rp: cfg.retention_policy } : {}),
+    });
     const [u, ...p] = (token ?? '').split(':');
     if (token && p.length) {
       params.set('u', u!);
       params.set('p', p.join(':'));
     }
     const res = await f(`${base}/query?${params}`, { headers: authHeader(token) });
-    const body = (await res.json()) as { error?: string; results?: Array<{ error?: string; series?: Array<{ tags: Record<string, string>; values: Array<[number, number | boolean | null]> }> }> };
+    const body = (await res.json()) as {
+      error?: string;
+      results?: Array<{
+        error?: string;
+        series?: Array<{ tags: Record<string, string>; values: Array<[number, number | boolean | null]> }>;
+      }>;
+    };
     const err = body.error ?? body.results?.find((x) => x.error)?.error;
     if (!res.ok || err) throw new Error(`${base}/query: HTTP ${res.status} ${err ?? ''}`);
     for (const s of body.results?.[0]?.series ?? []) {
       for (const [ts, value] of s.values) {
         if (value === null) continue;
-        yield { chamber: s.tags.chamber!, tag: s.tags.tag!, ts, value: typeof value === 'boolean' ? Number(value) : value };
+        yield {
+          chamber: s.tags.chamber!,
+          tag: s.tags.tag!,
+          ts,
+          value: typeof value === 'boolean' ? Number(value) : value,
+        };
       }
     }
   };

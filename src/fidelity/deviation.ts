@@ -2,7 +2,13 @@ import { NcRunReader } from '../netcdf/reader.ts';
 import { runPlan, usableAt, type FidelityOptions } from './report.ts';
 import { isoSeconds } from '../netcdf/format.ts';
 
-export interface DeviationBucket { t: string; n: number; mean: number | null; min: number | null; max: number | null }
+export interface DeviationBucket {
+  t: string;
+  n: number;
+  mean: number | null;
+  min: number | null;
+  max: number | null;
+}
 export interface DeviationSeries {
   var: string;
   units: string | null;
@@ -20,7 +26,12 @@ const iso = isoSeconds;
  * setpoint both usable, the fidelity report's rule). Reads the file chunk by chunk,
  * yielding between chunks.
  */
-export async function deviationSeries(path: string, variable: string, points: number, opts: Pick<FidelityOptions, 'source' | 'metadata'>): Promise<DeviationSeries | undefined> {
+export async function deviationSeries(
+  path: string,
+  variable: string,
+  points: number,
+  opts: Pick<FidelityOptions, 'source' | 'metadata'>,
+): Promise<DeviationSeries | undefined> {
   const r = NcRunReader.open(path);
   try {
     const plan = runPlan(r, opts);
@@ -48,7 +59,13 @@ export async function deviationSeries(path: string, variable: string, points: nu
       const sp = r.variables.get(p.setpoint)!;
       const vq = qcOf(variable);
       const sq = qcOf(p.setpoint);
-      return { sp, vOff: value.at + i * sizeOf(value.type), sOff: sp.at + i * sizeOf(sp.type), vq: vq ? vq.at + i : -1, sq: sq ? sq.at + i : -1 };
+      return {
+        sp,
+        vOff: value.at + i * sizeOf(value.type),
+        sOff: sp.at + i * sizeOf(sp.type),
+        vq: vq ? vq.at + i : -1,
+        sq: sq ? sq.at + i : -1,
+      };
     });
     for (const chunk of r.chunks(0, n)) {
       const step = chunk.count ? chunk.buf.length / chunk.count : 0;
@@ -81,7 +98,13 @@ export async function deviationSeries(path: string, variable: string, points: nu
         buckets: Array.from({ length: nb }, (_, bi) => {
           const x = bi * nj + j;
           const k = cnt[x]!;
-          return { t: iso(t0[bi]!), n: k, mean: k ? sum[x]! / k : null, min: k ? min[x]! : null, max: k ? max[x]! : null };
+          return {
+            t: iso(t0[bi]!),
+            n: k,
+            mean: k ? sum[x]! / k : null,
+            min: k ? min[x]! : null,
+            max: k ? max[x]! : null,
+          };
         }),
       };
     });

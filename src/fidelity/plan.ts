@@ -13,7 +13,12 @@ export interface ChamberTolerances {
 export type ToleranceSource = (chamber: string) => ChamberTolerances | undefined;
 
 export function toleranceSourceOf(loaded: Pick<LoadedConfig, 'chambers'>): ToleranceSource {
-  const byId = new Map(loaded.chambers.map((c) => [c.chamber.id, { tags: c.tags, profile: c.profile.tolerances ?? {}, chamber: c.chamber.tolerances ?? {} }]));
+  const byId = new Map(
+    loaded.chambers.map((c) => [
+      c.chamber.id,
+      { tags: c.tags, profile: c.profile.tolerances ?? {}, chamber: c.chamber.tolerances ?? {} },
+    ]),
+  );
   return (chamber) => byId.get(chamber);
 }
 
@@ -25,7 +30,10 @@ export interface PlannedVariable {
 }
 
 /** Per chamber: its treatment, what to judge, and what cannot be judged (with why). */
-export type FidelityPlan = Record<string, { treatment?: string; variables: PlannedVariable[]; notJudged: Array<{ variable: string; reason: string }> }>;
+export type FidelityPlan = Record<
+  string,
+  { treatment?: string; variables: PlannedVariable[]; notJudged: Array<{ variable: string; reason: string }> }
+>;
 
 /**
  * The tolerances in force for each chamber of a run: the profile's, over them the
@@ -33,11 +41,20 @@ export type FidelityPlan = Record<string, { treatment?: string; variables: Plann
  * by field, with where each field came from. `archived`: the run file's variables (a
  * controlled variable whose value or setpoint is not archived cannot be judged).
  */
-export function planFidelity(chambers: readonly string[], source: ToleranceSource | undefined, metadata: Pick<ExperimentMetadata, 'treatments'> | undefined, archived: ReadonlySet<string>): FidelityPlan {
+export function planFidelity(
+  chambers: readonly string[],
+  source: ToleranceSource | undefined,
+  metadata: Pick<ExperimentMetadata, 'treatments'> | undefined,
+  archived: ReadonlySet<string>,
+): FidelityPlan {
   const plan: FidelityPlan = {};
   for (const c of chambers) {
     const treatment = metadata?.treatments.find((t) => t.chamber === c);
-    const entry: FidelityPlan[string] = { ...(treatment ? { treatment: treatment.name } : {}), variables: [], notJudged: [] };
+    const entry: FidelityPlan[string] = {
+      ...(treatment ? { treatment: treatment.name } : {}),
+      variables: [],
+      notJudged: [],
+    };
     plan[c] = entry;
     const conf = source?.(c);
     if (!conf) continue;
@@ -48,20 +65,31 @@ export function planFidelity(chambers: readonly string[], source: ToleranceSourc
         entry.notJudged.push({ variable: j.measured, reason: `not archived in the run file: ${missing.join(', ')}` });
         continue;
       }
-      const tiers: Array<[ToleranceOrigin, ToleranceOverride | undefined]> = [['profile', conf.profile[j.measured]], ['chamber', conf.chamber[j.measured]], ['treatment', treatment?.tolerances[j.measured]]];
-      const origin = (k: keyof ToleranceOverride): ToleranceOrigin => tiers.filter(([, t]) => t?.[k] !== undefined).at(-1)?.[0] ?? 'default';
+      const tiers: Array<[ToleranceOrigin, ToleranceOverride | undefined]> = [
+        ['profile', conf.profile[j.measured]],
+        ['chamber', conf.chamber[j.measured]],
+        ['treatment', treatment?.tolerances[j.measured]],
+      ];
+      const origin = (k: keyof ToleranceOverride): ToleranceOrigin =>
+        tiers.filter(([, t]) => t?.[k] !== undefined).at(-1)?.[0] ?? 'default';
       entry.variables.push({
         measured: j.measured,
         setpoint: j.setpoint,
         tolerance: {
-          band: j.tolerance.band, min_duration_s: j.tolerance.min_duration_s, hysteresis: j.tolerance.hysteresis,
+          band: j.tolerance.band,
+          min_duration_s: j.tolerance.min_duration_s,
+          hysteresis: j.tolerance.hysteresis,
           source: { band: origin('band'), min_duration_s: origin('min_duration_s'), hysteresis: origin('hysteresis') },
         },
       });
     }
     const judgedNames = new Set(judged.map((j) => j.measured));
     for (const v of controlledVariables(conf.tags)) {
-      if (!judgedNames.has(v.measured)) entry.notJudged.push({ variable: v.measured, reason: 'no tolerance band in the profile, the chamber or the treatment' });
+      if (!judgedNames.has(v.measured))
+        entry.notJudged.push({
+          variable: v.measured,
+          reason: 'no tolerance band in the profile, the chamber or the treatment',
+        });
     }
   }
   return plan;

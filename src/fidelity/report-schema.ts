@@ -11,10 +11,12 @@ export const ToleranceOrigin = z.enum(['profile', 'chamber', 'treatment', 'defau
 export type ToleranceOrigin = z.infer<typeof ToleranceOrigin>;
 
 export const ToleranceInForce = z.object({
-  band: z.number().describe('Largest allowed |value − setpoint|, in the variable\'s units'),
+  band: z.number().describe("Largest allowed |value − setpoint|, in the variable's units"),
   min_duration_s: z.number().describe('An excursion counts when it lasts at least this long'),
   hysteresis: z.number().describe('An excursion ends when |value − setpoint| ≤ band − hysteresis'),
-  source: z.object({ band: ToleranceOrigin, min_duration_s: ToleranceOrigin, hysteresis: ToleranceOrigin }).describe('Which tier gave each field'),
+  source: z
+    .object({ band: ToleranceOrigin, min_duration_s: ToleranceOrigin, hysteresis: ToleranceOrigin })
+    .describe('Which tier gave each field'),
 });
 export type ToleranceInForce = z.infer<typeof ToleranceInForce>;
 
@@ -32,7 +34,10 @@ export const VariableFidelity = z.object({
   units: z.string().optional(),
   tolerance: ToleranceInForce,
   slots: z.number().int().describe('Slots of the run'),
-  covered: z.number().int().describe('Slots with both value and setpoint usable (qc good, uncertain or held, not fill)'),
+  covered: z
+    .number()
+    .int()
+    .describe('Slots with both value and setpoint usable (qc good, uncertain or held, not fill)'),
   within: z.number().int().describe('Covered slots with |value − setpoint| ≤ band'),
   coverage_percent: z.number().describe('100 · covered / slots'),
   within_tolerance_percent: z.number().nullable().describe('100 · within / covered (null when nothing is covered)'),
@@ -42,7 +47,9 @@ export const VariableFidelity = z.object({
   excursions: z.number().int().describe('Excursions lasting at least min_duration_s'),
   excursion_time_s: z.number().describe('Sum of their durations'),
   longest_excursion: Excursion.nullable(),
-  excursion_list: z.array(Excursion).describe('The excursions in time order (at most 200; the rest in excursions_omitted)'),
+  excursion_list: z
+    .array(Excursion)
+    .describe('The excursions in time order (at most 200; the rest in excursions_omitted)'),
   excursions_omitted: z.number().int().optional(),
 });
 export type VariableFidelity = z.infer<typeof VariableFidelity>;
@@ -50,7 +57,9 @@ export type VariableFidelity = z.infer<typeof VariableFidelity>;
 export const ChamberFidelity = z.object({
   treatment: z.string().optional().describe('The treatment name of the chamber in the experiment metadata'),
   variables: z.record(z.string(), VariableFidelity),
-  not_judged: z.array(z.object({ variable: z.string(), reason: z.string() })).describe('Controlled variables that could not be judged, and why'),
+  not_judged: z
+    .array(z.object({ variable: z.string(), reason: z.string() }))
+    .describe('Controlled variables that could not be judged, and why'),
 });
 export type ChamberFidelity = z.infer<typeof ChamberFidelity>;
 
@@ -67,7 +76,10 @@ export const GroupVariable = z.object({
 });
 export type GroupVariable = z.infer<typeof GroupVariable>;
 
-export const TreatmentGroup = z.object({ chambers: z.array(z.string()), variables: z.record(z.string(), GroupVariable) });
+export const TreatmentGroup = z.object({
+  chambers: z.array(z.string()),
+  variables: z.record(z.string(), GroupVariable),
+});
 export type TreatmentGroup = z.infer<typeof TreatmentGroup>;
 
 export const FidelityReport = z.object({
@@ -81,6 +93,8 @@ export const FidelityReport = z.object({
   end: z.string().optional(),
   period_s: z.number(),
   chambers: z.record(z.string(), ChamberFidelity),
-  treatments: z.record(z.string(), TreatmentGroup).describe('Summary per treatment name, over the chambers that share it'),
+  treatments: z
+    .record(z.string(), TreatmentGroup)
+    .describe('Summary per treatment name, over the chambers that share it'),
 });
 export type FidelityReport = z.infer<typeof FidelityReport>;

@@ -5,7 +5,14 @@ import type { ExperimentMetadata } from '../experiments/schema.ts';
 import { BUFFER_READERS, isoSeconds, type NcType } from '../netcdf/format.ts';
 import { NcRunReader, type NcVariable } from '../netcdf/reader.ts';
 import { planFidelity, type FidelityPlan, type PlannedVariable, type ToleranceSource } from './plan.ts';
-import type { ChamberFidelity, Excursion, FidelityReport, GroupVariable, TreatmentGroup, VariableFidelity } from './report-schema.ts';
+import type {
+  ChamberFidelity,
+  Excursion,
+  FidelityReport,
+  GroupVariable,
+  TreatmentGroup,
+  VariableFidelity,
+} from './report-schema.ts';
 
 /**
  * Treatment fidelity of a run file: per chamber and controlled variable, how closely the
@@ -121,7 +128,13 @@ class Judge {
     this.inExc = false;
     const duration = Math.round((this.excLast - this.excStart + this.period) * 1e6) / 1e6;
     if (duration + 1e-9 < this.plan.tolerance.min_duration_s) return;
-    const e: Excursion = { start: iso(this.excStart), end: iso(this.excLast), duration_s: duration, slots: this.excSlots, peak_deviation: this.excPeak };
+    const e: Excursion = {
+      start: iso(this.excStart),
+      end: iso(this.excLast),
+      duration_s: duration,
+      slots: this.excSlots,
+      peak_deviation: this.excPeak,
+    };
     this.excursions++;
     this.excursionTime += duration;
     if (!this.longest || duration > this.longest.duration_s) this.longest = e;
@@ -188,7 +201,16 @@ function planFromFile(r: NcRunReader, chamber: number): FidelityPlan[string]['va
     const d = num('tolerance_min_duration_s');
     const h = num('tolerance_hysteresis');
     if (b === undefined || !(b > 0) || d === undefined || !(d >= 0) || h === undefined || !(h >= 0)) continue;
-    out.push({ measured: v.name, setpoint: sp, tolerance: { band: b, min_duration_s: d, hysteresis: h, source: { band: 'file', min_duration_s: 'file', hysteresis: 'file' } } });
+    out.push({
+      measured: v.name,
+      setpoint: sp,
+      tolerance: {
+        band: b,
+        min_duration_s: d,
+        hysteresis: h,
+        source: { band: 'file', min_duration_s: 'file', hysteresis: 'file' },
+      },
+    });
   }
   return out;
 }
@@ -226,7 +248,10 @@ function* fidelitySteps(runFilePath: string, opts: FidelityOptions): Generator<v
         const value = r.variables.get(p.measured)!;
         const setpoint = r.variables.get(p.setpoint)!;
         if (!READERS[value.type] || !READERS[setpoint.type]) {
-          plan[chamber]!.notJudged.push({ variable: p.measured, reason: `not numeric (${value.type}/${setpoint.type})` });
+          plan[chamber]!.notJudged.push({
+            variable: p.measured,
+            reason: `not numeric (${value.type}/${setpoint.type})`,
+          });
           continue;
         }
         judges.push(new Judge(chamber, c, p, value, setpoint, qcOf(value), qcOf(setpoint), period));
@@ -268,7 +293,11 @@ function* fidelitySteps(runFilePath: string, opts: FidelityOptions): Generator<v
     const chambers: Record<string, ChamberFidelity> = {};
     for (const chamber of r.chambers) {
       const p = plan[chamber]!;
-      chambers[chamber] = { ...(p.treatment ? { treatment: p.treatment } : {}), variables: {}, not_judged: p.notJudged };
+      chambers[chamber] = {
+        ...(p.treatment ? { treatment: p.treatment } : {}),
+        variables: {},
+        not_judged: p.notJudged,
+      };
     }
     for (const j of judges) chambers[j.chamber]!.variables[j.plan.measured] = j.result(r.records);
     const id = r.globalAttr('id');
@@ -312,7 +341,10 @@ export function treatmentGroups(chambers: Record<string, ChamberFidelity>): Reco
       const sum = members.reduce((n, m) => n + (m.v.mean_deviation ?? 0) * m.v.covered, 0);
       const sumSq = members.reduce((n, m) => n + (m.v.rms_deviation ?? 0) ** 2 * m.v.covered, 0);
       const judged = members.filter((m) => m.v.within_tolerance_percent !== null);
-      const worst = judged.reduce<(typeof judged)[number] | undefined>((w, m) => (!w || m.v.within_tolerance_percent! < w.v.within_tolerance_percent! ? m : w), undefined);
+      const worst = judged.reduce<(typeof judged)[number] | undefined>(
+        (w, m) => (!w || m.v.within_tolerance_percent! < w.v.within_tolerance_percent! ? m : w),
+        undefined,
+      );
       const gv: GroupVariable = {
         chambers: members.map((m) => m.c),
         covered,

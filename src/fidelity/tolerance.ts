@@ -13,14 +13,35 @@ import { z } from 'zod';
  */
 export const Tolerance = z
   .object({
-    band: z.number().finite().positive().describe('Largest allowed |value − setpoint|, in the units of the controlled variable (e.g. 0.5 for ±0.5 K, 50 for ±50 ppm)'),
-    min_duration_s: z.number().finite().min(0).max(7 * 86_400).default(300).describe('An excursion beyond the band counts only when it lasts at least this long, seconds (default 300)'),
-    hysteresis: z.number().finite().min(0).optional().describe('A raised deviation clears only below band − hysteresis (default: 10 % of the band)'),
+    band: z
+      .number()
+      .finite()
+      .positive()
+      .describe(
+        'Largest allowed |value − setpoint|, in the units of the controlled variable (e.g. 0.5 for ±0.5 K, 50 for ±50 ppm)',
+      ),
+    min_duration_s: z
+      .number()
+      .finite()
+      .min(0)
+      .max(7 * 86_400)
+      .default(300)
+      .describe('An excursion beyond the band counts only when it lasts at least this long, seconds (default 300)'),
+    hysteresis: z
+      .number()
+      .finite()
+      .min(0)
+      .optional()
+      .describe('A raised deviation clears only below band − hysteresis (default: 10 % of the band)'),
   })
   .strict()
   .superRefine((t, ctx) => {
     if (t.hysteresis !== undefined && t.hysteresis >= t.band) {
-      ctx.addIssue({ code: 'custom', path: ['hysteresis'], message: `hysteresis ${t.hysteresis} must be smaller than the band ${t.band}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hysteresis'],
+        message: `hysteresis ${t.hysteresis} must be smaller than the band ${t.band}`,
+      });
     }
   });
 export type Tolerance = z.infer<typeof Tolerance>;
@@ -28,15 +49,33 @@ export type Tolerance = z.infer<typeof Tolerance>;
 /** An override: any subset of the fields, merged over the tier below. */
 export const ToleranceOverride = z
   .object({
-    band: z.number().finite().positive().optional().describe('Largest allowed |value − setpoint|, in the units of the controlled variable'),
-    min_duration_s: z.number().finite().min(0).max(7 * 86_400).optional().describe('Minimum excursion duration that counts, seconds'),
-    hysteresis: z.number().finite().min(0).optional().describe('A raised deviation clears only below band − hysteresis'),
+    band: z
+      .number()
+      .finite()
+      .positive()
+      .optional()
+      .describe('Largest allowed |value − setpoint|, in the units of the controlled variable'),
+    min_duration_s: z
+      .number()
+      .finite()
+      .min(0)
+      .max(7 * 86_400)
+      .optional()
+      .describe('Minimum excursion duration that counts, seconds'),
+    hysteresis: z
+      .number()
+      .finite()
+      .min(0)
+      .optional()
+      .describe('A raised deviation clears only below band − hysteresis'),
   })
   .strict();
 export type ToleranceOverride = z.infer<typeof ToleranceOverride>;
 
 /** Keyed by the controlled (measured) tag's name, e.g. `air_temperature`, `co2`. */
-const ControlledName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'keys are the names of controlled (measured) tags, lower_snake_case');
+const ControlledName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]*$/, 'keys are the names of controlled (measured) tags, lower_snake_case');
 export const ProfileTolerances = z.record(ControlledName, Tolerance);
 export const ToleranceOverrides = z.record(ControlledName, ToleranceOverride);
 
@@ -63,7 +102,11 @@ export function effectiveTolerance(
 ): EffectiveTolerance | undefined {
   const from: EffectiveTolerance['from'] = [];
   const merged: ToleranceOverride = {};
-  for (const [tier, t] of [['profile', profile], ['chamber', chamber], ['treatment', treatment]] as const) {
+  for (const [tier, t] of [
+    ['profile', profile],
+    ['chamber', chamber],
+    ['treatment', treatment],
+  ] as const) {
     if (!t) continue;
     from.push(tier);
     for (const k of ['band', 'min_duration_s', 'hysteresis'] as const) if (t[k] !== undefined) merged[k] = t[k];
@@ -81,7 +124,9 @@ export interface ControlledVariable {
 }
 
 /** Controlled variables of a profile's tags: every setpoint with a `setpoint_of` partner. */
-export function controlledVariables(tags: ReadonlyArray<{ name: string; role?: string; setpoint_of?: string }>): ControlledVariable[] {
+export function controlledVariables(
+  tags: ReadonlyArray<{ name: string; role?: string; setpoint_of?: string }>,
+): ControlledVariable[] {
   const names = new Set(tags.map((t) => t.name));
   return tags
     .filter((t) => t.setpoint_of !== undefined && names.has(t.setpoint_of))

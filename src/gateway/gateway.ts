@@ -13,7 +13,6 @@ import { VERSION } from '../core/version.ts';
 import { AuditLog } from '../auth/audit.ts';
 import { Setpoints, type SetpointAttempt, type SetpointOutcome } from './setpoints.ts';
 
-
 /**
  * The gateway: one driver per chamber, their samples spooled and published over MQTT,
  * chamber status retained, setpoint requests from MQTT written to the PLCs.
@@ -27,12 +26,20 @@ export class Gateway {
   private readonly setpoints: Setpoints;
 
   /** `env`: where the MQTT credentials are read (mqtt.username_env / password_env). */
-  constructor(private readonly loaded: LoadedConfig, private readonly broker: { url: string; embedded: boolean }, private readonly log: Logger, env: NodeJS.ProcessEnv = process.env) {
+  constructor(
+    private readonly loaded: LoadedConfig,
+    private readonly broker: { url: string; embedded: boolean },
+    private readonly log: Logger,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
     const cfg = loaded.config;
     this.auditLog = AuditLog.forDataDir(loaded.dataDir);
     // An unwritable spool folder does not stop the gateway: samples are held in memory and
     // published while the broker acknowledges them, and health names the folder (src/bus/spool.ts).
-    const spool = Spool.open(resolve(loaded.dataDir, cfg.spool.dir), cfg.spool, { log: log.child('spool'), onWriteFailure: 'memory' });
+    const spool = Spool.open(resolve(loaded.dataDir, cfg.spool.dir), cfg.spool, {
+      log: log.child('spool'),
+      onWriteFailure: 'memory',
+    });
     this.publisher = new Publisher({
       url: broker.url,
       mqtt: cfg.mqtt,
@@ -85,7 +92,13 @@ export class Gateway {
     // retained requests outright). Delivered as retained (stored earlier): refused.
     this.publisher.clearRetained(this.publisher.topics.set(where.chamber, where.tag, where.principal));
     const outcome = parsed.ok
-      ? await this.setpoints.apply({ chamber: where.chamber, tag: where.tag, value: parsed.data.value, id: parsed.data.id, who })
+      ? await this.setpoints.apply({
+          chamber: where.chamber,
+          tag: where.tag,
+          value: parsed.data.value,
+          id: parsed.data.id,
+          who,
+        })
       : this.setpoints.refuse({ chamber: where.chamber, tag: where.tag, id: parsed.id, who }, parsed.reason);
     const result: RequestResult = {
       v: 1,
@@ -108,14 +121,21 @@ export class Gateway {
       version: VERSION,
       startedAt: this.startedAt,
       drivers: this.drivers.map((d) => d.health()),
-      broker: { url: this.broker.url, embedded: this.broker.embedded, connected: p.connected, reconnects: p.reconnects },
+      broker: {
+        url: this.broker.url,
+        embedded: this.broker.embedded,
+        connected: p.connected,
+        reconnects: p.reconnects,
+      },
       spool: { ...spool, publishedMessages: p.publishedMessages, publishedSamples: p.publishedSamples },
     });
   }
 
   /** Stops polling, publishes what is spooled (bounded wait), disconnects, closes the spool. */
   async stop(): Promise<void> {
-    await Promise.all(this.drivers.map((d) => d.stop().catch((err) => this.log.warn(`stopping ${d.chamber}: ${String(err)}`))));
+    await Promise.all(
+      this.drivers.map((d) => d.stop().catch((err) => this.log.warn(`stopping ${d.chamber}: ${String(err)}`))),
+    );
     await this.closeDrivers();
     await this.publisher.close();
   }

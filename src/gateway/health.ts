@@ -41,11 +41,17 @@ export function composeHealth(input: {
 }): HealthReport {
   const now = input.now ?? Date.now();
   const problems: string[] = [];
-  if (!input.broker.connected) problems.push(`MQTT broker ${input.broker.url} not connected; ${input.spool.messages} messages spooled on disk`);
-  if (input.spool.foreign?.length) problems.push(`spool folder holds entries that are not spool files (ignored): ${input.spool.foreign.join(', ')}`);
+  if (!input.broker.connected)
+    problems.push(`MQTT broker ${input.broker.url} not connected; ${input.spool.messages} messages spooled on disk`);
+  if (input.spool.foreign?.length)
+    problems.push(`spool folder holds entries that are not spool files (ignored): ${input.spool.foreign.join(', ')}`);
   for (const d of input.drivers) {
-    if (d.state !== 'online') problems.push(`chamber ${d.chamber} (${d.driver} ${d.endpoint}) ${d.state}${d.reason ? `: ${d.reason}` : ''}`);
-    else if (d.missingTags?.length) problems.push(`chamber ${d.chamber} (${d.driver} ${d.endpoint}): ${d.missingTags.length} tags missing on the server: ${d.missingTags.join(', ')}`);
+    if (d.state !== 'online')
+      problems.push(`chamber ${d.chamber} (${d.driver} ${d.endpoint}) ${d.state}${d.reason ? `: ${d.reason}` : ''}`);
+    else if (d.missingTags?.length)
+      problems.push(
+        `chamber ${d.chamber} (${d.driver} ${d.endpoint}): ${d.missingTags.length} tags missing on the server: ${d.missingTags.join(', ')}`,
+      );
   }
   return withFaults({
     status: problems.length ? 'degraded' : 'ok',

@@ -16,7 +16,8 @@ export interface SetpointCall {
 /** A call, or a request that could not be read (`malformed` says why): refused and audited alike. */
 export type SetpointAttempt = SetpointCall | (Omit<SetpointCall, 'value'> & { malformed: string });
 
-export type SetpointOutcome = { status: 'accepted'; value: number | boolean | string } | { status: 'refused'; reason: string };
+export type SetpointOutcome =
+  { status: 'accepted'; value: number | boolean | string } | { status: 'refused'; reason: string };
 
 /**
  * Setpoint writes, whoever asks: the chamber must be one of this gateway's, the driver
@@ -35,7 +36,11 @@ export class Setpoints {
     const call = attempt;
     const what = `setpoint ${call.chamber}/${call.tag} = ${JSON.stringify(call.value)} by ${call.who}${call.id ? ` (request ${call.id})` : ''}`;
     const driver = this.drivers.find((d) => d.chamber === call.chamber);
-    if (!driver) return this.refuse(call, `no chamber "${call.chamber}" on this gateway (chambers: ${this.drivers.map((d) => d.chamber).join(', ')})`);
+    if (!driver)
+      return this.refuse(
+        call,
+        `no chamber "${call.chamber}" on this gateway (chambers: ${this.drivers.map((d) => d.chamber).join(', ')})`,
+      );
     // A setpoint that cannot be audited (audit log unwritable or full) is refused, never written.
     try {
       this.audit.ensureWritable(what);
@@ -54,16 +59,25 @@ export class Setpoints {
 
   /** Records and answers a request refused before it reached a driver (malformed, retained…). */
   refuse(call: Omit<SetpointCall, 'value'> & { value?: unknown }, reason: string): SetpointOutcome {
-    this.log.warn(`setpoint ${call.chamber}/${call.tag} by ${call.who}${call.id ? ` (request ${call.id})` : ''} refused: ${reason}`);
+    this.log.warn(
+      `setpoint ${call.chamber}/${call.tag} by ${call.who}${call.id ? ` (request ${call.id})` : ''} refused: ${reason}`,
+    );
     this.record(call, call.value, `refused: ${reason}`);
     return { status: 'refused', reason };
   }
 
   private record(call: Omit<SetpointCall, 'value'>, value: unknown, result: string): void {
     try {
-      this.audit.write({ who: call.who, action: 'setpoint', what: `${call.chamber}/${call.tag}`, detail: { value: value === undefined ? null : value, result, ...(call.id ? { id: call.id } : {}) } });
+      this.audit.write({
+        who: call.who,
+        action: 'setpoint',
+        what: `${call.chamber}/${call.tag}`,
+        detail: { value: value === undefined ? null : value, result, ...(call.id ? { id: call.id } : {}) },
+      });
     } catch (err) {
-      this.log.error(`audit log: cannot record setpoint ${call.chamber}/${call.tag} by ${call.who} (${result}): ${(err as Error).message}`);
+      this.log.error(
+        `audit log: cannot record setpoint ${call.chamber}/${call.tag} by ${call.who} (${result}): ${(err as Error).message}`,
+      );
     }
   }
 }

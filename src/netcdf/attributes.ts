@@ -17,7 +17,10 @@ import { HeaderTruncatedError, dataStartOf, encodeHeader, parseHeader } from './
 export class HeaderRoomError extends Error {}
 
 /** `changes`: variable name → attributes to set (added, or replaced in place when they exist). */
-export function setVariableAttributes(path: string, changes: Record<string, Record<string, AttrInput>>): { headerBytes: number; room: number } {
+export function setVariableAttributes(
+  path: string,
+  changes: Record<string, Record<string, AttrInput>>,
+): { headerBytes: number; room: number } {
   const fd = openSync(path, 'r+');
   try {
     const size = fstatSync(fd).size;
@@ -28,10 +31,12 @@ export function setVariableAttributes(path: string, changes: Record<string, Reco
       try {
         header = parseHeader(buf).header;
       } catch (e) {
-        if (!(e instanceof HeaderTruncatedError) || buf.length >= size) throw new Error(`${path}: ${(e as Error).message}`);
+        if (!(e instanceof HeaderTruncatedError) || buf.length >= size)
+          throw new Error(`${path}: ${(e as Error).message}`);
       }
     }
-    if (header.numrecs === 0xffffffff) throw new Error(`${path}: still being written (streaming numrecs); not changing its header`);
+    if (header.numrecs === 0xffffffff)
+      throw new Error(`${path}: still being written (streaming numrecs); not changing its header`);
     for (const [name, attrs] of Object.entries(changes)) {
       const v = header.vars.find((x) => x.name === name);
       if (!v) throw new Error(`${path}: no variable "${name}"`);
@@ -44,12 +49,24 @@ export function setVariableAttributes(path: string, changes: Record<string, Reco
     }
     const room = dataStartOf(header);
     const head = encodeHeader(header);
-    if (head.length > room) throw new HeaderRoomError(`${path}: the header with the new attributes needs ${head.length} bytes, only ${room} are reserved before the data; attributes not written`);
+    if (head.length > room)
+      throw new HeaderRoomError(
+        `${path}: the header with the new attributes needs ${head.length} bytes, only ${room} are reserved before the data; attributes not written`,
+      );
     const back = parseHeader(head).header;
-    const same = back.vars.length === header.vars.length && back.numrecs === header.numrecs && back.vars.every((x, i) => {
-      const y = header.vars[i]!;
-      return x.name === y.name && x.type === y.type && x.begin === y.begin && x.vsize === y.vsize && x.dimIds.join() === y.dimIds.join();
-    });
+    const same =
+      back.vars.length === header.vars.length &&
+      back.numrecs === header.numrecs &&
+      back.vars.every((x, i) => {
+        const y = header.vars[i]!;
+        return (
+          x.name === y.name &&
+          x.type === y.type &&
+          x.begin === y.begin &&
+          x.vsize === y.vsize &&
+          x.dimIds.join() === y.dimIds.join()
+        );
+      });
     if (!same) throw new Error(`${path}: the re-encoded header does not keep the data layout; attributes not written`);
     let done = 0;
     while (done < head.length) done += writeSync(fd, head, done, head.length - done, done);

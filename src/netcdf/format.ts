@@ -9,11 +9,23 @@ export type NcVersion = 1 | 2;
 
 export const NC_TYPE_CODE: Record<NcType, number> = { byte: 1, char: 2, short: 3, int: 4, float: 5, double: 6 };
 export const NC_TYPE_SIZE: Record<NcType, number> = { byte: 1, char: 1, short: 2, int: 4, float: 4, double: 8 };
-export const NC_TYPE_BY_CODE: Record<number, NcType> = { 1: 'byte', 2: 'char', 3: 'short', 4: 'int', 5: 'float', 6: 'double' };
+export const NC_TYPE_BY_CODE: Record<number, NcType> = {
+  1: 'byte',
+  2: 'char',
+  3: 'short',
+  4: 'int',
+  5: 'float',
+  6: 'double',
+};
 
 /** netCDF-C's default fill values (used when a variable has no _FillValue). */
 export const NC_DEFAULT_FILL: Record<NcType, number> = {
-  byte: -127, char: 0, short: -32767, int: -2147483647, float: 9.969209968386869e36, double: 9.969209968386869e36,
+  byte: -127,
+  char: 0,
+  short: -32767,
+  int: -2147483647,
+  float: 9.969209968386869e36,
+  double: 9.969209968386869e36,
 };
 
 export const TAG_DIMENSION = 0x0a;
@@ -60,9 +72,18 @@ export interface NcHeader {
 
 /** What a caller may give as an attribute value. Plain numbers are doubles, except on
  * the attributes listed in TYPED_AS_VARIABLE, which take the variable's own type. */
-export type AttrInput = string | number | readonly number[] | { type: NcType; value: number | readonly number[] | string };
+export type AttrInput =
+  string | number | readonly number[] | { type: NcType; value: number | readonly number[] | string };
 
-const TYPED_AS_VARIABLE = new Set(['_FillValue', 'missing_value', 'valid_min', 'valid_max', 'valid_range', 'flag_values', 'actual_range']);
+const TYPED_AS_VARIABLE = new Set([
+  '_FillValue',
+  'missing_value',
+  'valid_min',
+  'valid_max',
+  'valid_range',
+  'flag_values',
+  'actual_range',
+]);
 
 export function normaliseAttr(name: string, input: AttrInput, varType?: NcType): NcAttr {
   if (typeof input === 'string') return { name, type: 'char', value: input };
@@ -73,7 +94,8 @@ export function normaliseAttr(name: string, input: AttrInput, varType?: NcType):
   }
   const t = input as { type: NcType; value: number | readonly number[] | string };
   if (t.type === 'char') return { name, type: 'char', value: String(t.value) };
-  if (typeof t.value === 'string') throw new Error(`attribute ${name}: a ${t.type} attribute needs numbers (got "${t.value}")`);
+  if (typeof t.value === 'string')
+    throw new Error(`attribute ${name}: a ${t.type} attribute needs numbers (got "${t.value}")`);
   return { name, type: t.type, value: typeof t.value === 'number' ? [t.value] : [...t.value] };
 }
 
@@ -89,23 +111,41 @@ export function attrValue(attrs: readonly NcAttr[], name: string): string | numb
 /** Writes one value of a type at `off` (big-endian). */
 export function setValue(dv: DataView, off: number, type: NcType, v: number): void {
   switch (type) {
-    case 'byte': dv.setInt8(off, v); break;
-    case 'char': dv.setUint8(off, v); break;
-    case 'short': dv.setInt16(off, v, false); break;
-    case 'int': dv.setInt32(off, v, false); break;
-    case 'float': dv.setFloat32(off, v, false); break;
-    case 'double': dv.setFloat64(off, v, false); break;
+    case 'byte':
+      dv.setInt8(off, v);
+      break;
+    case 'char':
+      dv.setUint8(off, v);
+      break;
+    case 'short':
+      dv.setInt16(off, v, false);
+      break;
+    case 'int':
+      dv.setInt32(off, v, false);
+      break;
+    case 'float':
+      dv.setFloat32(off, v, false);
+      break;
+    case 'double':
+      dv.setFloat64(off, v, false);
+      break;
   }
 }
 
 export function getValue(dv: DataView, off: number, type: NcType): number {
   switch (type) {
-    case 'byte': return dv.getInt8(off);
-    case 'char': return dv.getUint8(off);
-    case 'short': return dv.getInt16(off, false);
-    case 'int': return dv.getInt32(off, false);
-    case 'float': return dv.getFloat32(off, false);
-    case 'double': return dv.getFloat64(off, false);
+    case 'byte':
+      return dv.getInt8(off);
+    case 'char':
+      return dv.getUint8(off);
+    case 'short':
+      return dv.getInt16(off, false);
+    case 'int':
+      return dv.getInt32(off, false);
+    case 'float':
+      return dv.getFloat32(off, false);
+    case 'double':
+      return dv.getFloat64(off, false);
   }
 }
 

@@ -8,8 +8,19 @@
  *   var     = name nelems [dimid…] vatt_list nc_type vsize begin(32 | 64 bit)
  */
 import {
-  NC_TYPE_BY_CODE, NC_TYPE_CODE, NC_TYPE_SIZE, TAG_ATTRIBUTE, TAG_DIMENSION, TAG_VARIABLE, pad4,
-  type NcAttr, type NcDim, type NcHeader, type NcType, type NcVar, type NcVersion,
+  NC_TYPE_BY_CODE,
+  NC_TYPE_CODE,
+  NC_TYPE_SIZE,
+  TAG_ATTRIBUTE,
+  TAG_DIMENSION,
+  TAG_VARIABLE,
+  pad4,
+  type NcAttr,
+  type NcDim,
+  type NcHeader,
+  type NcType,
+  type NcVar,
+  type NcVersion,
 } from './format.ts';
 
 class ByteWriter {
@@ -21,11 +32,29 @@ class ByteWriter {
     this.buf.copy(next, 0, 0, this.length);
     this.buf = next;
   }
-  u32(v: number): void { this.room(4); this.buf.writeUInt32BE(v >>> 0, this.length); this.length += 4; }
-  u64(v: number): void { this.room(8); this.buf.writeBigUInt64BE(BigInt(v), this.length); this.length += 8; }
-  bytes(b: Uint8Array): void { this.room(pad4(b.length)); this.buf.set(b, this.length); this.length += pad4(b.length); }
-  name(s: string): void { const b = Buffer.from(s, 'utf8'); this.u32(b.length); this.bytes(b); }
-  result(): Buffer { return this.buf.subarray(0, this.length); }
+  u32(v: number): void {
+    this.room(4);
+    this.buf.writeUInt32BE(v >>> 0, this.length);
+    this.length += 4;
+  }
+  u64(v: number): void {
+    this.room(8);
+    this.buf.writeBigUInt64BE(BigInt(v), this.length);
+    this.length += 8;
+  }
+  bytes(b: Uint8Array): void {
+    this.room(pad4(b.length));
+    this.buf.set(b, this.length);
+    this.length += pad4(b.length);
+  }
+  name(s: string): void {
+    const b = Buffer.from(s, 'utf8');
+    this.u32(b.length);
+    this.bytes(b);
+  }
+  result(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
 }
 
 function encodeAttrValues(a: NcAttr): { n: number; bytes: Uint8Array } {
@@ -40,18 +69,31 @@ function encodeAttrValues(a: NcAttr): { n: number; bytes: Uint8Array } {
   vals.forEach((v, i) => {
     const o = i * size;
     switch (a.type) {
-      case 'byte': dv.setInt8(o, v); break;
-      case 'short': dv.setInt16(o, v); break;
-      case 'int': dv.setInt32(o, v); break;
-      case 'float': dv.setFloat32(o, v); break;
-      default: dv.setFloat64(o, v);
+      case 'byte':
+        dv.setInt8(o, v);
+        break;
+      case 'short':
+        dv.setInt16(o, v);
+        break;
+      case 'int':
+        dv.setInt32(o, v);
+        break;
+      case 'float':
+        dv.setFloat32(o, v);
+        break;
+      default:
+        dv.setFloat64(o, v);
     }
   });
   return { n: vals.length, bytes: b };
 }
 
 function encodeAttrList(w: ByteWriter, attrs: readonly NcAttr[]): void {
-  if (attrs.length === 0) { w.u32(0); w.u32(0); return; }
+  if (attrs.length === 0) {
+    w.u32(0);
+    w.u32(0);
+    return;
+  }
   w.u32(TAG_ATTRIBUTE);
   w.u32(attrs.length);
   for (const a of attrs) {
@@ -67,13 +109,22 @@ export function encodeHeader(h: NcHeader): Buffer {
   const w = new ByteWriter();
   w.bytes(Buffer.from([0x43, 0x44, 0x46, h.version]));
   w.u32(h.numrecs);
-  if (h.dims.length === 0) { w.u32(0); w.u32(0); } else {
+  if (h.dims.length === 0) {
+    w.u32(0);
+    w.u32(0);
+  } else {
     w.u32(TAG_DIMENSION);
     w.u32(h.dims.length);
-    for (const d of h.dims) { w.name(d.name); w.u32(d.size); }
+    for (const d of h.dims) {
+      w.name(d.name);
+      w.u32(d.size);
+    }
   }
   encodeAttrList(w, h.attrs);
-  if (h.vars.length === 0) { w.u32(0); w.u32(0); } else {
+  if (h.vars.length === 0) {
+    w.u32(0);
+    w.u32(0);
+  } else {
     w.u32(TAG_VARIABLE);
     w.u32(h.vars.length);
     for (const v of h.vars) {
@@ -83,7 +134,8 @@ export function encodeHeader(h: NcHeader): Buffer {
       encodeAttrList(w, v.attrs);
       w.u32(NC_TYPE_CODE[v.type]);
       w.u32(Math.min(v.vsize, 0xffffffff));
-      if (h.version === 1) w.u32(v.begin); else w.u64(v.begin);
+      if (h.version === 1) w.u32(v.begin);
+      else w.u64(v.begin);
     }
   }
   return w.result();
@@ -95,11 +147,30 @@ export class HeaderTruncatedError extends Error {}
 class ByteReader {
   off = 0;
   constructor(private readonly b: Buffer) {}
-  private need(n: number): void { if (this.off + n > this.b.length) throw new HeaderTruncatedError(`netCDF header ends past byte ${this.b.length}`); }
-  u32(): number { this.need(4); const v = this.b.readUInt32BE(this.off); this.off += 4; return v; }
-  u64(): number { this.need(8); const v = Number(this.b.readBigUInt64BE(this.off)); this.off += 8; return v; }
-  bytes(n: number): Buffer { this.need(pad4(n)); const v = this.b.subarray(this.off, this.off + n); this.off += pad4(n); return v; }
-  name(): string { return this.bytes(this.u32()).toString('utf8'); }
+  private need(n: number): void {
+    if (this.off + n > this.b.length) throw new HeaderTruncatedError(`netCDF header ends past byte ${this.b.length}`);
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.b.readUInt32BE(this.off);
+    this.off += 4;
+    return v;
+  }
+  u64(): number {
+    this.need(8);
+    const v = Number(this.b.readBigUInt64BE(this.off));
+    this.off += 8;
+    return v;
+  }
+  bytes(n: number): Buffer {
+    this.need(pad4(n));
+    const v = this.b.subarray(this.off, this.off + n);
+    this.off += pad4(n);
+    return v;
+  }
+  name(): string {
+    return this.bytes(this.u32()).toString('utf8');
+  }
 }
 
 function parseType(code: number, where: string): NcType {
@@ -119,14 +190,26 @@ function parseAttrList(r: ByteReader, where: string): NcAttr[] {
     const type = parseType(r.u32(), `${where} attribute ${name}`);
     const count = r.u32();
     const raw = r.bytes(count * NC_TYPE_SIZE[type]);
-    if (type === 'char') { out.push({ name, type, value: raw.toString('utf8') }); continue; }
+    if (type === 'char') {
+      out.push({ name, type, value: raw.toString('utf8') });
+      continue;
+    }
     const dv = new DataView(raw.buffer, raw.byteOffset, raw.length);
     const size = NC_TYPE_SIZE[type];
     const value: number[] = [];
     for (let k = 0; k < count; k++) {
       const o = k * size;
-      value.push(type === 'byte' ? dv.getInt8(o) : type === 'short' ? dv.getInt16(o) : type === 'int' ? dv.getInt32(o)
-        : type === 'float' ? dv.getFloat32(o) : dv.getFloat64(o));
+      value.push(
+        type === 'byte'
+          ? dv.getInt8(o)
+          : type === 'short'
+            ? dv.getInt16(o)
+            : type === 'int'
+              ? dv.getInt32(o)
+              : type === 'float'
+                ? dv.getFloat32(o)
+                : dv.getFloat64(o),
+      );
     }
     out.push({ name, type, value });
   }
@@ -137,9 +220,11 @@ function parseAttrList(r: ByteReader, where: string): NcAttr[] {
 export function parseHeader(b: Buffer): { header: NcHeader; size: number } {
   const r = new ByteReader(b);
   const magic = r.bytes(4);
-  if (magic[0] !== 0x43 || magic[1] !== 0x44 || magic[2] !== 0x46) throw new Error('not a netCDF classic file (no CDF magic)');
+  if (magic[0] !== 0x43 || magic[1] !== 0x44 || magic[2] !== 0x46)
+    throw new Error('not a netCDF classic file (no CDF magic)');
   const version = magic[3];
-  if (version !== 1 && version !== 2) throw new Error(`unsupported netCDF format version ${version} (only CDF-1 and CDF-2)`);
+  if (version !== 1 && version !== 2)
+    throw new Error(`unsupported netCDF format version ${version} (only CDF-1 and CDF-2)`);
   const numrecs = r.u32();
   const dims: NcDim[] = [];
   {
@@ -198,12 +283,18 @@ export function computeLayout(h: NcHeader, dataStart: number): Layout {
   const recVars: NcVar[] = [];
   for (const v of h.vars) {
     v.vsize = pad4(varElements(h, v) * NC_TYPE_SIZE[v.type]);
-    if (isRecordVar(h, v)) { recVars.push(v); continue; }
+    if (isRecordVar(h, v)) {
+      recVars.push(v);
+      continue;
+    }
     v.begin = off;
     off += v.vsize;
   }
   const fixedEnd = off;
-  for (const v of recVars) { v.begin = off; off += v.vsize; }
+  for (const v of recVars) {
+    v.begin = off;
+    off += v.vsize;
+  }
   return { recStart: fixedEnd, recsize: recordSize(h), fixedEnd };
 }
 

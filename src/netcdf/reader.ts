@@ -41,7 +41,11 @@ export class NcRunReader {
   private readonly timeVar: NcVariable;
   private closed = false;
 
-  private constructor(private readonly fd: number, header: NcHeader, size: number) {
+  private constructor(
+    private readonly fd: number,
+    header: NcHeader,
+    size: number,
+  ) {
     this.header = header;
     this.fileSize = size;
     const h = header;
@@ -57,7 +61,13 @@ export class NcRunReader {
       const n = h.dims[station.dimIds[0]!]!.size;
       const strlen = h.dims[station.dimIds[1]!]!.size;
       const buf = this.read(station.begin, n * strlen);
-      this.chambers = Array.from({ length: n }, (_, i) => buf.subarray(i * strlen, (i + 1) * strlen).toString('utf8').replace(/\0+$/, '').trim());
+      this.chambers = Array.from({ length: n }, (_, i) =>
+        buf
+          .subarray(i * strlen, (i + 1) * strlen)
+          .toString('utf8')
+          .replace(/\0+$/, '')
+          .trim(),
+      );
     } else {
       const chamberDim = h.dims.findIndex((d) => d.name === 'chamber');
       const n = chamberDim >= 0 ? h.dims[chamberDim]!.size : 1;
@@ -213,7 +223,13 @@ export function isDerivedVariable(v: NcVariable): boolean {
 }
 
 export class Chunk {
-  constructor(readonly buf: Buffer, readonly start: number, readonly count: number, private readonly step: number, private readonly nc: number) {}
+  constructor(
+    readonly buf: Buffer,
+    readonly start: number,
+    readonly count: number,
+    private readonly step: number,
+    private readonly nc: number,
+  ) {}
 
   time(k: number, v: NcVariable): number {
     return this.buf.readDoubleBE(k * this.step + v.at);
@@ -237,12 +253,18 @@ export class Chunk {
     const size = NC_TYPE_SIZE[v.type];
     const off = k * this.step + v.at + (v.type === 'char' ? 0 : c * size);
     switch (v.type) {
-      case 'byte': return this.buf.readInt8(off);
-      case 'short': return this.buf.readInt16BE(off);
-      case 'int': return this.buf.readInt32BE(off);
-      case 'float': return this.buf.readFloatBE(off);
-      case 'double': return this.buf.readDoubleBE(off);
-      default: return NaN;
+      case 'byte':
+        return this.buf.readInt8(off);
+      case 'short':
+        return this.buf.readInt16BE(off);
+      case 'int':
+        return this.buf.readInt32BE(off);
+      case 'float':
+        return this.buf.readFloatBE(off);
+      case 'double':
+        return this.buf.readDoubleBE(off);
+      default:
+        return NaN;
     }
   }
 
@@ -250,5 +272,3 @@ export class Chunk {
     return this.nc;
   }
 }
-
-

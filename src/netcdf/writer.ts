@@ -9,15 +9,29 @@
  * place (final attributes) without moving data. Memory is the flush buffer, whatever
  * the run length. Calls are synchronous: a flush blocks for one write + fdatasync.
  */
+import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import {
-  closeSync, fdatasyncSync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync, writeSync,
-} from 'node:fs';
-import {
-  CDF1_MAX_OFFSET, NC_DEFAULT_FILL, NC_TYPE_SIZE, attrValue, normaliseAttr, normaliseAttrs,
-  type AttrInput, type NcHeader, type NcType, type NcVar, type NcVersion,
+  CDF1_MAX_OFFSET,
+  NC_DEFAULT_FILL,
+  NC_TYPE_SIZE,
+  attrValue,
+  normaliseAttr,
+  normaliseAttrs,
+  type AttrInput,
+  type NcHeader,
+  type NcType,
+  type NcVar,
+  type NcVersion,
 } from './format.ts';
 import {
-  HeaderTruncatedError, computeLayout, dataStartOf, encodeHeader, isRecordVar, layoutOf, parseHeader, varElements,
+  HeaderTruncatedError,
+  computeLayout,
+  dataStartOf,
+  encodeHeader,
+  isRecordVar,
+  layoutOf,
+  parseHeader,
+  varElements,
   type Layout,
 } from './header.ts';
 
@@ -70,7 +84,14 @@ export interface WriterOptions {
   cdf2ThresholdBytes?: number;
 }
 
-interface RecVar { name: string; type: NcType; count: number; off: number; fill: number; isTime: boolean }
+interface RecVar {
+  name: string;
+  type: NcType;
+  count: number;
+  off: number;
+  fill: number;
+  isTime: boolean;
+}
 
 const TWO_GIB = 2 ** 31;
 
@@ -102,13 +123,19 @@ export class NetcdfWriter {
     this.doSync = opts.fsync ?? true;
     this.cdf2Threshold = opts.cdf2ThresholdBytes ?? TWO_GIB;
     const recDim = header.dims.find((d) => d.size === 0)?.name;
-    this.recVars = header.vars.filter((v) => isRecordVar(header, v)).map((v) => {
-      const fillAttr = attrValue(v.attrs, '_FillValue');
-      return {
-        name: v.name, type: v.type, count: varElements(header, v), off: v.begin - layout.recStart,
-        fill: Array.isArray(fillAttr) && fillAttr.length ? fillAttr[0]! : NC_DEFAULT_FILL[v.type], isTime: v.name === recDim,
-      };
-    });
+    this.recVars = header.vars
+      .filter((v) => isRecordVar(header, v))
+      .map((v) => {
+        const fillAttr = attrValue(v.attrs, '_FillValue');
+        return {
+          name: v.name,
+          type: v.type,
+          count: varElements(header, v),
+          off: v.begin - layout.recStart,
+          fill: Array.isArray(fillAttr) && fillAttr.length ? fillAttr[0]! : NC_DEFAULT_FILL[v.type],
+          isTime: v.name === recDim,
+        };
+      });
     const recsize = Math.max(layout.recsize, 1);
     this.cap = Math.max(1, Math.floor((opts.bufferBytes ?? 4 * 1024 * 1024) / recsize));
     this.buf = Buffer.alloc(this.cap * recsize);
@@ -122,8 +149,10 @@ export class NetcdfWriter {
     const dataStart = Math.max(reserve, probe);
     const layout = computeLayout(header, dataStart);
     const wanted = opts.version ?? 'auto';
-    header.version = wanted === 'auto' ? ((opts.expectedBytes ?? 0) >= TWO_GIB || layout.recStart > CDF1_MAX_OFFSET ? 2 : 1) : wanted;
-    if (header.version === 1 && layout.recStart > CDF1_MAX_OFFSET) throw new Error(`${path}: fixed data passes 2 GiB; CDF-1 cannot address it (use version 2)`);
+    header.version =
+      wanted === 'auto' ? ((opts.expectedBytes ?? 0) >= TWO_GIB || layout.recStart > CDF1_MAX_OFFSET ? 2 : 1) : wanted;
+    if (header.version === 1 && layout.recStart > CDF1_MAX_OFFSET)
+      throw new Error(`${path}: fixed data passes 2 GiB; CDF-1 cannot address it (use version 2)`);
     const fd = openSync(path, opts.overwrite ? 'w+' : 'wx+');
     try {
       const head = encodeHeader(header);
@@ -144,7 +173,10 @@ export class NetcdfWriter {
   }
 
   /** Reopens a file, drops any partial record past numrecs, and continues appending. */
-  static resume(path: string, opts: Omit<WriterOptions, 'version' | 'expectedBytes' | 'headerReserve' | 'overwrite'> = {}): NetcdfWriter {
+  static resume(
+    path: string,
+    opts: Omit<WriterOptions, 'version' | 'expectedBytes' | 'headerReserve' | 'overwrite'> = {},
+  ): NetcdfWriter {
     const fd = openSync(path, 'r+');
     try {
       const header = readHeaderFd(fd, path);
@@ -167,11 +199,17 @@ export class NetcdfWriter {
     }
   }
 
-  get version(): NcVersion { return this.header.version; }
+  get version(): NcVersion {
+    return this.header.version;
+  }
   /** Records appended so far (committed or still buffered). */
-  get recordCount(): number { return this.written + this.buffered; }
+  get recordCount(): number {
+    return this.written + this.buffered;
+  }
   /** Records counted by numrecs on disk. */
-  get committedRecords(): number { return this.header.numrecs; }
+  get committedRecords(): number {
+    return this.header.numrecs;
+  }
 
   appendRecords(records: readonly NcRecord[]): void {
     this.assertOpen();
@@ -210,7 +248,8 @@ export class NetcdfWriter {
     const n = cols.time.length;
     for (const rv of this.recVars) {
       const col = rv.isTime ? cols.time : cols.values[rv.name];
-      if (col && col.length !== n * rv.count) throw new Error(`${rv.name}: expected ${n * rv.count} values for ${n} records, got ${col.length}`);
+      if (col && col.length !== n * rv.count)
+        throw new Error(`${rv.name}: expected ${n * rv.count} values for ${n} records, got ${col.length}`);
     }
     let done = 0;
     while (done < n) {
@@ -239,9 +278,11 @@ export class NetcdfWriter {
   writeRecordBytes(k: number, bytes: Buffer): void {
     this.assertOpen();
     const recsize = this.layout.recsize;
-    if (bytes.length % recsize !== 0) throw new Error(`${this.path}: ${bytes.length} bytes is not a whole number of ${recsize}-byte records`);
+    if (bytes.length % recsize !== 0)
+      throw new Error(`${this.path}: ${bytes.length} bytes is not a whole number of ${recsize}-byte records`);
     this.writeBuffer();
-    if (k > this.written) throw new Error(`${this.path}: record ${k} would leave a hole after record ${this.written - 1}`);
+    if (k > this.written)
+      throw new Error(`${this.path}: record ${k} would leave a hole after record ${this.written - 1}`);
     const pos = this.layout.recStart + k * recsize;
     let done = 0;
     while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, pos + done);
@@ -281,7 +322,8 @@ export class NetcdfWriter {
     for (const [name, input] of Object.entries(attrs)) {
       const a = normaliseAttr(name, input);
       const i = this.header.attrs.findIndex((x) => x.name === name);
-      if (i >= 0) this.header.attrs[i] = a; else this.header.attrs.push(a);
+      if (i >= 0) this.header.attrs[i] = a;
+      else this.header.attrs.push(a);
     }
     this.headerDirty = true;
   }
@@ -302,7 +344,8 @@ export class NetcdfWriter {
     if (this.header.version === 1 && end >= this.cdf2Threshold) {
       // Same begins, wider offset fields: fits in the reserved space, data stays put.
       this.header.version = 2;
-      if (encodeHeader(this.header).length > this.dataStart) this.header.version = 1; else this.headerDirty = true;
+      if (encodeHeader(this.header).length > this.dataStart) this.header.version = 1;
+      else this.headerDirty = true;
     }
     if (this.headerDirty) this.rewriteHeader();
     else {
@@ -334,7 +377,9 @@ export class NetcdfWriter {
   private rewriteHeader(): void {
     const head = encodeHeader(this.header);
     if (head.length > this.dataStart) {
-      throw new Error(`${this.path}: the header grew to ${head.length} bytes but only ${this.dataStart} are reserved before the data`);
+      throw new Error(
+        `${this.path}: the header grew to ${head.length} bytes but only ${this.dataStart} are reserved before the data`,
+      );
     }
     writeSync(this.fd, head, 0, head.length, 0);
     this.headerDirty = false;
@@ -357,17 +402,37 @@ export class NetcdfWriter {
 
 function setOne(dv: DataView, off: number, type: NcType, v: number): void {
   switch (type) {
-    case 'float': dv.setFloat32(off, v, false); break;
-    case 'double': dv.setFloat64(off, v, false); break;
-    case 'byte': dv.setInt8(off, v); break;
-    case 'char': dv.setUint8(off, v); break;
-    case 'short': dv.setInt16(off, v, false); break;
-    case 'int': dv.setInt32(off, v, false); break;
+    case 'float':
+      dv.setFloat32(off, v, false);
+      break;
+    case 'double':
+      dv.setFloat64(off, v, false);
+      break;
+    case 'byte':
+      dv.setInt8(off, v);
+      break;
+    case 'char':
+      dv.setUint8(off, v);
+      break;
+    case 'short':
+      dv.setInt16(off, v, false);
+      break;
+    case 'int':
+      dv.setInt32(off, v, false);
+      break;
   }
 }
 
 /** One type switch per column, tight loops inside (the hot path of appendColumns). */
-function encodeColumn(dv: DataView, base: number, recsize: number, rv: RecVar, col: ArrayLike<number> | undefined, from: number, k: number): void {
+function encodeColumn(
+  dv: DataView,
+  base: number,
+  recsize: number,
+  rv: RecVar,
+  col: ArrayLike<number> | undefined,
+  from: number,
+  k: number,
+): void {
   const c = rv.count;
   const size = NC_TYPE_SIZE[rv.type];
   if (!col) {
@@ -377,13 +442,25 @@ function encodeColumn(dv: DataView, base: number, recsize: number, rv: RecVar, c
   const s = from * c;
   switch (rv.type) {
     case 'float':
-      for (let i = 0; i < k; i++) { const o = base + i * recsize; const r = s + i * c; for (let j = 0; j < c; j++) dv.setFloat32(o + j * 4, col[r + j]!, false); }
+      for (let i = 0; i < k; i++) {
+        const o = base + i * recsize;
+        const r = s + i * c;
+        for (let j = 0; j < c; j++) dv.setFloat32(o + j * 4, col[r + j]!, false);
+      }
       break;
     case 'double':
-      for (let i = 0; i < k; i++) { const o = base + i * recsize; const r = s + i * c; for (let j = 0; j < c; j++) dv.setFloat64(o + j * 8, col[r + j]!, false); }
+      for (let i = 0; i < k; i++) {
+        const o = base + i * recsize;
+        const r = s + i * c;
+        for (let j = 0; j < c; j++) dv.setFloat64(o + j * 8, col[r + j]!, false);
+      }
       break;
     default:
-      for (let i = 0; i < k; i++) { const o = base + i * recsize; const r = s + i * c; for (let j = 0; j < c; j++) setOne(dv, o + j * size, rv.type, col[r + j]!); }
+      for (let i = 0; i < k; i++) {
+        const o = base + i * recsize;
+        const r = s + i * c;
+        for (let j = 0; j < c; j++) setOne(dv, o + j * size, rv.type, col[r + j]!);
+      }
   }
 }
 
@@ -391,7 +468,8 @@ function schemaToHeader(schema: NcSchema, version: NcVersion): NcHeader {
   const unlimited = schema.dimensions.filter((d) => d.size === 'unlimited');
   if (unlimited.length > 1) throw new Error('classic netCDF allows one unlimited dimension');
   const dims = schema.dimensions.map((d) => {
-    if (d.size !== 'unlimited' && (!Number.isInteger(d.size) || d.size < 1)) throw new Error(`dimension ${d.name}: size must be a positive integer (got ${d.size})`);
+    if (d.size !== 'unlimited' && (!Number.isInteger(d.size) || d.size < 1))
+      throw new Error(`dimension ${d.name}: size must be a positive integer (got ${d.size})`);
     return { name: d.name, size: d.size === 'unlimited' ? 0 : d.size };
   });
   const vars: NcVar[] = schema.variables.map((s) => {
@@ -400,11 +478,15 @@ function schemaToHeader(schema: NcSchema, version: NcVersion): NcHeader {
       if (id < 0) throw new Error(`variable ${s.name}: unknown dimension ${name}`);
       return id;
     });
-    if (dimIds.slice(1).some((id) => dims[id]!.size === 0)) throw new Error(`variable ${s.name}: the unlimited dimension must come first`);
+    if (dimIds.slice(1).some((id) => dims[id]!.size === 0))
+      throw new Error(`variable ${s.name}: the unlimited dimension must come first`);
     return { name: s.name, dimIds, attrs: normaliseAttrs(s.attributes, s.type), type: s.type, vsize: 0, begin: 0 };
   });
   const names = new Set<string>();
-  for (const v of vars) { if (names.has(v.name)) throw new Error(`variable ${v.name} defined twice`); names.add(v.name); }
+  for (const v of vars) {
+    if (names.has(v.name)) throw new Error(`variable ${v.name} defined twice`);
+    names.add(v.name);
+  }
   return { version, numrecs: 0, dims, attrs: normaliseAttrs(schema.globalAttributes), vars };
 }
 
@@ -414,7 +496,11 @@ function encodeFixed(h: NcHeader, v: NcVar, spec: NcVarSpec): Buffer {
   const out = Buffer.alloc(v.vsize);
   const dv = new DataView(out.buffer, out.byteOffset, out.length);
   const data = spec.data;
-  if (v.type === 'char' && data !== undefined && (typeof data === 'string' || (Array.isArray(data) && typeof data[0] === 'string'))) {
+  if (
+    v.type === 'char' &&
+    data !== undefined &&
+    (typeof data === 'string' || (Array.isArray(data) && typeof data[0] === 'string'))
+  ) {
     const rows = typeof data === 'string' ? [data] : (data as readonly string[]);
     const rowLen = v.dimIds.length ? h.dims[v.dimIds[v.dimIds.length - 1]!]!.size : 1;
     rows.forEach((s, r) => {
@@ -450,5 +536,9 @@ function readHeaderFd(fd: number, path: string): NcHeader {
 /** Reads just the header of a classic / 64-bit offset file. */
 export function readNetcdfHeader(path: string): NcHeader {
   const fd = openSync(path, 'r');
-  try { return readHeaderFd(fd, path); } finally { closeSync(fd); }
+  try {
+    return readHeaderFd(fd, path);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -35,8 +35,12 @@ export class SimulatorFaults {
   }
 
   drift(chamber: string, quantity: Controlled | string, offset: number): void {
-    if (!isControlled(quantity)) throw new Error(`fault injector: "${quantity}" is not a controlled quantity (air_temperature, relative_humidity, co2, par)`);
-    if (!Number.isFinite(offset)) throw new Error(`fault injector: drift offset must be a finite number (got ${offset})`);
+    if (!isControlled(quantity))
+      throw new Error(
+        `fault injector: "${quantity}" is not a controlled quantity (air_temperature, relative_humidity, co2, par)`,
+      );
+    if (!Number.isFinite(offset))
+      throw new Error(`fault injector: drift offset must be a finite number (got ${offset})`);
     const m = this.model(chamber);
     if (offset === 0) m.faults.drift.delete(quantity);
     else m.faults.drift.set(quantity, offset);

@@ -26,12 +26,24 @@ export function storeTag(banks: UnitBanks, tag: ModbusTag, order: WordOrder, val
 }
 
 /** Serves the Modbus chambers of one port as units of one fast Modbus TCP server. */
-export async function serveModbusChambers(list: Array<{ resolved: ResolvedModbus; model: ChamberModel }>, port: number, host: string, log: Logger): Promise<{ chambers: SimulatedChamber[]; stop(): Promise<void> }> {
+export async function serveModbusChambers(
+  list: Array<{ resolved: ResolvedModbus; model: ChamberModel }>,
+  port: number,
+  host: string,
+  log: Logger,
+): Promise<{ chambers: SimulatedChamber[]; stop(): Promise<void> }> {
   const server = await startModbusServer({ port, host });
   const units = list.map(({ resolved, model }) => {
     const id = resolved.chamber.modbus.unit_id;
     const tags = resolved.tags.map((t) => ({ ...t, area: t.area ?? resolved.profile.defaults.area }));
-    return { resolved, id, banks: server.unit(id), bindings: bindTags(tags, model), order: resolved.profile.defaults.order, frozen: new Set<string>() };
+    return {
+      resolved,
+      id,
+      banks: server.unit(id),
+      bindings: bindTags(tags, model),
+      order: resolved.profile.defaults.order,
+      frozen: new Set<string>(),
+    };
   });
   const update = (u: (typeof units)[number]) => {
     for (const b of u.bindings) {
@@ -48,25 +60,41 @@ export async function serveModbusChambers(list: Array<{ resolved: ResolvedModbus
   server.onWrite((e) => {
     const u = units.find((x) => x.id === e.unit);
     if (!u) return;
-    const hit = (b: TagBinding<ModbusTag>) => b.tag.area === e.area && b.tag.address < e.address + e.count && b.tag.address + Math.max(1, registerCount(b.tag)) > e.address;
+    const hit = (b: TagBinding<ModbusTag>) =>
+      b.tag.area === e.area &&
+      b.tag.address < e.address + e.count &&
+      b.tag.address + Math.max(1, registerCount(b.tag)) > e.address;
     for (const b of u.bindings.filter(hit)) {
-      const words = e.area === 'coil' ? [u.banks.coil[b.tag.address]!] : Array.from(u.banks.holding.subarray(b.tag.address, b.tag.address + 4));
+      const words =
+        e.area === 'coil'
+          ? [u.banks.coil[b.tag.address]!]
+          : Array.from(u.banks.holding.subarray(b.tag.address, b.tag.address + 4));
       const value = decodeTag(b.tag, words, 0, b.tag.order ?? u.order);
-      if (b.write(value)) log.info(`chamber ${u.resolved.chamber.id}: ${b.tag.name} set to ${String(value)} by a client`);
+      if (b.write(value))
+        log.info(`chamber ${u.resolved.chamber.id}: ${b.tag.name} set to ${String(value)} by a client`);
     }
   });
   for (const u of units) {
     // Constant identification registers (no simulator hint) get a plausible value once.
-    for (const b of u.bindings) if (b.tag.type === 'string' && !b.tag.sim) storeTag(u.banks, b.tag, b.tag.order ?? u.order, `SIM-${u.resolved.chamber.id}`);
+    for (const b of u.bindings)
+      if (b.tag.type === 'string' && !b.tag.sim)
+        storeTag(u.banks, b.tag, b.tag.order ?? u.order, `SIM-${u.resolved.chamber.id}`);
     update(u);
   }
   return {
-    chambers: units.map((u) => ({ chamber: u.resolved.chamber.id, endpoint: `tcp://${host}:${server.port} unit ${u.id}`, update: () => update(u), frozen: u.frozen, silence: (on: boolean) => server.setSilent(u.id, on),
+    chambers: units.map((u) => ({
+      chamber: u.resolved.chamber.id,
+      endpoint: `tcp://${host}:${server.port} unit ${u.id}`,
+      update: () => update(u),
+      frozen: u.frozen,
+      silence: (on: boolean) => server.setSilent(u.id, on),
       fail: (tag: string, on: boolean) => {
         const t = u.bindings.find((x) => x.tag.name === tag)?.tag;
         if (!t) throw new Error(`chamber ${u.resolved.chamber.id}: no tag "${tag}"`);
-        for (let i = 0; i < Math.max(1, registerCount(t)); i++) server.setFailing(u.id, t.area ?? 'holding', t.address + i, on);
-      } })),
+        for (let i = 0; i < Math.max(1, registerCount(t)); i++)
+          server.setFailing(u.id, t.area ?? 'holding', t.address + i, on);
+      },
+    })),
     stop: () => server.close(),
   };
 }

@@ -14,7 +14,12 @@ export interface UnitBanks {
   holding: Uint16Array;
 }
 
-export interface WriteEvent { unit: number; area: 'coil' | 'holding'; address: number; count: number }
+export interface WriteEvent {
+  unit: number;
+  area: 'coil' | 'holding';
+  address: number;
+  count: number;
+}
 
 export interface RunningModbusServer {
   port: number;
@@ -46,7 +51,12 @@ export async function startModbusServer(opts: { port: number; host?: string }): 
   const unit = (id: number): UnitBanks => {
     let u = units.get(id);
     if (!u) {
-      u = { coil: new Uint8Array(65536), discrete: new Uint8Array(65536), input: new Uint16Array(65536), holding: new Uint16Array(65536) };
+      u = {
+        coil: new Uint8Array(65536),
+        discrete: new Uint8Array(65536),
+        input: new Uint16Array(65536),
+        holding: new Uint16Array(65536),
+      };
       units.set(id, u);
     }
     return u;
@@ -59,7 +69,9 @@ export async function startModbusServer(opts: { port: number; host?: string }): 
     const banks = units.get(id);
     if (!banks || silent.has(id) || pdu.length < 1) return;
     requests++;
-    const reply = fails(id, pdu) ? exception(pdu[0]!, 4) : respond(banks, pdu, (e) => listeners.forEach((l) => l({ unit: id, ...e })));
+    const reply = fails(id, pdu)
+      ? exception(pdu[0]!, 4)
+      : respond(banks, pdu, (e) => listeners.forEach((l) => l({ unit: id, ...e })));
     const out = Buffer.allocUnsafe(7 + reply.length);
     out.writeUInt16BE(tid, 0);
     out.writeUInt16BE(0, 2);
@@ -88,7 +100,13 @@ export async function startModbusServer(opts: { port: number; host?: string }): 
     sock.on('close', () => sockets.delete(sock));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`Modbus simulator: cannot listen on ${opts.host ?? '0.0.0.0'}:${opts.port}: ${err.code ?? err.message}`)));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          `Modbus simulator: cannot listen on ${opts.host ?? '0.0.0.0'}:${opts.port}: ${err.code ?? err.message}`,
+        ),
+      ),
+    );
     server.listen(opts.port, opts.host ?? '0.0.0.0', () => resolve());
   });
   const addr = server.address();
@@ -171,4 +189,3 @@ function respond(b: UnitBanks, pdu: Buffer, wrote: (e: Omit<WriteEvent, 'unit'>)
       return exception(fc, 1);
   }
 }
-

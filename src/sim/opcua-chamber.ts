@@ -20,11 +20,26 @@ export interface SimulatedChamber {
 }
 
 /** Serves one chamber's OPC UA profile on its endpoint's port, fed by the chamber model. */
-export async function serveOpcuaChamber(resolved: ResolvedOpcua, model: ChamberModel, port: number, host: string, log: Logger): Promise<SimulatedChamber & { certificate(): Buffer; stop(): Promise<void> }> {
+export async function serveOpcuaChamber(
+  resolved: ResolvedOpcua,
+  model: ChamberModel,
+  port: number,
+  host: string,
+  log: Logger,
+): Promise<SimulatedChamber & { certificate(): Buffer; stop(): Promise<void> }> {
   const first = parseNodeIdText(resolved.profile.tags[0]!.node);
-  const namespaceUri = first.namespace.kind === 'uri' ? first.namespace.uri : `urn:octopus:sim:${resolved.profile.vendor}`;
-  const server = await startOpcuaServer({ port, host, namespaceUri, profile: { profile: resolved.profile, folder: 'Chamber' } });
-  const bindings = bindTags(resolved.profile.tags, model).map((b) => ({ ...b, id: parseNodeIdText(b.tag.node).identifier }));
+  const namespaceUri =
+    first.namespace.kind === 'uri' ? first.namespace.uri : `urn:octopus:sim:${resolved.profile.vendor}`;
+  const server = await startOpcuaServer({
+    port,
+    host,
+    namespaceUri,
+    profile: { profile: resolved.profile, folder: 'Chamber' },
+  });
+  const bindings = bindTags(resolved.profile.tags, model).map((b) => ({
+    ...b,
+    id: parseNodeIdText(b.tag.node).identifier,
+  }));
   const byId = new Map(bindings.map((b) => [b.id, b]));
   server.onWrite(({ id, value }) => {
     const b = byId.get(id);
@@ -53,7 +68,15 @@ export async function serveOpcuaChamber(resolved: ResolvedOpcua, model: ChamberM
     else failed.delete(tag);
     update();
   };
-  return { chamber: resolved.chamber.id, endpoint: server.endpoint, update, frozen, fail, certificate: () => server.certificate(), stop: () => server.stop() };
+  return {
+    chamber: resolved.chamber.id,
+    endpoint: server.endpoint,
+    update,
+    frozen,
+    fail,
+    certificate: () => server.certificate(),
+    stop: () => server.stop(),
+  };
 }
 
 const INTEGER = new Set<OpcuaType>(['SByte', 'Byte', 'Int16', 'UInt16', 'Int32', 'UInt32', 'Int64', 'UInt64']);

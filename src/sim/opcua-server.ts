@@ -90,17 +90,25 @@ export const DEFAULT_SIM_PKI_DIR = join(tmpdir(), 'octopus-opcua-pki', 'server')
 function statusCodeByName(name: string): StatusCode {
   // StatusCodes is a class whose static members are the codes; index it by name.
   const code = (StatusCodes as unknown as Record<string, StatusCode | undefined>)[name];
-  if (!code) throw new Error(`unknown OPC UA status code name "${name}" (e.g. Good, BadSensorFailure, UncertainLastUsableValue)`);
+  if (!code)
+    throw new Error(
+      `unknown OPC UA status code name "${name}" (e.g. Good, BadSensorFailure, UncertainLastUsableValue)`,
+    );
   return code;
 }
 
 function toVariant(type: OpcuaType, value: SimValue): Variant {
   const dataType = DataType[type];
-  if (type === 'DateTime') return new Variant({ dataType, value: new Date(typeof value === 'boolean' ? Number(value) : value) });
+  if (type === 'DateTime')
+    return new Variant({ dataType, value: new Date(typeof value === 'boolean' ? Number(value) : value) });
   if (type === 'Int64' || type === 'UInt64') {
     const n = BigInt(Math.trunc(Number(value)));
     const u = BigInt.asUintN(64, n);
-    return new Variant({ dataType, arrayType: VariantArrayType.Scalar, value: [Number(u >> 32n), Number(u & 0xffffffffn)] });
+    return new Variant({
+      dataType,
+      arrayType: VariantArrayType.Scalar,
+      value: [Number(u >> 32n), Number(u & 0xffffffffn)],
+    });
   }
   return new Variant({ dataType, value });
 }
@@ -119,7 +127,9 @@ function profileVariables(profile: OpcuaProfile): SimVariable[] {
   return profile.tags.map((t) => {
     const parsed = parseNodeIdText(t.node);
     if (parsed.namespace.kind !== 'uri' || parsed.identifierType !== 's') {
-      throw new Error(`simulator needs node ids of the form nsu=<uri>;s=<id>; tag "${t.name}" has ${JSON.stringify(t.node)}`);
+      throw new Error(
+        `simulator needs node ids of the form nsu=<uri>;s=<id>; tag "${t.name}" has ${JSON.stringify(t.node)}`,
+      );
     }
     const initial = t.type === 'Boolean' ? false : t.type === 'String' ? '' : t.type === 'DateTime' ? 0 : (t.min ?? 0);
     return {
@@ -165,10 +175,18 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
     resourcePath: '',
     disableDiscovery: true,
     allowAnonymous: !opts.users,
-    userManager: opts.users ? { isValidUser: (u: string, p: string) => opts.users!.some((x) => x.username === u && x.password === p) } : undefined,
-    serverCertificateManager: new OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: true }),
+    userManager: opts.users
+      ? { isValidUser: (u: string, p: string) => opts.users!.some((x) => x.username === u && x.password === p) }
+      : undefined,
+    serverCertificateManager: new OPCUACertificateManager({
+      rootFolder: pkiDir,
+      automaticallyAcceptUnknownCertificate: true,
+    }),
     // X.509 user tokens are checked against this store; a simulator trusts any user certificate.
-    userCertificateManager: new OPCUACertificateManager({ rootFolder: `${pkiDir}-users`, automaticallyAcceptUnknownCertificate: true }),
+    userCertificateManager: new OPCUACertificateManager({
+      rootFolder: `${pkiDir}-users`,
+      automaticallyAcceptUnknownCertificate: true,
+    }),
     buildInfo: { productName: 'octopus-sim', manufacturerName: 'octopus', softwareVersion: '1' },
     serverInfo: { applicationUri: 'urn:octopus:sim', productUri: 'urn:octopus:sim' },
     maxConnectionsPerEndpoint: 50,
@@ -187,7 +205,11 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
   };
   const main = namespaceFor(opts.namespaceUri);
   const folderName = opts.profile?.folder ?? 'Simulation';
-  const folder: UAObject = main.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: folderName, nodeId: `s=${folderName}` });
+  const folder: UAObject = main.addObject({
+    organizedBy: addressSpace.rootFolder.objects,
+    browseName: folderName,
+    nodeId: `s=${folderName}`,
+  });
 
   // Dotted ids become folders, as PLCs lay them out: Chamber.Setpoints.CO2 → Chamber/Setpoints/CO2.
   const folders = new Map<string, UAObject>();
@@ -252,7 +274,8 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
       for (const cb of writeListeners) cb(e);
     });
   };
-  for (const v of [...(opts.profile ? profileVariables(opts.profile.profile) : []), ...(opts.variables ?? [])]) addVariable(v);
+  for (const v of [...(opts.profile ? profileVariables(opts.profile.profile) : []), ...(opts.variables ?? [])])
+    addVariable(v);
 
   await server.start();
   const host = opts.host ?? '127.0.0.1';
@@ -262,7 +285,8 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<Runnin
     ids: () => [...nodes.keys()],
     setValue(id, value, o = {}) {
       const entry = nodes.get(id);
-      if (!entry) throw new Error(`OPC UA simulator: no variable "${id}" (known: ${[...nodes.keys()].slice(0, 10).join(', ')}…)`);
+      if (!entry)
+        throw new Error(`OPC UA simulator: no variable "${id}" (known: ${[...nodes.keys()].slice(0, 10).join(', ')}…)`);
       const ts = o.sourceTimestamp === undefined ? new Date() : new Date(o.sourceTimestamp);
       settingFromSource = true;
       try {

@@ -9,7 +9,13 @@ import { clientPkiDir } from '../drivers/opcua/client.ts';
 import { ClientPki } from '../drivers/opcua/pki.ts';
 import { trustOwnServer } from '../drivers/opcua/trust.ts';
 
-async function trustSimulatedPlc(dataDir: string, endpoint: string, chamber: string, certificate: Buffer, log: Logger): Promise<void> {
+async function trustSimulatedPlc(
+  dataDir: string,
+  endpoint: string,
+  chamber: string,
+  certificate: Buffer,
+  log: Logger,
+): Promise<void> {
   const pki = new ClientPki(clientPkiDir(dataDir));
   try {
     const info = await trustOwnServer(pki, endpoint, chamber, certificate);
@@ -39,7 +45,12 @@ export function loopbackPort(endpoint: string): { host: string; port: number } |
 
 /** Chambers differ a little (a CO2 treatment, a cooler programme), as in a real facility. */
 function programmeFor(index: number): ChamberProgramme {
-  const variants: Array<Partial<ChamberProgramme>> = [{}, { co2: 700 }, { dayTemperature: 22, nightTemperature: 16 }, { humidity: 75, dayPar: 600 }];
+  const variants: Array<Partial<ChamberProgramme>> = [
+    {},
+    { co2: 700 },
+    { dayTemperature: 22, nightTemperature: 16 },
+    { humidity: 75, dayPar: 600 },
+  ];
   return { ...DEFAULT_PROGRAMME, ...variants[index % variants.length] };
 }
 
@@ -57,7 +68,13 @@ export async function startSimulator(loaded: LoadedConfig, log: Logger): Promise
   const models = new Map<string, ChamberModel>();
   const modbusByPort = new Map<number, Array<{ resolved: ResolvedModbus; model: ChamberModel }>>();
   // OPC UA chambers are one server each: dropping one stops it, restoring serves it again.
-  const opcua = new Map<string, { serve: () => Promise<SimulatedChamber & { stop(): Promise<void> }>; current?: SimulatedChamber & { stop(): Promise<void> } }>();
+  const opcua = new Map<
+    string,
+    {
+      serve: () => Promise<SimulatedChamber & { stop(): Promise<void> }>;
+      current?: SimulatedChamber & { stop(): Promise<void> };
+    }
+  >();
   const dropped = new Set<string>();
   try {
     for (const [i, r] of loaded.chambers.entries()) {
@@ -66,14 +83,22 @@ export async function startSimulator(loaded: LoadedConfig, log: Logger): Promise
       const model = new ChamberModel(sim.seed + i, programmeFor(i), simNow());
       models.set(r.chamber.id, model);
       if (r.chamber.driver === 'opcua') {
-        const serve = () => serveOpcuaChamber(r as Extract<ResolvedChamber, { chamber: { driver: 'opcua' } }>, model, at.port, at.host, log);
+        const serve = () =>
+          serveOpcuaChamber(
+            r as Extract<ResolvedChamber, { chamber: { driver: 'opcua' } }>,
+            model,
+            at.port,
+            at.host,
+            log,
+          );
         const one = await serve();
         const entry: { serve: typeof serve; current?: typeof one } = { serve, current: one };
         opcua.set(r.chamber.id, entry);
         served.push(one);
         stoppers.push(async () => entry.current?.stop());
         // A secured simulated PLC is ours: its certificate is trusted for its endpoint (docs/security.md).
-        if (r.chamber.opcua.security_mode !== 'None') await trustSimulatedPlc(loaded.dataDir, r.chamber.endpoint, r.chamber.id, one.certificate(), log);
+        if (r.chamber.opcua.security_mode !== 'None')
+          await trustSimulatedPlc(loaded.dataDir, r.chamber.endpoint, r.chamber.id, one.certificate(), log);
       } else {
         const list = modbusByPort.get(at.port) ?? [];
         list.push({ resolved: r as ResolvedModbus, model });
@@ -105,7 +130,10 @@ export async function startSimulator(loaded: LoadedConfig, log: Logger): Promise
         if (drop) {
           const cur = o.current;
           o.current = undefined;
-          served.splice(served.findIndex((s) => s === cur), 1);
+          served.splice(
+            served.findIndex((s) => s === cur),
+            1,
+          );
           await cur?.stop();
         } else {
           o.current = await o.serve();

@@ -73,10 +73,15 @@ export function bindTags<T extends Tag>(input: readonly T[], model: ChamberModel
     }
     const hint = tag.sim;
     if (hint === 'run') {
-      return { tag: original, read: () => model.value('run'), write: (v) => ((model.running = Boolean(Number(v)) || v === true), true) };
+      return {
+        tag: original,
+        read: () => model.value('run'),
+        write: (v) => ((model.running = Boolean(Number(v)) || v === true), true),
+      };
     }
     if (hint && isQuantity(hint)) return { tag: original, read: () => model.value(hint), write: () => false };
-    if (tag.type === 'string' || tag.type === 'String' || tag.type === 'DateTime') return { tag: original, read: () => undefined, write: () => false };
+    if (tag.type === 'string' || tag.type === 'String' || tag.type === 'DateTime')
+      return { tag: original, read: () => undefined, write: () => false };
     let held = constantFor(tag);
     return {
       tag: original,

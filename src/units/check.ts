@@ -5,14 +5,42 @@ import { convertible, describeUnit, type Unit } from './unit.ts';
 
 /** Spellings integrators bring from datasheets that udunits2 writes differently. */
 const HINTS: Record<string, string> = {
-  kWh: 'kW h', Wh: 'W h', MWh: 'MW h', Ah: 'A h', mAh: 'mA h', VAh: 'V A h', deg: 'degree', degs: 'degree',
-  psig: 'psi', psia: 'psi', mho: 'S', micron: 'um', sec: 's', mins: 'min', hrs: 'h',
+  kWh: 'kW h',
+  Wh: 'W h',
+  MWh: 'MW h',
+  Ah: 'A h',
+  mAh: 'mA h',
+  VAh: 'V A h',
+  deg: 'degree',
+  degs: 'degree',
+  psig: 'psi',
+  psia: 'psi',
+  mho: 'S',
+  micron: 'um',
+  sec: 's',
+  mins: 'min',
+  hrs: 'h',
 };
 
 const ASCII: Array<[RegExp, string]> = [
-  [/°C|℃/g, 'degree_Celsius'], [/°F|℉/g, 'degree_Fahrenheit'], [/°/g, 'degree'],
-  [/[µμ]/g, 'u'], [/[Ω\u2126]/g, 'ohm'], [/·/g, '.'], [/¹/g, '1'], [/²/g, '2'], [/³/g, '3'],
-  [/⁰/g, '0'], [/⁴/g, '4'], [/⁵/g, '5'], [/⁶/g, '6'], [/⁷/g, '7'], [/⁸/g, '8'], [/⁹/g, '9'], [/⁻|−/g, '-'], [/\u00a0/g, ' '],
+  [/°C|℃/g, 'degree_Celsius'],
+  [/°F|℉/g, 'degree_Fahrenheit'],
+  [/°/g, 'degree'],
+  [/[µμ]/g, 'u'],
+  [/[Ω\u2126]/g, 'ohm'],
+  [/·/g, '.'],
+  [/¹/g, '1'],
+  [/²/g, '2'],
+  [/³/g, '3'],
+  [/⁰/g, '0'],
+  [/⁴/g, '4'],
+  [/⁵/g, '5'],
+  [/⁶/g, '6'],
+  [/⁷/g, '7'],
+  [/⁸/g, '8'],
+  [/⁹/g, '9'],
+  [/⁻|−/g, '-'],
+  [/\u00a0/g, ' '],
 ];
 
 /** The ASCII udunits2 spelling of a unit typed with symbols from a datasheet (m³ → m3, µ → u). */
@@ -42,7 +70,10 @@ export function checkUnit(text: string): UnitCheck {
   }
   if (/[^\x20-\x7e]/.test(text)) {
     const ascii = asciiSpelling(text);
-    return { ok: false, message: `unit "${text}": write units in ASCII ("${ascii}"); udunits2 reads non-ASCII symbols only in its UTF-8 mode, NetCDF tools using its ASCII or Latin-1 mode do not` };
+    return {
+      ok: false,
+      message: `unit "${text}": write units in ASCII ("${ascii}"); udunits2 reads non-ASCII symbols only in its UTF-8 mode, NetCDF tools using its ASCII or Latin-1 mode do not`,
+    };
   }
   if (text !== text.trim()) return { ok: false, message: `unit "${text}" has leading or trailing spaces` };
   return { ok: true, unit: parsed.unit };
@@ -53,21 +84,42 @@ export function checkUnit(text: string): UnitCheck {
  * only as an alias of a renamed name) and the tag's unit converts to its canonical units.
  * Returns the problems as [field, message] pairs.
  */
-export function checkStandardName(name: string, unitText: string | undefined, unit: Unit | undefined): Array<['standard_name' | 'unit', string]> {
+export function checkStandardName(
+  name: string,
+  unitText: string | undefined,
+  unit: Unit | undefined,
+): Array<['standard_name' | 'unit', string]> {
   const cf = loadCfTable();
   const canonical = cf.canonical.get(name);
   if (canonical === undefined) {
     const now = cf.aliases.get(name);
-    if (now !== undefined) return [['standard_name', `standard_name "${name}" is an alias: CF Standard Name Table v${cf.version} now calls it "${now}"; use that name`]];
+    if (now !== undefined)
+      return [
+        [
+          'standard_name',
+          `standard_name "${name}" is an alias: CF Standard Name Table v${cf.version} now calls it "${now}"; use that name`,
+        ],
+      ];
     const close = suggest(name, cf.canonical.keys(), 3);
-    return [['standard_name', `standard_name "${name}" is not in the CF Standard Name Table v${cf.version}${close.length ? ` (did you mean ${close.map((c) => `"${c}"`).join(', ')}?)` : ''}`]];
+    return [
+      [
+        'standard_name',
+        `standard_name "${name}" is not in the CF Standard Name Table v${cf.version}${close.length ? ` (did you mean ${close.map((c) => `"${c}"`).join(', ')}?)` : ''}`,
+      ],
+    ];
   }
-  if (unitText === undefined) return [['unit', `standard_name "${name}" needs a unit that converts to its canonical units "${canonical}"`]];
+  if (unitText === undefined)
+    return [['unit', `standard_name "${name}" needs a unit that converts to its canonical units "${canonical}"`]];
   if (!unit) return [];
   const want = parseUnit(canonical);
   if (!want.ok) return [];
   if (!convertible(unit, want.unit)) {
-    return [['unit', `unit "${unitText}" (${describeUnit(unit)}) does not convert to "${canonical}" (${describeUnit(want.unit)}), the canonical units of standard_name "${name}"`]];
+    return [
+      [
+        'unit',
+        `unit "${unitText}" (${describeUnit(unit)}) does not convert to "${canonical}" (${describeUnit(want.unit)}), the canonical units of standard_name "${name}"`,
+      ],
+    ];
   }
   return [];
 }

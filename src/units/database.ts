@@ -4,13 +4,20 @@ import { fileURLToPath } from 'node:url';
 
 /** The UDUNITS-2 XML database shipped in resources/udunits (see its README for the licence). */
 export const UDUNITS_DIR = fileURLToPath(new URL('../../resources/udunits/', import.meta.url));
-const FILES = ['udunits2-prefixes.xml', 'udunits2-base.xml', 'udunits2-derived.xml', 'udunits2-accepted.xml', 'udunits2-common.xml'];
+const FILES = [
+  'udunits2-prefixes.xml',
+  'udunits2-base.xml',
+  'udunits2-derived.xml',
+  'udunits2-accepted.xml',
+  'udunits2-common.xml',
+];
 
 /** SI base quantities, in the order of a unit's dimension vector. */
 export const BASE_SYMBOLS = ['m', 'kg', 's', 'A', 'K', 'mol', 'cd'] as const;
 
 /** How a database unit is defined: one of the base units, dimensionless (radian), or a unit expression. */
-export type UnitDefinition = { kind: 'base'; index: number } | { kind: 'dimensionless' } | { kind: 'expression'; text: string };
+export type UnitDefinition =
+  { kind: 'base'; index: number } | { kind: 'dimensionless' } | { kind: 'expression'; text: string };
 
 export interface Prefix {
   value: number;
@@ -39,7 +46,8 @@ const decode = (s: string): string =>
     .replace(/&amp;/g, '&')
     .trim();
 
-const all = (xml: string, tag: string): string[] => [...xml.matchAll(new RegExp(`<${tag}(?:\\s[^>]*)?>([\\s\\S]*?)</${tag}>`, 'g'))].map((m) => m[1]!);
+const all = (xml: string, tag: string): string[] =>
+  [...xml.matchAll(new RegExp(`<${tag}(?:\\s[^>]*)?>([\\s\\S]*?)</${tag}>`, 'g'))].map((m) => m[1]!);
 
 /** The plural udunits2 forms for a singular name (xml.c): -y → -ies after a consonant, s/x/z/ch/sh → +es, else +s. */
 export function pluralOf(singular: string): string {
@@ -86,7 +94,12 @@ export function unitDatabase(dir = UDUNITS_DIR): UnitDatabase {
     }
   }
   const longestFirst = (a: Prefix, b: Prefix) => b.text.length - a.text.length;
-  const db = { names, symbols, prefixNames: prefixNames.sort(longestFirst), prefixSymbols: prefixSymbols.sort(longestFirst) };
+  const db = {
+    names,
+    symbols,
+    prefixNames: prefixNames.sort(longestFirst),
+    prefixSymbols: prefixSymbols.sort(longestFirst),
+  };
   if (dir === UDUNITS_DIR) cached = db;
   return db;
 }

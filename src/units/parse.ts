@@ -26,23 +26,49 @@ type State = 'INITIAL' | 'ID_SEEN';
 
 const SPACE = '[ \\t\\r\\f\\v]';
 const RULES: Array<{ type: TokenType; re: RegExp; states: State[] }> = [
-  { type: 'SHIFT', re: new RegExp(`${SPACE}*(@|[Aa][Ff][Tt][Ee][Rr]|[Ff][Rr][Oo][Mm]|[Rr][Ee][Ff]|[Ss][Ii][Nn][Cc][Ee])${SPACE}*`, 'y'), states: ['INITIAL', 'ID_SEEN'] },
+  {
+    type: 'SHIFT',
+    re: new RegExp(
+      `${SPACE}*(@|[Aa][Ff][Tt][Ee][Rr]|[Ff][Rr][Oo][Mm]|[Rr][Ee][Ff]|[Ss][Ii][Nn][Cc][Ee])${SPACE}*`,
+      'y',
+    ),
+    states: ['INITIAL', 'ID_SEEN'],
+  },
   { type: 'DIVIDE', re: new RegExp(`${SPACE}*([Pp][Ee][Rr]|/)${SPACE}*`, 'y'), states: ['INITIAL', 'ID_SEEN'] },
   { type: 'MULTIPLY', re: new RegExp(`-|\\.|\\*|\u00b7|${SPACE}+`, 'y'), states: ['INITIAL', 'ID_SEEN'] },
   { type: 'EXPONENT', re: /(\^|\*\*)[+-]?[0-9]+/y, states: ['INITIAL', 'ID_SEEN'] },
   { type: 'EXPONENT', re: /[\u00b9\u00b2\u00b3\u2070\u2074-\u2079]+/y, states: ['INITIAL', 'ID_SEEN'] },
-  { type: 'REAL', re: /[+-]?([0-9]+[eE][+-]?[0-9]+|([0-9]+\.[0-9]+|[0-9]+\.|\.[0-9]+)([eE][+-]?[0-9]+)?)/y, states: ['INITIAL'] },
+  {
+    type: 'REAL',
+    re: /[+-]?([0-9]+[eE][+-]?[0-9]+|([0-9]+\.[0-9]+|[0-9]+\.|\.[0-9]+)([eE][+-]?[0-9]+)?)/y,
+    states: ['INITIAL'],
+  },
   { type: 'INT', re: /[+-]?[0-9]+/y, states: ['INITIAL', 'ID_SEEN'] },
-  { type: 'LOGREF', re: new RegExp(`(log|lg|ln|lb)${SPACE}*\\(${SPACE}*[Rr][Ee](:${SPACE})?${SPACE}*`, 'y'), states: ['INITIAL', 'ID_SEEN'] },
+  {
+    type: 'LOGREF',
+    re: new RegExp(`(log|lg|ln|lb)${SPACE}*\\(${SPACE}*[Rr][Ee](:${SPACE})?${SPACE}*`, 'y'),
+    states: ['INITIAL', 'ID_SEEN'],
+  },
 ];
 
-const SUPERSCRIPT: Record<string, number> = { '\u2070': 0, '\u00b9': 1, '\u00b2': 2, '\u00b3': 3, '\u2074': 4, '\u2075': 5, '\u2076': 6, '\u2077': 7, '\u2078': 8, '\u2079': 9 };
+const SUPERSCRIPT: Record<string, number> = {
+  '\u2070': 0,
+  '\u00b9': 1,
+  '\u00b2': 2,
+  '\u00b3': 3,
+  '\u2074': 4,
+  '\u2075': 5,
+  '\u2076': 6,
+  '\u2077': 7,
+  '\u2078': 8,
+  '\u2079': 9,
+};
 
 /** The scanner's `letter`: ASCII letters and _, Latin-1 letters, and UTF-8 characters other than superscripts and the middle dot. */
 function isLetter(cp: number): boolean {
   if ((cp >= 0x41 && cp <= 0x5a) || (cp >= 0x61 && cp <= 0x7a) || cp === 0x5f) return true;
   if (cp < 0x80) return false;
-  if (cp <= 0xbf) return (cp <= 0xb0 || cp === 0xb4 || cp === 0xb5 || cp >= 0xba);
+  if (cp <= 0xbf) return cp <= 0xb0 || cp === 0xb4 || cp === 0xb5 || cp >= 0xba;
   if (cp <= 0xff) return cp !== 0xd7 && cp !== 0xf7;
   if (cp < 0x200) return false;
   if (cp >= 0x2070 && cp <= 0x207b) return false;
@@ -105,9 +131,14 @@ class Scanner {
         this.state = 'ID_SEEN';
         break;
       case 'EXPONENT':
-        if (best.text.startsWith('^') || best.text.startsWith('*')) value = parseInt(best.text.replace(/^(\^|\*\*)/, ''), 10);
+        if (best.text.startsWith('^') || best.text.startsWith('*'))
+          value = parseInt(best.text.replace(/^(\^|\*\*)/, ''), 10);
         else {
-          value = Number(Array.from(best.text).map((c) => SUPERSCRIPT[c]).join(''));
+          value = Number(
+            Array.from(best.text)
+              .map((c) => SUPERSCRIPT[c])
+              .join(''),
+          );
           this.state = 'INITIAL';
         }
         break;
@@ -130,9 +161,15 @@ class Scanner {
     const rest = this.text.slice(this.pos);
     const n = /^[+-]?([0-9]+[eE][+-]?[0-9]+|([0-9]+\.[0-9]+|[0-9]+\.|\.[0-9]+)([eE][+-]?[0-9]+)?|[0-9]+)/.exec(rest);
     // Like flex: the longest match wins; a date ties with a plain integer and wins (time units only).
-    const d = isTime ? /^([+-]?\d{1,7})(?:-(\d{1,2})(?:-(\d{1,2}))?)?(?:(?:T|[ \t]+)(\d{1,2}):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?)?[ \t]*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?/.exec(rest) : null;
+    const d = isTime
+      ? /^([+-]?\d{1,7})(?:-(\d{1,2})(?:-(\d{1,2}))?)?(?:(?:T|[ \t]+)(\d{1,2}):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?)?[ \t]*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?/.exec(
+          rest,
+        )
+      : null;
     if (d && d[0].length >= (n?.[0].length ?? 0)) {
-      const ms = Date.UTC(Number(d[1]), Number(d[2] ?? 1) - 1, Number(d[3] ?? 1), Number(d[4] ?? 0), Number(d[5] ?? 0), 0) + Number(d[6] ?? 0) * 1000;
+      const ms =
+        Date.UTC(Number(d[1]), Number(d[2] ?? 1) - 1, Number(d[3] ?? 1), Number(d[4] ?? 0), Number(d[5] ?? 0), 0) +
+        Number(d[6] ?? 0) * 1000;
       this.pos += d[0].length;
       this.state = 'INITIAL';
       return { value: (ms - Date.UTC(2001, 0, 1)) / 1000, since: true };
@@ -147,14 +184,20 @@ class Scanner {
 export type ParseResult = { ok: true; unit: Unit } | { ok: false; error: string; unknown?: string };
 
 class ParseError extends Error {
-  constructor(message: string, readonly unknown?: string) {
+  constructor(
+    message: string,
+    readonly unknown?: string,
+  ) {
     super(message);
   }
 }
 
 class Parser {
   private readonly s: Scanner;
-  constructor(text: string, private readonly resolve: (id: string) => Unit | undefined) {
+  constructor(
+    text: string,
+    private readonly resolve: (id: string) => Unit | undefined,
+  ) {
     this.s = new Scanner(text);
   }
 
@@ -183,7 +226,13 @@ class Parser {
   }
 
   private startsPower(t: Token): boolean {
-    return t.type === 'ID' || t.type === 'LOGREF' || t.type === 'INT' || t.type === 'REAL' || (t.type === 'CHAR' && t.text === '(');
+    return (
+      t.type === 'ID' ||
+      t.type === 'LOGREF' ||
+      t.type === 'INT' ||
+      t.type === 'REAL' ||
+      (t.type === 'CHAR' && t.text === '(')
+    );
   }
 
   private productExp(): Unit {
@@ -254,7 +303,12 @@ class Resolver {
     if (this.active.has(def)) throw new UnitError('circular unit definition');
     this.active.add(def);
     try {
-      const u = def.kind === 'base' ? baseUnit(def.index) : def.kind === 'dimensionless' ? ONE : new Parser(def.text, (id) => this.id(id)).spec();
+      const u =
+        def.kind === 'base'
+          ? baseUnit(def.index)
+          : def.kind === 'dimensionless'
+            ? ONE
+            : new Parser(def.text, (id) => this.id(id)).spec();
       this.memo.set(def, u);
       return u;
     } finally {

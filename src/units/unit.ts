@@ -73,7 +73,8 @@ export function sameDimension(a: Unit, b: Unit): boolean {
  * base over convertible references; time references only to time references.
  */
 export function convertible(a: Unit, b: Unit): boolean {
-  if (a.log || b.log) return !!a.log && !!b.log && a.log.base === b.log.base && convertible(a.log.reference, b.log.reference);
+  if (a.log || b.log)
+    return !!a.log && !!b.log && a.log.base === b.log.base && convertible(a.log.reference, b.log.reference);
   if ((a.since === undefined) !== (b.since === undefined)) return false;
   return sameDimension(a, b);
 }
@@ -86,7 +87,8 @@ export function convert(value: number, a: Unit, b: Unit): number {
 
 /** The unit in SI base units, `1000 m-1 kg s-2`, for messages. */
 export function describeUnit(u: Unit): string {
-  if (u.log) return `${u.factor === 1 ? '' : `${Number(u.factor.toPrecision(12))} `}log${u.log.base === 10 ? '10' : u.log.base === 2 ? '2' : ''}(re ${describeUnit(u.log.reference)})`;
+  if (u.log)
+    return `${u.factor === 1 ? '' : `${Number(u.factor.toPrecision(12))} `}log${u.log.base === 10 ? '10' : u.log.base === 2 ? '2' : ''}(re ${describeUnit(u.log.reference)})`;
   const parts = BASE_SYMBOLS.flatMap((s, i) => {
     const d = u.dims[i]!;
     return d === 0 ? [] : [d === 1 ? s : `${s}${Number(d.toPrecision(12))}`];

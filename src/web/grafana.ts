@@ -13,7 +13,10 @@ export class GrafanaLinks {
     if (!existsSync(dir)) return;
     for (const f of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
       try {
-        const d = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { uid?: string; templating?: { list?: Array<{ name?: string }> } };
+        const d = JSON.parse(readFileSync(join(dir, f), 'utf8')) as {
+          uid?: string;
+          templating?: { list?: Array<{ name?: string }> };
+        };
         const vars = (d.templating?.list ?? []).map((v) => v.name);
         if (!d.uid) continue;
         if (vars.includes('run') && vars.includes('experiment')) this.uids.experiment = d.uid;

@@ -5,9 +5,20 @@ import { DataMessage, StatusMessage } from '../bus/payload.ts';
 import { topics } from '../bus/topics.ts';
 
 /** Latest value of one tag of a chamber. */
-export interface LiveTag { value: number | boolean | string | null; ts: number; q: string; reason?: string }
+export interface LiveTag {
+  value: number | boolean | string | null;
+  ts: number;
+  q: string;
+  reason?: string;
+}
 /** `alarms`: the chamber's alarms that are not cleared (retained `<prefix>/<chamber>/alarm`, docs/alarms.md). */
-export interface LiveChamber { chamber: string; tags: Record<string, LiveTag>; status?: StatusMessage; alarms: Alarm[]; updated: number }
+export interface LiveChamber {
+  chamber: string;
+  tags: Record<string, LiveTag>;
+  status?: StatusMessage;
+  alarms: Alarm[];
+  updated: number;
+}
 
 /**
  * Latest values per chamber, fed by the collector (`accept`) or an MQTT subscription
@@ -33,7 +44,10 @@ export class LiveValues extends EventEmitter<{ update: [LiveChamber] }> {
   /** Samples ignored because they were stamped too far in the future. */
   futureDated = 0;
 
-  constructor(private readonly now: () => number = Date.now, o: LiveOptions = {}) {
+  constructor(
+    private readonly now: () => number = Date.now,
+    o: LiveOptions = {},
+  ) {
     super();
     this.setMaxListeners(1000);
     if (o.chambers) this.known = new Set(o.chambers);
@@ -65,7 +79,12 @@ export class LiveValues extends EventEmitter<{ update: [LiveChamber] }> {
       }
       const old = c.tags[s.tag];
       if (old && old.ts > s.ts) continue; // replayed spool data is older than what we show
-      c.tags[s.tag] = { value: s.value as LiveTag['value'], ts: s.ts, q: s.q, ...(s.reason ? { reason: s.reason } : {}) };
+      c.tags[s.tag] = {
+        value: s.value as LiveTag['value'],
+        ts: s.ts,
+        q: s.q,
+        ...(s.reason ? { reason: s.reason } : {}),
+      };
     }
     c.updated = this.now();
     this.emit('update', c);
@@ -111,7 +130,12 @@ export class LiveValues extends EventEmitter<{ update: [LiveChamber] }> {
    */
   async connect(url: string, prefix: string, opts: MqttCredentials = {}): Promise<void> {
     const t = topics(prefix);
-    const conn = connectMqtt({ url, clientId: `octopus-web-${process.pid}-${Math.random().toString(16).slice(2, 8)}`, reconnectMs: 2000, ...opts });
+    const conn = connectMqtt({
+      url,
+      clientId: `octopus-web-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+      reconnectMs: 2000,
+      ...opts,
+    });
     this.conn = conn;
     // Only the configured chambers' topics: that is what the web principal may read.
     const filters = this.known ? [...this.known].flatMap((c) => [t.data(c), t.status(c)]) : [t.allData, t.allStatus];

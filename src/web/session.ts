@@ -33,7 +33,8 @@ export function cookies(req: FastifyRequest): Record<string, string> {
 
 export const sessionToken = (req: FastifyRequest): string | undefined => cookies(req)[COOKIE] || undefined;
 
-export const csrfOf = (token: string): string => createHmac('sha256', KEY).update(token).digest('base64url').slice(0, 32);
+export const csrfOf = (token: string): string =>
+  createHmac('sha256', KEY).update(token).digest('base64url').slice(0, 32);
 
 export function csrfOk(token: string, given: unknown): boolean {
   if (typeof given !== 'string') return false;
@@ -55,7 +56,10 @@ function addCookie(reply: FastifyReply, cookie: string): void {
 }
 
 export function setSession(reply: FastifyReply, token: string, secure: boolean): void {
-  addCookie(reply, `${COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}; Max-Age=${Math.round(SESSION_TTL_MS / 1000)}`);
+  addCookie(
+    reply,
+    `${COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}; Max-Age=${Math.round(SESSION_TTL_MS / 1000)}`,
+  );
 }
 
 export function clearSession(reply: FastifyReply, secure = false): void {
@@ -74,7 +78,10 @@ export function preSession(req: FastifyRequest, reply: FastifyReply): string {
   const have = cookies(req)[PRE_COOKIE];
   if (have && PRE_RE.test(have)) return have;
   const v = randomBytes(24).toString('base64url');
-  addCookie(reply, `${PRE_COOKIE}=${v}; Path=/; HttpOnly; SameSite=Strict${isSecure(req) ? '; Secure' : ''}; Max-Age=7200`);
+  addCookie(
+    reply,
+    `${PRE_COOKIE}=${v}; Path=/; HttpOnly; SameSite=Strict${isSecure(req) ? '; Secure' : ''}; Max-Age=7200`,
+  );
   return v;
 }
 
@@ -86,7 +93,11 @@ export function preCsrfOk(req: FastifyRequest, given: unknown): boolean {
   return !!pre && PRE_RE.test(pre) && csrfOk(`pre:${pre}`, given);
 }
 
-export interface Session { who: Principal; token: string; csrf: string }
+export interface Session {
+  who: Principal;
+  token: string;
+  csrf: string;
+}
 
 export function sessionOf(req: FastifyRequest, users: UserStore): Session | undefined {
   const token = sessionToken(req);

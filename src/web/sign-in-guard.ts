@@ -13,7 +13,11 @@ export class SignInGuard {
   readonly registrations: Throttle;
 
   constructor(cfg: z.infer<typeof SignInConfig>, now: () => number = Date.now, maxEntries = 10_000) {
-    const base = { windowMs: cfg.window_s * 1000, lockoutMs: cfg.lockout_s * 1000, maxLockoutMs: cfg.max_lockout_s * 1000 };
+    const base = {
+      windowMs: cfg.window_s * 1000,
+      lockoutMs: cfg.lockout_s * 1000,
+      maxLockoutMs: cfg.max_lockout_s * 1000,
+    };
     this.accounts = new Throttle({ ...base, maxFailures: cfg.max_failures }, now, maxEntries);
     this.addresses = new Throttle({ ...base, maxFailures: cfg.max_failures_per_address }, now, maxEntries);
     this.registrations = new Throttle({ ...base, maxFailures: cfg.max_registrations_per_address }, now, maxEntries);
@@ -31,7 +35,10 @@ export class SignInGuard {
 
   /** Wait (ms) before this address, and this account if given, may try to sign in again. */
   signInWait(req: FastifyRequest, user?: string): number {
-    return Math.max(this.addresses.retryAfterMs(SignInGuard.address(req)), user ? this.accounts.retryAfterMs(SignInGuard.account(user)) : 0);
+    return Math.max(
+      this.addresses.retryAfterMs(SignInGuard.address(req)),
+      user ? this.accounts.retryAfterMs(SignInGuard.account(user)) : 0,
+    );
   }
 
   /** A failed sign-in: counts for the address, and the account if given; returns the wait now imposed. */

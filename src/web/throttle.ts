@@ -29,7 +29,11 @@ export class Throttle {
   private readonly entries = new Map<string, Entry>();
   private swept = -Infinity;
 
-  constructor(readonly limits: ThrottleLimits, private readonly now: () => number = Date.now, readonly maxEntries = 10_000) {}
+  constructor(
+    readonly limits: ThrottleLimits,
+    private readonly now: () => number = Date.now,
+    readonly maxEntries = 10_000,
+  ) {}
 
   /** Milliseconds until `key` may try again (0 = now). */
   retryAfterMs(key: string): number {
@@ -49,7 +53,8 @@ export class Throttle {
     for (const key of keys) {
       let e = this.entries.get(key);
       if (e) this.entries.delete(key); // re-inserted below: Map order = least recently touched first
-      if (!e || t - e.last > this.limits.maxLockoutMs + this.limits.windowMs) e = { failures: 0, since: t, until: 0, strikes: 0, last: t };
+      if (!e || t - e.last > this.limits.maxLockoutMs + this.limits.windowMs)
+        e = { failures: 0, since: t, until: 0, strikes: 0, last: t };
       if (t - e.since > this.limits.windowMs) {
         e.failures = 0;
         e.since = t;
@@ -103,7 +108,10 @@ export function addressKey(ip: string): string {
   const h = head ? head.split(':') : [];
   const tl = tail ? tail.split(':') : [];
   const groups = ip.includes('::') ? [...h, ...Array<string>(8 - h.length - tl.length).fill('0'), ...tl] : h;
-  return `ip6:${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  return `ip6:${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 /** "try again in N s" (rounded up, at least 1). */

@@ -22,29 +22,65 @@ import type { ToleranceSource } from '../../src/fidelity/plan.ts';
 import { computeFidelity, saveFidelityReport } from '../../src/fidelity/report.ts';
 import { health } from '../integration/api-fixtures.ts';
 import { launchBrowser, screenshot, signIn } from '../support/browser.ts';
-import { EXC_SLOTS, EXC_START, FID_CHAMBERS, FID_T0, FID_TAGS, FID_VARS, writeFidelityRun } from '../support/fidelity-fixture.ts';
+import {
+  EXC_SLOTS,
+  EXC_START,
+  FID_CHAMBERS,
+  FID_T0,
+  FID_TAGS,
+  FID_VARS,
+  writeFidelityRun,
+} from '../support/fidelity-fixture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'octopus-fidelity-web-'));
 let app: FastifyInstance;
 let base = '';
 let browser: Browser;
 const iso = (slot: number) => new Date(FID_T0 + slot * 1000).toISOString().replace('.000Z', 'Z');
-const source: ToleranceSource = (c) => (FID_CHAMBERS.includes(c) ? {
-  tags: FID_TAGS, profile: { air_temperature: { band: 0.5, min_duration_s: 300 }, co2: { band: 50, min_duration_s: 300 } }, chamber: {},
-} : undefined);
+const source: ToleranceSource = (c) =>
+  FID_CHAMBERS.includes(c)
+    ? {
+        tags: FID_TAGS,
+        profile: { air_temperature: { band: 0.5, min_duration_s: 300 }, co2: { band: 50, min_duration_s: 300 } },
+        chamber: {},
+      }
+    : undefined;
 
 beforeAll(async () => {
   const store = new ExperimentStore(new ArchiveRoot(join(dir, 'experiments'), join(dir, 'local')), {
     chambers: () => FID_CHAMBERS,
-    variables: (chambers, only) => FID_VARS.filter((v) => !only.length || only.includes(v.name)).map((v) => ({ name: v.name, unit: v.unit, standard_name: v.standard_name, description: v.description, chambers })),
+    variables: (chambers, only) =>
+      FID_VARS.filter((v) => !only.length || only.includes(v.name)).map((v) => ({
+        name: v.name,
+        unit: v.unit,
+        standard_name: v.standard_name,
+        description: v.description,
+        chambers,
+      })),
   });
   const users = new UserStore(join(dir, 'state', 'users.json'), 'bootstrap-admin-token-for-tests');
   await users.addUser('rita', 'researcher', 'rita-password');
-  app = await buildApp({ health, experiments: store, users, audit: new AuditLog(join(dir, 'state', 'audit.jsonl')), tolerances: source });
-  await store.create({
-    id: 'warming-2026', title: 'Warming of beech', principal_investigator: { name: 'Ada Lovelace' }, chambers: FID_CHAMBERS,
-    treatments: [{ chamber: 'c1', name: 'warming' }, { chamber: 'c2', name: 'warming' }, { chamber: 'c3', name: 'control' }],
-  }, 'test');
+  app = await buildApp({
+    health,
+    experiments: store,
+    users,
+    audit: new AuditLog(join(dir, 'state', 'audit.jsonl')),
+    tolerances: source,
+  });
+  await store.create(
+    {
+      id: 'warming-2026',
+      title: 'Warming of beech',
+      principal_investigator: { name: 'Ada Lovelace' },
+      chambers: FID_CHAMBERS,
+      treatments: [
+        { chamber: 'c1', name: 'warming' },
+        { chamber: 'c2', name: 'warming' },
+        { chamber: 'c3', name: 'control' },
+      ],
+    },
+    'test',
+  );
   const run = store.startRun('warming-2026', 'test');
   const file = join(store.get('warming-2026').dir, run.file);
   mkdirSync(dirname(file), { recursive: true });
@@ -76,9 +112,14 @@ describe('treatment fidelity on the experiment page (chromium)', () => {
     await table.waitFor();
     const c2 = table.locator('tr[data-chamber="c2"][data-variable="air_temperature"]');
     expect(await c2.locator('td.within').textContent()).toBe('86.7 %'); // 3600 − 420 − 60 (the spike) of 3600
-    expect(await c2.locator('td.longest').textContent()).toContain(`${iso(EXC_START)} – ${iso(EXC_START + EXC_SLOTS - 1)} (420 s)`);
+    expect(await c2.locator('td.longest').textContent()).toContain(
+      `${iso(EXC_START)} – ${iso(EXC_START + EXC_SLOTS - 1)} (420 s)`,
+    );
     expect(await c2.locator('td.excursions').textContent()).toBe('1');
-    for (const c of ['c1', 'c3']) expect(await table.locator(`tr[data-chamber="${c}"][data-variable="air_temperature"] td.within`).textContent()).toBe('100.0 %');
+    for (const c of ['c1', 'c3'])
+      expect(
+        await table.locator(`tr[data-chamber="${c}"][data-variable="air_temperature"] td.within`).textContent(),
+      ).toBe('100.0 %');
     await expect.poll(() => page.locator('#fidelity-groups tbody tr').count()).toBeGreaterThan(0);
     // the deviation plot is drawn from the API on load: one line per chamber, the band dashed
     const plot = page.locator('#dev-plot svg');
@@ -86,8 +127,17 @@ describe('treatment fidelity on the experiment page (chromium)', () => {
     expect(await plot.locator('polyline.series').count()).toBe(3);
     expect(await plot.locator('line.band').count()).toBe(2);
     // c2's line goes above the +band line (smaller y is higher on screen)
-    const bandY = Math.min(...(await plot.locator('line.band').evaluateAll((ls) => ls.map((l) => Number(l.getAttribute('y1'))))));
-    const c2Top = await plot.locator('polyline[data-chamber="c2"]').evaluate((p) => Math.min(...p.getAttribute('points')!.split(' ').map((xy) => Number(xy.split(',')[1]))));
+    const bandY = Math.min(
+      ...(await plot.locator('line.band').evaluateAll((ls) => ls.map((l) => Number(l.getAttribute('y1'))))),
+    );
+    const c2Top = await plot.locator('polyline[data-chamber="c2"]').evaluate((p) =>
+      Math.min(
+        ...p
+          .getAttribute('points')!
+          .split(' ')
+          .map((xy) => Number(xy.split(',')[1])),
+      ),
+    );
     expect(c2Top).toBeLessThan(bandY);
     // another variable on demand
     await page.locator('#dev-var').selectOption('co2');

@@ -21,17 +21,19 @@ let octopus: RunningOctopus;
 let base = '';
 let browser: Browser;
 
-
 beforeAll(async () => {
   const ports = { opcua: await freePort(), modbus: await freePort(), mqtt: await freePort(), http: await freePort() };
   const config = join(dir, 'lab.yaml');
-  writeFileSync(config, `
+  writeFileSync(
+    config,
+    `
 gateway: { id: web-sp }
 data_dir: ${JSON.stringify(dataDir)}
 simulator: { enabled: true, seed: 9 }
 mqtt: { port: ${ports.mqtt} }
 http: { port: ${ports.http}, host: 127.0.0.1 }
-${simulatedChambers(ports, { count: 2 })}`);
+${simulatedChambers(ports, { count: 2 })}`,
+  );
   await person(dataDir, 'olga', 'operator', 'olga-password');
   await person(dataDir, 'vic', 'viewer', 'vic-password');
   octopus = await startOctopus(config);
@@ -56,15 +58,26 @@ describe('live view setpoint control in chromium', () => {
     await form.getByLabel('Tag').selectOption('co2_setpoint');
     await form.getByLabel('Value').fill('577');
     await form.getByRole('button', { name: 'Set' }).click();
-    await expect.poll(() => form.locator('.setpoint-result').textContent(), { timeout: 15_000 }).toBe('Accepted: co2_setpoint = 577');
+    await expect
+      .poll(() => form.locator('.setpoint-result').textContent(), { timeout: 15_000 })
+      .toBe('Accepted: co2_setpoint = 577');
     // The live table shows the setpoint next to its measurement once the PLC reports it.
     const row = page.locator('section.chamber[data-chamber="c2"] tr[data-tag="co2"] td').nth(2);
     await expect.poll(() => row.textContent(), { timeout: 20_000 }).toBe('577');
-    expect(auditOf(dataDir)).toContainEqual(expect.objectContaining({ who: 'api:olga', action: 'setpoint', what: 'c2/co2_setpoint', detail: expect.objectContaining({ value: 577, result: 'written' }) }));
+    expect(auditOf(dataDir)).toContainEqual(
+      expect.objectContaining({
+        who: 'api:olga',
+        action: 'setpoint',
+        what: 'c2/co2_setpoint',
+        detail: expect.objectContaining({ value: 577, result: 'written' }),
+      }),
+    );
 
     await form.getByLabel('Value').fill('99999');
     await form.getByRole('button', { name: 'Set' }).click();
-    await expect.poll(() => form.locator('.setpoint-result').textContent(), { timeout: 15_000 }).toMatch(/^Refused: .*outside/);
+    await expect
+      .poll(() => form.locator('.setpoint-result').textContent(), { timeout: 15_000 })
+      .toMatch(/^Refused: .*outside/);
     await screenshot(page, 'live-setpoint-operator');
     await ctx.close();
   });
@@ -79,7 +92,11 @@ describe('live view setpoint control in chromium', () => {
     expect(await page.getByRole('heading', { name: 'Setpoints' }).count()).toBe(0);
     const status = await page.evaluate(async () => {
       const csrf = (document.querySelector('meta[name="csrf-token"]') as HTMLMetaElement).content;
-      const r = await fetch('/api/chambers/c2/setpoints/co2_setpoint', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: '{"value": 1999}' });
+      const r = await fetch('/api/chambers/c2/setpoints/co2_setpoint', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+        body: '{"value": 1999}',
+      });
       return r.status;
     });
     expect(status).toBe(403);

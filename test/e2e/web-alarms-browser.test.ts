@@ -47,7 +47,8 @@ async function newPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
   contexts.push(ctx);
   const page = await ctx.newPage();
   page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Refused to (load|execute|apply|frame|connect)/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
+    if (m.type() === 'error' && /Content Security Policy|Refused to (load|execute|apply|frame|connect)/i.test(m.text()))
+      cspViolations.push(`${page.url()}: ${m.text()}`);
   });
   return page;
 }
@@ -67,18 +68,22 @@ const CO2_ALARM = 'section.chamber[data-chamber="c1"] .alarm-banner [data-class=
  * inserted in its banner, with its id. Installed before the fault, so nothing is missed.
  */
 function bannerSeen(page: Page): Promise<{ at: number; id: string }> {
-  return page.evaluate((selector) => new Promise<{ at: number; id: string }>((resolve) => {
-    const banner = document.querySelector('section.chamber[data-chamber="c1"] .alarm-banner')!;
-    const found = () => document.querySelector<HTMLElement>(selector);
-    const now = found();
-    if (now) return resolve({ at: Date.now(), id: now.dataset.alarm! });
-    new MutationObserver((_, obs) => {
-      const item = found();
-      if (!item) return;
-      obs.disconnect();
-      resolve({ at: Date.now(), id: item.dataset.alarm! });
-    }).observe(banner, { childList: true, subtree: true });
-  }), CO2_ALARM);
+  return page.evaluate(
+    (selector) =>
+      new Promise<{ at: number; id: string }>((resolve) => {
+        const banner = document.querySelector('section.chamber[data-chamber="c1"] .alarm-banner')!;
+        const found = () => document.querySelector<HTMLElement>(selector);
+        const now = found();
+        if (now) return resolve({ at: Date.now(), id: now.dataset.alarm! });
+        new MutationObserver((_, obs) => {
+          const item = found();
+          if (!item) return;
+          obs.disconnect();
+          resolve({ at: Date.now(), id: item.dataset.alarm! });
+        }).observe(banner, { childList: true, subtree: true });
+      }),
+    CO2_ALARM,
+  );
 }
 
 const api = async (path: string): Promise<unknown> => {
@@ -90,7 +95,9 @@ const api = async (path: string): Promise<unknown> => {
 beforeAll(async () => {
   const ports = { opcua: await freePort(), modbus: await freePort(), mqtt: await freePort(), http: await freePort() };
   base = `http://127.0.0.1:${ports.http}`;
-  writeFileSync(config, `
+  writeFileSync(
+    config,
+    `
 gateway: { id: web-alarms }
 data_dir: ${JSON.stringify(dataDir)}
 simulator: { enabled: false }
@@ -112,9 +119,19 @@ chambers:
     interval_ms: 500
     modbus: { unit_id: 1 }
     tolerances: { co2: { band: 300 }, air_temperature: { band: 5 }, relative_humidity: { band: 30 }, par: { band: 2000 } }
-`);
+`,
+  );
   // The simulated PLCs run here, so the test holds the fault injector; octopus reads them as real PLCs.
-  sim = await startSimulator(loadConfig(config, { ...process.env, OCTOPUS_CONFIG: '', OCTOPUS_DATA_DIR: '', OCTOPUS_MQTT_URL: '', OCTOPUS_HTTP_PORT: '' }), createLogger('sim'));
+  sim = await startSimulator(
+    loadConfig(config, {
+      ...process.env,
+      OCTOPUS_CONFIG: '',
+      OCTOPUS_DATA_DIR: '',
+      OCTOPUS_MQTT_URL: '',
+      OCTOPUS_HTTP_PORT: '',
+    }),
+    createLogger('sim'),
+  );
   sim.faults.quiet('c1');
   sim.faults.quiet('c2');
   octopus = await startOctopus(config);
@@ -141,37 +158,56 @@ describe('alarms in the browser', () => {
     await openLive(viewer);
     // No CO2 alarm before the fault.
     expect(await op.locator(CO2_ALARM).count()).toBe(0);
-    await expect.poll(() => op.locator('#alarm-summary').textContent(), { timeout: 20_000 }).toMatch(/^Alarms: (none active|\d+ active)/);
+    await expect
+      .poll(() => op.locator('#alarm-summary').textContent(), { timeout: 20_000 })
+      .toMatch(/^Alarms: (none active|\d+ active)/);
 
     const seenByOp = bannerSeen(op);
     const seenByViewer = bannerSeen(viewer);
     sim.faults.drift('c1', 'co2', 400);
-    const shown = await Promise.race([seenByOp, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no banner within 90 s of the fault')), 90_000))]);
+    const shown = await Promise.race([
+      seenByOp,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('no banner within 90 s of the fault')), 90_000),
+      ),
+    ]);
     const alarm = ((await api('/api/alarms')) as { alarms: Alarm[] }).alarms.find((a) => a.id === shown.id)!;
     expect(alarm).toMatchObject({ chamber: 'c1', class: 'deviation', tag: 'co2', state: 'raised' });
     // Raised only after the minimum duration, and on screen within the bound after that.
     expect(alarm.raised_at - alarm.since).toBeGreaterThanOrEqual(MIN_S * 1000);
     const latency = shown.at - alarm.raised_at;
     const viewerLatency = (await seenByViewer).at - alarm.raised_at;
-    console.log(`alarm raised → banner: operator ${latency} ms, viewer ${viewerLatency} ms (bound ${BANNER_BOUND_MS} ms)`);
+    console.log(
+      `alarm raised → banner: operator ${latency} ms, viewer ${viewerLatency} ms (bound ${BANNER_BOUND_MS} ms)`,
+    );
     expect(latency).toBeGreaterThanOrEqual(0);
     expect(latency).toBeLessThan(BANNER_BOUND_MS);
     expect(viewerLatency).toBeLessThan(BANNER_BOUND_MS);
 
     const region = op.getByRole('region', { name: 'Alarms of c1' });
     const item = region.locator(`div.alarm-item[data-alarm="${alarm.id}"]`);
-    await expect.poll(() => item.locator('.alarm-text').textContent()).toMatch(/deviation co2 — .+ since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · raised$/);
-    await expect.poll(() => op.locator('#alarm-summary').textContent()).toMatch(/^Alarms: [1-9]\d* active \([1-9]\d* not acknowledged\) in [1-9]\d* chamber\(s\)$/);
+    await expect
+      .poll(() => item.locator('.alarm-text').textContent())
+      .toMatch(/deviation co2 — .+ since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · raised$/);
+    await expect
+      .poll(() => op.locator('#alarm-summary').textContent())
+      .toMatch(/^Alarms: [1-9]\d* active \([1-9]\d* not acknowledged\) in [1-9]\d* chamber\(s\)$/);
     await screenshot(op, 'alarms-banner-operator');
 
     // The viewer sees the same banner, with no acknowledge control; a forged call from the page is refused.
-    const vItem = viewer.getByRole('region', { name: 'Alarms of c1' }).locator(`div.alarm-item[data-alarm="${alarm.id}"]`);
+    const vItem = viewer
+      .getByRole('region', { name: 'Alarms of c1' })
+      .locator(`div.alarm-item[data-alarm="${alarm.id}"]`);
     await expect.poll(() => vItem.getAttribute('data-state')).toBe('raised');
     expect(await viewer.locator('form.alarm-ack').count()).toBe(0);
     expect(await viewer.getByRole('button', { name: 'Acknowledge' }).count()).toBe(0);
     const forged = await viewer.evaluate(async (id) => {
       const csrf = (document.querySelector('meta[name="csrf-token"]') as HTMLMetaElement).content;
-      const r = await fetch(`/api/alarms/${encodeURIComponent(id)}/ack`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: '{"comment":"not mine"}' });
+      const r = await fetch(`/api/alarms/${encodeURIComponent(id)}/ack`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+        body: '{"comment":"not mine"}',
+      });
       return r.status;
     }, alarm.id);
     expect(forged).toBe(403);
@@ -195,20 +231,39 @@ describe('alarms in the browser', () => {
     expect(await ack.getByLabel('Comment').evaluate((e) => e === document.activeElement)).toBe(true);
     await ack.getByRole('button', { name: 'Acknowledge' }).click();
     await expect.poll(() => item.getAttribute('data-state'), { timeout: 15_000 }).toBe('acknowledged');
-    expect(await item.locator('.alarm-text').textContent()).toMatch(/· acknowledged by olga at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: “CO2 valve stuck open, technician called”$/);
+    expect(await item.locator('.alarm-text').textContent()).toMatch(
+      /· acknowledged by olga at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: “CO2 valve stuck open, technician called”$/,
+    );
     expect(await item.locator('form.alarm-ack').count()).toBe(0);
     // The viewer's banner follows without reload.
-    await expect.poll(() => vItem.textContent(), { timeout: 15_000 }).toMatch(/acknowledged by olga .*“CO2 valve stuck open, technician called”/);
+    await expect
+      .poll(() => vItem.textContent(), { timeout: 15_000 })
+      .toMatch(/acknowledged by olga .*“CO2 valve stuck open, technician called”/);
     await screenshot(op, 'alarms-banner-acknowledged');
 
     // The alarm page: active (acknowledged, by olga) and the history.
     await op.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Alarms' }).click();
     await op.waitForURL(/\/alarms$/);
     const row = op.locator(`#active-alarms tr[data-alarm="${alarm.id}"]`);
-    expect(await row.textContent()).toMatch(/c1\s*deviation\s*co2\s*\w+[^]*acknowledged\s*by olga at [^]*“CO2 valve stuck open, technician called”/);
+    expect(await row.textContent()).toMatch(
+      /c1\s*deviation\s*co2\s*\w+[^]*acknowledged\s*by olga at [^]*“CO2 valve stuck open, technician called”/,
+    );
     const history = op.locator(`#alarm-history tr[data-alarm="${alarm.id}"]`);
-    expect(await history.evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.event))).toEqual(['acknowledged', 'raised']);
-    expect(await op.locator(`#alarm-history tr[data-alarm="${alarm.id}"][data-event="acknowledged"] td`).allTextContents()).toEqual([expect.stringMatching(/UTC$/), 'acknowledged', 'c1', 'deviation', 'co2', 'olga', 'CO2 valve stuck open, technician called']);
+    expect(await history.evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.event))).toEqual([
+      'acknowledged',
+      'raised',
+    ]);
+    expect(
+      await op.locator(`#alarm-history tr[data-alarm="${alarm.id}"][data-event="acknowledged"] td`).allTextContents(),
+    ).toEqual([
+      expect.stringMatching(/UTC$/),
+      'acknowledged',
+      'c1',
+      'deviation',
+      'co2',
+      'olga',
+      'CO2 valve stuck open, technician called',
+    ]);
     await op.getByLabel('Chamber').selectOption('c2');
     await op.getByRole('button', { name: 'Show' }).click();
     await op.waitForURL(/\/alarms\?chamber=c2$/);
@@ -225,7 +280,10 @@ describe('alarms in the browser', () => {
     await listPage.waitForFunction(() => document.readyState === 'complete');
     sim.faults.drift('c1', 'co2', 0);
     await expect.poll(() => vItem.count(), { timeout: 60_000 }).toBe(0);
-    const historyOf = (p: Page) => p.locator(`#alarm-history tr[data-alarm="${alarm.id}"]`).evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.event));
+    const historyOf = (p: Page) =>
+      p
+        .locator(`#alarm-history tr[data-alarm="${alarm.id}"]`)
+        .evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.event));
     await expect.poll(() => historyOf(listPage), { timeout: 20_000 }).toEqual(['cleared', 'acknowledged', 'raised']);
     expect(await listPage.locator(`#active-alarms tr[data-alarm="${alarm.id}"]`).count()).toBe(0);
     await viewer.goto(`${base}/alarms?chamber=c1`);

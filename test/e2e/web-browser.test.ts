@@ -29,44 +29,70 @@ const cspViolations: string[] = [];
 
 function watchCsp(page: Page): Page {
   page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Refused to (load|execute|apply|frame|connect)/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
+    if (m.type() === 'error' && /Content Security Policy|Refused to (load|execute|apply|frame|connect)/i.test(m.text()))
+      cspViolations.push(`${page.url()}: ${m.text()}`);
   });
   return page;
 }
 
 async function api(method: string, path: string, body?: unknown) {
-  const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const r = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
   return r.json();
 }
 
-
 beforeAll(async () => {
   const ports = { opcua: await freePort(), modbus: await freePort(), mqtt: await freePort(), http: await freePort() };
   const config = join(dir, 'lab.yaml');
-  writeFileSync(config, `
+  writeFileSync(
+    config,
+    `
 gateway: { id: web-e2e }
 data_dir: ${JSON.stringify(join(dir, 'data'))}
 simulator: { enabled: true, seed: 7 }
 mqtt: { port: ${ports.mqtt}, prefix: lab }
 http: { port: ${ports.http}, host: 127.0.0.1, sign_in: { max_failures: 3, lockout_s: 120 } }
-${simulatedChambers(ports, { count: 2 })}`);
+${simulatedChambers(ports, { count: 2 })}`,
+  );
   octopus = await startOctopus(config, { env: { OCTOPUS_ADMIN_TOKEN: BOOTSTRAP } });
   base = `http://127.0.0.1:${ports.http}`;
-  const setup = await fetch(`${base}/api/setup/admin`, { method: 'POST', headers: { authorization: `Bearer ${BOOTSTRAP}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'ada', password: 'ada-password' }) });
+  const setup = await fetch(`${base}/api/setup/admin`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${BOOTSTRAP}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'ada', password: 'ada-password' }),
+  });
   if (setup.status !== 201) throw new Error(`first admin: ${setup.status} ${await setup.text()}`);
   adminToken = (await setup.json()).token.token;
   await api('POST', '/api/admin/users', { name: 'tess', role: 'viewer', password: 'tess-password' });
   await api('POST', '/api/admin/users', { name: 'rita', role: 'researcher', password: 'rita-password' });
   await api('POST', '/api/admin/users', { name: 'vic', role: 'viewer', password: 'vic-password' });
-  await api('POST', '/api/experiments', { id: 'heatwave-2026', title: 'Heatwave on beech saplings', principal_investigator: { name: 'Ada Lovelace' }, chambers: ['c1', 'c2'], keywords: ['heatwave'], description: 'Beech saplings under a simulated heatwave' });
+  await api('POST', '/api/experiments', {
+    id: 'heatwave-2026',
+    title: 'Heatwave on beech saplings',
+    principal_investigator: { name: 'Ada Lovelace' },
+    chambers: ['c1', 'c2'],
+    keywords: ['heatwave'],
+    description: 'Beech saplings under a simulated heatwave',
+  });
   await api('POST', '/api/experiments/heatwave-2026/runs', { note: 'browser test' });
   // the run records a few samples of both chambers before it is stopped (the plot and the
   // download below need data)
-  await eventually(async () => {
-    const p = (await api('GET', '/api/experiments/heatwave-2026/runs/r001/preview?var=air_temperature')) as { records: number; chambers: Record<string, Array<{ mean: number | null }>> };
-    return p.records >= 3 && ['c1', 'c2'].every((c) => p.chambers[c]?.some((b) => b.mean !== null));
-  }, 'run r001 recorded air temperature of c1 and c2', 40_000, 250);
+  await eventually(
+    async () => {
+      const p = (await api('GET', '/api/experiments/heatwave-2026/runs/r001/preview?var=air_temperature')) as {
+        records: number;
+        chambers: Record<string, Array<{ mean: number | null }>>;
+      };
+      return p.records >= 3 && ['c1', 'c2'].every((c) => p.chambers[c]?.some((b) => b.mean !== null));
+    },
+    'run r001 recorded air temperature of c1 and c2',
+    40_000,
+    250,
+  );
   await api('POST', '/api/experiments/heatwave-2026/runs/r001/stop');
   browser = await launchBrowser();
 }, 80_000);
@@ -99,13 +125,25 @@ describe('web page in chromium', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.locator('a.dl-nc').first().click()]);
     const nc = join(dir, 'r001.nc');
     await download.saveAs(nc);
-    const py = spawnSync('/usr/bin/python3', ['-c', 'import sys, netCDF4; d = netCDF4.Dataset(sys.argv[1]); print(len(d.dimensions["time"]), " ".join(sorted(d.variables)))', nc], { encoding: 'utf8' });
+    const py = spawnSync(
+      '/usr/bin/python3',
+      [
+        '-c',
+        'import sys, netCDF4; d = netCDF4.Dataset(sys.argv[1]); print(len(d.dimensions["time"]), " ".join(sorted(d.variables)))',
+        nc,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(py.status, py.stderr).toBe(0);
     expect(py.stdout).toMatch(/air_temperature/);
     expect(Number(py.stdout.split(' ')[0])).toBeGreaterThan(0);
 
     await page.getByRole('button', { name: 'Prepare zip' }).click();
-    await page.waitForFunction(() => (document.getElementById('bundle-progress') as HTMLProgressElement).value === 100, undefined, { timeout: 20_000 });
+    await page.waitForFunction(
+      () => (document.getElementById('bundle-progress') as HTMLProgressElement).value === 100,
+      undefined,
+      { timeout: 20_000 },
+    );
     await expect.poll(() => page.locator('#bundle-status').textContent()).toMatch(/100 %/);
     expect(await page.locator('#bundle-link').isVisible()).toBe(true);
     await screenshot(page, 'experiment-zip-ready');
@@ -125,7 +163,11 @@ describe('web page in chromium', () => {
     expect(await page.locator('#start-run').count()).toBe(0);
     const status = await page.evaluate(async () => {
       const csrf = (document.querySelector('meta[name="csrf-token"]') as HTMLMetaElement).content;
-      const r = await fetch('/experiments/heatwave-2026/runs', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `_csrf=${encodeURIComponent(csrf)}` });
+      const r = await fetch('/experiments/heatwave-2026/runs', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `_csrf=${encodeURIComponent(csrf)}`,
+      });
       return r.status;
     });
     expect(status).toBe(403);
@@ -149,7 +191,9 @@ describe('web page in chromium', () => {
     await page.goto(`${base}/login`);
     await page.getByLabel('Token').fill(BOOTSTRAP);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    expect(await page.locator('#f-token-error').textContent()).toMatch(/bootstrap token: it only creates the first admin/);
+    expect(await page.locator('#f-token-error').textContent()).toMatch(
+      /bootstrap token: it only creates the first admin/,
+    );
     await signIn(page, base, 'ada', 'ada-password');
     await page.goto(`${base}/experiments/new`);
     await page.getByLabel('Identifier').fill('Not A Slug');
@@ -176,7 +220,9 @@ describe('web page in chromium', () => {
     await page.getByRole('button', { name: 'Request an account' }).click();
     await page.locator('#f-password-error').waitFor();
     await screenshot(page, 'register-errors');
-    expect(await api('GET', '/api/admin/users').then((r: { users: Array<{ name: string }> }) => r.users.map((u) => u.name))).not.toContain('bad name!');
+    expect(
+      await api('GET', '/api/admin/users').then((r: { users: Array<{ name: string }> }) => r.users.map((u) => u.name)),
+    ).not.toContain('bad name!');
     await page.goto(`${base}/admin`);
     expect(await page.locator('#audit').innerText()).toMatch(/download/);
     await screenshot(page, 'admin');
@@ -220,7 +266,8 @@ describe('web page in chromium', () => {
       await page.waitForURL(/\/experiments$/);
       expect(new URL(page.url()).host, next).toBe(new URL(base).host);
     }
-    for (const path of ['/experiments', '/experiments/heatwave-2026', '/live', '/admin', '/experiments/new']) await page.goto(base + path);
+    for (const path of ['/experiments', '/experiments/heatwave-2026', '/live', '/admin', '/experiments/new'])
+      await page.goto(base + path);
     await page.goto(`${base}/experiments/heatwave-2026`);
     await page.getByRole('button', { name: 'Plot' }).click();
     await page.locator('#plot svg').first().waitFor({ timeout: 10_000 });

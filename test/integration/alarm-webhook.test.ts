@@ -38,20 +38,49 @@ async function receiver(port?: number): Promise<WebhookReceiver> {
   return r;
 }
 
-function notifier(source: TestAlarmSource, hooks: Array<Partial<Webhook> & { name: string; url: string }>, o: Partial<NotifierOptions> & { dataDir: string }): WebhookNotifier {
-  const n = startWebhookNotifier(source, { webhooks: hooks.map((h) => Webhook.parse({ backoff_ms: 10, timeout_ms: 5000, ...h })), log, writeFaults: new WriteFaults(3_600_000), ...o });
+function notifier(
+  source: TestAlarmSource,
+  hooks: Array<Partial<Webhook> & { name: string; url: string }>,
+  o: Partial<NotifierOptions> & { dataDir: string },
+): WebhookNotifier {
+  const n = startWebhookNotifier(source, {
+    webhooks: hooks.map((h) => Webhook.parse({ backoff_ms: 10, timeout_ms: 5000, ...h })),
+    log,
+    writeFaults: new WriteFaults(3_600_000),
+    ...o,
+  });
   cleanup.push(() => n.close(0));
   return n;
 }
 
-interface Body extends AlarmEvent { webhook: string; delivery_id: string }
-const deadLetters = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { webhook: string; delivery_id: string; attempts: number; status?: number; error: string; event: AlarmEvent });
+interface Body extends AlarmEvent {
+  webhook: string;
+  delivery_id: string;
+}
+const deadLetters = (file: string) =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(
+      (l) =>
+        JSON.parse(l) as {
+          webhook: string;
+          delivery_id: string;
+          attempts: number;
+          status?: number;
+          error: string;
+          event: AlarmEvent;
+        },
+    );
 
 describe('alarm webhooks (local HTTP receiver)', () => {
   it('POSTs the event as JSON with the webhook name, a delivery id and a valid HMAC-SHA256 signature', async () => {
     const rx = await receiver();
     const source = new TestAlarmSource();
-    const n = notifier(source, [{ name: 'ops', url: `${rx.url}/hook?k=1`, secret_env: 'OPS_HOOK_SECRET' }], { dataDir: dataDir(), env: { OPS_HOOK_SECRET: 's3cr3t' } });
+    const n = notifier(source, [{ name: 'ops', url: `${rx.url}/hook?k=1`, secret_env: 'OPS_HOOK_SECRET' }], {
+      dataDir: dataDir(),
+      env: { OPS_HOOK_SECRET: 's3cr3t' },
+    });
     const e = alarmEvent(1);
     source.emit(e);
     await eventually(() => n.health().delivered === 1, 'one delivery');
@@ -63,8 +92,17 @@ describe('alarm webhooks (local HTTP receiver)', () => {
     expect(req!.headers['x-octopus-delivery']).toBe(body.delivery_id);
     expect(req!.headers['x-octopus-event']).toBe('raised');
     // The receiver's check: HMAC-SHA256 of the raw body with the shared secret.
-    expect(req!.headers['x-octopus-signature']).toBe(`sha256=${createHmac('sha256', 's3cr3t').update(req!.body).digest('hex')}`);
-    expect(n.health()).toMatchObject({ state: 'ok', pending: 0, delivered: 1, retried: 0, dead_lettered: 0, webhooks: [{ name: 'ops', target: rx.url, last_status: 204 }] });
+    expect(req!.headers['x-octopus-signature']).toBe(
+      `sha256=${createHmac('sha256', 's3cr3t').update(req!.body).digest('hex')}`,
+    );
+    expect(n.health()).toMatchObject({
+      state: 'ok',
+      pending: 0,
+      delivered: 1,
+      retried: 0,
+      dead_lettered: 0,
+      webhooks: [{ name: 'ops', target: rx.url, last_status: 204 }],
+    });
   });
 
   it('no signature header without a secret; a secret_env that is not set, a name used twice or a bad URL is refused at start', async () => {
@@ -74,18 +112,33 @@ describe('alarm webhooks (local HTTP receiver)', () => {
     source.emit(alarmEvent(1));
     await eventually(() => n.health().delivered === 1, 'delivery');
     expect(rx.received[0]!.headers['x-octopus-signature']).toBeUndefined();
-    expect(() => new WebhookNotifier({ webhooks: [Webhook.parse({ name: 'ops', url: rx.url, secret_env: 'NOT_SET_HERE' })], dataDir: dataDir(), env: {} }))
-      .toThrow('alarms.webhooks[0] ("ops"): secret_env NOT_SET_HERE is not set in the environment');
-    expect(() => new WebhookNotifier({ webhooks: [Webhook.parse({ name: 'a', url: rx.url }), Webhook.parse({ name: 'a', url: rx.url })], dataDir: dataDir() }))
-      .toThrow('alarms.webhooks[1].name: "a" is used twice');
-    expect(() => new WebhookNotifier({ webhooks: [Webhook.parse({ name: 'bad', url: 'http://[::1/x' })], dataDir: dataDir() }))
-      .toThrow('alarms.webhooks[0] ("bad").url: not a valid URL');
+    expect(
+      () =>
+        new WebhookNotifier({
+          webhooks: [Webhook.parse({ name: 'ops', url: rx.url, secret_env: 'NOT_SET_HERE' })],
+          dataDir: dataDir(),
+          env: {},
+        }),
+    ).toThrow('alarms.webhooks[0] ("ops"): secret_env NOT_SET_HERE is not set in the environment');
+    expect(
+      () =>
+        new WebhookNotifier({
+          webhooks: [Webhook.parse({ name: 'a', url: rx.url }), Webhook.parse({ name: 'a', url: rx.url })],
+          dataDir: dataDir(),
+        }),
+    ).toThrow('alarms.webhooks[1].name: "a" is used twice');
+    expect(
+      () =>
+        new WebhookNotifier({ webhooks: [Webhook.parse({ name: 'bad', url: 'http://[::1/x' })], dataDir: dataDir() }),
+    ).toThrow('alarms.webhooks[0] ("bad").url: not a valid URL');
   });
 
   it('credentials in the URL go into a Basic Authorization header and never into health', async () => {
     const rx = await receiver();
     const source = new TestAlarmSource();
-    const n = notifier(source, [{ name: 'ops', url: `http://octo:p%40ss@127.0.0.1:${rx.port}/in` }], { dataDir: dataDir() });
+    const n = notifier(source, [{ name: 'ops', url: `http://octo:p%40ss@127.0.0.1:${rx.port}/in` }], {
+      dataDir: dataDir(),
+    });
     source.emit(alarmEvent(1));
     await eventually(() => n.health().delivered === 1, 'delivery');
     expect(rx.received[0]!.headers.authorization).toBe(`Basic ${Buffer.from('octo:p@ss').toString('base64')}`);
@@ -113,13 +166,21 @@ describe('alarm webhooks (local HTTP receiver)', () => {
     rx.fallback = { status: 500, body: 'boom' };
     const source = new TestAlarmSource();
     const dir = dataDir();
-    const n = notifier(source, [{ name: 'chat', url: `${rx.url}/services/T0/B0/SECRETPATH`, max_attempts: 4 }], { dataDir: dir });
+    const n = notifier(source, [{ name: 'chat', url: `${rx.url}/services/T0/B0/SECRETPATH`, max_attempts: 4 }], {
+      dataDir: dir,
+    });
     const e = alarmEvent(7);
     source.emit(e);
     await eventually(() => n.health().dead_lettered === 1, 'dead-lettered');
     expect(rx.received).toHaveLength(4);
     const [dl] = deadLetters(join(dir, 'alarms', 'dead-letter.jsonl'));
-    expect(dl).toMatchObject({ webhook: 'chat', attempts: 4, status: 500, event: e, delivery_id: rx.bodies<Body>()[0]!.delivery_id });
+    expect(dl).toMatchObject({
+      webhook: 'chat',
+      attempts: 4,
+      status: 500,
+      event: e,
+      delivery_id: rx.bodies<Body>()[0]!.delivery_id,
+    });
     expect(dl!.error).toBe(`HTTP 500 from ${rx.url}: boom`);
     // The path of a chat webhook is its secret: never in logs, health or the dead-letter log.
     expect(JSON.stringify(n.health()) + JSON.stringify(dl)).not.toContain('SECRETPATH');
@@ -146,7 +207,12 @@ describe('alarm webhooks (local HTTP receiver)', () => {
     expect(rx.received.map((r) => r.status)).toEqual([400, 204]);
     expect(n.health().retried).toBe(0);
     const [dl] = deadLetters(join(dir, 'alarms', 'dead-letter.jsonl'));
-    expect(dl).toMatchObject({ webhook: 'ops', attempts: 1, status: 400, error: `HTTP 400 from ${rx.url}: {"error":"unknown field"}` });
+    expect(dl).toMatchObject({
+      webhook: 'ops',
+      attempts: 1,
+      status: 400,
+      error: `HTTP 400 from ${rx.url}: {"error":"unknown field"}`,
+    });
     expect(dl!.event.alarm.id).toBe(alarmEvent(1).alarm.id);
   });
 
@@ -190,7 +256,10 @@ describe('alarm webhooks (local HTTP receiver)', () => {
       clearTimeout: () => (due = undefined),
     };
     const source = new TestAlarmSource();
-    const n = notifier(source, [{ name: 'ops', url: rx.url, backoff_ms: 1000, max_attempts: 20 }], { dataDir: dataDir(), clock });
+    const n = notifier(source, [{ name: 'ops', url: rx.url, backoff_ms: 1000, max_attempts: 20 }], {
+      dataDir: dataDir(),
+      clock,
+    });
     source.emit(alarmEvent(1));
     for (let k = 1; k <= 11; k++) {
       await eventually(() => waits.length === k, `retry ${k} scheduled`);
@@ -210,14 +279,18 @@ describe('alarm webhooks (local HTTP receiver)', () => {
     rx.script.push({ status: 0, hang: true }); // the first request gets no answer
     const source = new TestAlarmSource();
     const n = notifier(source, [{ name: 'ops', url: rx.url, timeout_ms: 1500 }], { dataDir: dataDir() });
-    const events = Array.from({ length: 20 }, (_, i) => alarmEvent(i + 1, { event: (['raised', 'acknowledged', 'cleared'] as const)[i % 3] }));
+    const events = Array.from({ length: 20 }, (_, i) =>
+      alarmEvent(i + 1, { event: (['raised', 'acknowledged', 'cleared'] as const)[i % 3] }),
+    );
     for (const e of events) source.emit(e);
     // emit returned for all 20 while the receiver holds the first request: all are queued.
     expect(n.health().pending).toBe(20);
     await eventually(() => n.health().delivered === 20, '20 deliveries', 30_000);
     // First arrival of each delivery (on a loaded machine a slow answer may time out and be sent again: at least once).
     const seen = new Set<string>();
-    const delivered = rx.received.filter((r) => r.status === 204).map((r) => JSON.parse(r.body) as Body)
+    const delivered = rx.received
+      .filter((r) => r.status === 204)
+      .map((r) => JSON.parse(r.body) as Body)
       .filter((b) => !seen.has(b.delivery_id) && seen.add(b.delivery_id));
     expect(delivered.map((b) => `${b.alarm.id}/${b.event}`)).toEqual(events.map((e) => `${e.alarm.id}/${e.event}`));
     expect(rx.maxConcurrent).toBe(1);
@@ -231,19 +304,28 @@ describe('alarm webhooks (local HTTP receiver)', () => {
     const [good, dead] = [await receiver(), await receiver()];
     dead.fallback = { status: 503 };
     const source = new TestAlarmSource();
-    const n = notifier(source, [
-      { name: 'oncall', url: good.url, classes: ['offline', 'plc_alarm'], events: ['raised'] },
-      { name: 'archive', url: dead.url, backoff_ms: 60_000 },
-    ], { dataDir: dataDir() });
+    const n = notifier(
+      source,
+      [
+        { name: 'oncall', url: good.url, classes: ['offline', 'plc_alarm'], events: ['raised'] },
+        { name: 'archive', url: dead.url, backoff_ms: 60_000 },
+      ],
+      { dataDir: dataDir() },
+    );
     source.emit(alarmEvent(1));
     source.emit(alarmEvent(2, { class: 'offline', tag: undefined }));
     source.emit(alarmEvent(3, { class: 'offline', tag: undefined, event: 'cleared' }));
     source.emit(alarmEvent(4, { class: 'plc_alarm', tag: 'alarm_active' }));
     await eventually(() => n.health().webhooks[0]!.delivered === 2, 'oncall got its two');
-    expect(good.bodies<Body>().map((b) => `${b.alarm.class}/${b.event}`)).toEqual(['offline/raised', 'plc_alarm/raised']);
+    expect(good.bodies<Body>().map((b) => `${b.alarm.class}/${b.event}`)).toEqual([
+      'offline/raised',
+      'plc_alarm/raised',
+    ]);
     await eventually(() => n.health().webhooks[1]!.state === 'retrying', 'archive retrying');
     expect(n.health().webhooks[1]).toMatchObject({ name: 'archive', pending: 4, delivered: 0, last_status: 503 });
-    expect(n.problems()).toEqual([`alarm webhook archive (${dead.url}): 4 notification(s) pending, retrying after: HTTP 503 from ${dead.url}`]);
+    expect(n.problems()).toEqual([
+      `alarm webhook archive (${dead.url}): 4 notification(s) pending, retrying after: HTTP 503 from ${dead.url}`,
+    ]);
   });
 
   it('pending deliveries survive a restart: sent after it in order, with the same delivery ids, attempts counted on', async () => {
@@ -257,8 +339,12 @@ describe('alarm webhooks (local HTTP receiver)', () => {
     expect(first.health()).toMatchObject({ state: 'retrying', pending: 3, delivered: 0 });
     expect(first.health().last_error).toContain('ECONNREFUSED');
     await first.close();
-    const queued = readFileSync(join(dir, 'alarms', 'webhooks', 'ops.jsonl'), 'utf8').split('\n').filter(Boolean)
-      .map((l) => JSON.parse(l) as { op: string; d?: { id: string } }).filter((r) => r.op === 'add').map((r) => r.d!.id);
+    const queued = readFileSync(join(dir, 'alarms', 'webhooks', 'ops.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { op: string; d?: { id: string } })
+      .filter((r) => r.op === 'add')
+      .map((r) => r.d!.id);
     expect(queued).toHaveLength(3);
 
     const rx = await receiver(port);
@@ -285,8 +371,15 @@ describe('alarm webhooks (local HTTP receiver)', () => {
     source.emit(alarmEvent(1));
     source.emit(alarmEvent(2));
     await eventually(() => n.health().delivered === 1 && n.health().dead_lettered === 1, 'one refused, one delivered');
-    expect(faults.list().map((f) => f.target).sort()).toEqual(['alarms:dead-letter', 'alarms:webhook:ops']);
-    expect(faults.get('alarms:dead-letter')!.effect).toBe('1 dead-lettered alarm notification(s) held in memory until the file can be written');
+    expect(
+      faults
+        .list()
+        .map((f) => f.target)
+        .sort(),
+    ).toEqual(['alarms:dead-letter', 'alarms:webhook:ops']);
+    expect(faults.get('alarms:dead-letter')!.effect).toBe(
+      '1 dead-lettered alarm notification(s) held in memory until the file can be written',
+    );
     expect(faults.get('alarms:webhook:ops')!.errno).toMatch(/^E[A-Z]+$/);
 
     rmSync(join(dir, 'alarms'));
@@ -306,10 +399,24 @@ describe('startAlarmNotifications (the one-call wiring)', () => {
     const lines: string[] = [];
     const n = startAlarmNotifications(source, {
       webhooks: [Webhook.parse({ name: 'ops', url: `http://127.0.0.1:${port}/`, backoff_ms: 60_000 })],
-      dataDir: dataDir(), influx: { acceptLines: (_key, text) => lines.push(text) }, log, writeFaults: new WriteFaults(3_600_000),
+      dataDir: dataDir(),
+      influx: { acceptLines: (_key, text) => lines.push(text) },
+      log,
+      writeFaults: new WriteFaults(3_600_000),
     });
     cleanup.push(() => n.close());
-    const base = { status: 'ok' as const, gateway: 'gw', version: '0', uptime_s: 1, drivers: [], broker: { url: 'mqtt://x', embedded: true, connected: true, reconnects: 0 }, spool: { messages: 0, bytes: 0, samples: 0, dropped_samples: 0 }, published: { messages: 0, samples: 0 }, sinks: {}, problems: [] };
+    const base = {
+      status: 'ok' as const,
+      gateway: 'gw',
+      version: '0',
+      uptime_s: 1,
+      drivers: [],
+      broker: { url: 'mqtt://x', embedded: true, connected: true, reconnects: 0 },
+      spool: { messages: 0, bytes: 0, samples: 0, dropped_samples: 0 },
+      published: { messages: 0, samples: 0 },
+      sinks: {},
+      problems: [],
+    };
     expect(n.withHealth(base).status).toBe('ok');
     source.emit(alarmEvent(1));
     expect(lines).toHaveLength(1);
@@ -319,7 +426,9 @@ describe('startAlarmNotifications (the one-call wiring)', () => {
     expect(h.status).toBe('degraded');
     expect(h.sinks.alarm_webhooks).toMatchObject({ state: 'retrying', buffered: 1, pending: 1, delivered: 0 });
     expect(h.sinks.alarm_influx).toMatchObject({ state: 'ok', written: 1, held: 0 });
-    expect(h.problems[0]).toMatch(/^alarm webhook ops \(http:\/\/127\.0\.0\.1:\d+\): 1 notification\(s\) pending, retrying after: http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED$/);
+    expect(h.problems[0]).toMatch(
+      /^alarm webhook ops \(http:\/\/127\.0\.0\.1:\d+\): 1 notification\(s\) pending, retrying after: http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED$/,
+    );
     expect(n.metrics.map((m) => (m as unknown as { name: string }).name)).toContain('octopus_alarm_webhook_pending');
   });
 });

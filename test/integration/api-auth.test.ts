@@ -14,25 +14,95 @@ let f: Fixture;
 let n = 0;
 
 /** Every API endpoint, the weakest role allowed, and a request that succeeds for an allowed role. */
-interface Case { name: string; min: Role; ok: number; req: () => { method: 'GET' | 'POST' | 'DELETE'; url: string; payload?: unknown } }
+interface Case {
+  name: string;
+  min: Role;
+  ok: number;
+  req: () => { method: 'GET' | 'POST' | 'DELETE'; url: string; payload?: unknown };
+}
 const cases: Case[] = [
-  { name: 'list experiments', min: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments?text=matrix' }) },
+  {
+    name: 'list experiments',
+    min: 'viewer',
+    ok: 200,
+    req: () => ({ method: 'GET', url: '/api/experiments?text=matrix' }),
+  },
   { name: 'get experiment', min: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix' }) },
-  { name: 'preview', min: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/preview?var=co2&points=5' }) },
-  { name: 'fidelity report', min: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/fidelity' }) },
-  { name: 'completeness report', min: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/completeness' }) },
+  {
+    name: 'preview',
+    min: 'viewer',
+    ok: 200,
+    req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/preview?var=co2&points=5' }),
+  },
+  {
+    name: 'fidelity report',
+    min: 'viewer',
+    ok: 200,
+    req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/fidelity' }),
+  },
+  {
+    name: 'completeness report',
+    min: 'viewer',
+    ok: 200,
+    req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/completeness' }),
+  },
   { name: 'who am I', min: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/me' }) },
-  { name: 'download data.nc', min: 'researcher', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/data.nc' }) },
-  { name: 'download data.csv', min: 'researcher', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/data.csv?vars=co2' }) },
-  { name: 'download archive.zip', min: 'researcher', ok: 200, req: () => ({ method: 'GET', url: '/api/experiments/matrix/archive.zip' }) },
-  { name: 'create experiment', min: 'operator', ok: 201, req: () => ({ method: 'POST', url: '/api/experiments', payload: experimentBody(`made-${++n}`, ['c3']) }) },
-  { name: 'start run', min: 'operator', ok: 201, req: () => ({ method: 'POST', url: '/api/experiments/matrix-runs/runs', payload: {} }) },
-  { name: 'stop run', min: 'operator', ok: 200, req: () => ({ method: 'POST', url: '/api/experiments/matrix-runs/runs/LATEST/stop' }) },
+  {
+    name: 'download data.nc',
+    min: 'researcher',
+    ok: 200,
+    req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/data.nc' }),
+  },
+  {
+    name: 'download data.csv',
+    min: 'researcher',
+    ok: 200,
+    req: () => ({ method: 'GET', url: '/api/experiments/matrix/runs/r001/data.csv?vars=co2' }),
+  },
+  {
+    name: 'download archive.zip',
+    min: 'researcher',
+    ok: 200,
+    req: () => ({ method: 'GET', url: '/api/experiments/matrix/archive.zip' }),
+  },
+  {
+    name: 'create experiment',
+    min: 'operator',
+    ok: 201,
+    req: () => ({ method: 'POST', url: '/api/experiments', payload: experimentBody(`made-${++n}`, ['c3']) }),
+  },
+  {
+    name: 'start run',
+    min: 'operator',
+    ok: 201,
+    req: () => ({ method: 'POST', url: '/api/experiments/matrix-runs/runs', payload: {} }),
+  },
+  {
+    name: 'stop run',
+    min: 'operator',
+    ok: 200,
+    req: () => ({ method: 'POST', url: '/api/experiments/matrix-runs/runs/LATEST/stop' }),
+  },
   { name: 'list users', min: 'admin', ok: 200, req: () => ({ method: 'GET', url: '/api/admin/users' }) },
-  { name: 'create user', min: 'admin', ok: 201, req: () => ({ method: 'POST', url: '/api/admin/users', payload: { name: `new-user-${++n}`, role: 'viewer' } }) },
+  {
+    name: 'create user',
+    min: 'admin',
+    ok: 201,
+    req: () => ({ method: 'POST', url: '/api/admin/users', payload: { name: `new-user-${++n}`, role: 'viewer' } }),
+  },
   { name: 'list tokens', min: 'admin', ok: 200, req: () => ({ method: 'GET', url: '/api/admin/tokens' }) },
-  { name: 'create token', min: 'admin', ok: 201, req: () => ({ method: 'POST', url: '/api/admin/tokens', payload: { user: 'viewer-user', name: 'matrix' } }) },
-  { name: 'revoke token', min: 'admin', ok: 200, req: () => ({ method: 'DELETE', url: `/api/admin/tokens/${f.users.createToken('viewer-user', 'to-revoke').id}` }) },
+  {
+    name: 'create token',
+    min: 'admin',
+    ok: 201,
+    req: () => ({ method: 'POST', url: '/api/admin/tokens', payload: { user: 'viewer-user', name: 'matrix' } }),
+  },
+  {
+    name: 'revoke token',
+    min: 'admin',
+    ok: 200,
+    req: () => ({ method: 'DELETE', url: `/api/admin/tokens/${f.users.createToken('viewer-user', 'to-revoke').id}` }),
+  },
   { name: 'read audit log', min: 'admin', ok: 200, req: () => ({ method: 'GET', url: '/api/admin/audit?limit=5' }) },
 ];
 
@@ -55,10 +125,19 @@ async function call(c: Case, headers: Record<string, string>) {
   let url = r.url;
   if (url.includes('LATEST')) {
     // Stop needs a running run: start one as admin (not under test here).
-    const start = await f.app.inject({ method: 'POST', url: '/api/experiments/matrix-runs/runs', headers: { authorization: `Bearer ${f.tokens.admin}` } });
+    const start = await f.app.inject({
+      method: 'POST',
+      url: '/api/experiments/matrix-runs/runs',
+      headers: { authorization: `Bearer ${f.tokens.admin}` },
+    });
     url = url.replace('LATEST', start.json().run);
   }
-  const res = await f.app.inject({ method: r.method, url, headers, ...(r.payload !== undefined ? { payload: r.payload as object } : {}) });
+  const res = await f.app.inject({
+    method: r.method,
+    url,
+    headers,
+    ...(r.payload !== undefined ? { payload: r.payload as object } : {}),
+  });
   if (r.method === 'POST' && r.url.endsWith('/runs') && res.statusCode === 201) {
     // Leave the chambers free for the next start.
     f.store.stopRun('matrix-runs', res.json().run, 'test');
@@ -113,10 +192,18 @@ describe('missing or wrong token → 401', () => {
 
   it('a revoked token is refused; a token of another user is that user', async () => {
     const t = f.users.createToken('admin-user', 'soon-revoked');
-    expect((await f.app.inject({ url: '/api/me', headers: { authorization: `Bearer ${t.token}` } })).json()).toMatchObject({ user: 'admin-user', role: 'admin' });
-    const del = await f.app.inject({ method: 'DELETE', url: `/api/admin/tokens/${t.id}`, headers: { authorization: `Bearer ${f.tokens.admin}` } });
+    expect(
+      (await f.app.inject({ url: '/api/me', headers: { authorization: `Bearer ${t.token}` } })).json(),
+    ).toMatchObject({ user: 'admin-user', role: 'admin' });
+    const del = await f.app.inject({
+      method: 'DELETE',
+      url: `/api/admin/tokens/${t.id}`,
+      headers: { authorization: `Bearer ${f.tokens.admin}` },
+    });
     expect(del.json()).toMatchObject({ id: t.id, revoked: expect.any(String) });
-    expect((await f.app.inject({ url: '/api/me', headers: { authorization: `Bearer ${t.token}` } })).statusCode).toBe(401);
+    expect((await f.app.inject({ url: '/api/me', headers: { authorization: `Bearer ${t.token}` } })).statusCode).toBe(
+      401,
+    );
   });
 
   it('authentication comes before validation: bad parameters without a token are 401, not 400', async () => {
@@ -127,17 +214,33 @@ describe('missing or wrong token → 401', () => {
   });
 
   it('health, metrics and the OpenAPI document stay public', async () => {
-    for (const url of ['/api/health', '/metrics', '/docs/json']) expect((await f.app.inject({ url })).statusCode).toBe(200);
+    for (const url of ['/api/health', '/metrics', '/docs/json'])
+      expect((await f.app.inject({ url })).statusCode).toBe(200);
   });
 
   it('admin endpoints validate their input (400 with field and value)', async () => {
     const h = { authorization: `Bearer ${f.tokens.admin}` };
-    const role = await f.app.inject({ method: 'POST', url: '/api/admin/users', headers: h, payload: { name: 'eve', role: 'boss' } });
+    const role = await f.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: h,
+      payload: { name: 'eve', role: 'boss' },
+    });
     expect(role.statusCode).toBe(400);
     expect(role.json()).toMatchObject({ field: 'role', value: 'boss' });
-    const dup = await f.app.inject({ method: 'POST', url: '/api/admin/users', headers: h, payload: { name: 'viewer-user', role: 'viewer' } });
+    const dup = await f.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: h,
+      payload: { name: 'viewer-user', role: 'viewer' },
+    });
     expect(dup.statusCode).toBe(409);
-    const nouser = await f.app.inject({ method: 'POST', url: '/api/admin/tokens', headers: h, payload: { user: 'ghost' } });
+    const nouser = await f.app.inject({
+      method: 'POST',
+      url: '/api/admin/tokens',
+      headers: h,
+      payload: { user: 'ghost' },
+    });
     expect(nouser.statusCode).toBe(404);
     expect(nouser.json()).toMatchObject({ field: 'user', value: 'ghost' });
   });
@@ -146,7 +249,8 @@ describe('missing or wrong token → 401', () => {
     const entries = f.audit.read({ action: 'download' });
     const whoWhat = new Set(entries.map((e) => `${e.who} ${e.what}`));
     for (const role of ['researcher', 'operator', 'admin'] as const) {
-      for (const what of ['matrix/r001/data.nc', 'matrix/r001/data.csv', 'matrix/archive.zip']) expect(whoWhat).toContain(`api:${role}-user ${what}`);
+      for (const what of ['matrix/r001/data.nc', 'matrix/r001/data.csv', 'matrix/archive.zip'])
+        expect(whoWhat).toContain(`api:${role}-user ${what}`);
     }
     expect([...whoWhat].some((x) => x.startsWith('api:viewer-user'))).toBe(false);
   });
@@ -175,26 +279,39 @@ describe('octopus user / token / run commands', () => {
     expect(users.authenticate(token)).toMatchObject({ user: 'alice', role: 'researcher' });
     const app = await buildApp({ health, experiments: f.store, users, audit: AuditLog.forDataDir(dir) });
     try {
-      expect((await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${token}` } })).json()).toMatchObject({ user: 'alice', role: 'researcher' });
+      expect(
+        (await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${token}` } })).json(),
+      ).toMatchObject({ user: 'alice', role: 'researcher' });
       const list = runCli(['user', 'list'], { env });
       expect(list.stdout).toMatch(/^alice\tresearcher\t/m);
       const id = token.slice(4, 16);
       expect(runCli(['token', 'list'], { env }).stdout).toContain(`${id}\talice\tlaptop`);
       expect(runCli(['token', 'revoke', id], { env }).code).toBe(0);
-      expect((await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(401);
+      expect((await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(
+        401,
+      );
     } finally {
       await app.close();
     }
-    const audit = AuditLog.forDataDir(dir).read().map((e) => e.action);
+    const audit = AuditLog.forDataDir(dir)
+      .read()
+      .map((e) => e.action);
     expect(audit).toEqual(['user_add', 'token_create', 'token_revoke']);
   });
 
   it('sets a password from stdin (scrypt hash, never the password)', async () => {
     const { spawnSync } = await import('node:child_process');
     const { PROJECT_ROOT } = await import('../../src/config/profiles.ts');
-    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'user', 'add', 'carol', '--role', 'viewer', '--password-stdin'], {
-      input: 'correct horse battery\n', env: { ...process.env, OCTOPUS_DATA_DIR: dir }, encoding: 'utf8', cwd: PROJECT_ROOT,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [join(PROJECT_ROOT, 'bin', 'octopus.js'), 'user', 'add', 'carol', '--role', 'viewer', '--password-stdin'],
+      {
+        input: 'correct horse battery\n',
+        env: { ...process.env, OCTOPUS_DATA_DIR: dir },
+        encoding: 'utf8',
+        cwd: PROJECT_ROOT,
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
     const users = UserStore.forDataDir(dir, {});
     expect(users.users().find((u) => u.name === 'carol')?.password).toMatch(/^scrypt\$/);
@@ -217,9 +334,16 @@ describe('octopus user / token / run commands', () => {
     expect(runCli(['run', 'list', 'cli-exp'], { env }).stdout).toMatch(/^cli-exp\tr001\trunning\t.*from the CLI$/m);
     const stop = runCli(['run', 'stop', 'cli-exp', 'r001'], { env });
     expect(stop.code, stop.stderr).toBe(0);
-    expect(store.get('cli-exp').runs[0]).toMatchObject({ status: 'stopped', note: 'from the CLI', started_by: expect.stringMatching(/^cli/) });
+    expect(store.get('cli-exp').runs[0]).toMatchObject({
+      status: 'stopped',
+      note: 'from the CLI',
+      started_by: expect.stringMatching(/^cli/),
+    });
     expect(runCli(['run', 'stop', 'cli-exp', 'r001'], { env }).stderr).toMatch(/already stopped/);
-    const actions = AuditLog.forDataDir(dir).read().filter((e) => e.action.startsWith('run_')).map((e) => `${e.action} ${e.what}`);
+    const actions = AuditLog.forDataDir(dir)
+      .read()
+      .filter((e) => e.action.startsWith('run_'))
+      .map((e) => `${e.action} ${e.what}`);
     expect(actions).toEqual(['run_start cli-exp/r001', 'run_stop cli-exp/r001']);
   });
 });

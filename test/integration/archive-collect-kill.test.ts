@@ -31,7 +31,10 @@ afterAll(async () => {
   cleanScratch();
 });
 
-const killed = (p: ChildProcess) => new Promise<void>((resolve) => (p.exitCode !== null || p.signalCode !== null ? resolve() : p.once('exit', () => resolve())));
+const killed = (p: ChildProcess) =>
+  new Promise<void>((resolve) =>
+    p.exitCode !== null || p.signalCode !== null ? resolve() : p.once('exit', () => resolve()),
+  );
 
 describe('run archive across kill -9 of octopus collect', () => {
   it('every sample a recorder saw for the run is in the file after five kills of the collector at random moments', async () => {
@@ -47,16 +50,33 @@ describe('run archive across kill -9 of octopus collect', () => {
     mkdirSync(join(dir, 'gw'));
     mkdirSync(join(dir, 'col'));
     const gwConfig = join(dir, 'gw', 'lab.yaml');
-    writeFileSync(gwConfig, `gateway: { id: killgw }\ndata_dir: ${JSON.stringify(join(dir, 'gw', 'data'))}\nsimulator: { enabled: true, seed: 5 }\nmqtt: { url: ${JSON.stringify(mosquitto.url)} }\nhttp: { port: ${await freePort()}, host: 127.0.0.1 }\ncollector: { enabled: false }\n${chambers}`);
+    writeFileSync(
+      gwConfig,
+      `gateway: { id: killgw }\ndata_dir: ${JSON.stringify(join(dir, 'gw', 'data'))}\nsimulator: { enabled: true, seed: 5 }\nmqtt: { url: ${JSON.stringify(mosquitto.url)} }\nhttp: { port: ${await freePort()}, host: 127.0.0.1 }\ncollector: { enabled: false }\n${chambers}`,
+    );
     // The collector's configuration is the default one (no client_id: the stable default, persistent session).
     const colConfig = join(dir, 'col', 'lab.yaml');
-    writeFileSync(colConfig, `gateway: { id: killcol }\ndata_dir: ${JSON.stringify(join(dir, 'col', 'data'))}\nmqtt: { url: ${JSON.stringify(mosquitto.url)} }\nhttp: { host: 127.0.0.1 }\ncollector: { http_port: ${await freePort()} }\nexperiments: { reorder_window_ms: 1000, flush_interval_ms: 300 }\n${chambers}`);
+    writeFileSync(
+      colConfig,
+      `gateway: { id: killcol }\ndata_dir: ${JSON.stringify(join(dir, 'col', 'data'))}\nmqtt: { url: ${JSON.stringify(mosquitto.url)} }\nhttp: { host: 127.0.0.1 }\ncollector: { http_port: ${await freePort()} }\nexperiments: { reorder_window_ms: 1000, flush_interval_ms: 300 }\n${chambers}`,
+    );
 
     const rec = await recorder(mosquitto.url, 'collect-kill-recorder');
     collect = (await startCollect(colConfig)).proc;
     gateway = await startOctopus(gwConfig);
-    const store = createExperimentStore(loadConfig(colConfig, { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '', OCTOPUS_HTTP_PORT: '' }));
-    await store.create({ id: 'ckill', title: 'Collector kill test', principal_investigator: { name: 'Ada' }, chambers: ['m1', 'm2'], sampling_period_s: 1 }, 'test');
+    const store = createExperimentStore(
+      loadConfig(colConfig, { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '', OCTOPUS_HTTP_PORT: '' }),
+    );
+    await store.create(
+      {
+        id: 'ckill',
+        title: 'Collector kill test',
+        principal_investigator: { name: 'Ada' },
+        chambers: ['m1', 'm2'],
+        sampling_period_s: 1,
+      },
+      'test',
+    );
     await eventually(() => rec.samples.length > 20, 'the gateway publishing', 30_000);
     const run = store.startRun('ckill', 'test');
     const kills: number[] = [];
@@ -77,10 +97,18 @@ describe('run archive across kill -9 of octopus collect', () => {
     await rec.conn.end();
 
     const gridStart = Math.round(Date.parse(run.start) / 1000) * 1000;
-    const c = compareRun(file, rec.samples, { gridStartMs: gridStart, periodMs: 1000, runStartMs: Date.parse(run.start), stopMs: Date.parse(stopped.stop!), chambers: ['m1', 'm2'] });
+    const c = compareRun(file, rec.samples, {
+      gridStartMs: gridStart,
+      periodMs: 1000,
+      runStartMs: Date.parse(run.start),
+      stopMs: Date.parse(stopped.stop!),
+      chambers: ['m1', 'm2'],
+    });
     expect(kills).toHaveLength(5);
     expect(c.cells).toBeGreaterThan(200);
-    console.info(`archive-collect-kill: ${c.cells} cells checked against the recorder, ${c.times} records, ${c.missing.length} missing, ${c.wrong.length} wrong, ${c.invented.length} invented, ${c.duplicateTimes} duplicate times`);
+    console.info(
+      `archive-collect-kill: ${c.cells} cells checked against the recorder, ${c.times} records, ${c.missing.length} missing, ${c.wrong.length} wrong, ${c.invented.length} invented, ${c.duplicateTimes} duplicate times`,
+    );
     expect(c.missing, c.missing.slice(0, 10).join('\n')).toEqual([]);
     expect(c.wrong, c.wrong.slice(0, 10).join('\n')).toEqual([]);
     expect(c.invented, c.invented.slice(0, 10).join('\n')).toEqual([]);

@@ -32,7 +32,6 @@ afterAll(async () => {
   cleanScratch();
 });
 
-
 describe('one run, two sources, an outage and a lagging clock', () => {
   it('the file holds every sample both sources published, after a 60 s outage and replay of one of them', async () => {
     const mosquitto = await Mosquitto.start();
@@ -41,33 +40,44 @@ describe('one run, two sources, an outage and a lagging clock', () => {
     cleanups.push(() => cut.close());
     const dir = scratch('octopus-complete-');
     const [modbus, http, collectHttp] = [await freePort(), await freePort(), await freePort()];
-    const chambers = (withSynthetic: boolean) => [
-      'chambers:',
-      `  - { id: m1, name: Modbus, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 400, modbus: { unit_id: 2 } }`,
-      // s1 is published by the synthetic gateway; the collector only needs its tags.
-      ...(withSynthetic ? ['  - { id: s1, name: Synthetic, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:9", interval_ms: 500, modbus: { unit_id: 1 } }'] : []),
-      '',
-    ].join('\n');
+    const chambers = (withSynthetic: boolean) =>
+      [
+        'chambers:',
+        `  - { id: m1, name: Modbus, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 400, modbus: { unit_id: 2 } }`,
+        // s1 is published by the synthetic gateway; the collector only needs its tags.
+        ...(withSynthetic
+          ? [
+              '  - { id: s1, name: Synthetic, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:9", interval_ms: 500, modbus: { unit_id: 1 } }',
+            ]
+          : []),
+        '',
+      ].join('\n');
     mkdirSync(join(dir, 'gw'));
     mkdirSync(join(dir, 'col'));
     const gwConfig = join(dir, 'gw', 'lab.yaml');
-    writeFileSync(gwConfig, `
+    writeFileSync(
+      gwConfig,
+      `
 gateway: { id: gw-real }
 data_dir: ${JSON.stringify(join(dir, 'gw', 'data'))}
 simulator: { enabled: true, seed: 9 }
 mqtt: { url: ${JSON.stringify(mosquitto.url)} }
 http: { port: ${http}, host: 127.0.0.1 }
 collector: { enabled: false }
-${chambers(false)}`);
+${chambers(false)}`,
+    );
     const colConfig = join(dir, 'col', 'lab.yaml');
-    writeFileSync(colConfig, `
+    writeFileSync(
+      colConfig,
+      `
 gateway: { id: collector }
 data_dir: ${JSON.stringify(join(dir, 'col', 'data'))}
 mqtt: { url: ${JSON.stringify(mosquitto.url)} }
 http: { host: 127.0.0.1 }
 collector: { client_id: complete-collector, http_port: ${collectHttp} }
 experiments: { reorder_window_ms: 45000, flush_interval_ms: 300 }
-${chambers(true)}`);
+${chambers(true)}`,
+    );
 
     const rec = await recorder(mosquitto.url, 'complete-recorder');
     cleanups.push(() => rec.conn.end());
@@ -78,7 +88,13 @@ ${chambers(true)}`);
 
     // The synthetic gateway: its own spool, connected through the link that will be cut.
     const spool = Spool.open(scratch('octopus-synth-spool-'), SpoolConfig.parse({ fsync: 'never' }));
-    const pub = new Publisher({ url: cut.url, mqtt: MqttConfig.parse({}), gatewayId: 'gw-synth', spool, log: createLogger('synth') });
+    const pub = new Publisher({
+      url: cut.url,
+      mqtt: MqttConfig.parse({}),
+      gatewayId: 'gw-synth',
+      spool,
+      log: createLogger('synth'),
+    });
     cleanups.push(() => pub.close());
     const BEHIND = 30_000;
     let n = 0;
@@ -92,15 +108,30 @@ ${chambers(true)}`);
     }, 500);
     cleanups.push(() => clearInterval(timer));
 
-    const store = createExperimentStore(loadConfig(colConfig, { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '', OCTOPUS_HTTP_PORT: '' }));
-    await store.create({ id: 'two', title: 'Two sources', principal_investigator: { name: 'Ada' }, chambers: ['m1', 's1'], sampling_period_s: 1 }, 'test');
+    const store = createExperimentStore(
+      loadConfig(colConfig, { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '', OCTOPUS_HTTP_PORT: '' }),
+    );
+    await store.create(
+      {
+        id: 'two',
+        title: 'Two sources',
+        principal_investigator: { name: 'Ada' },
+        chambers: ['m1', 's1'],
+        sampling_period_s: 1,
+      },
+      'test',
+    );
     const run = store.startRun('two', 'test');
     await new Promise((r) => setTimeout(r, 10_000)); // scenario time: both sources publish normally
     cut.down();
     const cutAt = Date.now();
     await new Promise((r) => setTimeout(r, 60_000)); // scenario time: the outage
     cut.restore();
-    await eventually(() => pub.spoolDepth().messages === 0 && Date.now() - cutAt > 61_000, 'the synthetic gateway replayed its spool', 60_000);
+    await eventually(
+      () => pub.spoolDepth().messages === 0 && Date.now() - cutAt > 61_000,
+      'the synthetic gateway replayed its spool',
+      60_000,
+    );
     await new Promise((r) => setTimeout(r, 3000));
     const stopped = store.stopRun('two', run.id, 'test');
     const health = HealthReport.parse(await (await fetch(`http://127.0.0.1:${collectHttp}/api/health`)).json());
@@ -114,11 +145,21 @@ ${chambers(true)}`);
 
     const gridStart = Math.round(Date.parse(run.start) / 1000) * 1000;
     const stop = Date.parse(stopped.stop!);
-    const c = compareRun(file, rec.samples, { gridStartMs: gridStart, periodMs: 1000, runStartMs: Date.parse(run.start), stopMs: stop, chambers: ['m1', 's1'] });
-    const s1Cells = rec.samples.filter((s) => s.chamber === 's1' && s.ts >= Date.parse(run.start) && s.ts <= stop).length;
+    const c = compareRun(file, rec.samples, {
+      gridStartMs: gridStart,
+      periodMs: 1000,
+      runStartMs: Date.parse(run.start),
+      stopMs: stop,
+      chambers: ['m1', 's1'],
+    });
+    const s1Cells = rec.samples.filter(
+      (s) => s.chamber === 's1' && s.ts >= Date.parse(run.start) && s.ts <= stop,
+    ).length;
     expect(s1Cells).toBeGreaterThan(80); // s1 covers the outage window too
     expect(c.cells).toBeGreaterThan(500);
-    console.info(`archive-completeness: ${c.cells} cells checked against the recorder, ${c.times} records, ${c.missing.length} missing, ${c.wrong.length} wrong, ${c.invented.length} invented, ${c.duplicateTimes} duplicate times`);
+    console.info(
+      `archive-completeness: ${c.cells} cells checked against the recorder, ${c.times} records, ${c.missing.length} missing, ${c.wrong.length} wrong, ${c.invented.length} invented, ${c.duplicateTimes} duplicate times`,
+    );
     expect(c.missing, c.missing.slice(0, 10).join('\n')).toEqual([]);
     expect(c.wrong, c.wrong.slice(0, 10).join('\n')).toEqual([]);
     expect(c.invented, c.invented.slice(0, 10).join('\n')).toEqual([]);

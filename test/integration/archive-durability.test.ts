@@ -31,7 +31,9 @@ describe('run archive across kill -9 of octopus start', () => {
     const dir = scratch('octopus-kill-');
     const [modbus, http] = [await freePort(), await freePort()];
     const config = join(dir, 'lab.yaml');
-    writeFileSync(config, `
+    writeFileSync(
+      config,
+      `
 gateway: { id: killgw }
 data_dir: ${JSON.stringify(join(dir, 'data'))}
 simulator: { enabled: true, seed: 3 }
@@ -42,11 +44,23 @@ experiments: { reorder_window_ms: 1000, flush_interval_ms: 300 }
 chambers:
   - { id: m1, name: Floats, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 300, modbus: { unit_id: 1 } }
   - { id: m2, name: Integers, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 300, modbus: { unit_id: 2 } }
-`);
+`,
+    );
     const rec = await recorder(mosquitto.url, 'kill-test-recorder');
     octopus = await startOctopus(config);
-    const store = createExperimentStore(loadConfig(config, { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '', OCTOPUS_HTTP_PORT: '' }));
-    await store.create({ id: 'kill', title: 'Kill test', principal_investigator: { name: 'Ada' }, chambers: ['m1', 'm2'], sampling_period_s: 1 }, 'test');
+    const store = createExperimentStore(
+      loadConfig(config, { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '', OCTOPUS_HTTP_PORT: '' }),
+    );
+    await store.create(
+      {
+        id: 'kill',
+        title: 'Kill test',
+        principal_investigator: { name: 'Ada' },
+        chambers: ['m1', 'm2'],
+        sampling_period_s: 1,
+      },
+      'test',
+    );
     const run = store.startRun('kill', 'test');
     const kills: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -65,10 +79,18 @@ chambers:
     await rec.conn.end();
 
     const gridStart = Math.round(Date.parse(run.start) / 1000) * 1000;
-    const c = compareRun(file, rec.samples, { gridStartMs: gridStart, periodMs: 1000, runStartMs: Date.parse(run.start), stopMs: Date.parse(stopped.stop!), chambers: ['m1', 'm2'] });
+    const c = compareRun(file, rec.samples, {
+      gridStartMs: gridStart,
+      periodMs: 1000,
+      runStartMs: Date.parse(run.start),
+      stopMs: Date.parse(stopped.stop!),
+      chambers: ['m1', 'm2'],
+    });
     expect(kills).toHaveLength(5);
     expect(c.cells).toBeGreaterThan(200);
-    console.info(`archive-durability: ${c.cells} cells checked against the recorder, ${c.times} records, ${c.missing.length} missing, ${c.wrong.length} wrong, ${c.invented.length} invented, ${c.duplicateTimes} duplicate times`);
+    console.info(
+      `archive-durability: ${c.cells} cells checked against the recorder, ${c.times} records, ${c.missing.length} missing, ${c.wrong.length} wrong, ${c.invented.length} invented, ${c.duplicateTimes} duplicate times`,
+    );
     expect(c.missing, c.missing.slice(0, 10).join('\n')).toEqual([]);
     expect(c.wrong, c.wrong.slice(0, 10).join('\n')).toEqual([]);
     expect(c.invented, c.invented.slice(0, 10).join('\n')).toEqual([]);

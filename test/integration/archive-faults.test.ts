@@ -40,7 +40,9 @@ beforeAll(async () => {
   const modbus = await freePort();
   http = await freePort();
   config = join(dir, 'lab.yaml');
-  writeFileSync(config, `
+  writeFileSync(
+    config,
+    `
 gateway: { id: faults }
 data_dir: ${JSON.stringify(join(dir, 'data'))}
 simulator: { enabled: true }
@@ -49,10 +51,16 @@ http: { port: ${http}, host: 127.0.0.1 }
 experiments: { reorder_window_ms: 500, flush_interval_ms: 200 }
 chambers:
   - { id: m1, name: Modbus, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 500, modbus: { unit_id: 2 } }
-`);
+`,
+  );
   octopus = await startOctopus(config);
-  store = createExperimentStore(loadConfig(config, { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '', OCTOPUS_HTTP_PORT: '' }));
-  await store.create({ id: 'faults', title: 'Write faults', principal_investigator: { name: 'Ada' }, chambers: ['m1'] }, 'test');
+  store = createExperimentStore(
+    loadConfig(config, { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '', OCTOPUS_HTTP_PORT: '' }),
+  );
+  await store.create(
+    { id: 'faults', title: 'Write faults', principal_investigator: { name: 'Ada' }, chambers: ['m1'] },
+    'test',
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -68,10 +76,16 @@ describe('archive write faults', () => {
     await eventually(async () => Number((await health()).sinks.netcdf?.records) >= 3, 'records written', 30_000);
     chattr('+i', file);
     chattr('+i', `${file}.log`);
-    const h = await eventually(async () => {
-      const x = await health();
-      return x.status === 'degraded' && x.problems.some((p) => p.includes(file) && p.includes('EPERM')) ? x : undefined;
-    }, 'health names the file and EPERM', 30_000);
+    const h = await eventually(
+      async () => {
+        const x = await health();
+        return x.status === 'degraded' && x.problems.some((p) => p.includes(file) && p.includes('EPERM'))
+          ? x
+          : undefined;
+      },
+      'health names the file and EPERM',
+      30_000,
+    );
     expect(h.sinks.netcdf?.state).toBe('degraded');
     expect(octopus!.proc.exitCode).toBeNull();
     const during = Number(h.sinks.netcdf?.records);
@@ -95,17 +109,35 @@ describe('archive write faults', () => {
     const runDir = working(run.id);
     chattr('+i', runDir);
     store.stopRun('faults', run.id, 'test');
-    const h = await eventually(async () => {
-      const x = await health();
-      const stranded = (x.sinks.netcdf?.stranded ?? []) as Array<{ path: string; errno: string }>;
-      return stranded.some((s) => s.path.startsWith(runDir) && s.errno === 'EPERM') && x.status === 'degraded' ? x : undefined;
-    }, 'health shows the stranded run with EPERM', 30_000).catch(async (err: Error) => { throw new Error(`${err.message}\n${JSON.stringify((await health()).sinks.netcdf)}\n${octopus!.output().slice(-3000)}`); });
+    const h = await eventually(
+      async () => {
+        const x = await health();
+        const stranded = (x.sinks.netcdf?.stranded ?? []) as Array<{ path: string; errno: string }>;
+        return stranded.some((s) => s.path.startsWith(runDir) && s.errno === 'EPERM') && x.status === 'degraded'
+          ? x
+          : undefined;
+      },
+      'health shows the stranded run with EPERM',
+      30_000,
+    ).catch(async (err: Error) => {
+      throw new Error(
+        `${err.message}\n${JSON.stringify((await health()).sinks.netcdf)}\n${octopus!.output().slice(-3000)}`,
+      );
+    });
     expect(h.problems.join('\n')).toContain(runDir);
     const final = join(store.get('faults').dir, run.file);
     expect(existsSync(final)).toBe(false);
     chattr('-i', runDir);
-    await eventually(() => existsSync(final), 'finished and moved after the fault cleared', 30_000).catch((err: Error) => { throw new Error(`${err.message}\n${octopus!.output().slice(-3000)}`); });
-    await eventually(() => readFileSync(join(store.get('faults').dir, 'MANIFEST.sha256'), 'utf8').includes(run.file), 'in the manifest', 30_000);
+    await eventually(() => existsSync(final), 'finished and moved after the fault cleared', 30_000).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}\n${octopus!.output().slice(-3000)}`);
+      },
+    );
+    await eventually(
+      () => readFileSync(join(store.get('faults').dir, 'MANIFEST.sha256'), 'utf8').includes(run.file),
+      'in the manifest',
+      30_000,
+    );
     expect(spawnSync('sha256sum', ['-c', 'MANIFEST.sha256'], { cwd: store.get('faults').dir }).status).toBe(0);
     expect(ncdump(final, true).status).toBe(0);
     expect(existsSync(runDir)).toBe(false);
@@ -118,7 +150,11 @@ describe('archive write faults', () => {
     const runDir = working(run.id);
     chattr('+i', runDir);
     const stopped = store.stopRun('faults', run.id, 'test');
-    await eventually(async () => ((await health()).sinks.netcdf?.stranded as unknown[] | undefined)?.length, 'stranded', 30_000);
+    await eventually(
+      async () => ((await health()).sinks.netcdf?.stranded as unknown[] | undefined)?.length,
+      'stranded',
+      30_000,
+    );
     await octopus!.stop('SIGKILL');
     chattr('-i', runDir);
     octopus = await startOctopus(config);

@@ -25,7 +25,6 @@ afterAll(async () => {
   cleanScratch();
 });
 
-
 describe('three collectors, one archive writer', () => {
   it('one writer at a time, takeover after a kill, each trigger edge acts once, the file complete', async () => {
     const mosquitto = await Mosquitto.start({ persistence: true });
@@ -36,14 +35,20 @@ describe('three collectors, one archive writer', () => {
     const chamber = `chambers:\n  - { id: m1, name: Modbus, driver: modbus, profile: climatec-ch400, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 400, modbus: { unit_id: 2 } }\n`;
     mkdirSync(join(dir, 'gw'));
     const gwConfig = join(dir, 'gw', 'lab.yaml');
-    writeFileSync(gwConfig, `gateway: { id: gw }\ndata_dir: ${JSON.stringify(join(dir, 'gw', 'data'))}\nsimulator: { enabled: true }\nmqtt: { url: ${JSON.stringify(mosquitto.url)} }\nhttp: { port: ${await freePort()}, host: 127.0.0.1 }\ncollector: { enabled: false }\n${chamber}`);
+    writeFileSync(
+      gwConfig,
+      `gateway: { id: gw }\ndata_dir: ${JSON.stringify(join(dir, 'gw', 'data'))}\nsimulator: { enabled: true }\nmqtt: { url: ${JSON.stringify(mosquitto.url)} }\nhttp: { port: ${await freePort()}, host: 127.0.0.1 }\ncollector: { enabled: false }\n${chamber}`,
+    );
     const ports: number[] = [];
     const configs: string[] = [];
     for (let i = 0; i < 3; i++) {
       ports.push(await freePort());
       mkdirSync(join(dir, `c${i}`));
       configs.push(join(dir, `c${i}`, 'lab.yaml'));
-      writeFileSync(configs[i]!, `gateway: { id: col${i} }\ndata_dir: ${JSON.stringify(data)}\nmqtt: { url: ${JSON.stringify(mosquitto.url)} }\nhttp: { host: 127.0.0.1 }\ncollector: { client_id: lease-col-${i}, http_port: ${ports[i]} }\nexperiments: { reorder_window_ms: 1000, flush_interval_ms: 300, lease_ttl_ms: 2000 }\n${chamber}`);
+      writeFileSync(
+        configs[i]!,
+        `gateway: { id: col${i} }\ndata_dir: ${JSON.stringify(data)}\nmqtt: { url: ${JSON.stringify(mosquitto.url)} }\nhttp: { host: 127.0.0.1 }\ncollector: { client_id: lease-col-${i}, http_port: ${ports[i]} }\nexperiments: { reorder_window_ms: 1000, flush_interval_ms: 300, lease_ttl_ms: 2000 }\n${chamber}`,
+      );
     }
     const rec = await recorder(mosquitto.url, 'lease-recorder');
     cleanups.push(() => rec.conn.end());
@@ -75,10 +80,19 @@ describe('three collectors, one archive writer', () => {
       }
     })();
     cleanups.push(() => (watching = false));
-    await eventually(async () => (await Promise.all([0, 1, 2].map(role))).filter((r) => r === 'writer').length === 1, 'one writer', 30_000);
+    await eventually(
+      async () => (await Promise.all([0, 1, 2].map(role))).filter((r) => r === 'writer').length === 1,
+      'one writer',
+      30_000,
+    );
 
-    const store = createExperimentStore(loadConfig(configs[0]!, { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '', OCTOPUS_HTTP_PORT: '' }));
-    await store.create({ id: 'lease', title: 'Lease', principal_investigator: { name: 'Ada' }, chambers: ['m1'], sampling_period_s: 1 }, 'test');
+    const store = createExperimentStore(
+      loadConfig(configs[0]!, { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '', OCTOPUS_HTTP_PORT: '' }),
+    );
+    await store.create(
+      { id: 'lease', title: 'Lease', principal_investigator: { name: 'Ada' }, chambers: ['m1'], sampling_period_s: 1 },
+      'test',
+    );
     const plc = connectMqtt({ url: mosquitto.url, clientId: 'lease-plc-operator' });
     cleanups.push(() => plc.end());
     await eventually(() => plc.connected, 'operator connected');
@@ -86,23 +100,44 @@ describe('three collectors, one archive writer', () => {
     // The collectors see the low level first: they get the data stream in the order the
     // recorder does, so once the recorder saw running = false read back, they have too.
     const lowFrom = rec.samples.length;
-    await eventually(() => rec.samples.slice(lowFrom).some((x) => x.chamber === 'm1' && x.tag === 'running' && x.value === false), 'running = false read back from the PLC', 30_000);
+    await eventually(
+      () => rec.samples.slice(lowFrom).some((x) => x.chamber === 'm1' && x.tag === 'running' && x.value === false),
+      'running = false read back from the PLC',
+      30_000,
+    );
     await plc.publish('octopus/m1/set/running/lease-operator', JSON.stringify({ value: true }), { qos: 1 });
-    const run = await eventually(() => store.get('lease').runs.find((r) => r.status === 'running'), 'run started by the PLC', 30_000);
+    const run = await eventually(
+      () => store.get('lease').runs.find((r) => r.status === 'running'),
+      'run started by the PLC',
+      30_000,
+    );
     expect(run.started_by).toBe('plc:m1/running');
 
-    const writer = await eventually(async () => {
-      for (const i of alive) if ((await role(i)) === 'writer') return i + 1;
-      return undefined;
-    }, 'the writer', 10_000) - 1;
+    const writer =
+      (await eventually(
+        async () => {
+          for (const i of alive) if ((await role(i)) === 'writer') return i + 1;
+          return undefined;
+        },
+        'the writer',
+        10_000,
+      )) - 1;
     await new Promise((r) => setTimeout(r, 5000)); // scenario time: the run records
     procs[writer]!.kill('SIGKILL');
     alive.delete(writer);
-    await eventually(async () => (await Promise.all([...alive].map(role))).includes('writer'), 'another collector takes over', 30_000);
+    await eventually(
+      async () => (await Promise.all([...alive].map(role))).includes('writer'),
+      'another collector takes over',
+      30_000,
+    );
     await new Promise((r) => setTimeout(r, 5000)); // scenario time: the run goes on with the new writer
 
     await plc.publish('octopus/m1/set/running/lease-operator', JSON.stringify({ value: false }), { qos: 1 });
-    const stopped = await eventually(() => store.get('lease').runs.find((r) => r.id === run.id && r.status === 'stopped'), 'run stopped by the PLC', 30_000);
+    const stopped = await eventually(
+      () => store.get('lease').runs.find((r) => r.id === run.id && r.status === 'stopped'),
+      'run stopped by the PLC',
+      30_000,
+    );
     expect(stopped.stopped_by).toBe('plc:m1/running');
     const file = join(store.get('lease').dir, run.file);
     await eventually(() => existsSync(file), 'the run archived', 60_000);
@@ -113,9 +148,17 @@ describe('three collectors, one archive writer', () => {
     expect(most).toBe(1);
 
     const gridStart = Math.round(Date.parse(run.start) / 1000) * 1000;
-    const c = compareRun(file, rec.samples, { gridStartMs: gridStart, periodMs: 1000, runStartMs: Date.parse(run.start), stopMs: Date.parse(stopped.stop!), chambers: ['m1'] });
+    const c = compareRun(file, rec.samples, {
+      gridStartMs: gridStart,
+      periodMs: 1000,
+      runStartMs: Date.parse(run.start),
+      stopMs: Date.parse(stopped.stop!),
+      chambers: ['m1'],
+    });
     expect(c.cells).toBeGreaterThan(100);
-    console.info(`archive-lease: ${c.cells} cells checked against the recorder, ${c.times} records, ${c.missing.length} missing, ${c.wrong.length} wrong, ${c.invented.length} invented, ${c.duplicateTimes} duplicate times`);
+    console.info(
+      `archive-lease: ${c.cells} cells checked against the recorder, ${c.times} records, ${c.missing.length} missing, ${c.wrong.length} wrong, ${c.invented.length} invented, ${c.duplicateTimes} duplicate times`,
+    );
     expect(c.missing, c.missing.slice(0, 10).join('\n')).toEqual([]);
     expect(c.wrong, c.wrong.slice(0, 10).join('\n')).toEqual([]);
     expect(c.invented, c.invented.slice(0, 10).join('\n')).toEqual([]);

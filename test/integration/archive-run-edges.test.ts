@@ -41,7 +41,14 @@ describe('run edges', () => {
     const dir = scratch('octopus-edges-');
     const config = join(dir, 'octopus.yaml');
     // c1: OPC UA (subscription: on-change tags held), c2: Modbus (polled). No server needed: only their profiles.
-    writeFileSync(config, [`data_dir: ${JSON.stringify(join(dir, 'data'))}`, `influx: { url: "${vm.url}", bucket: octopus, measurement: edges }`, simulatedChambers({ opcua: 4840, modbus: 5020 }, { count: 2 })].join('\n'));
+    writeFileSync(
+      config,
+      [
+        `data_dir: ${JSON.stringify(join(dir, 'data'))}`,
+        `influx: { url: "${vm.url}", bucket: octopus, measurement: edges }`,
+        simulatedChambers({ opcua: 4840, modbus: 5020 }, { count: 2 }),
+      ].join('\n'),
+    );
     const loaded = loadConfig(config);
     const paths = experimentPaths(loaded);
     mkdirSync(paths.root, { recursive: true });
@@ -50,10 +57,30 @@ describe('run edges', () => {
     const T = Math.floor(Date.now() / 1000) * 1000 - 20_000 + 300;
     const S = T + 5_400;
     let clock = new Date(T);
-    const store = new ExperimentStore(new ArchiveRoot(paths.root, paths.local), { chambers: () => ['c1', 'c2'], variables: () => [], now: () => clock });
-    await store.create({ id: 'edges', title: 'Edges', principal_investigator: { name: 'Ada Lovelace' }, chambers: ['c1', 'c2'], variables: ['air_temperature', 'co2_setpoint', 'door_open'] }, 'test');
-    const cfg = { ...ExperimentsConfig.parse({}), reorder_window_ms: 200, flush_interval_ms: 100, working_dir: paths.working };
-    const archiver = new Archiver(store, cfg, tagsOfChamber(loaded), createLogger('test'), { onChange: (c) => c === 'c1' });
+    const store = new ExperimentStore(new ArchiveRoot(paths.root, paths.local), {
+      chambers: () => ['c1', 'c2'],
+      variables: () => [],
+      now: () => clock,
+    });
+    await store.create(
+      {
+        id: 'edges',
+        title: 'Edges',
+        principal_investigator: { name: 'Ada Lovelace' },
+        chambers: ['c1', 'c2'],
+        variables: ['air_temperature', 'co2_setpoint', 'door_open'],
+      },
+      'test',
+    );
+    const cfg = {
+      ...ExperimentsConfig.parse({}),
+      reorder_window_ms: 200,
+      flush_interval_ms: 100,
+      working_dir: paths.working,
+    };
+    const archiver = new Archiver(store, cfg, tagsOfChamber(loaded), createLogger('test'), {
+      onChange: (c) => c === 'c1',
+    });
     archiver.start();
     let seq = 0;
     const published: Array<{ chamber: string; s: WireSample }> = [];
@@ -67,29 +94,57 @@ describe('run edges', () => {
       // stamped 200 ms before the start that round to slot 0 and are nearer its instant than
       // the run's first samples: not the run's.
       give('c1', [{ tag: 'door_open', ts: T - 5_000, value: true, q: 'good' }]);
-      give('c1', [{ tag: 'air_temperature', ts: T - 200, value: 10.5, q: 'good' }, { tag: 'co2_setpoint', ts: T - 200, value: 400, q: 'good' }]);
-      give('c2', [{ tag: 'air_temperature', ts: T - 200, value: 11.5, q: 'good' }, { tag: 'door_open', ts: T - 200, value: false, q: 'good' }]);
+      give('c1', [
+        { tag: 'air_temperature', ts: T - 200, value: 10.5, q: 'good' },
+        { tag: 'co2_setpoint', ts: T - 200, value: 400, q: 'good' },
+      ]);
+      give('c2', [
+        { tag: 'air_temperature', ts: T - 200, value: 11.5, q: 'good' },
+        { tag: 'door_open', ts: T - 200, value: false, q: 'good' },
+      ]);
       const run = store.startRun('edges', 'test');
       expect(run.start).toBe(new Date(T).toISOString());
       // Within the run: every 200 ms from T + 100 to S − 100.
       for (let k = 0; T + 100 + 200 * k <= S - 100; k++) {
         const ts = T + 100 + 200 * k;
         give('c1', [{ tag: 'air_temperature', ts, value: 20 + (ts - T) / 1000, q: 'good' }]);
-        give('c2', [{ tag: 'air_temperature', ts, value: 30 + (ts - T) / 1000, q: 'good' }, { tag: 'door_open', ts, value: k % 2 === 0, q: 'good' }]);
+        give('c2', [
+          { tag: 'air_temperature', ts, value: 30 + (ts - T) / 1000, q: 'good' },
+          { tag: 'door_open', ts, value: k % 2 === 0, q: 'good' },
+        ]);
       }
       // After the stop, received before the stop is known, nearer the last slot's instant than the run's own samples.
-      give('c1', [{ tag: 'air_temperature', ts: S + 250, value: 99.5, q: 'good' }, { tag: 'co2_setpoint', ts: S + 250, value: 800, q: 'good' }]);
+      give('c1', [
+        { tag: 'air_temperature', ts: S + 250, value: 99.5, q: 'good' },
+        { tag: 'co2_setpoint', ts: S + 250, value: 800, q: 'good' },
+      ]);
       give('c2', [{ tag: 'air_temperature', ts: S + 250, value: 98.5, q: 'good' }]);
       clock = new Date(S);
       const stopped = store.stopRun('edges', run.id, 'test');
       const file = join(store.get('edges').dir, stopped.file);
-      await eventually(() => existsSync(file) && archiver.health().open_runs.length === 0 && archiver.health().stranded.length === 0, 'the run file archived', 30_000);
+      await eventually(
+        () => existsSync(file) && archiver.health().open_runs.length === 0 && archiver.health().stranded.length === 0,
+        'the run file archived',
+        30_000,
+      );
 
       // The database holds everything the collector saw, in and out of the run.
-      const lines = ['c1', 'c2'].map((c) => encodeLines('edges', c, published.filter((p) => p.chamber === c).map((p) => p.s))).join('');
+      const lines = ['c1', 'c2']
+        .map((c) =>
+          encodeLines(
+            'edges',
+            c,
+            published.filter((p) => p.chamber === c).map((p) => p.s),
+          ),
+        )
+        .join('');
       const res = await fetch(`${vm.url}/api/v2/write?bucket=octopus&precision=ms`, { method: 'POST', body: lines });
       expect(res.status).toBe(204);
-      await eventually(async () => (await vm.count('edges_value')) === published.length, 'samples in VictoriaMetrics', 30_000);
+      await eventually(
+        async () => (await vm.count('edges_value')) === published.length,
+        'samples in VictoriaMetrics',
+        30_000,
+      );
 
       const view = pythonView(file).netcdf4;
       const times = (view.vars.time!.data as number[]).map((t) => Math.round(t * 1000));
@@ -103,12 +158,19 @@ describe('run edges', () => {
       expect([at('co2_setpoint', 0, 0), at('co2_setpoint_qc', 0, 0)]).toEqual([400, QC.held]);
       // The last slot: the run's last sample (S − 100), not the nearer one after the stop.
       const last = times.length - 1;
-      expect([at('air_temperature', 0, last), at('air_temperature', 1, last)]).toEqual([20 + 5.3, 30 + 5.3].map(Math.fround));
+      expect([at('air_temperature', 0, last), at('air_temperature', 1, last)]).toEqual(
+        [20 + 5.3, 30 + 5.3].map(Math.fround),
+      );
       expect([at('air_temperature_qc', 0, last), at('air_temperature_qc', 1, last)]).toEqual([QC.good, QC.good]);
       // The setpoint changed only after the stop: the run's value is still held in its last slot.
       expect([at('co2_setpoint', 0, last), at('co2_setpoint_qc', 0, last)]).toEqual([400, QC.held]);
 
-      const cmp = await compareWithDatabase(file, InfluxConfig.parse({ url: vm.url, bucket: 'octopus', measurement: 'edges' }), undefined, { runStartMs: T, runStopMs: S });
+      const cmp = await compareWithDatabase(
+        file,
+        InfluxConfig.parse({ url: vm.url, bucket: 'octopus', measurement: 'edges' }),
+        undefined,
+        { runStartMs: T, runStopMs: S },
+      );
       expect(cmp.query).toBe('victoriametrics-export');
       expect(cmp.samples).toBeGreaterThan(0);
       expect(cmp.differences, JSON.stringify(cmp.differences, null, 1)).toEqual([]);

@@ -26,7 +26,13 @@ let state: Mount;
 let port: number;
 let big: string;
 const lines: string[] = [];
-const log: Logger = { debug: () => {}, info: (m) => void lines.push(m), warn: (m) => void lines.push(m), error: (m) => void lines.push(m), child: () => log };
+const log: Logger = {
+  debug: () => {},
+  info: (m) => void lines.push(m),
+  warn: (m) => void lines.push(m),
+  error: (m) => void lines.push(m),
+  child: () => log,
+};
 const faults = new WriteFaults(60_000, log);
 const SIZE = 64 * 1024 * 1024;
 
@@ -41,7 +47,13 @@ beforeAll(async () => {
   ftruncateSync(fd, SIZE);
   closeSync(fd);
   const audit = new AuditLog(join(state.dir, 'audit.jsonl'), faults, log);
-  app = await buildApp({ health: () => withFaults(health(), faults, new UnexpectedErrors()), experiments: f.store, users: f.users, audit, runFile: () => big });
+  app = await buildApp({
+    health: () => withFaults(health(), faults, new UnexpectedErrors()),
+    experiments: f.store,
+    users: f.users,
+    audit,
+    runFile: () => big,
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   port = (app.server.address() as { port: number }).port;
 }, 60_000);
@@ -55,37 +67,56 @@ afterAll(async () => {
 /** Downloads data.nc; `midway` runs after the first chunk, with the transfer paused. */
 function download(midway?: () => void): Promise<{ status: number; bytes: number; body: string }> {
   return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path: '/api/experiments/dl-fault/runs/r001/data.nc', headers: { authorization: `Bearer ${f.tokens.researcher}` } }, (res) => {
-      let bytes = 0;
-      let first = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => {
-        bytes += c.length;
-        if (res.statusCode !== 200) chunks.push(c);
-        if (first && midway) {
-          first = false;
-          res.pause();
-          midway();
-          res.resume();
-        }
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    }).on('error', reject);
+    get(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/api/experiments/dl-fault/runs/r001/data.nc',
+        headers: { authorization: `Bearer ${f.tokens.researcher}` },
+      },
+      (res) => {
+        let bytes = 0;
+        let first = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => {
+          bytes += c.length;
+          if (res.statusCode !== 200) chunks.push(c);
+          if (first && midway) {
+            first = false;
+            res.pause();
+            midway();
+            res.resume();
+          }
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, body: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    ).on('error', reject);
   });
 }
 
-const healthNow = async () => (await app.inject({ url: '/api/health' })).json() as { status: string; write_faults: Array<{ target: string; path: string; errno: string }> };
+const healthNow = async () =>
+  (await app.inject({ url: '/api/health' })).json() as {
+    status: string;
+    write_faults: Array<{ target: string; path: string; errno: string }>;
+  };
 
 describe('audit log turning read-only during a data.nc download', () => {
   it('finishes the download, logs the lost entry, and reports the audit file with EROFS; the server keeps serving', async () => {
     const r = await download(() => state.readOnly());
     expect(r).toMatchObject({ status: 200, bytes: SIZE });
     await expect.poll(() => faults.get('audit')?.errno, { timeout: 15_000 }).toBe('EROFS');
-    expect(lines.some((l) => l.includes('entry not recorded') && l.includes('"action":"download"') && l.includes('dl-fault/r001/data.nc'))).toBe(true);
+    expect(
+      lines.some(
+        (l) =>
+          l.includes('entry not recorded') && l.includes('"action":"download"') && l.includes('dl-fault/r001/data.nc'),
+      ),
+    ).toBe(true);
     const h = await healthNow();
     expect(h.status).toBe('degraded');
-    expect(h.write_faults).toEqual([expect.objectContaining({ target: 'audit', path: join(state.dir, 'audit.jsonl'), errno: 'EROFS' })]);
+    expect(h.write_faults).toEqual([
+      expect.objectContaining({ target: 'audit', path: join(state.dir, 'audit.jsonl'), errno: 'EROFS' }),
+    ]);
   }, 60_000);
 
   it('refuses the next download with 503 naming the file and the errno', async () => {
@@ -100,6 +131,10 @@ describe('audit log turning read-only during a data.nc download', () => {
     expect((await healthNow()).status).toBe('ok');
     const r = await download();
     expect(r).toMatchObject({ status: 200, bytes: SIZE });
-    await expect.poll(() => readFileSync(join(state.dir, 'audit.jsonl'), 'utf8').includes('"what":"dl-fault/r001/data.nc"'), { timeout: 15_000 }).toBe(true);
+    await expect
+      .poll(() => readFileSync(join(state.dir, 'audit.jsonl'), 'utf8').includes('"what":"dl-fault/r001/data.nc"'), {
+        timeout: 15_000,
+      })
+      .toBe(true);
   }, 60_000);
 });

@@ -13,12 +13,33 @@ afterAll(() => cleanScratch());
 
 const FILL = 9.969209968386869e36;
 const GOOD_GLOBALS = {
-  Conventions: 'CF-1.11, ACDD-1.3', featureType: 'timeSeries', cdm_data_type: 'Station', title: 't', summary: 's', keywords: 'air_temperature',
-  keywords_vocabulary: 'CF:NetCDF COARDS Climate and Forecast Standard Names', id: 'x/r001', naming_authority: 'org.example', history: 'h', source: 's',
-  processing_level: 'p', comment: 'c', acknowledgement: 'a', license: 'CC-BY-4.0', standard_name_vocabulary: 'CF Standard Name Table v83',
-  date_created: '2026-01-01T00:00:00Z', creator_name: 'Ada', institution: 'I', project: 'P', publisher_name: 'N', publisher_email: 'e@example.org',
-  publisher_url: 'https://example.org', time_coverage_start: '2026-01-01T00:00:00Z', time_coverage_end: '2026-01-01T00:00:01Z',
-  time_coverage_duration: 'PT1S', time_coverage_resolution: 'PT1S',
+  Conventions: 'CF-1.11, ACDD-1.3',
+  featureType: 'timeSeries',
+  cdm_data_type: 'Station',
+  title: 't',
+  summary: 's',
+  keywords: 'air_temperature',
+  keywords_vocabulary: 'CF:NetCDF COARDS Climate and Forecast Standard Names',
+  id: 'x/r001',
+  naming_authority: 'org.example',
+  history: 'h',
+  source: 's',
+  processing_level: 'p',
+  comment: 'c',
+  acknowledgement: 'a',
+  license: 'CC-BY-4.0',
+  standard_name_vocabulary: 'CF Standard Name Table v83',
+  date_created: '2026-01-01T00:00:00Z',
+  creator_name: 'Ada',
+  institution: 'I',
+  project: 'P',
+  publisher_name: 'N',
+  publisher_email: 'e@example.org',
+  publisher_url: 'https://example.org',
+  time_coverage_start: '2026-01-01T00:00:00Z',
+  time_coverage_end: '2026-01-01T00:00:01Z',
+  time_coverage_duration: 'PT1S',
+  time_coverage_resolution: 'PT1S',
 };
 
 type Schema = NcSchema & { variables: NcSchema['variables'][number][] };
@@ -26,23 +47,69 @@ type Schema = NcSchema & { variables: NcSchema['variables'][number][] };
 function write(path: string, mutate: (s: Schema) => void): string {
   const s: Schema = {
     globalAttributes: { ...GOOD_GLOBALS },
-    dimensions: [{ name: 'time', size: 'unlimited' }, { name: 'chamber', size: 1 }, { name: 'name_strlen', size: 2 }],
+    dimensions: [
+      { name: 'time', size: 'unlimited' },
+      { name: 'chamber', size: 1 },
+      { name: 'name_strlen', size: 2 },
+    ],
     variables: [
-      { name: 'time', type: 'double', dims: ['time'], attributes: { standard_name: 'time', units: 'seconds since 1970-01-01 00:00:00', calendar: 'standard', axis: 'T' } },
-      { name: 'station_name', type: 'char', dims: ['chamber', 'name_strlen'], data: ['c1'], attributes: { cf_role: 'timeseries_id', long_name: 'chamber id' } },
-      { name: 'ta', type: 'float', dims: ['time', 'chamber'], attributes: { standard_name: 'air_temperature', units: 'degree_Celsius', _FillValue: FILL, cell_methods: 'time: point', coordinates: 'station_name', ancillary_variables: 'ta_qc' } },
-      { name: 'ta_qc', type: 'byte', dims: ['time', 'chamber'], attributes: { standard_name: 'quality_flag', flag_values: { type: 'byte', value: [0, 1] }, flag_meanings: 'good bad', coordinates: 'station_name' } },
+      {
+        name: 'time',
+        type: 'double',
+        dims: ['time'],
+        attributes: {
+          standard_name: 'time',
+          units: 'seconds since 1970-01-01 00:00:00',
+          calendar: 'standard',
+          axis: 'T',
+        },
+      },
+      {
+        name: 'station_name',
+        type: 'char',
+        dims: ['chamber', 'name_strlen'],
+        data: ['c1'],
+        attributes: { cf_role: 'timeseries_id', long_name: 'chamber id' },
+      },
+      {
+        name: 'ta',
+        type: 'float',
+        dims: ['time', 'chamber'],
+        attributes: {
+          standard_name: 'air_temperature',
+          units: 'degree_Celsius',
+          _FillValue: FILL,
+          cell_methods: 'time: point',
+          coordinates: 'station_name',
+          ancillary_variables: 'ta_qc',
+        },
+      },
+      {
+        name: 'ta_qc',
+        type: 'byte',
+        dims: ['time', 'chamber'],
+        attributes: {
+          standard_name: 'quality_flag',
+          flag_values: { type: 'byte', value: [0, 1] },
+          flag_meanings: 'good bad',
+          coordinates: 'station_name',
+        },
+      },
       { name: 'code', type: 'double', dims: ['time', 'chamber'], attributes: { long_name: 'a code', units: '1' } },
     ],
   };
   mutate(s);
   const w = NetcdfWriter.create(path, s, { fsync: false, overwrite: true });
-  w.appendRecords([{ time: 1_767_225_600, values: { ta: [20], ta_qc: [0], code: [3] } }, { time: 1_767_225_601, values: { ta: [21], ta_qc: [0], code: [3] } }]);
+  w.appendRecords([
+    { time: 1_767_225_600, values: { ta: [20], ta_qc: [0], code: [3] } },
+    { time: 1_767_225_601, values: { ta: [21], ta_qc: [0], code: [3] } },
+  ]);
   w.close();
   return path;
 }
 
-const attrs = (s: Schema, name: string) => s.variables.find((v) => v.name === name)!.attributes as Record<string, unknown>;
+const attrs = (s: Schema, name: string) =>
+  s.variables.find((v) => v.name === name)!.attributes as Record<string, unknown>;
 
 describe('the CF/ACDD checker', () => {
   const dir = scratch('octopus-checker-');
@@ -64,8 +131,18 @@ describe('the CF/ACDD checker', () => {
       attrs(s, 'ta').ancillary_variables = 'ta_quality';
       attrs(s, 'ta_qc').flag_meanings = 'good bad extra';
       delete attrs(s, 'code').units;
-      s.variables.push({ name: 'rh', type: 'float', dims: ['time', 'chamber'], attributes: { standard_name: 'relative_humidity', units: 'm', _FillValue: FILL } });
-      s.variables.push({ name: 'pa', type: 'float', dims: ['time', 'chamber'], attributes: { standard_name: 'air_pressure', units: 'hPa', _FillValue: FILL, cell_methods: 'depth: mean' } });
+      s.variables.push({
+        name: 'rh',
+        type: 'float',
+        dims: ['time', 'chamber'],
+        attributes: { standard_name: 'relative_humidity', units: 'm', _FillValue: FILL },
+      });
+      s.variables.push({
+        name: 'pa',
+        type: 'float',
+        dims: ['time', 'chamber'],
+        attributes: { standard_name: 'air_pressure', units: 'hPa', _FillValue: FILL, cell_methods: 'depth: mean' },
+      });
     });
     const errors = cfAcddCheck(f)[f]!.errors;
     const expected = [
@@ -82,7 +159,11 @@ describe('the CF/ACDD checker', () => {
       /ACDD recommended global attribute institution missing/,
       /time_coverage_duration "1 second" is not an ISO 8601 duration/,
     ];
-    for (const re of expected) expect(errors.some((e) => re.test(e)), `${re} in\n${errors.join('\n')}`).toBe(true);
+    for (const re of expected)
+      expect(
+        errors.some((e) => re.test(e)),
+        `${re} in\n${errors.join('\n')}`,
+      ).toBe(true);
     expect(errors).toHaveLength(expected.length);
   });
 });

@@ -46,7 +46,6 @@ async function rows(selector: string): Promise<{ total: number; distinct: number
   return { total, distinct: keys.size, series };
 }
 
-
 const kill9 = (p: ChildProcess) =>
   new Promise<void>((resolve) => {
     if (p.exitCode !== null || p.signalCode !== null) return resolve();
@@ -101,11 +100,23 @@ describe('collector durability with the default configuration', () => {
     const healthPort = await freePort();
     const config = join(dataDir, 'collect.yaml');
     // Only what a collector must be told: where the broker, the database and its data are. Everything else default.
-    writeFileSync(config, [`data_dir: ${JSON.stringify(join(dataDir, 'data'))}`, `mqtt: { url: "${mq.url}" }`, `influx: { url: "${vm.url}", bucket: octopus, measurement: killed }`, 'experiments: { enabled: false }', ''].join('\n'));
+    writeFileSync(
+      config,
+      [
+        `data_dir: ${JSON.stringify(join(dataDir, 'data'))}`,
+        `mqtt: { url: "${mq.url}" }`,
+        `influx: { url: "${vm.url}", bucket: octopus, measurement: killed }`,
+        'experiments: { enabled: false }',
+        '',
+      ].join('\n'),
+    );
     const env = { OCTOPUS_HEALTH_PORT: String(healthPort) };
     let col = await startCollect(config, env);
     expect(col.output()).not.toContain('Simulating');
-    const health = async () => (await (await fetch(`http://127.0.0.1:${healthPort}/api/health`)).json()) as { sinks: { collector: { client_id: string; clean_session: boolean } } };
+    const health = async () =>
+      (await (await fetch(`http://127.0.0.1:${healthPort}/api/health`)).json()) as {
+        sinks: { collector: { client_id: string; clean_session: boolean } };
+      };
     const h = await eventually(() => health().catch(() => undefined), 'health answers on OCTOPUS_HEALTH_PORT');
     expect(h.sinks.collector.clean_session).toBe(false);
     expect(h.sinks.collector.client_id).toMatch(/^octopus-collector-gw1-/);
@@ -118,21 +129,39 @@ describe('collector durability with the default configuration', () => {
     try {
       for (let kill = 0; kill < 3; kill++) {
         const before = (await rows('killed_value')).total;
-        await eventually(async () => (await rows('killed_value')).total > before + 2000, `collector writing before kill ${kill + 1}`, 40_000);
+        await eventually(
+          async () => (await rows('killed_value')).total > before + 2000,
+          `collector writing before kill ${kill + 1}`,
+          40_000,
+        );
         await kill9(col.proc);
         // Down for a moment while the gateway keeps publishing: the broker queues for the persistent session.
         const sentAtKill = gw.sent;
         await eventually(() => gw.sent > sentAtKill + 2000, 'load continues while the collector is down');
         col = await startCollect(config, env);
-        expect((await eventually(() => health().catch(() => undefined), 'health after restart')).sinks.collector.client_id).toBe(firstId);
+        expect(
+          (await eventually(() => health().catch(() => undefined), 'health after restart')).sinks.collector.client_id,
+        ).toBe(firstId);
       }
     } finally {
       clearInterval(load);
     }
-    await eventually(() => gw.pub.stats().inflight === 0 && gw.pub.spoolDepth().messages === 0, 'gateway drained', 30_000);
+    await eventually(
+      () => gw.pub.stats().inflight === 0 && gw.pub.spoolDepth().messages === 0,
+      'gateway drained',
+      30_000,
+    );
     const sent = gw.sent;
     await eventually(async () => (await rows('killed_value')).distinct >= sent, `all ${sent} samples stored`, 60_000);
-    await eventually(async () => (await (await fetch(`http://127.0.0.1:${healthPort}/api/health`)).json() as { sinks: { influx: { buffered: number } } }).sinks.influx.buffered === 0, 'buffer empty');
+    await eventually(
+      async () =>
+        (
+          (await (await fetch(`http://127.0.0.1:${healthPort}/api/health`)).json()) as {
+            sinks: { influx: { buffered: number } };
+          }
+        ).sinks.influx.buffered === 0,
+      'buffer empty',
+    );
     const r = await rows('killed_value');
     expect(r.distinct).toBe(sent);
     expect(r.total).toBe(sent);
@@ -150,11 +179,19 @@ describe('collector durability with the default configuration', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        fetch(`${vm.url}${req.url}`, { method: req.method, headers: { 'content-type': req.headers['content-type'] ?? 'text/plain', ...(req.headers['content-encoding'] ? { 'content-encoding': req.headers['content-encoding'] } : {}) }, body: req.method === 'POST' ? Buffer.concat(chunks) : undefined })
+        fetch(`${vm.url}${req.url}`, {
+          method: req.method,
+          headers: {
+            'content-type': req.headers['content-type'] ?? 'text/plain',
+            ...(req.headers['content-encoding'] ? { 'content-encoding': req.headers['content-encoding'] } : {}),
+          },
+          body: req.method === 'POST' ? Buffer.concat(chunks) : undefined,
+        })
           .then(async (up) => {
             const body = Buffer.from(await up.arrayBuffer());
             if (req.method === 'POST') forwarded++;
-            const answer = () => res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'text/plain' }).end(body);
+            const answer = () =>
+              res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'text/plain' }).end(body);
             if (hold && req.method === 'POST') held.push(answer);
             else answer();
           })
@@ -167,22 +204,45 @@ describe('collector durability with the default configuration', () => {
     try {
       const dataDir = scratch('octopus-collect-inflight-');
       const config = join(dataDir, 'collect.yaml');
-      writeFileSync(config, [`data_dir: ${JSON.stringify(join(dataDir, 'data'))}`, `mqtt: { url: "${mq.url}" }`, `influx: { url: "${proxyUrl}", bucket: octopus, measurement: inflight }`, 'experiments: { enabled: false }', ''].join('\n'));
+      writeFileSync(
+        config,
+        [
+          `data_dir: ${JSON.stringify(join(dataDir, 'data'))}`,
+          `mqtt: { url: "${mq.url}" }`,
+          `influx: { url: "${proxyUrl}", bucket: octopus, measurement: inflight }`,
+          'experiments: { enabled: false }',
+          '',
+        ].join('\n'),
+      );
       const env = { OCTOPUS_HEALTH_PORT: String(await freePort()) };
       let col = await startCollect(config, env);
       const gw = syntheticGateway(mq.url, 'gw-inflight');
       await eventually(() => gw.pub.stats().connected, 'gateway connected');
       for (let i = 0; i < 20; i++) gw.cycle(['i1', 'i2'], 10);
       // The database stored what the collector sent, but the collector never heard back.
-      await eventually(async () => forwarded > 0 && held.length === forwarded && (await vm.count('inflight_value')) === gw.sent, 'batches stored, answers held');
+      await eventually(
+        async () => forwarded > 0 && held.length === forwarded && (await vm.count('inflight_value')) === gw.sent,
+        'batches stored, answers held',
+      );
       await kill9(col.proc);
       hold = false;
       held.splice(0).forEach((answer) => answer());
       col = await startCollect(config, env);
       for (let i = 0; i < 5; i++) gw.cycle(['i1', 'i2'], 10);
       await eventually(() => col.output().includes('sent again'), 'the batches in flight at the kill checked');
-      await eventually(async () => (await rows('inflight_value')).distinct === gw.sent, `all ${gw.sent} samples stored`);
-      await eventually(async () => (await (await fetch(`http://127.0.0.1:${env.OCTOPUS_HEALTH_PORT}/api/health`)).json() as { sinks: { influx: { buffered: number } } }).sinks.influx.buffered === 0, 'buffer empty');
+      await eventually(
+        async () => (await rows('inflight_value')).distinct === gw.sent,
+        `all ${gw.sent} samples stored`,
+      );
+      await eventually(
+        async () =>
+          (
+            (await (await fetch(`http://127.0.0.1:${env.OCTOPUS_HEALTH_PORT}/api/health`)).json()) as {
+              sinks: { influx: { buffered: number } };
+            }
+          ).sinks.influx.buffered === 0,
+        'buffer empty',
+      );
       const r = await rows('inflight_value');
       expect(r.total).toBe(gw.sent);
       expect(col.output()).toMatch(/were being written when the collector stopped: \d+ already stored, 0 sent again/);
@@ -196,7 +256,13 @@ describe('collector durability with the default configuration', () => {
   }, 120_000);
 
   it('stores the new messages of a gateway restarted with an empty data folder (seq from 0 again)', async () => {
-    const { c } = collector({ mqtt: { url: mq.url }, influx: { url: vm.url, bucket: 'octopus', measurement: 'reborn', flush_interval_ms: 100 } }, mq.url);
+    const { c } = collector(
+      {
+        mqtt: { url: mq.url },
+        influx: { url: vm.url, bucket: 'octopus', measurement: 'reborn', flush_interval_ms: 100 },
+      },
+      mq.url,
+    );
     await c.subscribed;
     const before = syntheticGateway(mq.url, 'gw-reborn');
     await eventually(() => before.pub.stats().connected, 'gateway connected');
@@ -213,14 +279,31 @@ describe('collector durability with the default configuration', () => {
     // A redelivery of a message of the second life (same gw, ep, seq) is dropped and counted.
     const again = connectMqtt({ url: mq.url, clientId: 'redeliverer' });
     await eventually(() => again.connected, 'redeliverer connected');
-    await again.publish('octopus/r2/data', JSON.stringify({ v: 1, gw: 'gw-reborn', ep: after.pub.epoch, seq: 3, chamber: 'r2', samples: [{ tag: 'dup', ts: Date.now() - 1000, value: 1, q: 'good' }] }), { qos: 1 });
+    await again.publish(
+      'octopus/r2/data',
+      JSON.stringify({
+        v: 1,
+        gw: 'gw-reborn',
+        ep: after.pub.epoch,
+        seq: 3,
+        chamber: 'r2',
+        samples: [{ tag: 'dup', ts: Date.now() - 1000, value: 1, q: 'good' }],
+      }),
+      { qos: 1 },
+    );
     await eventually(() => c.health().subscriber.duplicates === 1, 'redelivery dropped');
     expect(await vm.count('reborn_value{tag="dup"}')).toBe(0);
     await Promise.all([c.stop(), after.pub.close(), again.end()]);
   });
 
   it('a forged far-ahead seq with the real gateway id and epoch does not make its real messages look like duplicates', async () => {
-    const { c } = collector({ mqtt: { url: mq.url }, influx: { url: vm.url, bucket: 'octopus', measurement: 'poisoned', flush_interval_ms: 100 } }, mq.url);
+    const { c } = collector(
+      {
+        mqtt: { url: mq.url },
+        influx: { url: vm.url, bucket: 'octopus', measurement: 'poisoned', flush_interval_ms: 100 },
+      },
+      mq.url,
+    );
     await c.subscribed;
     const gw = syntheticGateway(mq.url, 'gw-poisoned');
     await eventually(() => gw.pub.stats().connected, 'gateway connected');
@@ -229,23 +312,55 @@ describe('collector durability with the default configuration', () => {
     const forger = connectMqtt({ url: mq.url, clientId: 'forger' });
     await eventually(() => forger.connected, 'forger connected');
     // Epoch and gateway id read off the wire, seq far ahead.
-    const fake = { v: 1, gw: 'gw-poisoned', ep: gw.pub.epoch, seq: 9_000_000_000, chamber: 'p1', samples: [{ tag: 'forged', ts: Date.now() - 5000, value: 1, q: 'good' }] };
+    const fake = {
+      v: 1,
+      gw: 'gw-poisoned',
+      ep: gw.pub.epoch,
+      seq: 9_000_000_000,
+      chamber: 'p1',
+      samples: [{ tag: 'forged', ts: Date.now() - 5000, value: 1, q: 'good' }],
+    };
     await forger.publish('octopus/p1/data', JSON.stringify(fake), { qos: 1 });
     await eventually(() => c.health().subscriber.seq_jumps === 1, 'far-ahead seq noticed');
     for (let i = 0; i < 20; i++) gw.cycle(['p1'], 5);
-    await eventually(async () => (await vm.count('poisoned_value{tag!="forged"}')) === 200, 'real messages after the forgery stored');
+    await eventually(
+      async () => (await vm.count('poisoned_value{tag!="forged"}')) === 200,
+      'real messages after the forgery stored',
+    );
     expect(c.health().subscriber).toMatchObject({ duplicates: 0, stale_dropped: 0 });
     await Promise.all([c.stop(), gw.pub.close(), forger.end()]);
   });
 
   it('refuses a sample stamped far in the future for that chamber only, counting it', async () => {
-    const { c } = collector({ mqtt: { url: mq.url }, influx: { url: vm.url, bucket: 'octopus', measurement: 'future', flush_interval_ms: 100 } }, mq.url);
+    const { c } = collector(
+      {
+        mqtt: { url: mq.url },
+        influx: { url: vm.url, bucket: 'octopus', measurement: 'future', flush_interval_ms: 100 },
+      },
+      mq.url,
+    );
     await c.subscribed;
     const sender = connectMqtt({ url: mq.url, clientId: 'future-sender' });
     await eventually(() => sender.connected, 'sender connected');
     const now = Date.now();
-    const msg = (chamber: string, seq: number, samples: Array<{ tag: string; ts: number }>) => JSON.stringify({ v: 1, gw: 'gw-future', ep: 'e1', seq, chamber, samples: samples.map((s) => ({ ...s, value: 1, q: 'good' })) });
-    await sender.publish('octopus/f1/data', msg('f1', 0, [{ tag: 'a', ts: now }, { tag: 'b', ts: now + 3_600_000 }, { tag: 'c', ts: now - 1000 }]), { qos: 1 });
+    const msg = (chamber: string, seq: number, samples: Array<{ tag: string; ts: number }>) =>
+      JSON.stringify({
+        v: 1,
+        gw: 'gw-future',
+        ep: 'e1',
+        seq,
+        chamber,
+        samples: samples.map((s) => ({ ...s, value: 1, q: 'good' })),
+      });
+    await sender.publish(
+      'octopus/f1/data',
+      msg('f1', 0, [
+        { tag: 'a', ts: now },
+        { tag: 'b', ts: now + 3_600_000 },
+        { tag: 'c', ts: now - 1000 },
+      ]),
+      { qos: 1 },
+    );
     await sender.publish('octopus/f2/data', msg('f2', 1, [{ tag: 'a', ts: now }]), { qos: 1 });
     await eventually(async () => (await vm.count('future_value')) === 3, 'the samples of the present stored');
     expect(await vm.count('future_value{tag="b"}')).toBe(0);
@@ -258,7 +373,22 @@ describe('requests to the database', () => {
   it('never runs more requests than influx.concurrency, and sends no batch twice after an outage', async () => {
     const db = await fakeDatabase();
     try {
-      const { c } = collector({ mqtt: { url: mq.url }, influx: { url: db.url, bucket: 'octopus', measurement: 'flights', concurrency: 3, batch_lines: 100, flush_interval_ms: 50, retry_min_ms: 200, retry_max_ms: 400 } }, mq.url);
+      const { c } = collector(
+        {
+          mqtt: { url: mq.url },
+          influx: {
+            url: db.url,
+            bucket: 'octopus',
+            measurement: 'flights',
+            concurrency: 3,
+            batch_lines: 100,
+            flush_interval_ms: 50,
+            retry_min_ms: 200,
+            retry_max_ms: 400,
+          },
+        },
+        mq.url,
+      );
       await c.subscribed;
       const gw = syntheticGateway(mq.url, 'gw-flights');
       await eventually(() => gw.pub.stats().connected, 'gateway connected');
@@ -282,13 +412,29 @@ describe('requests to the database', () => {
 
   it('reports an unreachable database at the first refused connection, not after timeout_ms', async () => {
     const closed = await freePort();
-    const { c } = collector({ mqtt: { url: mq.url }, influx: { url: `http://127.0.0.1:${closed}`, bucket: 'octopus', measurement: 'refused', timeout_ms: 600_000, flush_interval_ms: 50 } }, mq.url);
+    const { c } = collector(
+      {
+        mqtt: { url: mq.url },
+        influx: {
+          url: `http://127.0.0.1:${closed}`,
+          bucket: 'octopus',
+          measurement: 'refused',
+          timeout_ms: 600_000,
+          flush_interval_ms: 50,
+        },
+      },
+      mq.url,
+    );
     await c.subscribed;
     const gw = syntheticGateway(mq.url, 'gw-refused');
     await eventually(() => gw.pub.stats().connected, 'gateway connected');
     gw.cycle(['y'], 3);
     // timeout_ms is ten minutes: only the refused connection can degrade it within the wait.
-    const h = await eventually(() => (c.health().influx!.state === 'retrying' ? c.health().influx : undefined), 'state retrying', 30_000);
+    const h = await eventually(
+      () => (c.health().influx!.state === 'retrying' ? c.health().influx : undefined),
+      'state retrying',
+      30_000,
+    );
     expect(h.last_error).toMatch(/ECONNREFUSED/);
     expect(h.buffered).toBe(3);
     await Promise.all([c.stop(), gw.pub.close()]);
@@ -297,7 +443,19 @@ describe('requests to the database', () => {
   it('reports a database that accepts connections but does not answer, long before timeout_ms', async () => {
     const frozen = await Victoria.start();
     try {
-      const { c } = collector({ mqtt: { url: mq.url }, influx: { url: frozen.url, bucket: 'octopus', measurement: 'frozen', timeout_ms: 600_000, flush_interval_ms: 50 } }, mq.url);
+      const { c } = collector(
+        {
+          mqtt: { url: mq.url },
+          influx: {
+            url: frozen.url,
+            bucket: 'octopus',
+            measurement: 'frozen',
+            timeout_ms: 600_000,
+            flush_interval_ms: 50,
+          },
+        },
+        mq.url,
+      );
       await c.subscribed;
       const gw = syntheticGateway(mq.url, 'gw-frozen');
       await eventually(() => gw.pub.stats().connected, 'gateway connected');
@@ -307,8 +465,14 @@ describe('requests to the database', () => {
       gw.cycle(['z'], 3);
       const report = () => withCollector(standaloneHealth('gw1', mq.url, c), c.health());
       // timeout_ms is ten minutes: only the unanswered request can degrade it within the wait.
-      const h = await eventually(() => (report().status === 'degraded' ? report() : undefined), 'health degraded', 30_000);
-      expect(h.problems.join('\n')).toMatch(/not writable \(no answer to a write for \d+\.\d s\); 3 samples buffered on disk/);
+      const h = await eventually(
+        () => (report().status === 'degraded' ? report() : undefined),
+        'health degraded',
+        30_000,
+      );
+      expect(h.problems.join('\n')).toMatch(
+        /not writable \(no answer to a write for \d+\.\d s\); 3 samples buffered on disk/,
+      );
       frozen.signal('SIGCONT');
       await eventually(async () => (await frozen.count('frozen_value')) === 6, 'written once it answers again');
       await eventually(() => report().status === 'ok', 'health ok again');

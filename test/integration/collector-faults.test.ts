@@ -27,7 +27,15 @@ afterAll(async () => {
   cleanScratch();
 });
 
-const influx = (url: string, measurement: string, extra: Record<string, unknown> = {}) => ({ url, bucket: 'octopus', measurement, flush_interval_ms: 100, retry_min_ms: 100, retry_max_ms: 1000, ...extra });
+const influx = (url: string, measurement: string, extra: Record<string, unknown> = {}) => ({
+  url,
+  bucket: 'octopus',
+  measurement,
+  flush_interval_ms: 100,
+  retry_min_ms: 100,
+  retry_max_ms: 1000,
+  ...extra,
+});
 
 async function pair(measurement: string, extra: Record<string, unknown> = {}, gwId = `gw-${measurement}`) {
   const { c, dataDir } = collector({ mqtt: { url: mq.url }, influx: influx(proxy.url, measurement, extra) }, mq.url);
@@ -45,7 +53,10 @@ describe('collector faults', () => {
     await eventually(() => c.health().influx!.dead_lettered === 10, 'first batch dead-lettered');
     gw.cycle(['a'], 10);
     await eventually(async () => (await vm.count('refused_value')) === 10, 'the next batch written');
-    const dead = readFileSync(join(dataDir, 'influx-dead-letter.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { status: number; reason: string; lines: number; body: string });
+    const dead = readFileSync(join(dataDir, 'influx-dead-letter.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { status: number; reason: string; lines: number; body: string });
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ status: 400, lines: 10 });
     expect(dead[0]!.reason).toContain('HTTP 400');
@@ -87,19 +98,33 @@ describe('collector faults', () => {
   it('keeps its disk buffer across a restart in the middle of an outage', async () => {
     const dataDir = scratch('octopus-collector-restart-');
     const id = { collector: { client_id: 'restart-test' } };
-    const first = collector({ ...id, mqtt: { url: mq.url }, influx: influx(proxy.url, 'restarted') }, mq.url, dataDir).c;
+    const first = collector(
+      { ...id, mqtt: { url: mq.url }, influx: influx(proxy.url, 'restarted') },
+      mq.url,
+      dataDir,
+    ).c;
     const gw = syntheticGateway(mq.url, 'gw-restart');
     await first.subscribed;
     await eventually(() => gw.pub.stats().connected, 'gateway connected');
     for (let i = 0; i < 5; i++) proxy.script.push({ status: 503, body: 'down for maintenance' });
     proxy.delayMs = 0;
     for (let i = 0; i < 5; i++) gw.cycle(['a'], 20);
-    await eventually(() => first.health().influx!.received === 100 && first.health().influx!.state === 'retrying', 'buffered while InfluxDB answers 503');
+    await eventually(
+      () => first.health().influx!.received === 100 && first.health().influx!.state === 'retrying',
+      'buffered while InfluxDB answers 503',
+    );
     await first.stop();
     proxy.script.length = 0;
-    const second = collector({ ...id, mqtt: { url: mq.url }, influx: influx(proxy.url, 'restarted') }, mq.url, dataDir).c;
+    const second = collector(
+      { ...id, mqtt: { url: mq.url }, influx: influx(proxy.url, 'restarted') },
+      mq.url,
+      dataDir,
+    ).c;
     for (let i = 0; i < 5; i++) gw.cycle(['a'], 20);
-    await eventually(async () => (await vm.count('restarted_value')) === 200, 'what the first collector buffered, and the rest');
+    await eventually(
+      async () => (await vm.count('restarted_value')) === 200,
+      'what the first collector buffered, and the rest',
+    );
     await Promise.all([second.stop(), gw.pub.close()]);
   });
 
@@ -108,8 +133,14 @@ describe('collector faults', () => {
     const raw = connectMqtt({ url: mq.url, clientId: 'malformed-sender' });
     await eventually(() => raw.connected, 'sender connected');
     await raw.publish('octopus/a/data', 'not json {', { qos: 1 });
-    await raw.publish('octopus/a/data', JSON.stringify({ v: 1, gw: 'x', seq: 1, chamber: 'a', samples: [{ tag: 't', ts: -5, value: 1, q: 'good' }] }), { qos: 1 });
-    await raw.publish('octopus/a/data', JSON.stringify({ v: 1, gw: 'x', seq: 2, chamber: 'zzz', samples: [] }), { qos: 1 });
+    await raw.publish(
+      'octopus/a/data',
+      JSON.stringify({ v: 1, gw: 'x', seq: 1, chamber: 'a', samples: [{ tag: 't', ts: -5, value: 1, q: 'good' }] }),
+      { qos: 1 },
+    );
+    await raw.publish('octopus/a/data', JSON.stringify({ v: 1, gw: 'x', seq: 2, chamber: 'zzz', samples: [] }), {
+      qos: 1,
+    });
     gw.cycle(['a'], 10);
     await eventually(async () => (await vm.count('malformed_value')) === 10, 'the valid message written');
     expect(c.health().subscriber).toMatchObject({ invalid: 3, messages: 1 });

@@ -20,7 +20,15 @@ afterAll(async () => {
   cleanScratch();
 });
 
-const influx = (measurement: string, extra: Record<string, unknown> = {}) => ({ url: vm.url, bucket: 'octopus', measurement, flush_interval_ms: 100, retry_min_ms: 100, retry_max_ms: 1000, ...extra });
+const influx = (measurement: string, extra: Record<string, unknown> = {}) => ({
+  url: vm.url,
+  bucket: 'octopus',
+  measurement,
+  flush_interval_ms: 100,
+  retry_min_ms: 100,
+  retry_max_ms: 1000,
+  ...extra,
+});
 
 describe('collector → VictoriaMetrics', () => {
   it('writes every sample with chamber, tag and quality as labels, values and times unchanged', async () => {
@@ -29,11 +37,26 @@ describe('collector → VictoriaMetrics', () => {
     await c.subscribed;
     await eventually(() => gw.pub.stats().connected, 'gateway connected');
     const sent = [...gw.cycle(['a', 'b'], 5), ...gw.cycle(['a', 'b'], 5)];
-    await eventually(async () => (await vm.count('basic_value')) === sent.length, `${sent.length} samples in VictoriaMetrics`);
+    await eventually(
+      async () => (await vm.count('basic_value')) === sent.length,
+      `${sent.length} samples in VictoriaMetrics`,
+    );
     const series = await vm.export('basic_value');
-    const got = new Map(series.flatMap((s) => s.timestamps.map((ts, i) => [`${s.metric.chamber}/${s.metric.tag}/${ts}`, { v: s.values[i], q: s.metric.q }] as const)));
+    const got = new Map(
+      series.flatMap((s) =>
+        s.timestamps.map(
+          (ts, i) => [`${s.metric.chamber}/${s.metric.tag}/${ts}`, { v: s.values[i], q: s.metric.q }] as const,
+        ),
+      ),
+    );
     for (const s of sent) expect(got.get(`${s.chamber}/${s.tag}/${s.ts}`)).toEqual({ v: s.value, q: 'good' });
-    expect(c.health().influx).toMatchObject({ state: 'ok', received: sent.length, written: sent.length, buffered: 0, dead_lettered: 0 });
+    expect(c.health().influx).toMatchObject({
+      state: 'ok',
+      received: sent.length,
+      written: sent.length,
+      buffered: 0,
+      dead_lettered: 0,
+    });
     await Promise.all([c.stop(), gw.pub.close()]);
   });
 
@@ -61,7 +84,11 @@ describe('collector → VictoriaMetrics', () => {
     await eventually(() => c.health().influx!.received === gw.sent, 'every sample buffered');
     expect(c.health().influx!.buffered).toBeGreaterThan(0);
     await vm.restart();
-    await eventually(async () => (await vm.count('outage_value')) === gw.sent, `all ${gw.sent} samples after the restart`, 30_000);
+    await eventually(
+      async () => (await vm.count('outage_value')) === gw.sent,
+      `all ${gw.sent} samples after the restart`,
+      30_000,
+    );
     await eventually(() => c.health().influx!.buffered === 0, 'buffer drained');
     await Promise.all([c.stop(), gw.pub.close()]);
   });

@@ -25,7 +25,10 @@ afterAll(async () => {
 
 describe('InfluxQL on the collector schema (influxd 1.x)', () => {
   it('answers the dashboard queries: per chamber, across chambers, latest value, bad periods', async () => {
-    const { c } = collector({ mqtt: { url: mq.url }, influx: { url: influxd.url, api: 'v1', database: DB, flush_interval_ms: 100 } }, mq.url);
+    const { c } = collector(
+      { mqtt: { url: mq.url }, influx: { url: influxd.url, api: 'v1', database: DB, flush_interval_ms: 100 } },
+      mq.url,
+    );
     await c.subscribed;
     const gw = syntheticGateway(mq.url, 'gw-ql');
     await eventually(() => gw.pub.stats().connected, 'gateway connected');
@@ -38,27 +41,44 @@ describe('InfluxQL on the collector schema (influxd 1.x)', () => {
       { tag: 'door_open', ts, value: true, q: 'good' },
       { tag: 'serial_number', ts, value: 'PL-GC2, "A"', q: 'good' },
     ];
-    await raw.publish('octopus/ch01/data', JSON.stringify({ v: 1, gw: 'raw', seq: 1, chamber: 'ch01', samples }), { qos: 1 });
+    await raw.publish('octopus/ch01/data', JSON.stringify({ v: 1, gw: 'raw', seq: 1, chamber: 'ch01', samples }), {
+      qos: 1,
+    });
     await eventually(() => c.health().influx!.written === gw.sent + 3, 'everything written', 20_000);
 
     const from = `time >= ${Date.now() - 3 * 3_600_000}ms`; // $timeFilter
-    const [perChamber] = await influxd.query(DB, `SELECT mean("value") FROM "climate" WHERE "chamber" = 'ch01' AND "tag" = 't1' AND "q" != 'bad' AND ${from} GROUP BY time(1m) fill(none)`);
+    const [perChamber] = await influxd.query(
+      DB,
+      `SELECT mean("value") FROM "climate" WHERE "chamber" = 'ch01' AND "tag" = 't1' AND "q" != 'bad' AND ${from} GROUP BY time(1m) fill(none)`,
+    );
     expect(perChamber).toHaveLength(1);
     const means = perChamber![0]!.values.map((v) => v[1] as number);
     expect(means.length).toBeGreaterThanOrEqual(2);
     // value = cycle + 0.01, one cycle per second: each minute's mean is above the last
     for (let i = 1; i < means.length; i++) expect(means[i]!).toBeGreaterThan(means[i - 1]!);
-    const [count] = await influxd.query(DB, `SELECT count("value") FROM "climate" WHERE "chamber" = 'ch01' AND "tag" = 't1' AND ${from}`);
+    const [count] = await influxd.query(
+      DB,
+      `SELECT count("value") FROM "climate" WHERE "chamber" = 'ch01' AND "tag" = 't1' AND ${from}`,
+    );
     expect(count![0]!.values[0]![1]).toBe(120);
 
-    const [across] = await influxd.query(DB, `SELECT mean("value") FROM "climate" WHERE "tag" = 't2' AND "chamber" =~ /^(ch01|ch02)$/ AND ${from} GROUP BY time(10m), "chamber" fill(none)`);
+    const [across] = await influxd.query(
+      DB,
+      `SELECT mean("value") FROM "climate" WHERE "tag" = 't2' AND "chamber" =~ /^(ch01|ch02)$/ AND ${from} GROUP BY time(10m), "chamber" fill(none)`,
+    );
     expect(across!.map((s) => s.tags?.chamber).sort()).toEqual(['ch01', 'ch02']);
 
-    const [latest] = await influxd.query(DB, `SELECT last("value") FROM "climate" WHERE "tag" = 'door_open' AND time > now() - 5m GROUP BY "chamber"`);
+    const [latest] = await influxd.query(
+      DB,
+      `SELECT last("value") FROM "climate" WHERE "tag" = 'door_open' AND time > now() - 5m GROUP BY "chamber"`,
+    );
     expect(latest![0]).toMatchObject({ tags: { chamber: 'ch01' } });
     expect(latest![0]!.values[0]![1]).toBe(1);
 
-    const [bad] = await influxd.query(DB, `SELECT count("reason") FROM "climate" WHERE "q" = 'bad' AND time > now() - 5m GROUP BY "chamber", "tag"`);
+    const [bad] = await influxd.query(
+      DB,
+      `SELECT count("reason") FROM "climate" WHERE "q" = 'bad' AND time > now() - 5m GROUP BY "chamber", "tag"`,
+    );
     expect(bad![0]).toMatchObject({ tags: { chamber: 'ch01', tag: 'co2' } });
     expect(bad![0]!.values[0]![1]).toBe(1);
 

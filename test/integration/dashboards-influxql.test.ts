@@ -11,7 +11,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { continuousQuery, MEASUREMENT, ROLLUP, rollupStatement } from '../../dashboards/lib/influxql.ts';
 import { expandMacros, intervalMs, type MacroContext } from '../../dashboards/lib/macros.ts';
 import { queriesOf, type FoundQuery } from '../../dashboards/lib/queries.ts';
-import { alarmLines, ALL_TAGS, chamberIds, deviationAlarm, encodeSamples, eventLines, samplesAt, SETPOINTS, writeLines, type Episode, type Run } from '../../dashboards/lib/sample-data.ts';
+import {
+  alarmLines,
+  ALL_TAGS,
+  chamberIds,
+  deviationAlarm,
+  encodeSamples,
+  eventLines,
+  samplesAt,
+  SETPOINTS,
+  writeLines,
+  type Episode,
+  type Run,
+} from '../../dashboards/lib/sample-data.ts';
 import { CLIMATE } from '../../dashboards/lib/variables.ts';
 import { PROJECT_ROOT } from '../../src/config/profiles.ts';
 import { Influxd, type InfluxQlSeries } from '../support/influxd.ts';
@@ -24,10 +36,38 @@ const CHAMBERS = chamberIds(3);
 // ch02's CO₂ sensor times out for 20 minutes; ch01's light and ch02's humidity sensors
 // are uncertain for 10; ch03's temperature sensor has failed for the last two minutes.
 const EPISODES: Episode[] = [
-  { chamber: 'ch02', tag: 'co2', q: 'bad', from: now - 3 * HOUR, to: now - 3 * HOUR + 20 * 60_000, reason: 'timeout after 1000 ms reading input 0..11 unit 1' },
-  { chamber: 'ch01', tag: 'par', q: 'uncertain', from: now - 2 * HOUR, to: now - 2 * HOUR + 10 * 60_000, reason: 'UncertainLastUsableValue' },
-  { chamber: 'ch02', tag: 'relative_humidity', q: 'uncertain', from: now - HOUR, to: now - HOUR + 10 * 60_000, reason: 'UncertainSensorNotAccurate' },
-  { chamber: 'ch03', tag: 'air_temperature', q: 'bad', from: now - 2 * 60_000, to: now + 60_000, reason: 'BadSensorFailure' },
+  {
+    chamber: 'ch02',
+    tag: 'co2',
+    q: 'bad',
+    from: now - 3 * HOUR,
+    to: now - 3 * HOUR + 20 * 60_000,
+    reason: 'timeout after 1000 ms reading input 0..11 unit 1',
+  },
+  {
+    chamber: 'ch01',
+    tag: 'par',
+    q: 'uncertain',
+    from: now - 2 * HOUR,
+    to: now - 2 * HOUR + 10 * 60_000,
+    reason: 'UncertainLastUsableValue',
+  },
+  {
+    chamber: 'ch02',
+    tag: 'relative_humidity',
+    q: 'uncertain',
+    from: now - HOUR,
+    to: now - HOUR + 10 * 60_000,
+    reason: 'UncertainSensorNotAccurate',
+  },
+  {
+    chamber: 'ch03',
+    tag: 'air_temperature',
+    q: 'bad',
+    from: now - 2 * 60_000,
+    to: now + 60_000,
+    reason: 'BadSensorFailure',
+  },
 ];
 const RUNS: Run[] = [
   { experiment: 'drought-2026', run: 'r1', chambers: ['ch01', 'ch02'], from: now - 5 * HOUR, to: now - 3 * HOUR },
@@ -35,8 +75,11 @@ const RUNS: Run[] = [
 ];
 const STEP = 10_000; // one sample per tag every 10 s: 3 chambers × 12 tags × 2,160 = 78k points
 
-const dashboards = readdirSync(join(PROJECT_ROOT, 'dashboards/generated')).sort()
-  .map((f) => JSON.parse(readFileSync(join(PROJECT_ROOT, 'dashboards/generated', f), 'utf8')) as Record<string, unknown>);
+const dashboards = readdirSync(join(PROJECT_ROOT, 'dashboards/generated'))
+  .sort()
+  .map(
+    (f) => JSON.parse(readFileSync(join(PROJECT_ROOT, 'dashboards/generated', f), 'utf8')) as Record<string, unknown>,
+  );
 const influxQueries = dashboards.flatMap(queriesOf).filter((q) => q.datasource === 'influxdb');
 
 let influxd: Influxd;
@@ -52,7 +95,11 @@ beforeAll(async () => {
     }
   }
   // ch02's CO₂ excursion raised an alarm (raised, acknowledged, cleared).
-  await writeLines(influxd.url, DB, body + eventLines(RUNS) + alarmLines(deviationAlarm('ch02', 'co2', now - 3 * HOUR, now - 3 * HOUR + 20 * 60_000)));
+  await writeLines(
+    influxd.url,
+    DB,
+    body + eventLines(RUNS) + alarmLines(deviationAlarm('ch02', 'co2', now - 3 * HOUR, now - 3 * HOUR + 20 * 60_000)),
+  );
   // The 1-minute rollup, as its continuous query (or 2.x task) keeps it.
   await influxd.query(DB, rollupStatement(`time >= ${from - 60_000}ms`));
 });
@@ -60,7 +107,9 @@ afterAll(async () => influxd?.close());
 
 /** The selection a user makes: all chambers, the running experiment's latest run. */
 const ctx = (vars: Record<string, string | string[]> = {}): MacroContext => ({
-  from, to: now, maxDataPoints: 1000,
+  from,
+  to: now,
+  maxDataPoints: 1000,
   vars: { chamber: CHAMBERS, experiment: 'drought-2026', run: 'r2', source: MEASUREMENT, ...vars },
 });
 
@@ -74,7 +123,8 @@ const find = (dashboard: string, where: string, refId = 'A') => {
   if (!q) throw new Error(`no query "${where}" ${refId} in ${dashboard}`);
   return q;
 };
-const numbers = (s: InfluxQlSeries, col = 1) => s.values.map((v) => v[col]).filter((v): v is number => typeof v === 'number');
+const numbers = (s: InfluxQlSeries, col = 1) =>
+  s.values.map((v) => v[col]).filter((v): v is number => typeof v === 'number');
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 describe('dashboard InfluxQL on influxd 1.x (collector schema)', () => {
@@ -88,7 +138,8 @@ describe('dashboard InfluxQL on influxd 1.x (collector schema)', () => {
         // The chamber detail shows one chamber.
         const c = q.dashboard.includes('Chamber detail') ? ctx({ chamber: 'ch02', source }) : ctx({ source });
         const series = await run(q, c);
-        if (series.length === 0 || series.every((s) => s.values.length === 0)) empty.push(`${source}: ${q.dashboard} / ${q.where} ${q.refId}: ${q.text}`);
+        if (series.length === 0 || series.every((s) => s.values.length === 0))
+          empty.push(`${source}: ${q.dashboard} / ${q.where} ${q.refId}: ${q.text}`);
       }
     }
     expect(empty).toEqual([]);
@@ -99,7 +150,9 @@ describe('dashboard InfluxQL on influxd 1.x (collector schema)', () => {
     const [cqs] = await influxd.query(DB, 'SHOW CONTINUOUS QUERIES');
     const [name, stored] = cqs!.find((s) => s.name === DB)!.values[0] as [string, string];
     expect(name).toBe(ROLLUP);
-    expect(stored).toMatch(/RESAMPLE FOR 15m BEGIN SELECT mean\(value\) AS value INTO .*climate_1m FROM .*climate GROUP BY time\(1m\), \* END/);
+    expect(stored).toMatch(
+      /RESAMPLE FOR 15m BEGIN SELECT mean\(value\) AS value INTO .*climate_1m FROM .*climate GROUP BY time\(1m\), \* END/,
+    );
   });
 
   it('the 1-minute rollup keeps the chambers, tags and means of the raw samples', async () => {
@@ -130,7 +183,10 @@ describe('dashboard InfluxQL on influxd 1.x (collector schema)', () => {
     expect(intervalMs(ctx())).toBe(20_000);
     const [temp] = await run(find('Chamber detail', 'Temperature'), ctx({ chamber: 'ch01' }));
     expect(temp!.columns).toEqual(['time', 'mean', 'min', 'max']);
-    const [rolled] = await run(find('Chamber detail', 'Temperature'), { ...ctx({ chamber: 'ch01', source: ROLLUP }), from: now - 30 * 86_400_000 });
+    const [rolled] = await run(find('Chamber detail', 'Temperature'), {
+      ...ctx({ chamber: 'ch01', source: ROLLUP }),
+      from: now - 30 * 86_400_000,
+    });
     expect(rolled!.values.length).toBeLessThanOrEqual(721); // 30 days → 1 h buckets
     expect(temp!.values.length).toBeGreaterThanOrEqual(6 * 180);
     expect(temp!.values.length).toBeLessThanOrEqual(6 * 180 + 2);
@@ -170,7 +226,10 @@ describe('dashboard InfluxQL on influxd 1.x (collector schema)', () => {
     expect(Math.min(...times)).toBeGreaterThanOrEqual(EPISODES[0]!.from - 20_000);
     expect(Math.max(...times)).toBeLessThan(EPISODES[0]!.to);
     expect(bad[0]!.values[0]![2]).toMatch(/timeout/);
-    const uncertain = await run(find('Chamber detail', 'annotation: uncertain samples', 'Anno'), ctx({ chamber: 'ch01' }));
+    const uncertain = await run(
+      find('Chamber detail', 'annotation: uncertain samples', 'Anno'),
+      ctx({ chamber: 'ch01' }),
+    );
     expect(uncertain.map((s) => s.tags?.tag)).toEqual(['par']);
     const stale = await run(find('Facility overview', 'Stale or bad sensors (5 m)'), ctx({ chamber: 'ch03' }));
     expect(stale.map((s) => s.tags?.tag)).toEqual(['air_temperature']);
@@ -191,7 +250,9 @@ describe('dashboard InfluxQL on influxd 1.x (collector schema)', () => {
   });
 
   it('state panels read 1/0 (door closed, no alarm, running during the run)', async () => {
-    const q = influxQueries.filter((x) => x.dashboard.includes('Facility overview') && ['Run state', 'Door', 'Alarm'].includes(x.where));
+    const q = influxQueries.filter(
+      (x) => x.dashboard.includes('Facility overview') && ['Run state', 'Door', 'Alarm'].includes(x.where),
+    );
     expect(q).toHaveLength(3);
     const got = await Promise.all(q.map(async (x) => numbers((await run(x, ctx({ chamber: 'ch01' })))[0]!)[0]));
     expect(got).toEqual([1, 0, 0]);

@@ -41,50 +41,75 @@ afterEach(async () => {
 });
 
 describe('a chamber during an outage', () => {
-  it('OPC UA: one status for the whole outage, retries logged at 1, 2, 4, 8… attempts, node-opcua lines only through the logger', { timeout: 120_000 }, async () => {
-    const consoleLines: unknown[][] = [];
-    vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void consoleLines.push(args));
-    const opcua = capture();
-    routeOpcuaLogs(opcua.log);
-    const { log, lines } = capture();
-    const server = await startOpcuaServer({ port: await freePort(), namespaceUri: TEST_NS, profile: { profile: testProfile, folder: 'Chamber' } });
-    const { driver, sink } = makeDriver(server.endpoint, {}, undefined, 200, { log });
-    cleanups.push(() => driver.stop());
-    await driver.start();
-    expect(sink.state).toBe('online');
-    await server.stop();
-    // Backoff from 0.5 s up to 5 s: attempt 4 comes a few seconds in.
-    await eventually(() => lines.some((l) => /attempt 4;/.test(l.msg)), 'four failed attempts', 60_000);
-    const outage = sink.states.slice(1);
-    // Lost, then why it cannot reconnect — and nothing more however many attempts follow.
-    expect(outage).toEqual([
-      { state: 'offline', reason: expect.stringMatching(/lost|closed/) },
-      { state: 'offline', reason: expect.stringContaining(`OPC UA connect to ${server.endpoint} failed`) },
-    ]);
-    const logged = lines.filter((l) => /connect failed/.test(l.msg)).map((l) => /attempt (\d+);/.exec(l.msg)?.[1]);
-    expect(logged.slice(0, 3)).toEqual(['1', '2', '4']);
-    // node-opcua said something about the failures, through our logger only.
-    expect(opcua.lines.length).toBeGreaterThan(0);
-    // eslint-disable-next-line no-control-regex -- proves no ANSI colour escape reaches the log
-    expect(opcua.lines.every((l) => !/\u001b\[/.test(l.msg) && !l.msg.includes('\n'))).toBe(true);
-    expect(consoleLines).toEqual([]);
-  });
+  it(
+    'OPC UA: one status for the whole outage, retries logged at 1, 2, 4, 8… attempts, node-opcua lines only through the logger',
+    { timeout: 120_000 },
+    async () => {
+      const consoleLines: unknown[][] = [];
+      vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void consoleLines.push(args));
+      const opcua = capture();
+      routeOpcuaLogs(opcua.log);
+      const { log, lines } = capture();
+      const server = await startOpcuaServer({
+        port: await freePort(),
+        namespaceUri: TEST_NS,
+        profile: { profile: testProfile, folder: 'Chamber' },
+      });
+      const { driver, sink } = makeDriver(server.endpoint, {}, undefined, 200, { log });
+      cleanups.push(() => driver.stop());
+      await driver.start();
+      expect(sink.state).toBe('online');
+      await server.stop();
+      // Backoff from 0.5 s up to 5 s: attempt 4 comes a few seconds in.
+      await eventually(() => lines.some((l) => /attempt 4;/.test(l.msg)), 'four failed attempts', 60_000);
+      const outage = sink.states.slice(1);
+      // Lost, then why it cannot reconnect — and nothing more however many attempts follow.
+      expect(outage).toEqual([
+        { state: 'offline', reason: expect.stringMatching(/lost|closed/) },
+        { state: 'offline', reason: expect.stringContaining(`OPC UA connect to ${server.endpoint} failed`) },
+      ]);
+      const logged = lines.filter((l) => /connect failed/.test(l.msg)).map((l) => /attempt (\d+);/.exec(l.msg)?.[1]);
+      expect(logged.slice(0, 3)).toEqual(['1', '2', '4']);
+      // node-opcua said something about the failures, through our logger only.
+      expect(opcua.lines.length).toBeGreaterThan(0);
+      // eslint-disable-next-line no-control-regex -- proves no ANSI colour escape reaches the log
+      expect(opcua.lines.every((l) => !/\u001b\[/.test(l.msg) && !l.msg.includes('\n'))).toBe(true);
+      expect(consoleLines).toEqual([]);
+    },
+  );
 
-  it('Modbus: the status stays the same while the device is unreachable (no countdown in the reason)', { timeout: 120_000 }, async () => {
-    const profile = ModbusProfile.parse(parse(readFileSync(join(PROJECT_ROOT, 'drivers/modbus/phytolab-gc2.yaml'), 'utf8')));
-    const chamber = ModbusChamber.parse({ id: 'm1', driver: 'modbus', profile: 'phytolab-gc2', endpoint: `tcp://127.0.0.1:${await freePort()}`, interval_ms: 200, modbus: { timeout_ms: 300, retries: 0 } });
-    const pool = new ModbusLinePool();
-    const sink = new RecordingSink();
-    const driver: Driver = createModbusDriver({ chamber, profile, tags: profile.tags }, { sink, log: capture().log }, pool);
-    cleanups.push(async () => {
-      await driver.stop();
-      await pool.close();
-    });
-    await driver.start();
-    // 20 poll cycles (4 s at 200 ms) span several reconnect attempts (backoff from 1 s).
-    await eventually(() => sink.batches.length >= 20, '20 poll cycles', 60_000);
-    expect(sink.states).toHaveLength(1);
-    expect(sink.states[0]!.state).toBe('offline');
-    expect(sink.states[0]!.reason).not.toMatch(/next (attempt|probe) in/);
-  });
+  it(
+    'Modbus: the status stays the same while the device is unreachable (no countdown in the reason)',
+    { timeout: 120_000 },
+    async () => {
+      const profile = ModbusProfile.parse(
+        parse(readFileSync(join(PROJECT_ROOT, 'drivers/modbus/phytolab-gc2.yaml'), 'utf8')),
+      );
+      const chamber = ModbusChamber.parse({
+        id: 'm1',
+        driver: 'modbus',
+        profile: 'phytolab-gc2',
+        endpoint: `tcp://127.0.0.1:${await freePort()}`,
+        interval_ms: 200,
+        modbus: { timeout_ms: 300, retries: 0 },
+      });
+      const pool = new ModbusLinePool();
+      const sink = new RecordingSink();
+      const driver: Driver = createModbusDriver(
+        { chamber, profile, tags: profile.tags },
+        { sink, log: capture().log },
+        pool,
+      );
+      cleanups.push(async () => {
+        await driver.stop();
+        await pool.close();
+      });
+      await driver.start();
+      // 20 poll cycles (4 s at 200 ms) span several reconnect attempts (backoff from 1 s).
+      await eventually(() => sink.batches.length >= 20, '20 poll cycles', 60_000);
+      expect(sink.states).toHaveLength(1);
+      expect(sink.states[0]!.state).toBe('offline');
+      expect(sink.states[0]!.reason).not.toMatch(/next (attempt|probe) in/);
+    },
+  );
 });

@@ -4,7 +4,16 @@
  * recomputes it and compares the file with the database (real VictoriaMetrics) slot by
  * slot: it passes on a clean run and finds a hand-deleted record and a hand-changed value.
  */
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRunSchema, type ArchiveVar } from '../../src/collector/sinks/netcdf/cf.ts';
@@ -13,7 +22,12 @@ import { encodeLines } from '../../src/collector/sinks/influx/line-protocol.ts';
 import { NetcdfWriter, readNetcdfHeader, type NcRecord } from '../../src/netcdf/writer.ts';
 import { InfluxConfig } from '../../src/config/instance-schema.ts';
 import { loadConfig } from '../../src/config/loader.ts';
-import { completenessMarkdown, computeCompleteness, writeCompletenessReport, type CompletenessReport } from '../../src/experiments/completeness.ts';
+import {
+  completenessMarkdown,
+  computeCompleteness,
+  writeCompletenessReport,
+  type CompletenessReport,
+} from '../../src/experiments/completeness.ts';
 import { ArchiveRoot } from '../../src/experiments/archive-root.ts';
 import { createExperimentStore, experimentPaths } from '../../src/experiments/factory.ts';
 import { ExperimentStore } from '../../src/experiments/store.ts';
@@ -52,30 +66,56 @@ function qcOf(k: number, c: number, v: string): number {
   if (v === 'co2' && k === 100) return 1;
   return 0;
 }
-const valueOf = (k: number, c: number, v: string): number => (v === 'air_temperature' ? Math.fround(20 + c + k / 64) : v === 'co2' ? 400 + 10 * c + k * 0.25 : Math.floor(k / 10) % 2);
+const valueOf = (k: number, c: number, v: string): number =>
+  v === 'air_temperature'
+    ? Math.fround(20 + c + k / 64)
+    : v === 'co2'
+      ? 400 + 10 * c + k * 0.25
+      : Math.floor(k / 10) % 2;
 const hasValue = (q: number) => q === 0 || q === 1 || q === 2 || q === 4;
 
 beforeAll(async () => {
   vm = await Victoria.start();
   dir = scratch('octopus-verify-');
   config = join(dir, 'octopus.yaml');
-  writeFileSync(config, [
-    `data_dir: ${JSON.stringify(join(dir, 'data'))}`,
-    `influx: { url: "${vm.url}", bucket: octopus, measurement: verify }`,
-    simulatedChambers({ opcua: 4840, modbus: 5020 }, { count: 2 }),
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      `data_dir: ${JSON.stringify(join(dir, 'data'))}`,
+      `influx: { url: "${vm.url}", bucket: octopus, measurement: verify }`,
+      simulatedChambers({ opcua: 4840, modbus: 5020 }, { count: 2 }),
+    ].join('\n'),
+  );
   const loaded = loadConfig(config);
-  await createExperimentStore(loaded).create({ id: 'exp1', title: 'Verify', principal_investigator: { name: 'Ada Lovelace' }, chambers: CH }, 'test');
+  await createExperimentStore(loaded).create(
+    { id: 'exp1', title: 'Verify', principal_investigator: { name: 'Ada Lovelace' }, chambers: CH },
+    'test',
+  );
   // The run went from just before the first slot to just after the last one.
   let clock = new Date(T0 - 300);
   const paths = experimentPaths(loaded);
-  const store = new ExperimentStore(new ArchiveRoot(paths.root, paths.local), { chambers: () => loaded.chambers.map((c) => c.chamber.id), variables: () => [], now: () => clock });
+  const store = new ExperimentStore(new ArchiveRoot(paths.root, paths.local), {
+    chambers: () => loaded.chambers.map((c) => c.chamber.id),
+    variables: () => [],
+    now: () => clock,
+  });
   const run = store.startRun('exp1', 'test');
   clock = new Date(T0 + (N - 1) * 1000 + 499);
   store.stopRun('exp1', run.id, 'test');
   file = join(store.get('exp1').dir, run.file);
   mkdirSync(join(file, '..'), { recursive: true });
-  const { schema } = buildRunSchema({ id: 'exp1/r001', title: 'Verify', summary: 'test', chambers: CH, startMs: T0, periodMs: 1000, creator_name: 'tests' }, VARS);
+  const { schema } = buildRunSchema(
+    {
+      id: 'exp1/r001',
+      title: 'Verify',
+      summary: 'test',
+      chambers: CH,
+      startMs: T0,
+      periodMs: 1000,
+      creator_name: 'tests',
+    },
+    VARS,
+  );
   const w = NetcdfWriter.create(file, schema, { fsync: false, overwrite: true });
   const recs: NcRecord[] = [];
   for (let k = 0; k < N; k++) {
@@ -99,7 +139,12 @@ beforeAll(async () => {
         const q = qcOf(k, c, v.name);
         if (q !== 0 && q !== 1) continue;
         const value = v.kind === 'bool' ? valueOf(k, c, v.name) === 1 : valueOf(k, c, v.name);
-        samples.push({ tag: v.name, ts: T0 + k * 1000 + ((k * 37) % 400) - 200, value, q: q === 0 ? 'good' : 'uncertain' });
+        samples.push({
+          tag: v.name,
+          ts: T0 + k * 1000 + ((k * 37) % 400) - 200,
+          value,
+          q: q === 0 ? 'good' : 'uncertain',
+        });
         expected++;
       }
     }
@@ -124,9 +169,21 @@ afterAll(async () => {
 describe('completeness report', () => {
   it('counts expected, measured, held and missing by cause per chamber and variable, with the gaps', () => {
     const r = computeCompleteness(file);
-    expect(r).toMatchObject({ run: 'exp1/r001', slots: N, period_s: 1, start: '2026-01-10T12:00:00Z', end: '2026-01-10T12:01:59Z' });
+    expect(r).toMatchObject({
+      run: 'exp1/r001',
+      slots: N,
+      period_s: 1,
+      start: '2026-01-10T12:00:00Z',
+      end: '2026-01-10T12:01:59Z',
+    });
     const co2c1 = r.chambers.c1!.variables.co2!;
-    expect(co2c1).toMatchObject({ expected: 120, measured: 116, uncertain: 1, held: 0, missing: { total: 4, not_received: 4, offline: 0, bad_quality: 0 } });
+    expect(co2c1).toMatchObject({
+      expected: 120,
+      measured: 116,
+      uncertain: 1,
+      held: 0,
+      missing: { total: 4, not_received: 4, offline: 0, bad_quality: 0 },
+    });
     expect(co2c1.gaps).toEqual([
       { start: '2026-01-10T12:00:00Z', end: '2026-01-10T12:00:00Z', slots: 1, cause: 'not_received' },
       { start: '2026-01-10T12:01:10Z', end: '2026-01-10T12:01:12Z', slots: 3, cause: 'not_received' },
@@ -134,7 +191,9 @@ describe('completeness report', () => {
     const doorC2 = r.chambers.c2!.variables.door_open!;
     // 12 changes reported, of which slot 40 falls into the offline period; 10 offline slots.
     expect(doorC2).toMatchObject({ expected: 120, measured: 11, held: 99, missing: { total: 10, offline: 10 } });
-    expect(doorC2.gaps).toEqual([{ start: '2026-01-10T12:00:40Z', end: '2026-01-10T12:00:49Z', slots: 10, cause: 'offline' }]);
+    expect(doorC2.gaps).toEqual([
+      { start: '2026-01-10T12:00:40Z', end: '2026-01-10T12:00:49Z', slots: 10, cause: 'offline' },
+    ]);
     expect(r.chambers.c1!.variables.air_temperature!.missing).toMatchObject({ total: 1, bad_quality: 1 });
     expect(r.totals.expected).toBe(2 * 3 * 120);
     expect(r.totals.measured + r.totals.held + r.totals.missing).toBe(r.totals.expected);
@@ -168,7 +227,9 @@ describe('octopus verify', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain(`wrote ${daily} (1 day(s), 2 variables)`);
     expect(existsSync(daily)).toBe(true);
-    expect(readFileSync(join(dir, 'data', 'experiments', 'exp1', 'MANIFEST.sha256'), 'utf8')).toContain('runs/r001/exp1_r001_daily.nc');
+    expect(readFileSync(join(dir, 'data', 'experiments', 'exp1', 'MANIFEST.sha256'), 'utf8')).toContain(
+      'runs/r001/exp1_r001_daily.nc',
+    );
   });
 
   it('finds a hand-deleted record and a hand-changed value, and exits 1', () => {
@@ -189,11 +250,19 @@ describe('octopus verify', () => {
     expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toContain('2 difference(s): 1 missing in the file, 0 missing in the database, 1 value(s) differ');
     expect(r.stdout).toMatch(/missing_in_file +c2 co2 2026-01-10T12:00:10Z +file missing \(qc 0\) +database 412\.5/);
-    expect(r.stdout).toMatch(/value_differs +c1 air_temperature 2026-01-10T12:00:20Z +file 99\.5 \(qc 0\) +database 20\.3125/);
+    expect(r.stdout).toMatch(
+      /value_differs +c1 air_temperature 2026-01-10T12:00:20Z +file 99\.5 \(qc 0\) +database 20\.3125/,
+    );
     const json = runCli(['verify', 'exp1', 'r001', '--json', '--config', config]);
     expect(json.code).toBe(1);
-    const parsed = JSON.parse(json.stdout) as { database: { differences: Array<{ kind: string; chamber: string; variable: string }> }; completeness: CompletenessReport };
-    expect(parsed.database.differences.map((d) => `${d.kind} ${d.chamber} ${d.variable}`)).toEqual(['missing_in_file c2 co2', 'value_differs c1 air_temperature']);
+    const parsed = JSON.parse(json.stdout) as {
+      database: { differences: Array<{ kind: string; chamber: string; variable: string }> };
+      completeness: CompletenessReport;
+    };
+    expect(parsed.database.differences.map((d) => `${d.kind} ${d.chamber} ${d.variable}`)).toEqual([
+      'missing_in_file c2 co2',
+      'value_differs c1 air_temperature',
+    ]);
     expect(parsed.completeness.chambers.c2!.variables.co2!.missing.not_received).toBe(1);
   });
 

@@ -22,7 +22,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the child until it has written `writes` times, then SIGKILLs it at once (it is in its next write or between). */
 function killAfter(file: string, writes: number): Promise<string | null> {
-  const proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/run-ts.js'), join(PROJECT_ROOT, 'test/support/fidelity-attrs-child.ts'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(
+    process.execPath,
+    [join(PROJECT_ROOT, 'bin/run-ts.js'), join(PROJECT_ROOT, 'test/support/fidelity-attrs-child.ts'), file],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   createInterface({ input: proc.stdout }).on('line', (l) => {
     if (l === `wrote ${writes}`) proc.kill('SIGKILL');
   });
@@ -44,8 +48,15 @@ describe('fidelity attributes rewritten in place, process killed', () => {
       const view = pythonView(file, ['air_temperature']);
       const at = view.netcdf4.vars.air_temperature!.attrs;
       const within = at.fidelity_within_tolerance_percent;
-      expect([longAttrs.fidelity_within_tolerance_percent.value, shortAttrs.fidelity_within_tolerance_percent.value]).toContainEqual(within);
-      expect(at.fidelity_note === longAttrs.fidelity_note ? longAttrs.fidelity_within_tolerance_percent.value : shortAttrs.fidelity_within_tolerance_percent.value).toEqual(within);
+      expect([
+        longAttrs.fidelity_within_tolerance_percent.value,
+        shortAttrs.fidelity_within_tolerance_percent.value,
+      ]).toContainEqual(within);
+      expect(
+        at.fidelity_note === longAttrs.fidelity_note
+          ? longAttrs.fidelity_within_tolerance_percent.value
+          : shortAttrs.fidelity_within_tolerance_percent.value,
+      ).toEqual(within);
       expect(data(), `data after ${writes} writes`).toBe(sum);
       expect(view.netcdf4.dims.time!.size).toBe(3600);
     }

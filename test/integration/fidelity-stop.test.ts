@@ -29,14 +29,22 @@ let store: ExperimentStore;
 let base = '';
 let token = '';
 let configFile = '';
-const cliEnv = { OCTOPUS_CONFIG: '', OCTOPUS_MQTT_URL: '', OCTOPUS_INFLUX_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '' };
+const cliEnv = {
+  OCTOPUS_CONFIG: '',
+  OCTOPUS_MQTT_URL: '',
+  OCTOPUS_INFLUX_URL: '',
+  OCTOPUS_HTTP_PORT: '',
+  OCTOPUS_DATA_DIR: '',
+};
 
 beforeAll(async () => {
   const dir = scratch('octopus-fidelity-stop-');
   const [mqttPort, opcua, modbus, http] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const config = join(dir, 'lab.yaml');
   configFile = config;
-  writeFileSync(config, `
+  writeFileSync(
+    config,
+    `
 gateway: { id: fidelity }
 data_dir: ${JSON.stringify(join(dir, 'data'))}
 simulator: { enabled: true, seed: 11 }
@@ -46,8 +54,15 @@ experiments: { reorder_window_ms: 1000, flush_interval_ms: 200 }
 chambers:
   - { id: c1, name: OPC UA chamber, driver: opcua, profile: ecotron-chamberctl, endpoint: "opc.tcp://127.0.0.1:${opcua}", interval_ms: 500 }
   - { id: c2, name: Float registers, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:${modbus}", interval_ms: 500, modbus: { unit_id: 1 }, tolerances: { co2: { band: 80 } } }
-`);
-  const env = { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_INFLUX_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '' };
+`,
+  );
+  const env = {
+    ...process.env,
+    OCTOPUS_MQTT_URL: '',
+    OCTOPUS_INFLUX_URL: '',
+    OCTOPUS_HTTP_PORT: '',
+    OCTOPUS_DATA_DIR: '',
+  };
   octopus = await startOctopus(config, { env });
   store = createExperimentStore(loadConfig(config, env));
   token = (await person(join(dir, 'data'), 'vera', 'viewer')).password;
@@ -66,22 +81,46 @@ const api = async (path: string) => {
 
 describe('treatment fidelity at run stop', () => {
   it('is answered for the open run and written beside the file, in the README, the MANIFEST and the NetCDF attributes at stop', async () => {
-    await store.create({
-      id: 'fid-run', title: 'Fidelity through the stop path', principal_investigator: { name: 'Ada Lovelace' }, chambers: ['c1', 'c2'],
-      treatments: [{ chamber: 'c1', name: 'warm', tolerances: { air_temperature: { band: 2, min_duration_s: 5 } } }, { chamber: 'c2', name: 'warm' }],
-    }, 'test');
+    await store.create(
+      {
+        id: 'fid-run',
+        title: 'Fidelity through the stop path',
+        principal_investigator: { name: 'Ada Lovelace' },
+        chambers: ['c1', 'c2'],
+        treatments: [
+          { chamber: 'c1', name: 'warm', tolerances: { air_temperature: { band: 2, min_duration_s: 5 } } },
+          { chamber: 'c2', name: 'warm' },
+        ],
+      },
+      'test',
+    );
     const run = store.startRun('fid-run', 'test');
     // the open run: computed from its working file by the API
     let open: FidelityReport | undefined;
-    await eventually(async () => {
-      const r = await api(`/api/experiments/fid-run/runs/${run.id}/fidelity`);
-      if (r.status !== 200) return false;
-      open = FidelityReport.parse(r.body);
-      return open.slots >= 6 && Object.values(open.chambers).every((c) => (c.variables.air_temperature?.covered ?? 0) > 0);
-    }, 'the open run has a few covered slots of air temperature in both chambers', 60_000, 500);
+    await eventually(
+      async () => {
+        const r = await api(`/api/experiments/fid-run/runs/${run.id}/fidelity`);
+        if (r.status !== 200) return false;
+        open = FidelityReport.parse(r.body);
+        return (
+          open.slots >= 6 && Object.values(open.chambers).every((c) => (c.variables.air_temperature?.covered ?? 0) > 0)
+        );
+      },
+      'the open run has a few covered slots of air temperature in both chambers',
+      60_000,
+      500,
+    );
     expect(open!.open).toBe(true);
-    expect(open!.chambers.c1!.variables.air_temperature!.tolerance).toMatchObject({ band: 2, min_duration_s: 5, source: { band: 'treatment', min_duration_s: 'treatment', hysteresis: 'default' } });
-    expect(open!.chambers.c2!.variables.co2!.tolerance).toMatchObject({ band: 80, min_duration_s: 300, source: { band: 'chamber', min_duration_s: 'profile' } });
+    expect(open!.chambers.c1!.variables.air_temperature!.tolerance).toMatchObject({
+      band: 2,
+      min_duration_s: 5,
+      source: { band: 'treatment', min_duration_s: 'treatment', hysteresis: 'default' },
+    });
+    expect(open!.chambers.c2!.variables.co2!.tolerance).toMatchObject({
+      band: 80,
+      min_duration_s: 300,
+      source: { band: 'chamber', min_duration_s: 'profile' },
+    });
     expect(open!.treatments.warm!.chambers).toEqual(['c1', 'c2']);
     const completeness = await api(`/api/experiments/fid-run/runs/${run.id}/completeness`);
     expect(completeness.status).toBe(200);
@@ -90,14 +129,28 @@ describe('treatment fidelity at run stop', () => {
     store.stopRun('fid-run', run.id, 'test');
     const dir = store.get('fid-run').dir;
     const report = join(dir, 'runs', run.id, 'fidelity.json');
-    await eventually(() => existsSync(report) && readFileSync(join(dir, 'MANIFEST.sha256'), 'utf8').includes(`runs/${run.id}/fidelity.json`), 'fidelity.json written and listed in the MANIFEST', 60_000, 250);
+    await eventually(
+      () =>
+        existsSync(report) &&
+        readFileSync(join(dir, 'MANIFEST.sha256'), 'utf8').includes(`runs/${run.id}/fidelity.json`),
+      'fidelity.json written and listed in the MANIFEST',
+      60_000,
+      250,
+    );
     const saved = FidelityReport.parse(JSON.parse(readFileSync(report, 'utf8')));
     expect(saved.open).toBe(false);
     expect(saved.run).toBe(`fid-run/${run.id}`);
     const sha = createHash('sha256').update(readFileSync(report)).digest('hex');
     expect(readFileSync(join(dir, 'MANIFEST.sha256'), 'utf8')).toContain(`${sha}  runs/${run.id}/fidelity.json`);
-    await eventually(() => readFileSync(join(dir, 'README.md'), 'utf8').includes(`## Treatment fidelity of run fid-run/${run.id}`), 'README section', 30_000, 250);
-    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toMatch(/\| c2 \| warm \| `co2` \| ±80 umol mol-1 ≥ 300 s \(chamber\/profile\/default\) \|/);
+    await eventually(
+      () => readFileSync(join(dir, 'README.md'), 'utf8').includes(`## Treatment fidelity of run fid-run/${run.id}`),
+      'README section',
+      30_000,
+      250,
+    );
+    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toMatch(
+      /\| c2 \| warm \| `co2` \| ±80 umol mol-1 ≥ 300 s \(chamber\/profile\/default\) \|/,
+    );
     // the API now answers with the stored report
     const after = await api(`/api/experiments/fid-run/runs/${run.id}/fidelity`);
     expect((after.body as FidelityReport).generated_at).toBe(saved.generated_at);
@@ -109,10 +162,24 @@ describe('treatment fidelity at run stop', () => {
     const at = view.netcdf4.vars.air_temperature!.attrs;
     expect(at.fidelity_setpoint_variable).toBe('air_temperature_setpoint');
     expect(at.tolerance_band).toEqual([2, 0.5]);
-    expect((at.fidelity_coverage_percent as number[])[0]).toBeCloseTo(saved.chambers.c1!.variables.air_temperature!.coverage_percent, 9);
+    expect((at.fidelity_coverage_percent as number[])[0]).toBeCloseTo(
+      saved.chambers.c1!.variables.air_temperature!.coverage_percent,
+      9,
+    );
 
     // an independent computation over the archived file agrees
-    const plan = Object.fromEntries(Object.entries(saved.chambers).map(([c, cf]) => [c, Object.entries(cf.variables).map(([m, v]) => ({ measured: m, setpoint: v.setpoint, band: v.tolerance.band, min_duration_s: v.tolerance.min_duration_s, hysteresis: v.tolerance.hysteresis }))]));
+    const plan = Object.fromEntries(
+      Object.entries(saved.chambers).map(([c, cf]) => [
+        c,
+        Object.entries(cf.variables).map(([m, v]) => ({
+          measured: m,
+          setpoint: v.setpoint,
+          band: v.tolerance.band,
+          min_duration_s: v.tolerance.min_duration_s,
+          hysteresis: v.tolerance.hysteresis,
+        })),
+      ]),
+    );
     const py = pythonFidelity(nc, plan);
     let judged = 0;
     for (const [c, cf] of Object.entries(saved.chambers)) {
@@ -129,7 +196,7 @@ describe('treatment fidelity at run stop', () => {
     expect(judged).toBeGreaterThanOrEqual(6);
   }, 180_000);
 
-  it('octopus fidelity prints a run\'s report, writes it again for a stopped run (documents and MANIFEST kept consistent), refuses --write while recording', () => {
+  it("octopus fidelity prints a run's report, writes it again for a stopped run (documents and MANIFEST kept consistent), refuses --write while recording", () => {
     const shown = runCli(['fidelity', 'fid-run', 'r001', '--config', configFile], { env: cliEnv });
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toContain('## Treatment fidelity of run fid-run/r001');

@@ -72,7 +72,11 @@ async function ptyPair(): Promise<{ a: string; b: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'octopus-rtu-'));
   const a = join(dir, 'a');
   const b = join(dir, 'b');
-  const proc: ChildProcess = spawn('/usr/bin/socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc: ChildProcess = spawn(
+    '/usr/bin/socat',
+    ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
@@ -81,13 +85,23 @@ async function ptyPair(): Promise<{ a: string; b: string }> {
     await exited;
     rmSync(dir, { recursive: true, force: true });
   });
-  await eventually(() => /starting data transfer loop/.test(stderr) && existsSync(a) && existsSync(b), `socat pty pair in ${dir} (${stderr})`, 5000, 20);
+  await eventually(
+    () => /starting data transfer loop/.test(stderr) && existsSync(a) && existsSync(b),
+    `socat pty pair in ${dir} (${stderr})`,
+    5000,
+    20,
+  );
   return { a, b };
 }
 
 const FAST = { timeout_ms: 300, retries: 1 };
 
-function driverFor(p: ModbusLinePool, endpoint: string, profile: ModbusProfile, o: { id?: string; unit?: number; interval?: number; modbus?: Record<string, unknown> } = {}): { driver: Driver; sink: RecordingSink } {
+function driverFor(
+  p: ModbusLinePool,
+  endpoint: string,
+  profile: ModbusProfile,
+  o: { id?: string; unit?: number; interval?: number; modbus?: Record<string, unknown> } = {},
+): { driver: Driver; sink: RecordingSink } {
   const chamber = ModbusChamber.parse({
     id: o.id ?? 'c1',
     driver: 'modbus',
@@ -97,13 +111,22 @@ function driverFor(p: ModbusLinePool, endpoint: string, profile: ModbusProfile, 
     modbus: { unit_id: o.unit ?? 1, ...FAST, ...o.modbus },
   });
   const sink = new RecordingSink();
-  const driver = createModbusDriver({ chamber, profile, tags: profile.tags }, { sink, log: createLogger(`test:${chamber.id}`) }, p);
+  const driver = createModbusDriver(
+    { chamber, profile, tags: profile.tags },
+    { sink, log: createLogger(`test:${chamber.id}`) },
+    p,
+  );
   cleanups.push(() => driver.stop());
   return { driver, sink };
 }
 
 /** The first batch polled after `since` (ts is the poll start, so it saw what was set before). */
-async function batchAfter(sink: RecordingSink, since: number, what: string, timeoutMs = 10_000): Promise<Map<string, Sample>> {
+async function batchAfter(
+  sink: RecordingSink,
+  since: number,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<Map<string, Sample>> {
   const batch = await eventually(() => sink.batches.find((b) => b.length > 0 && b[0]!.ts > since), what, timeoutMs, 50);
   return new Map(batch.map((s) => [s.tag, s]));
 }
@@ -127,7 +150,12 @@ describe('Modbus driver against pymodbus', () => {
     const STRING_COUNT = 6;
     const BIT = 5;
 
-    interface Slot { tag: TagSpec; area: ModbusArea; expected: [unknown, unknown]; raw: (round: 0 | 1) => Promise<Array<number | boolean>> }
+    interface Slot {
+      tag: TagSpec;
+      area: ModbusArea;
+      expected: [unknown, unknown];
+      raw: (round: 0 | 1) => Promise<Array<number | boolean>>;
+    }
     const slots: Slot[] = [];
     const next: Record<ModbusArea, number> = { holding: 0, input: 0, coil: 0, discrete: 0 };
     const place = (area: ModbusArea, size: number) => {
@@ -147,13 +175,23 @@ describe('Modbus driver against pymodbus', () => {
           expected: values,
           raw: async (round) => {
             const enc = await py.encode(type, order, values[round]);
-            if (enc.pymodbus_words) expect(enc.words, `${type} ${order}: struct vs pymodbus BinaryPayloadBuilder`).toEqual(enc.pymodbus_words);
+            if (enc.pymodbus_words)
+              expect(enc.words, `${type} ${order}: struct vs pymodbus BinaryPayloadBuilder`).toEqual(
+                enc.pymodbus_words,
+              );
             return enc.words;
           },
         });
       }
       slots.push({
-        tag: { name: `string_${o}`, area: regArea, address: place(regArea, STRING_COUNT), type: 'string', count: STRING_COUNT, order },
+        tag: {
+          name: `string_${o}`,
+          area: regArea,
+          address: place(regArea, STRING_COUNT),
+          type: 'string',
+          count: STRING_COUNT,
+          order,
+        },
         area: regArea,
         expected: strings,
         raw: async (round) => (await py.encode('string', order, strings[round], STRING_COUNT)).words,
@@ -188,7 +226,12 @@ describe('Modbus driver against pymodbus', () => {
       const setAt = Date.now();
       if (round === 0) await driver.start();
       const batch = await batchAfter(sink, setAt, `a poll after writing round ${round}`);
-      const got = Object.fromEntries(slots.map((s) => [s.tag.name, batch.get(s.tag.name)?.q === 'good' ? batch.get(s.tag.name)!.value : batch.get(s.tag.name)]));
+      const got = Object.fromEntries(
+        slots.map((s) => [
+          s.tag.name,
+          batch.get(s.tag.name)?.q === 'good' ? batch.get(s.tag.name)!.value : batch.get(s.tag.name),
+        ]),
+      );
       const want = Object.fromEntries(slots.map((s) => [s.tag.name, s.expected[round]]));
       expect(got).toEqual(want);
     }
@@ -236,25 +279,37 @@ describe('Modbus driver against pymodbus', () => {
     expect(cycles.flat().every((s) => s.q === 'good')).toBe(true);
     expect(one.sink.all().filter((s) => s.ts >= mutedAt && s.q === 'bad')).toEqual([]);
     expect(one.sink.state).toBe('online');
-    const twoInWindow = two.sink.batches.filter((b) => b[0]!.ts >= windowStart && b[0]!.ts < windowStart + windowMs).flat();
+    const twoInWindow = two.sink.batches
+      .filter((b) => b[0]!.ts >= windowStart && b[0]!.ts < windowStart + windowMs)
+      .flat();
     expect(twoInWindow.length).toBeGreaterThan(0);
     expect(twoInWindow.every((s) => s.q === 'bad' && /timeout|not answering/.test(s.reason ?? ''))).toBe(true);
 
     // It is probed now and then, and comes back once it answers again.
     await py.unmute(2);
     const unmutedAt = Date.now();
-    await eventually(() => two.sink.all().some((s) => s.ts > unmutedAt && s.q === 'good'), 'unit 2 answering again', 20_000);
+    await eventually(
+      () => two.sink.all().some((s) => s.ts > unmutedAt && s.q === 'good'),
+      'unit 2 answering again',
+      20_000,
+    );
     expect(two.sink.state).toBe('online');
   });
 
   it('polling resumes after the server process is killed and started again on the same port, without recreating the driver', async () => {
     const port = await freePort();
     const ref = await server({ port, units: [1] });
-    const profile = profileOf([{ name: 'co2', address: 0, type: 'uint16' }, { name: 'runtime', address: 2, type: 'uint32', order: 'CDAB' }]);
+    const profile = profileOf([
+      { name: 'co2', address: 0, type: 'uint16' },
+      { name: 'runtime', address: 2, type: 'uint32', order: 'CDAB' },
+    ]);
     await ref.current.set(1, 'holding', 0, [415, 0, 0x5678, 0x1234]);
     const { driver, sink } = driverFor(pool(), `tcp://127.0.0.1:${port}`, profile, { interval: 200 });
     await driver.start();
-    await eventually(() => sink.all().filter((s) => s.tag === 'runtime' && s.q === 'good' && s.value === 0x12345678).length >= 2, 'values before the kill');
+    await eventually(
+      () => sink.all().filter((s) => s.tag === 'runtime' && s.q === 'good' && s.value === 0x12345678).length >= 2,
+      'values before the kill',
+    );
 
     await ref.current.stop('SIGKILL');
     const killedAt = Date.now();
@@ -267,9 +322,16 @@ describe('Modbus driver against pymodbus', () => {
     ref.current = await ref.current.restart();
     await ref.current.set(1, 'holding', 0, [777, 0, 0x0001, 0x0000]);
     const restartedAt = Date.now();
-    await eventually(() => sink.all().some((s) => s.ts > restartedAt && s.tag === 'co2' && s.q === 'good' && s.value === 777), 'good samples from the restarted server', 15_000);
+    await eventually(
+      () => sink.all().some((s) => s.ts > restartedAt && s.tag === 'co2' && s.q === 'good' && s.value === 777),
+      'good samples from the restarted server',
+      15_000,
+    );
     const recoveredMs = Date.now() - restartedAt;
-    const runtime = sink.all().filter((s) => s.tag === 'runtime' && s.ts > restartedAt && s.q === 'good').at(-1);
+    const runtime = sink
+      .all()
+      .filter((s) => s.tag === 'runtime' && s.ts > restartedAt && s.q === 'good')
+      .at(-1);
     expect(runtime?.value).toBe(1); // CDAB: low word first
     expect(sink.state).toBe('online');
     expect(driver.health().reconnects).toBeGreaterThanOrEqual(1);
@@ -321,11 +383,23 @@ describe('Modbus driver against pymodbus', () => {
 
     // The function codes pymodbus saw: FC5 for the coil, FC6 for one register, FC16 for more, FC3+FC6 for the bit.
     expect(await py.requests()).toEqual([
-      [1, 5, 3], [1, 6, 10], [1, 16, 20], [1, 16, 30], [1, 6, 40], [1, 6, 40], [1, 3, 50], [1, 6, 50], [1, 3, 50], [1, 6, 50], [1, 5, 3],
+      [1, 5, 3],
+      [1, 6, 10],
+      [1, 16, 20],
+      [1, 16, 30],
+      [1, 6, 40],
+      [1, 6, 40],
+      [1, 3, 50],
+      [1, 6, 50],
+      [1, 3, 50],
+      [1, 6, 50],
+      [1, 5, 3],
     ]);
 
     // Refused before anything reaches the wire; the registers keep their values.
-    await expect(driver.write('air_temperature_setpoint', 45)).rejects.toThrow(/air_temperature_setpoint = 45 is outside 5\.\.40/);
+    await expect(driver.write('air_temperature_setpoint', 45)).rejects.toThrow(
+      /air_temperature_setpoint = 45 is outside 5\.\.40/,
+    );
     await expect(driver.write('co2_setpoint', 100)).rejects.toThrow(/outside 200\.\.2000/);
     await expect(driver.write('raw_word', 70000)).rejects.toThrow(/70000 is out of range for uint16/);
     await expect(driver.write('raw_word', -1)).rejects.toThrow(/out of range for uint16/);
@@ -340,7 +414,14 @@ describe('Modbus driver against pymodbus', () => {
     await driver.start();
     const batch = await batchAfter(sink, startedAt, 'a poll after the writes');
     expect(Object.fromEntries([...batch].map(([k, s]) => [k, s.value]))).toEqual({
-      running: false, co2_setpoint: 800, air_temperature_setpoint: 21.1, programme_seconds: -70000, humidity_setpoint: -5.5, door_lock: false, raw_word: 0, co2: 0,
+      running: false,
+      co2_setpoint: 800,
+      air_temperature_setpoint: 21.1,
+      programme_seconds: -70000,
+      humidity_setpoint: -5.5,
+      door_lock: false,
+      raw_word: 0,
+      co2: 0,
     });
   });
 
@@ -351,10 +432,22 @@ describe('Modbus driver against pymodbus', () => {
       { name: 'air_temperature', area: 'input', address: 0, type: 'float32', order: 'CDAB' },
       { name: 'relative_humidity', area: 'holding', address: 10, type: 'int16', scale: 0.1 },
       { name: 'serial_number', area: 'input', address: 4, type: 'string', count: 4 },
-      { name: 'air_temperature_setpoint', area: 'holding', address: 20, type: 'float32', order: 'CDAB', writable: true, min: 5, max: 40 },
+      {
+        name: 'air_temperature_setpoint',
+        area: 'holding',
+        address: 20,
+        type: 'float32',
+        order: 'CDAB',
+        writable: true,
+        min: 5,
+        max: 40,
+      },
       { name: 'running', area: 'coil', address: 0, type: 'bool', writable: true },
     ]);
-    for (const [unit, temp, rh, sn] of [[1, 21.5, 655, 'RTU-0001'], [3, -4.25, 123, 'RTU-0003']] as const) {
+    for (const [unit, temp, rh, sn] of [
+      [1, 21.5, 655, 'RTU-0001'],
+      [3, -4.25, 123, 'RTU-0003'],
+    ] as const) {
       await py.set(unit, 'input', 0, (await py.encode('float32', 'CDAB', temp)).words);
       await py.set(unit, 'input', 4, (await py.encode('string', 'ABCD', sn, 4)).words);
       await py.set(unit, 'holding', 10, [rh]);
@@ -365,9 +458,22 @@ describe('Modbus driver against pymodbus', () => {
     const one = driverFor(p, endpoint, profile, { id: 'c1', unit: 1, interval: 300, modbus });
     const three = driverFor(p, endpoint, profile, { id: 'c3', unit: 3, interval: 300, modbus });
     await Promise.all([one.driver.start(), three.driver.start()]);
-    const values = (sink: RecordingSink) => Object.fromEntries(sink.batches[0]!.map((s) => [s.tag, s.q === 'good' ? s.value : s.reason]));
-    expect(values(one.sink)).toEqual({ air_temperature: 21.5, relative_humidity: 65.5, serial_number: 'RTU-0001', air_temperature_setpoint: 0, running: false });
-    expect(values(three.sink)).toEqual({ air_temperature: -4.25, relative_humidity: 12.3, serial_number: 'RTU-0003', air_temperature_setpoint: 0, running: false });
+    const values = (sink: RecordingSink) =>
+      Object.fromEntries(sink.batches[0]!.map((s) => [s.tag, s.q === 'good' ? s.value : s.reason]));
+    expect(values(one.sink)).toEqual({
+      air_temperature: 21.5,
+      relative_humidity: 65.5,
+      serial_number: 'RTU-0001',
+      air_temperature_setpoint: 0,
+      running: false,
+    });
+    expect(values(three.sink)).toEqual({
+      air_temperature: -4.25,
+      relative_humidity: 12.3,
+      serial_number: 'RTU-0003',
+      air_temperature_setpoint: 0,
+      running: false,
+    });
 
     await py.requests();
     await three.driver.write('air_temperature_setpoint', 18.5);
@@ -376,10 +482,21 @@ describe('Modbus driver against pymodbus', () => {
     expect(await py.get(1, 'holding', 20, 2)).toEqual([0, 0]);
     expect(await py.get(1, 'coil', 0)).toEqual([1]);
     expect(await py.get(3, 'coil', 0)).toEqual([0]);
-    expect((await py.requests()).filter(([, fc]) => fc === 5 || fc === 16)).toEqual([[3, 16, 20], [1, 5, 0]]);
+    expect((await py.requests()).filter(([, fc]) => fc === 5 || fc === 16)).toEqual([
+      [3, 16, 20],
+      [1, 5, 0],
+    ]);
     const wroteAt = Date.now();
-    await eventually(() => three.sink.all().some((s) => s.ts > wroteAt && s.tag === 'air_temperature_setpoint' && s.value === 18.5), 'unit 3 reads its new setpoint', 5000);
-    await eventually(() => one.sink.all().some((s) => s.ts > wroteAt && s.tag === 'running' && s.value === true), 'unit 1 reads its coil', 5000);
+    await eventually(
+      () => three.sink.all().some((s) => s.ts > wroteAt && s.tag === 'air_temperature_setpoint' && s.value === 18.5),
+      'unit 3 reads its new setpoint',
+      5000,
+    );
+    await eventually(
+      () => one.sink.all().some((s) => s.ts > wroteAt && s.tag === 'running' && s.value === true),
+      'unit 1 reads its coil',
+      5000,
+    );
 
     await py.mute(3);
     const mutedAt = Date.now();

@@ -113,7 +113,11 @@ describe('the simulator Modbus TCP server', () => {
     await new Promise((r) => setTimeout(r, 30));
     sock.write(all.subarray(20));
     const got = [await response(), await response(), await response()];
-    expect(got.map((r) => [r.tid, r.pdu[3]])).toEqual([[a.tid, 1], [b.tid, 2], [c.tid, 3]]);
+    expect(got.map((r) => [r.tid, r.pdu[3]])).toEqual([
+      [a.tid, 1],
+      [b.tid, 2],
+      [c.tid, 3],
+    ]);
   });
 
   it('gives no answer for a silenced or unknown unit, and answers the others meanwhile', async () => {

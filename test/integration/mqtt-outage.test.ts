@@ -44,7 +44,13 @@ describe('broker outage', () => {
     await sub.subscribe('octopus/+/data', 1);
 
     const spool = Spool.open(dir, SpoolConfig.parse({ fsync: 'interval' }));
-    const pub = new Publisher({ url: broker.url, mqtt: MqttConfig.parse({}), gatewayId: 'gw-outage', spool, log: createLogger('outage') });
+    const pub = new Publisher({
+      url: broker.url,
+      mqtt: MqttConfig.parse({}),
+      gatewayId: 'gw-outage',
+      spool,
+      log: createLogger('outage'),
+    });
     cleanup.push(() => pub.close(1000));
     await eventually(() => pub.stats().connected, 'gateway connected');
 
@@ -55,7 +61,10 @@ describe('broker outage', () => {
     const timer = setInterval(() => {
       tick++;
       for (const chamber of CHAMBERS) {
-        pub.publishSamples(chamber, TAGS.map((tag) => ({ chamber, tag, ts: t0 + tick, value: tick, q: 'good' as const })));
+        pub.publishSamples(
+          chamber,
+          TAGS.map((tag) => ({ chamber, tag, ts: t0 + tick, value: tick, q: 'good' as const })),
+        );
         sent += TAGS.length;
       }
     }, 100);
@@ -71,7 +80,11 @@ describe('broker outage', () => {
     await new Promise((r) => setTimeout(r, 3000));
     clearInterval(timer);
     await eventually(() => pub.spoolDepth().messages === 0, 'spool drained', 60_000);
-    await eventually(() => CHAMBERS.every((c) => received.get(c)!.length >= sent / CHAMBERS.length), `all ${sent} samples received`, 30_000).catch((err) => {
+    await eventually(
+      () => CHAMBERS.every((c) => received.get(c)!.length >= sent / CHAMBERS.length),
+      `all ${sent} samples received`,
+      30_000,
+    ).catch((err) => {
       throw new Error(`${(err as Error).message}; got ${CHAMBERS.map((c) => received.get(c)!.length).join(' + ')}`);
     });
     await new Promise((r) => setTimeout(r, 1000));

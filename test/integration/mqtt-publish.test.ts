@@ -28,11 +28,29 @@ afterAll(async () => {
   dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
 });
 
-function gateway(url: string, opts: { id?: string; onSetRequest?: (where: SetTopic, payload: Buffer) => void; spool?: Partial<SpoolConfig>; env?: NodeJS.ProcessEnv; mqtt?: Partial<MqttConfig> } = {}) {
+function gateway(
+  url: string,
+  opts: {
+    id?: string;
+    onSetRequest?: (where: SetTopic, payload: Buffer) => void;
+    spool?: Partial<SpoolConfig>;
+    env?: NodeJS.ProcessEnv;
+    mqtt?: Partial<MqttConfig>;
+  } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'octopus-pub-'));
   dirs.push(dir);
   const spool = Spool.open(dir, SpoolConfig.parse({ fsync: 'never', ...opts.spool }));
-  return new Publisher({ url, mqtt: MqttConfig.parse(opts.mqtt ?? {}), gatewayId: opts.id ?? 'gw-test', spool, log, env: opts.env, chambers: ['c1', 'c2'], onSetRequest: opts.onSetRequest });
+  return new Publisher({
+    url,
+    mqtt: MqttConfig.parse(opts.mqtt ?? {}),
+    gatewayId: opts.id ?? 'gw-test',
+    spool,
+    log,
+    env: opts.env,
+    chambers: ['c1', 'c2'],
+    onSetRequest: opts.onSetRequest,
+  });
 }
 
 /** A separate MQTT client that records what it receives, as any consumer would. */
@@ -53,7 +71,10 @@ describe('MQTT publishing (real Mosquitto)', () => {
     const sub = await subscriber(broker.url, 'octopus/+/data');
     const pub = gateway(broker.url);
     await eventually(() => pub.stats().connected, 'publisher connected');
-    pub.publishSamples('c1', [...samples(3, 1_700_000_000_000), { chamber: 'c1', tag: 'co2', ts: 1_700_000_000_005, value: null, q: 'bad', reason: 'modbus timeout' }]);
+    pub.publishSamples('c1', [
+      ...samples(3, 1_700_000_000_000),
+      { chamber: 'c1', tag: 'co2', ts: 1_700_000_000_005, value: null, q: 'bad', reason: 'modbus timeout' },
+    ]);
     const msg = await eventually(() => sub.got.find((m) => m.topic === 'octopus/c1/data'), 'data message');
     const parsed = DataMessage.parse(msg.body);
     expect(parsed).toEqual({
@@ -81,12 +102,21 @@ describe('MQTT publishing (real Mosquitto)', () => {
     const early = await subscriber(broker.url, 'octopus/c7/status');
     pub.setChamberStatus('c7', 'error', 'BadSessionIdInvalid');
     // the broker forwarded it, so it holds it as the topic's retained message
-    await eventually(() => early.got.some((m) => (m.body as { state: string }).state === 'error'), 'status reached the broker');
+    await eventually(
+      () => early.got.some((m) => (m.body as { state: string }).state === 'error'),
+      'status reached the broker',
+    );
     await early.conn.end();
     const late = await subscriber(broker.url, 'octopus/#');
-    const chamber = await eventually(() => late.got.find((m) => m.topic === 'octopus/c7/status'), 'retained chamber status');
+    const chamber = await eventually(
+      () => late.got.find((m) => m.topic === 'octopus/c7/status'),
+      'retained chamber status',
+    );
     expect(StatusMessage.parse(chamber.body)).toMatchObject({ state: 'error', reason: 'BadSessionIdInvalid' });
-    const gw = await eventually(() => late.got.find((m) => m.topic === 'octopus/gateway/gw-retain/status'), 'retained gateway status');
+    const gw = await eventually(
+      () => late.got.find((m) => m.topic === 'octopus/gateway/gw-retain/status'),
+      'retained gateway status',
+    );
     expect(StatusMessage.parse(gw.body).state).toBe('online');
     await pub.close();
     const last = () => late.got.filter((m) => m.topic === 'octopus/gateway/gw-retain/status').at(-1)!.body;
@@ -100,14 +130,21 @@ describe('MQTT publishing (real Mosquitto)', () => {
     const pub = gateway(broker.url, { id: 'gw-will' });
     await eventually(() => watcher.got.some((m) => (m.body as { state: string }).state === 'online'), 'online status');
     pub.crash();
-    const will = await eventually(() => watcher.got.find((m) => (m.body as { state: string }).state === 'offline'), 'Last Will', 10_000);
+    const will = await eventually(
+      () => watcher.got.find((m) => (m.body as { state: string }).state === 'offline'),
+      'Last Will',
+      10_000,
+    );
     expect(StatusMessage.parse(will.body)).toMatchObject({ state: 'offline', reason: 'connection lost' });
     await watcher.conn.end();
   });
 
-  it('hands every message on its chambers\' set topics to the gateway, with the sender from the topic', async () => {
+  it("hands every message on its chambers' set topics to the gateway, with the sender from the topic", async () => {
     const requests: Array<{ where: SetTopic; body: string }> = [];
-    const pub = gateway(broker.url, { id: 'gw-set', onSetRequest: (where, payload) => requests.push({ where, body: payload.toString() }) });
+    const pub = gateway(broker.url, {
+      id: 'gw-set',
+      onSetRequest: (where, payload) => requests.push({ where, body: payload.toString() }),
+    });
     await eventually(() => pub.stats().connected, 'publisher connected');
     const op = connectMqtt({ url: broker.url, clientId: 'operator' });
     await eventually(() => op.connected, 'operator connected');
@@ -126,7 +163,10 @@ describe('MQTT publishing (real Mosquitto)', () => {
     // (c2 run) is handled, the ones before it have been handled (or ignored) too
     await eventually(() => requests.some((r) => r.where.chamber === 'c2'), 'the last set request');
     expect(requests.filter((r) => r.where.tag !== 'probe')).toEqual([
-      { where: { chamber: 'c1', tag: 'air_temperature_setpoint', principal: 'olga' }, body: '{"value": 24.5, "id": "r1"}' },
+      {
+        where: { chamber: 'c1', tag: 'air_temperature_setpoint', principal: 'olga' },
+        body: '{"value": 24.5, "id": "r1"}',
+      },
       { where: { chamber: 'c2', tag: 'run', principal: 'olga' }, body: 'not json' },
     ]);
     await op.end();
@@ -136,12 +176,23 @@ describe('MQTT publishing (real Mosquitto)', () => {
   it('works the same with the embedded broker (authenticated principals)', async () => {
     const directory = new PrincipalDirectory('octopus');
     const gw = directory.addService(gatewayPrincipal('octopus', 'gw-test', ['c9']));
-    const embedded = await startEmbeddedBroker({ port: await freePort(), prefix: 'octopus', limits: BrokerConfig.parse({}), directory });
+    const embedded = await startEmbeddedBroker({
+      port: await freePort(),
+      prefix: 'octopus',
+      limits: BrokerConfig.parse({}),
+      directory,
+    });
     const reader = directory.addService(webPrincipal('octopus', 'reader', ['c9']));
     const sub = await subscriber(embedded.url, 'octopus/+/data', reader);
-    const pub = gateway(embedded.url, { env: { U: gw.username, P: gw.password }, mqtt: { username_env: 'U', password_env: 'P' } });
+    const pub = gateway(embedded.url, {
+      env: { U: gw.username, P: gw.password },
+      mqtt: { username_env: 'U', password_env: 'P' },
+    });
     await eventually(() => pub.stats().connected, 'publisher connected');
-    pub.publishSamples('c9', samples(10, 1_700_000_000_000).map((s) => ({ ...s, chamber: 'c9' })));
+    pub.publishSamples(
+      'c9',
+      samples(10, 1_700_000_000_000).map((s) => ({ ...s, chamber: 'c9' })),
+    );
     const msg = await eventually(() => sub.got.find((m) => m.topic === 'octopus/c9/data'), 'data via embedded broker');
     expect(DataMessage.parse(msg.body).samples).toHaveLength(10);
     await pub.close();

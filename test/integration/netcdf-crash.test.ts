@@ -19,10 +19,17 @@ const dir = mkdtempSync(join(tmpdir(), 'octopus-nc-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the writer child; resolves with its output lines once `until` matches (then SIGKILLs it) or it exits. */
-function runChild(args: string[], until?: (line: string) => boolean): Promise<{ lines: string[]; signal: string | null; code: number | null }> {
-  const proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/run-ts.js'), join(PROJECT_ROOT, 'test/support/netcdf-crash-writer.ts'), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+function runChild(
+  args: string[],
+  until?: (line: string) => boolean,
+): Promise<{ lines: string[]; signal: string | null; code: number | null }> {
+  const proc = spawn(
+    process.execPath,
+    [join(PROJECT_ROOT, 'bin/run-ts.js'), join(PROJECT_ROOT, 'test/support/netcdf-crash-writer.ts'), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const lines: string[] = [];
   createInterface({ input: proc.stdout }).on('line', (l) => {
     lines.push(l);

@@ -32,13 +32,29 @@ const records = (ks: number[], chambers: number): NcRecord[] => ks.map((k) => fi
 
 describe('CDF-2 run files over 4 GiB', () => {
   it('csv and preview read the last records of a 4.5 GiB 64-bit offset file', async () => {
-    await f.app.inject({ method: 'POST', url: '/api/experiments', headers: auth('operator'), payload: experimentBody('huge-2025', ['c1', 'c2']) });
+    await f.app.inject({
+      method: 'POST',
+      url: '/api/experiments',
+      headers: auth('operator'),
+      payload: experimentBody('huge-2025', ['c1', 'c2']),
+    });
     await f.app.inject({ method: 'POST', url: '/api/experiments/huge-2025/runs', headers: auth('operator') });
     const e = f.store.get('huge-2025');
     const run = e.runs[0]!;
     const path = join(e.dir, run.file);
     mkdirSync(join(path, '..'), { recursive: true });
-    const { schema } = buildRunSchema({ id: 'huge-2025/r001', title: 'test', summary: 'test', chambers: run.chambers, startMs: T0, periodMs: 1000, creator_name: 'tests' }, VARS);
+    const { schema } = buildRunSchema(
+      {
+        id: 'huge-2025/r001',
+        title: 'test',
+        summary: 'test',
+        chambers: run.chambers,
+        startMs: T0,
+        periodMs: 1000,
+        creator_name: 'tests',
+      },
+      VARS,
+    );
     // The head: the writer's own CDF-2 file with its first 5 records.
     const w = NetcdfWriter.create(path, schema, { version: 2, fsync: false, overwrite: true });
     w.appendRecords(records([0, 1, 2, 3, 4], 2));
@@ -67,13 +83,19 @@ describe('CDF-2 run files over 4 GiB', () => {
 
     const last = total - 1;
     const from = iso(T0 + (total - 3) * 1000);
-    const csv = await f.app.inject({ url: `/api/experiments/huge-2025/runs/r001/data.csv?vars=co2&from=${from}&chamber=c2`, headers: auth('researcher') });
+    const csv = await f.app.inject({
+      url: `/api/experiments/huge-2025/runs/r001/data.csv?vars=co2&from=${from}&chamber=c2`,
+      headers: auth('researcher'),
+    });
     expect(csv.statusCode, csv.body).toBe(200);
     expect(csv.body.trimEnd().split('\n')).toEqual([
       'time,chamber,co2,co2_qc',
       ...[total - 3, total - 2, last].map((k) => `${iso(T0 + k * 1000)},c2,${co2(k, 1)},0`),
     ]);
-    const preview = await f.app.inject({ url: `/api/experiments/huge-2025/runs/r001/preview?var=co2&from=${iso(T0 + (total - 5) * 1000)}&points=5`, headers: auth('viewer') });
+    const preview = await f.app.inject({
+      url: `/api/experiments/huge-2025/runs/r001/preview?var=co2&from=${iso(T0 + (total - 5) * 1000)}&points=5`,
+      headers: auth('viewer'),
+    });
     expect(preview.statusCode, preview.body).toBe(200);
     const p = preview.json();
     expect(p.records).toBe(5);
@@ -90,12 +112,34 @@ describe('CDF-2 run files over 4 GiB', () => {
     const h: NcHeader = {
       version: 2,
       numrecs: 1000,
-      dims: [{ name: 'time', size: 0 }, { name: 'chamber', size: 2 }, { name: 'big1', size: 70_000 }, { name: 'big2', size: 70_000 }],
+      dims: [
+        { name: 'time', size: 0 },
+        { name: 'chamber', size: 2 },
+        { name: 'big1', size: 70_000 },
+        { name: 'big2', size: 70_000 },
+      ],
       attrs: [{ name: 'Conventions', type: 'char', value: 'CF-1.11' }],
       vars: [
         { name: 'blob', dimIds: [2, 3], attrs: [], type: 'byte', vsize: 0, begin: 0 },
-        { name: 'time', dimIds: [0], attrs: [{ name: 'units', type: 'char', value: 'seconds since 1970-01-01 00:00:00 UTC' }], type: 'double', vsize: 0, begin: 0 },
-        { name: 'co2', dimIds: [0, 1], attrs: [{ name: 'units', type: 'char', value: 'umol mol-1' }, { name: '_FillValue', type: 'double', value: [-9999] }], type: 'double', vsize: 0, begin: 0 },
+        {
+          name: 'time',
+          dimIds: [0],
+          attrs: [{ name: 'units', type: 'char', value: 'seconds since 1970-01-01 00:00:00 UTC' }],
+          type: 'double',
+          vsize: 0,
+          begin: 0,
+        },
+        {
+          name: 'co2',
+          dimIds: [0, 1],
+          attrs: [
+            { name: 'units', type: 'char', value: 'umol mol-1' },
+            { name: '_FillValue', type: 'double', value: [-9999] },
+          ],
+          type: 'double',
+          vsize: 0,
+          begin: 0,
+        },
       ],
     };
     // Laid out by hand (netCDF-C's rule: fixed data first, then the records), offsets past 2^32.
@@ -119,7 +163,10 @@ describe('CDF-2 run files over 4 GiB', () => {
       writeSync(fd, rec, 0, recsize, recStart + k * recsize);
     }
     closeSync(fd);
-    const csv = await f.app.inject({ url: `/api/experiments/huge-2025/runs/r002/data.csv?from=${iso(T0 + 998_000)}`, headers: auth('researcher') });
+    const csv = await f.app.inject({
+      url: `/api/experiments/huge-2025/runs/r002/data.csv?from=${iso(T0 + 998_000)}`,
+      headers: auth('researcher'),
+    });
     expect(csv.statusCode, csv.body).toBe(200);
     // No station_name variable in this file: chambers are named by index.
     expect(csv.body.trimEnd().split('\n')).toEqual([
@@ -136,11 +183,16 @@ describe('the reader agrees with ncdump', () => {
   it('reads every value of a run file as ncdump prints it', () => {
     const path = join(f.dir, 'small.nc');
     writeRunFile(path, { experiment: 'x', id: 'r001', chambers: ['c1', 'c2'] }, 12);
-    const dump = spawnSync('ncdump', ['-v', 'time,co2,air_temperature,lights_on_qc', '-p', '9,17', path], { encoding: 'utf8' });
+    const dump = spawnSync('ncdump', ['-v', 'time,co2,air_temperature,lights_on_qc', '-p', '9,17', path], {
+      encoding: 'utf8',
+    });
     expect(dump.status, dump.stderr).toBe(0);
     const section = (name: string) => {
       const m = new RegExp(`\\n ${name} =([^;]*);`).exec(dump.stdout);
-      return m![1]!.split(',').map((s) => s.trim()).map((s) => (s === '_' ? NaN : Number(s)));
+      return m![1]!
+        .split(',')
+        .map((s) => s.trim())
+        .map((s) => (s === '_' ? NaN : Number(s)));
     };
     const r = NcRunReader.open(path);
     try {
@@ -150,7 +202,8 @@ describe('the reader agrees with ncdump', () => {
       for (const chunk of r.chunks(0, r.records, 64)) {
         for (let k = 0; k < chunk.count; k++) {
           got.time!.push(chunk.time(k, r.variables.get('time')!));
-          for (const name of ['co2', 'air_temperature', 'lights_on_qc']) for (let c = 0; c < 2; c++) got[name]!.push(chunk.value(k, r.variables.get(name)!, c));
+          for (const name of ['co2', 'air_temperature', 'lights_on_qc'])
+            for (let c = 0; c < 2; c++) got[name]!.push(chunk.value(k, r.variables.get(name)!, c));
         }
       }
       for (const name of Object.keys(got)) {

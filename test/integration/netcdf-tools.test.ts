@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProfiles } from '../../src/config/profiles.ts';
 import type { Tag } from '../../src/config/profile-schema.ts';
-import { archiveVarsFromTags, buildRunSchema, type ArchiveVar, type RunInfo } from '../../src/collector/sinks/netcdf/cf.ts';
+import {
+  archiveVarsFromTags,
+  buildRunSchema,
+  type ArchiveVar,
+  type RunInfo,
+} from '../../src/collector/sinks/netcdf/cf.ts';
 import { RunFile } from '../../src/collector/sinks/netcdf/run-file.ts';
 import { NetcdfWriter, readNetcdfHeader } from '../../src/netcdf/writer.ts';
 import { loadCfTable, unitsConvertible } from '../support/cf.ts';
@@ -21,14 +26,33 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
 const CHAMBERS = ['ch-01', 'ch-02', 'walk-in-3'];
 const VARS: ArchiveVar[] = [
-  { name: 'air_temperature', description: 'Air temperature', unit: 'degree_Celsius', standard_name: 'air_temperature', kind: 'float' },
+  {
+    name: 'air_temperature',
+    description: 'Air temperature',
+    unit: 'degree_Celsius',
+    standard_name: 'air_temperature',
+    kind: 'float',
+  },
   { name: 'rh', description: 'Relative humidity', unit: 'percent', standard_name: 'relative_humidity', kind: 'float' },
-  { name: 'co2', description: 'CO2 mole fraction', unit: 'umol mol-1', standard_name: 'mole_fraction_of_carbon_dioxide_in_air', kind: 'double' },
+  {
+    name: 'co2',
+    description: 'CO2 mole fraction',
+    unit: 'umol mol-1',
+    standard_name: 'mole_fraction_of_carbon_dioxide_in_air',
+    kind: 'double',
+  },
   { name: 'door_open', description: 'Door open', kind: 'bool' },
 ];
 const RUN: RunInfo = {
-  id: 'exp-42/run-1', title: 'Drought x CO2, run 1', summary: 'Three chambers at 1 s.', chambers: CHAMBERS,
-  startMs: T0, periodMs: 1000, creator_name: 'Plant Lab', creator_email: 'lab@example.org', institution: 'Example Institute',
+  id: 'exp-42/run-1',
+  title: 'Drought x CO2, run 1',
+  summary: 'Three chambers at 1 s.',
+  chambers: CHAMBERS,
+  startMs: T0,
+  periodMs: 1000,
+  creator_name: 'Plant Lab',
+  creator_email: 'lab@example.org',
+  institution: 'Example Institute',
   createdMs: T0 - 1000,
 };
 const N = 120; // slots
@@ -37,10 +61,14 @@ const N = 120; // slots
 function expected(v: string, c: number, k: number): number | null {
   if (k % 17 === 5 && c === 1) return null; // gaps
   switch (v) {
-    case 'air_temperature': return 20 + c + k * 0.25;
-    case 'rh': return 50 + ((k * 7 + c) % 30);
-    case 'co2': return 400.123456789 + k + c * 1000;
-    default: return (k + c) % 2;
+    case 'air_temperature':
+      return 20 + c + k * 0.25;
+    case 'rh':
+      return 50 + ((k * 7 + c) % 30);
+    case 'co2':
+      return 400.123456789 + k + c * 1000;
+    default:
+      return (k + c) % 2;
   }
 }
 
@@ -57,7 +85,13 @@ beforeAll(() => {
         if (x === null) continue;
         // jitter within the slot, some up to 1.5 s late in arrival order
         const ts = T0 + k * 1000 + ((k * 31 + c * 7) % 400) - 200;
-        rf.add({ chamber: CHAMBERS[c]!, tag: v.name, ts, value: v.kind === 'bool' ? x === 1 : x, q: k % 10 === 3 ? 'uncertain' : 'good' });
+        rf.add({
+          chamber: CHAMBERS[c]!,
+          tag: v.name,
+          ts,
+          value: v.kind === 'bool' ? x === 1 : x,
+          q: k % 10 === 3 ? 'uncertain' : 'good',
+        });
       }
     }
     if (k % 30 === 29) rf.tick(T0 + k * 1000);
@@ -102,7 +136,9 @@ describe('netCDF files read by netCDF-C, netCDF4, xarray and netcdfjs', () => {
           if (v.kind !== 'bool') {
             // netcdfjs does not apply _FillValue: it shows the raw fill
             const fill = py.netcdf4.vars[v.name]!.attrs._FillValue as number;
-            expect(jsd[k]![c], `${v.name}[${k},${c}] netcdfjs`).toBe(want ?? (v.kind === 'float' ? Math.fround(fill) : fill));
+            expect(jsd[k]![c], `${v.name}[${k},${c}] netcdfjs`).toBe(
+              want ?? (v.kind === 'float' ? Math.fround(fill) : fill),
+            );
           }
         }
       }
@@ -112,28 +148,51 @@ describe('netCDF files read by netCDF-C, netCDF4, xarray and netcdfjs', () => {
   it('quality flags are byte variables with flag_values/meanings, linked by ancillary_variables', () => {
     const qc = py.netcdf4.vars.rh_qc!;
     expect(qc.dtype).toBe('int8');
-    expect(qc.attrs).toMatchObject({ flag_values: [0, 1, 2, 3, 4, 5], flag_meanings: 'good uncertain bad missing held offline', standard_name: 'quality_flag' });
+    expect(qc.attrs).toMatchObject({
+      flag_values: [0, 1, 2, 3, 4, 5],
+      flag_meanings: 'good uncertain bad missing held offline',
+      standard_name: 'quality_flag',
+    });
     const data = qc.data as number[][];
     expect(data[3]![0]).toBe(1); // uncertain
     expect(data[5]![1]).toBe(3); // gap → missing
     expect(data[6]![1]).toBe(0);
-    expect(py.netcdf4.vars.door_open!.attrs).toMatchObject({ flag_values: [0, 1], flag_meanings: 'false true', _FillValue: -127 });
+    expect(py.netcdf4.vars.door_open!.attrs).toMatchObject({
+      flag_values: [0, 1],
+      flag_meanings: 'false true',
+      _FillValue: -127,
+    });
   });
 
   it('carries CF and ACDD attributes (time_coverage_end, date_modified rewritten at close)', () => {
     const g = py.netcdf4.globals;
     expect(g).toMatchObject({
-      Conventions: 'CF-1.11, ACDD-1.3', featureType: 'timeSeries', title: RUN.title, summary: RUN.summary, id: RUN.id,
-      creator_name: 'Plant Lab', license: 'CC-BY-4.0', time_coverage_start: '2024-05-01T12:00:00Z',
-      time_coverage_end: new Date(T0 + (N - 1) * 1000).toISOString().replace('.000Z', 'Z'), time_coverage_resolution: 'PT1S',
+      Conventions: 'CF-1.11, ACDD-1.3',
+      featureType: 'timeSeries',
+      title: RUN.title,
+      summary: RUN.summary,
+      id: RUN.id,
+      creator_name: 'Plant Lab',
+      license: 'CC-BY-4.0',
+      time_coverage_start: '2024-05-01T12:00:00Z',
+      time_coverage_end: new Date(T0 + (N - 1) * 1000).toISOString().replace('.000Z', 'Z'),
+      time_coverage_resolution: 'PT1S',
     });
     expect(String(g.history)).toMatch(/created by octopus/);
     expect(Date.parse(String(g.date_modified))).toBeGreaterThan(Date.parse(String(g.date_created)));
-    expect(py.netcdf4.vars.time!.attrs).toMatchObject({ units: 'seconds since 1970-01-01 00:00:00', calendar: 'standard', standard_name: 'time' });
+    expect(py.netcdf4.vars.time!.attrs).toMatchObject({
+      units: 'seconds since 1970-01-01 00:00:00',
+      calendar: 'standard',
+      standard_name: 'time',
+    });
     expect(py.netcdf4.vars.station_name!.attrs).toMatchObject({ cf_role: 'timeseries_id' });
     expect(py.netcdf4.vars.station_name!.data).toEqual(CHAMBERS);
     expect(py.netcdf4.vars.air_temperature!.attrs).toMatchObject({
-      standard_name: 'air_temperature', units: 'degree_Celsius', long_name: 'Air temperature', cell_methods: 'time: point', coordinates: 'station_name',
+      standard_name: 'air_temperature',
+      units: 'degree_Celsius',
+      long_name: 'Air temperature',
+      cell_methods: 'time: point',
+      coordinates: 'station_name',
     });
     expect(py.xarray.vars.air_temperature!.dims).toEqual(['time', 'chamber']);
     expect(py.xarray.coords).toContain('station_name');

@@ -28,13 +28,18 @@ it('recovers after the server process is killed (-9) and started again: values f
   const sink = made.sink;
   await driver.start();
   expect(sink.state).toBe('online');
-  await eventually(() => sink.all().filter((s) => s.tag === 'air_temperature' && s.q === 'good').length >= 3, 'values before the kill');
+  await eventually(
+    () => sink.all().filter((s) => s.tag === 'air_temperature' && s.q === 'good').length >= 3,
+    'values before the kill',
+  );
 
   await child.kill();
   const killedAt = Date.now();
   await eventually(() => sink.state === 'offline', 'offline status after the kill');
   expect(sink.states.at(-1)?.reason).toMatch(/lost|closed/);
-  expect(sink.all().filter((s) => s.ts >= killedAt - 1000 && s.q === 'bad' && s.tag === 'air_temperature').length).toBeGreaterThanOrEqual(1);
+  expect(
+    sink.all().filter((s) => s.ts >= killedAt - 1000 && s.q === 'bad' && s.tag === 'air_temperature').length,
+  ).toBeGreaterThanOrEqual(1);
   // Stay down long enough for the driver to fail a few reconnect attempts.
   await new Promise((r) => setTimeout(r, 2000));
 
@@ -56,8 +61,20 @@ it('recovers after the server process is killed (-9) and started again: values f
 
 it('notices a frozen server (SIGSTOP: socket open, no answers) and reconnects once it answers again', async () => {
   const port = await freePort();
-  const frozen = await startOpcuaChild(['--port', String(port), '--namespace', TEST_NS, '--count', '3', '--interval-ms', '200']);
-  const profile = { ...testProfile, tags: [{ ...testProfile.tags[0]!, name: 'v0', node: `nsu=${TEST_NS};s=Bench.V00000` }] };
+  const frozen = await startOpcuaChild([
+    '--port',
+    String(port),
+    '--namespace',
+    TEST_NS,
+    '--count',
+    '3',
+    '--interval-ms',
+    '200',
+  ]);
+  const profile = {
+    ...testProfile,
+    tags: [{ ...testProfile.tags[0]!, name: 'v0', node: `nsu=${TEST_NS};s=Bench.V00000` }],
+  };
   const made = makeDriver(frozen.endpoint, {}, profile);
   try {
     await made.driver.start();
@@ -69,9 +86,15 @@ it('notices a frozen server (SIGSTOP: socket open, no answers) and reconnects on
     expect(made.sink.states.at(-1)?.reason).toMatch(/no publish response|keep-alive|lost|closed/);
     frozen.proc.kill('SIGCONT');
     const resumedAt = Date.now();
-    await eventually(() => made.sink.all().some((s) => s.q === 'good' && s.ts > resumedAt), 'values after the server resumes', 15_000);
+    await eventually(
+      () => made.sink.all().some((s) => s.q === 'good' && s.ts > resumedAt),
+      'values after the server resumes',
+      15_000,
+    );
     expect(made.driver.health().reconnects).toBeGreaterThanOrEqual(1);
-    console.log(`OPC UA frozen server: noticed after ${noticedMs} ms, values again ${Date.now() - resumedAt} ms after it resumed`);
+    console.log(
+      `OPC UA frozen server: noticed after ${noticedMs} ms, values again ${Date.now() - resumedAt} ms after it resumed`,
+    );
   } finally {
     await made.driver.stop();
     frozen.proc.kill('SIGCONT');

@@ -20,7 +20,12 @@ function track(d: { driver: Driver; sink: RecordingSink }) {
 beforeAll(async () => {
   const profile = { profile: testProfile, folder: 'Chamber' };
   plain = await startOpcuaServer({ port: await freePort(), namespaceUri: TEST_NS, profile });
-  shifted = await startOpcuaServer({ port: await freePort(), namespaceUri: TEST_NS, profile, extraNamespacesFirst: EXTRA });
+  shifted = await startOpcuaServer({
+    port: await freePort(),
+    namespaceUri: TEST_NS,
+    profile,
+    extraNamespacesFirst: EXTRA,
+  });
 });
 afterEach(async () => {
   await Promise.all(drivers.splice(0).map((d) => d.stop()));
@@ -47,7 +52,10 @@ describe('OPC UA driver, subscription mode', () => {
     const ts = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
     plain.setValue('Chamber.AirTemperature', 21.25, { sourceTimestamp: ts });
     plain.setValue('Chamber.Co2Raw', 800, { sourceTimestamp: ts });
-    const t = await eventually(() => sink.all().find((s) => s.tag === 'air_temperature' && s.value === 21.25), 'air_temperature = 21.25');
+    const t = await eventually(
+      () => sink.all().find((s) => s.tag === 'air_temperature' && s.value === 21.25),
+      'air_temperature = 21.25',
+    );
     expect(t).toEqual({ chamber: 'c1', tag: 'air_temperature', ts, value: 21.25, q: 'good' });
     const co2 = await eventually(() => sink.all().find((s) => s.tag === 'co2_raw' && s.ts === ts), 'co2_raw at ts');
     expect(co2.value).toBe(800 * 0.5 + 10);
@@ -58,11 +66,17 @@ describe('OPC UA driver, subscription mode', () => {
     const { driver, sink } = track(makeDriver(plain.endpoint));
     await driver.start();
     plain.setValue('Chamber.AirTemperature', 99, { statusCode: 'BadSensorFailure' });
-    const bad = await eventually(() => sink.all().find((s) => s.tag === 'air_temperature' && s.q === 'bad'), 'a bad sample');
+    const bad = await eventually(
+      () => sink.all().find((s) => s.tag === 'air_temperature' && s.q === 'bad'),
+      'a bad sample',
+    );
     expect(bad.value).toBeNull();
     expect(bad.reason).toContain('BadSensorFailure');
     plain.setValue('Chamber.AirTemperature', 19.5, { statusCode: 'UncertainLastUsableValue' });
-    const unc = await eventually(() => sink.all().find((s) => s.tag === 'air_temperature' && s.q === 'uncertain'), 'an uncertain sample');
+    const unc = await eventually(
+      () => sink.all().find((s) => s.tag === 'air_temperature' && s.q === 'uncertain'),
+      'an uncertain sample',
+    );
     expect(unc).toMatchObject({ value: 19.5, reason: 'UncertainLastUsableValue' });
     expect(driver.health().badSamples).toBeGreaterThanOrEqual(1);
   });
@@ -72,7 +86,10 @@ describe('OPC UA driver, subscription mode', () => {
     const { driver, sink } = track(makeDriver(shifted.endpoint));
     await driver.start();
     shifted.setValue('Chamber.AirTemperature', 23.5);
-    await eventually(() => sink.all().find((s) => s.tag === 'air_temperature' && s.value === 23.5 && s.q === 'good'), 'value from the shifted namespace');
+    await eventually(
+      () => sink.all().find((s) => s.tag === 'air_temperature' && s.value === 23.5 && s.q === 'good'),
+      'value from the shifted namespace',
+    );
     expect(sink.all().filter((s) => s.q === 'bad')).toEqual([]);
   });
 
@@ -81,7 +98,12 @@ describe('OPC UA driver, subscription mode', () => {
       ...testProfile,
       tags: [
         testProfile.tags[0],
-        { name: 'ghost_ns', node: 'nsu=urn:nowhere;s=Chamber.AirTemperature', type: 'Double', description: 'unknown namespace' },
+        {
+          name: 'ghost_ns',
+          node: 'nsu=urn:nowhere;s=Chamber.AirTemperature',
+          type: 'Double',
+          description: 'unknown namespace',
+        },
         { name: 'ghost_node', node: `nsu=${TEST_NS};s=Chamber.Missing`, type: 'Double', description: 'unknown node' },
       ],
     });
@@ -105,11 +127,19 @@ describe('OPC UA driver, poll mode', () => {
     const { driver, sink } = track(makeDriver(shifted.endpoint, { mode: 'poll' }));
     await driver.start();
     shifted.setValue('Chamber.Co2Raw', 1000);
-    const s = await eventually(() => sink.all().find((x) => x.tag === 'co2_raw' && x.value === 510), 'polled co2_raw = 510');
+    const s = await eventually(
+      () => sink.all().find((x) => x.tag === 'co2_raw' && x.value === 510),
+      'polled co2_raw = 510',
+    );
     expect(s.q).toBe('good');
     const before = sink.batches.length;
     await eventually(() => sink.batches.length >= before + 2, 'two more poll cycles');
-    expect(sink.batches.at(-1)?.map((x) => x.tag).sort()).toEqual(['air_temperature', 'co2_raw', 'door_open', 'temperature_setpoint']);
+    expect(
+      sink.batches
+        .at(-1)
+        ?.map((x) => x.tag)
+        .sort(),
+    ).toEqual(['air_temperature', 'co2_raw', 'door_open', 'temperature_setpoint']);
     expect(driver.health()).toMatchObject({ monitoredItems: 0, requestsPerCycle: 1 });
   });
 });
@@ -122,7 +152,10 @@ describe('OPC UA driver, writes', () => {
     await driver.start();
     await driver.write('temperature_setpoint', 24.5);
     expect(writes).toContainEqual({ id: 'Chamber.AirTemperatureSetpoint', value: 24.5 });
-    await eventually(() => sink.all().find((s) => s.tag === 'temperature_setpoint' && s.value === 24.5), 'written setpoint read back');
+    await eventually(
+      () => sink.all().find((s) => s.tag === 'temperature_setpoint' && s.value === 24.5),
+      'written setpoint read back',
+    );
     await expect(driver.write('air_temperature', 20)).rejects.toThrow(/tag "air_temperature" .* is not writable/);
     await expect(driver.write('temperature_setpoint', 80)).rejects.toThrow('80 is above max 40');
     await expect(driver.write('temperature_setpoint', true)).rejects.toThrow('takes a finite number, got true');
@@ -131,7 +164,10 @@ describe('OPC UA driver, writes', () => {
   });
 
   it('reports the server status when the server refuses a write', async () => {
-    const profile = OpcuaProfile.parse({ ...testProfile, tags: testProfile.tags.map((t) => (t.name === 'door_open' ? { ...t, writable: true } : t)) });
+    const profile = OpcuaProfile.parse({
+      ...testProfile,
+      tags: testProfile.tags.map((t) => (t.name === 'door_open' ? { ...t, writable: true } : t)),
+    });
     const { driver } = track(makeDriver(plain.endpoint, {}, profile));
     await driver.start();
     await expect(driver.write('door_open', true)).rejects.toThrow(/refused by the server: BadNotWritable/);
@@ -150,17 +186,29 @@ describe('OPC UA driver, connection and security', () => {
       process.env.TEST_OPCUA_USER = 'operator';
       process.env.TEST_OPCUA_PASSWORD = 's3cret';
       const auth = { type: 'username', username_env: 'TEST_OPCUA_USER', password_env: 'TEST_OPCUA_PASSWORD' };
-      const { driver, sink } = track(makeDriver(secure.endpoint, { security_mode: 'SignAndEncrypt', security_policy: 'Basic256Sha256', server_trust: 'tofu', auth }));
+      const { driver, sink } = track(
+        makeDriver(secure.endpoint, {
+          security_mode: 'SignAndEncrypt',
+          security_policy: 'Basic256Sha256',
+          server_trust: 'tofu',
+          auth,
+        }),
+      );
       await driver.start();
       expect(sink.state).toBe('online');
       secure.setValue('Chamber.AirTemperature', 17.25);
-      await eventually(() => sink.all().find((s) => s.tag === 'air_temperature' && s.value === 17.25), 'value over the encrypted channel');
+      await eventually(
+        () => sink.all().find((s) => s.tag === 'air_temperature' && s.value === 17.25),
+        'value over the encrypted channel',
+      );
 
       process.env.TEST_OPCUA_PASSWORD = 'wrong';
       const refused = track(makeDriver(secure.endpoint, { auth }));
       await refused.driver.start();
       expect(refused.sink.state).toBe('offline');
-      expect(refused.sink.states.at(-1)?.reason).toMatch(/BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid/);
+      expect(refused.sink.states.at(-1)?.reason).toMatch(
+        /BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid/,
+      );
     } finally {
       await Promise.all(drivers.splice(0).map((d) => d.stop()));
       await secure.stop();
@@ -168,21 +216,42 @@ describe('OPC UA driver, connection and security', () => {
   });
 
   it('logs in with an X.509 user certificate', async () => {
-    const secure = await startOpcuaServer({ port: await freePort(), namespaceUri: TEST_NS, profile: { profile: testProfile, folder: 'Chamber' }, users: [] });
+    const secure = await startOpcuaServer({
+      port: await freePort(),
+      namespaceUri: TEST_NS,
+      profile: { profile: testProfile, folder: 'Chamber' },
+      users: [],
+    });
     try {
       // Any connection made the client's own certificate; it serves as the user certificate here.
       const own = join(defaultClientPkiDir(), 'own');
-      const auth = { type: 'certificate', cert_file: join(own, 'certs/client_certificate.pem'), key_file: join(own, 'private/private_key.pem') };
+      const auth = {
+        type: 'certificate',
+        cert_file: join(own, 'certs/client_certificate.pem'),
+        key_file: join(own, 'private/private_key.pem'),
+      };
       const anonymous = track(makeDriver(secure.endpoint));
       await anonymous.driver.start();
       expect(anonymous.sink.states.at(-1)?.reason).toContain('Cannot find ANONYMOUS user token policy');
-      const { driver, sink } = track(makeDriver(secure.endpoint, { security_mode: 'Sign', security_policy: 'Basic256Sha256', server_trust: 'tofu', auth }));
+      const { driver, sink } = track(
+        makeDriver(secure.endpoint, {
+          security_mode: 'Sign',
+          security_policy: 'Basic256Sha256',
+          server_trust: 'tofu',
+          auth,
+        }),
+      );
       await driver.start();
       expect(sink.state).toBe('online');
       secure.setValue('Chamber.AirTemperature', 12.5);
-      await eventually(() => sink.all().find((s) => s.tag === 'air_temperature' && s.value === 12.5), 'value with an X.509 user');
+      await eventually(
+        () => sink.all().find((s) => s.tag === 'air_temperature' && s.value === 12.5),
+        'value with an X.509 user',
+      );
 
-      const broken = track(makeDriver(secure.endpoint, { auth: { ...auth, key_file: join(own, 'certs/client_certificate.pem') } }));
+      const broken = track(
+        makeDriver(secure.endpoint, { auth: { ...auth, key_file: join(own, 'certs/client_certificate.pem') } }),
+      );
       await broken.driver.start();
       expect(broken.sink.states.at(-1)).toMatchObject({ state: 'error' });
       expect(broken.sink.states.at(-1)?.reason).toContain('client_certificate.pem is not a usable PEM private key');
@@ -194,9 +263,16 @@ describe('OPC UA driver, connection and security', () => {
 
   it('reports error, naming the variable, when a credential variable is not set', async () => {
     delete process.env.TEST_OPCUA_MISSING;
-    const { driver, sink } = track(makeDriver(plain.endpoint, { auth: { type: 'username', username_env: 'TEST_OPCUA_MISSING', password_env: 'TEST_OPCUA_MISSING' } }));
+    const { driver, sink } = track(
+      makeDriver(plain.endpoint, {
+        auth: { type: 'username', username_env: 'TEST_OPCUA_MISSING', password_env: 'TEST_OPCUA_MISSING' },
+      }),
+    );
     await driver.start();
-    expect(sink.states.at(-1)).toEqual({ state: 'error', reason: 'OPC UA auth: environment variable TEST_OPCUA_MISSING (username) is not set' });
+    expect(sink.states.at(-1)).toEqual({
+      state: 'error',
+      reason: 'OPC UA auth: environment variable TEST_OPCUA_MISSING (username) is not set',
+    });
   });
 
   it('starts against an endpoint where nothing listens: offline with the reason, no throw', async () => {
@@ -206,6 +282,8 @@ describe('OPC UA driver, connection and security', () => {
     expect(sink.state).toBe('offline');
     expect(sink.states.at(-1)?.reason).toContain(`OPC UA connect to opc.tcp://127.0.0.1:${port} failed`);
     expect(driver.health()).toMatchObject({ state: 'offline', samples: 0, monitoredItems: 0 });
-    await expect(driver.write('temperature_setpoint', 20)).rejects.toThrow(`chamber c1: cannot write "temperature_setpoint": not connected to opc.tcp://127.0.0.1:${port}`);
+    await expect(driver.write('temperature_setpoint', 20)).rejects.toThrow(
+      `chamber c1: cannot write "temperature_setpoint": not connected to opc.tcp://127.0.0.1:${port}`,
+    );
   });
 });

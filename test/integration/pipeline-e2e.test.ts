@@ -32,7 +32,8 @@ beforeAll(async () => {
   observer.on('message', (_t, payload) => {
     const m = DataMessage.parse(JSON.parse(payload.toString()));
     for (const s of m.samples) {
-      if (typeof s.value === 'number' && Number.isFinite(s.value)) published.set(`${m.chamber}/${s.tag}/${s.ts}`, s.value);
+      if (typeof s.value === 'number' && Number.isFinite(s.value))
+        published.set(`${m.chamber}/${s.tag}/${s.ts}`, s.value);
       else if (typeof s.value === 'boolean') published.set(`${m.chamber}/${s.tag}/${s.ts}`, s.value ? 1 : 0);
     }
   });
@@ -41,14 +42,17 @@ beforeAll(async () => {
   const dir = scratch('octopus-pipeline-');
   const [opcua, modbus] = [await freePort(), await freePort()];
   httpPort = await freePort();
-  writeFileSync(join(dir, 'lab.yaml'), `
+  writeFileSync(
+    join(dir, 'lab.yaml'),
+    `
 gateway: { id: pipeline }
 data_dir: ${JSON.stringify(join(dir, 'data'))}
 simulator: { enabled: true, seed: 3 }
 mqtt: { url: "${mq.url}" }
 http: { port: ${httpPort}, host: 127.0.0.1 }
 influx: { url: "${vm.url}", bucket: octopus, flush_interval_ms: 200, retry_max_ms: 2000 }
-${simulatedChambers({ opcua, modbus }, { count: 3, intervalMs: 1000 })}`);
+${simulatedChambers({ opcua, modbus }, { count: 3, intervalMs: 1000 })}`,
+  );
   octopus = await startOctopus(join(dir, 'lab.yaml'));
 }, 60_000);
 
@@ -66,15 +70,21 @@ async function expectAllStored(): Promise<void> {
   const want = new Map(published);
   const stored = async () => {
     const got = new Map<string, number>();
-    for (const s of await vm.export('climate_value')) s.timestamps.forEach((ts, i) => got.set(`${s.metric.chamber}/${s.metric.tag}/${ts}`, s.values[i]!));
+    for (const s of await vm.export('climate_value'))
+      s.timestamps.forEach((ts, i) => got.set(`${s.metric.chamber}/${s.metric.tag}/${ts}`, s.values[i]!));
     return got;
   };
   let got = new Map<string, number>();
   // The backlog drains in order but newer samples interleave: wait for these keys, not a count.
-  await eventually(async () => {
-    got = await stored();
-    return [...want.keys()].every((k) => got.has(k));
-  }, `${want.size} published samples in VictoriaMetrics`, 90_000, 500).catch(() => undefined);
+  await eventually(
+    async () => {
+      got = await stored();
+      return [...want.keys()].every((k) => got.has(k));
+    },
+    `${want.size} published samples in VictoriaMetrics`,
+    90_000,
+    500,
+  ).catch(() => undefined);
   const missing = [...want.keys()].filter((k) => !got.has(k));
   expect(missing.slice(0, 5), `${missing.length} of ${want.size} published samples missing`).toEqual([]);
   for (const [k, v] of want) expect(got.get(k), k).toBeCloseTo(v, 9);
@@ -82,7 +92,10 @@ async function expectAllStored(): Promise<void> {
 
 describe('simulator → gateway → Mosquitto → collector → VictoriaMetrics', () => {
   it('stores what the simulated PLCs served, per chamber and tag, with source times', async () => {
-    await eventually(() => new Set([...published.keys()].map((k) => k.split('/')[0])).size === 3 && published.size > 150, 'data from all three chambers');
+    await eventually(
+      () => new Set([...published.keys()].map((k) => k.split('/')[0])).size === 3 && published.size > 150,
+      'data from all three chambers',
+    );
     await expectAllStored();
     const h = await health();
     expect(h.sinks.influx).toMatchObject({ state: 'ok', dead_lettered: 0, dropped: 0 });
@@ -92,24 +105,28 @@ describe('simulator → gateway → Mosquitto → collector → VictoriaMetrics'
     expect(metrics).toMatch(/^octopus_influx_write_seconds_count \d+/m);
   });
 
-  it(`loses nothing while VictoriaMetrics is down for ${OUTAGE_MS / 1000} s, and reports it meanwhile`, async () => {
-    // VictoriaMetrics may hold rows it acknowledged in memory for a while; a clean restart
-    // first puts what it stored so far on its disk, so a loss below can only be ours.
-    await vm.restart();
-    vm.signal('SIGSTOP');
-    await new Promise((r) => setTimeout(r, Math.min(OUTAGE_MS / 2, 30_000)));
-    // Then killed (SIGTERM: VictoriaMetrics keeps rows it acknowledged only in memory for
-    // a moment, and a SIGKILL would lose those on its side, not ours).
-    await vm.stop('SIGTERM');
-    await eventually(async () => (await health()).status === 'degraded', 'health degraded');
-    const during = await health();
-    expect(during.problems.join('\n')).toMatch(/InfluxDB .* not writable .* samples buffered on disk/);
-    expect((during.sinks.influx as { buffered: number }).buffered).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - Math.min(OUTAGE_MS / 2, 30_000))));
-    await vm.restart();
-    await eventually(async () => (await health()).status === 'ok', 'health ok again', 60_000);
-    await expectAllStored();
-  }, OUTAGE_MS + 180_000);
+  it(
+    `loses nothing while VictoriaMetrics is down for ${OUTAGE_MS / 1000} s, and reports it meanwhile`,
+    async () => {
+      // VictoriaMetrics may hold rows it acknowledged in memory for a while; a clean restart
+      // first puts what it stored so far on its disk, so a loss below can only be ours.
+      await vm.restart();
+      vm.signal('SIGSTOP');
+      await new Promise((r) => setTimeout(r, Math.min(OUTAGE_MS / 2, 30_000)));
+      // Then killed (SIGTERM: VictoriaMetrics keeps rows it acknowledged only in memory for
+      // a moment, and a SIGKILL would lose those on its side, not ours).
+      await vm.stop('SIGTERM');
+      await eventually(async () => (await health()).status === 'degraded', 'health degraded');
+      const during = await health();
+      expect(during.problems.join('\n')).toMatch(/InfluxDB .* not writable .* samples buffered on disk/);
+      expect((during.sinks.influx as { buffered: number }).buffered).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - Math.min(OUTAGE_MS / 2, 30_000))));
+      await vm.restart();
+      await eventually(async () => (await health()).status === 'ok', 'health ok again', 60_000);
+      await expectAllStored();
+    },
+    OUTAGE_MS + 180_000,
+  );
 
   it('stops on SIGINT with exit code 0 after flushing to the database', { timeout: 120_000 }, async () => {
     expect(await octopus.stop('SIGINT')).toBe(0);

@@ -35,7 +35,18 @@ const STRACE = '/usr/bin/strace';
 /** Where the operating system and its tools live; a fresh machine has these. */
 const SYSTEM = ['/usr', '/lib', '/lib32', '/lib64', '/bin', '/sbin', '/etc', '/proc', '/sys', '/dev', '/run'];
 /** Files tools look for in every folder above the project (vite, vitest, Node, npm). */
-const UPWARD_LOOKUPS = new Set(['package.json', 'node_modules', 'pnpm-workspace.yaml', 'lerna.json', 'deno.json', 'deno.jsonc', 'rush.json', 'bun.lock', 'bun.lockb', '.git']);
+const UPWARD_LOOKUPS = new Set([
+  'package.json',
+  'node_modules',
+  'pnpm-workspace.yaml',
+  'lerna.json',
+  'deno.json',
+  'deno.jsonc',
+  'rush.json',
+  'bun.lock',
+  'bun.lockb',
+  '.git',
+]);
 
 const under = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 
@@ -63,7 +74,8 @@ function outsideReads(accesses: FileAccess[], copy: string): string[] {
     }
     // failed: only lookups beside the copy or beside one of its ancestors are a read outside
     const beside = under(p, box) || ancestors.includes(dirname(p));
-    if (beside && !upward(p) && !system(p)) bad.add(`${a.call} ${p}: looked outside the repository (absent here, would read whatever is there)`);
+    if (beside && !upward(p) && !system(p))
+      bad.add(`${a.call} ${p}: looked outside the repository (absent here, would read whatever is there)`);
   }
   return [...bad];
 }
@@ -73,8 +85,19 @@ function traced(argv: string[], cwd: string, traceDir: string, timeout: number) 
   const log = join(traceDir, `trace-${Date.now()}.log`);
   const tmp = join(cwd, 'node_modules', '.tmp');
   mkdirSync(tmp, { recursive: true });
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmp, LANG: 'C.UTF-8', TMPDIR: tmp, CI: '1', NO_COLOR: '1' };
-  const r = spawnSync(STRACE, ['-f', '-qq', '-s', '4096', '-e', `trace=${PATH_SYSCALLS.join(',')},chdir`, '-o', log, ...argv], { cwd, env, encoding: 'utf8', timeout });
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? tmp,
+    LANG: 'C.UTF-8',
+    TMPDIR: tmp,
+    CI: '1',
+    NO_COLOR: '1',
+  };
+  const r = spawnSync(
+    STRACE,
+    ['-f', '-qq', '-s', '4096', '-e', `trace=${PATH_SYSCALLS.join(',')},chdir`, '-o', log, ...argv],
+    { cwd, env, encoding: 'utf8', timeout },
+  );
   const accesses = existsSync(log) ? parseStrace(readFileSync(log, 'utf8'), cwd) : [];
   return { r, accesses };
 }
@@ -85,7 +108,10 @@ describe('a copy of the tracked files with nothing beside it', () => {
   let traceDir: string; // the strace logs, outside the box
 
   beforeAll(() => {
-    expect(existsSync(STRACE), `${STRACE} is missing (Debian package strace; scripts/ensure-system-deps.mjs installs it)`).toBe(true);
+    expect(
+      existsSync(STRACE),
+      `${STRACE} is missing (Debian package strace; scripts/ensure-system-deps.mjs installs it)`,
+    ).toBe(true);
     const files = spawnSync('git', ['ls-files', '-z'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
     expect(files.status, `git ls-files in ${PROJECT_ROOT}: ${files.stderr}`).toBe(0);
     box = mkdtempSync(join(tmpdir(), 'octopus-standalone-'));
@@ -104,7 +130,10 @@ describe('a copy of the tracked files with nothing beside it', () => {
   });
 
   it('has no tracked file that points at the sibling shared folder', () => {
-    const hits = spawnSync('git', ['grep', '-n', '-I', '-F', ['..', 'shared'].join('/')], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+    const hits = spawnSync('git', ['grep', '-n', '-I', '-F', ['..', 'shared'].join('/')], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+    });
     expect(hits.stdout.split('\n').filter(Boolean)).toEqual([]);
   });
 
@@ -117,23 +146,40 @@ describe('a copy of the tracked files with nothing beside it', () => {
     const { r, accesses } = traced([process.execPath, '-e', script], copy, traceDir, 60_000);
     expect(r.status, `${r.stderr}`).toBe(0);
     const bad = outsideReads(accesses, copy);
-    expect(bad.some((b) => b.includes(join(box, 'shared', 'cf', 'cf-standard-name-table.xml'))), bad.join('\n')).toBe(true);
-    expect(bad.some((b) => b.includes(join(PROJECT_ROOT, 'package.json'))), bad.join('\n')).toBe(true);
+    expect(
+      bad.some((b) => b.includes(join(box, 'shared', 'cf', 'cf-standard-name-table.xml'))),
+      bad.join('\n'),
+    ).toBe(true);
+    expect(
+      bad.some((b) => b.includes(join(PROJECT_ROOT, 'package.json'))),
+      bad.join('\n'),
+    ).toBe(true);
     expect(bad.some((b) => b.includes(join(copy, 'package.json')))).toBe(false);
   });
 
   it('installs with npm ci (which runs no code of the project) and passes the profile corpus test reading nothing outside', () => {
     const pkg = JSON.parse(readFileSync(join(copy, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
-    const installScripts = ['preinstall', 'install', 'postinstall', 'prepare', 'preprepare', 'postprepare'].filter((s) => pkg.scripts?.[s]);
+    const installScripts = ['preinstall', 'install', 'postinstall', 'prepare', 'preprepare', 'postprepare'].filter(
+      (s) => pkg.scripts?.[s],
+    );
     expect(installScripts, 'package.json install scripts would run project code during npm ci').toEqual([]);
 
     rmSync(join(copy, 'node_modules'), { recursive: true, force: true });
-    const ci = spawnSync('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: copy, encoding: 'utf8', timeout: 600_000 });
+    const ci = spawnSync('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund'], {
+      cwd: copy,
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
     expect(ci.status, `npm ci in ${copy}:\n${ci.stdout}\n${ci.stderr}`).toBe(0);
     expect(readdirSync(box)).toEqual(['octopus']);
 
     const vitest = join(copy, 'node_modules', 'vitest', 'vitest.mjs');
-    const { r, accesses } = traced([process.execPath, vitest, 'run', 'test/unit/profiles-corpus.test.ts'], copy, traceDir, 300_000);
+    const { r, accesses } = traced(
+      [process.execPath, vitest, 'run', 'test/unit/profiles-corpus.test.ts'],
+      copy,
+      traceDir,
+      300_000,
+    );
     expect(r.status, `vitest run test/unit/profiles-corpus.test.ts in ${copy}:\n${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/Test Files\s+1 passed \(1\)/);
     // the trace really covers the test run: the CF table and a profile were read from the copy

@@ -29,13 +29,16 @@ const results: RequestResult[] = [];
 beforeAll(async () => {
   ports = { opcua: await freePort(), modbus: await freePort(), mqtt: await freePort(), http: await freePort() };
   const config = join(dir, 'lab.yaml');
-  writeFileSync(config, `
+  writeFileSync(
+    config,
+    `
 gateway: { id: e2e }
 data_dir: ${JSON.stringify(join(dir, 'data'))}
 simulator: { enabled: true, seed: 7 }
 mqtt: { port: ${ports.mqtt}, prefix: lab }
 http: { port: ${ports.http}, host: 127.0.0.1 }
-${simulatedChambers(ports, { count: 3 })}`);
+${simulatedChambers(ports, { count: 3 })}`,
+  );
   octopus = await startOctopus(config);
   const olga = await person(join(dir, 'data'), 'olga', 'operator');
   sub = connectMqtt({ url: `mqtt://127.0.0.1:${ports.mqtt}`, clientId: 'e2e-observer', ...olga });
@@ -68,14 +71,24 @@ describe('octopus start with simulated chambers', () => {
   it('prints where to look: health, metrics and the live MQTT topics', () => {
     expect(octopus.output()).toContain('with 3 chamber(s): c1, c2, c3');
     expect(octopus.output()).toContain(`curl http://localhost:${ports.http}/api/health`);
-    expect(octopus.output()).toContain(`mosquitto_sub -h 127.0.0.1 -p ${ports.mqtt} -u <user> -P <API token> -t 'lab/+/data' -v`);
+    expect(octopus.output()).toContain(
+      `mosquitto_sub -h 127.0.0.1 -p ${ports.mqtt} -u <user> -P <API token> -t 'lab/+/data' -v`,
+    );
   });
 
   it('publishes good, plausible data from every chamber on <prefix>/<chamber>/data', async () => {
-    await eventually(() => ['c1', 'c2', 'c3'].every((c) => latest(c, 'air_temperature')?.q === 'good'), 'good air temperature from every chamber');
+    await eventually(
+      () => ['c1', 'c2', 'c3'].every((c) => latest(c, 'air_temperature')?.q === 'good'),
+      'good air temperature from every chamber',
+    );
     // OPC UA sends changes only: a door that stays shut is in the first message, which
     // this observer may have missed; the polled Modbus chambers send it every cycle.
-    await eventually(() => ['c1', 'c2', 'c3'].every((c) => latest(c, 'relative_humidity')?.q === 'good') && ['c2', 'c3'].every((c) => latest(c, 'door_open')?.q === 'good'), 'humidity from every chamber, door from the polled ones');
+    await eventually(
+      () =>
+        ['c1', 'c2', 'c3'].every((c) => latest(c, 'relative_humidity')?.q === 'good') &&
+        ['c2', 'c3'].every((c) => latest(c, 'door_open')?.q === 'good'),
+      'humidity from every chamber, door from the polled ones',
+    );
     for (const c of ['c1', 'c2', 'c3']) {
       const t = latest(c, 'air_temperature')!;
       expect(t.value as number, `${c} air_temperature`).toBeGreaterThan(5);
@@ -94,7 +107,10 @@ describe('octopus start with simulated chambers', () => {
   });
 
   it('keeps retained status: every chamber online, the gateway online', async () => {
-    await eventually(() => ['c1', 'c2', 'c3'].every((c) => status.get(`lab/${c}/status`)?.state === 'online'), 'chamber statuses online');
+    await eventually(
+      () => ['c1', 'c2', 'c3'].every((c) => status.get(`lab/${c}/status`)?.state === 'online'),
+      'chamber statuses online',
+    );
     expect(status.get('lab/gateway/e2e/status')?.state).toBe('online');
   });
 
@@ -124,11 +140,30 @@ describe('octopus start with simulated chambers', () => {
   it('writes a setpoint sent on <prefix>/<chamber>/set/<tag>/<user> to the PLC (Modbus and OPC UA), audited and answered', async () => {
     await sub.publish('lab/c3/set/co2_setpoint/olga', JSON.stringify({ value: 700, id: 'e2e-1' }), { qos: 1 });
     await sub.publish('lab/c1/set/co2_setpoint/olga', JSON.stringify({ value: 650 }), { qos: 1 });
-    await eventually(() => latest('c3', 'co2_setpoint')?.value === 700 && latest('c1', 'co2_setpoint')?.value === 650, 'setpoints read back from the PLCs');
-    const audit = readFileSync(join(dir, 'data', 'state', 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(audit).toContainEqual(expect.objectContaining({ who: 'mqtt:olga', action: 'setpoint', what: 'c3/co2_setpoint', detail: { value: 700, result: 'written', id: 'e2e-1' } }));
+    await eventually(
+      () => latest('c3', 'co2_setpoint')?.value === 700 && latest('c1', 'co2_setpoint')?.value === 650,
+      'setpoints read back from the PLCs',
+    );
+    const audit = readFileSync(join(dir, 'data', 'state', 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(audit).toContainEqual(
+      expect.objectContaining({
+        who: 'mqtt:olga',
+        action: 'setpoint',
+        what: 'c3/co2_setpoint',
+        detail: { value: 700, result: 'written', id: 'e2e-1' },
+      }),
+    );
     const answer = await eventually(() => results.find((r) => r.id === 'e2e-1'), 'result on lab/results/olga');
-    expect(answer).toMatchObject({ request: 'setpoint', status: 'accepted', by: 'olga', value: 700, topic: 'lab/c3/set/co2_setpoint/olga' });
+    expect(answer).toMatchObject({
+      request: 'setpoint',
+      status: 'accepted',
+      by: 'olga',
+      value: 700,
+      topic: 'lab/c3/set/co2_setpoint/olga',
+    });
   });
 
   it('stops on SIGINT with exit code 0, frees its ports and leaves the gateway status offline', async () => {

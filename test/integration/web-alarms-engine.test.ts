@@ -48,13 +48,25 @@ let seq = 0;
 function run(s: number, values: Record<string, Record<string, number>>) {
   for (let i = 0; i < s; i++) {
     now += 1000;
-    for (const [chamber, v] of Object.entries(values)) engine.accept({ v: 1, gw: 'gw', seq: seq++, chamber, samples: Object.entries(v).map(([tag, value]) => ({ tag, ts: now, value, q: 'good' as const })) });
+    for (const [chamber, v] of Object.entries(values))
+      engine.accept({
+        v: 1,
+        gw: 'gw',
+        seq: seq++,
+        chamber,
+        samples: Object.entries(v).map(([tag, value]) => ({ tag, ts: now, value, q: 'good' as const })),
+      });
     engine.tick();
   }
 }
 const shown = (chamber: string): Alarm[] => live.snapshot().find((c) => c.chamber === chamber)?.alarms ?? [];
 const postForm = (url: string, cookie: string, fields: Record<string, string>) =>
-  app.inject({ method: 'POST', url, headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form(fields) });
+  app.inject({
+    method: 'POST',
+    url,
+    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    payload: form(fields),
+  });
 
 beforeAll(async () => {
   broker = await Mosquitto.start();
@@ -103,9 +115,13 @@ describe('alarm page and banner data with the real alarm engine', () => {
     const vp = await app.inject({ url: '/alarms', headers: { cookie: viewer.cookie } });
     expect(vp.body).toContain(`data-alarm="${a!.id}"`);
     expect(vp.body).toMatch(/<h2 id="active-h">Active alarms \(1\)<\/h2>/);
-    expect(vp.body).toMatch(/<table id="alarm-history">[^]*<td>raised<\/td><td>c1<\/td><td>deviation<\/td><td>air_temperature<\/td>/);
+    expect(vp.body).toMatch(
+      /<table id="alarm-history">[^]*<td>raised<\/td><td>c1<\/td><td>deviation<\/td><td>air_temperature<\/td>/,
+    );
     expect(vp.body).not.toContain('name="comment"');
-    expect((await postForm(`/alarms/${a!.id}/ack`, viewer.cookie, { _csrf: viewer.csrf, comment: 'mine' })).statusCode).toBe(403);
+    expect(
+      (await postForm(`/alarms/${a!.id}/ack`, viewer.cookie, { _csrf: viewer.csrf, comment: 'mine' })).statusCode,
+    ).toBe(403);
 
     const op = await webSignIn(app, 'operator-user', 'operator-pass');
     const page = await app.inject({ url: '/alarms', headers: { cookie: op.cookie } });
@@ -117,16 +133,34 @@ describe('alarm page and banner data with the real alarm engine', () => {
     expect(forged.statusCode).toBe(403);
     expect(engine.active()[0]!.state).toBe('raised');
 
-    const ok = await postForm(`/alarms/${a!.id}/ack`, op.cookie, { _csrf: op.csrf, comment: 'door <left> open, closed it', back: '/alarms?chamber=c1' });
+    const ok = await postForm(`/alarms/${a!.id}/ack`, op.cookie, {
+      _csrf: op.csrf,
+      comment: 'door <left> open, closed it',
+      back: '/alarms?chamber=c1',
+    });
     expect(ok.statusCode).toBe(303);
     expect(ok.headers.location).toBe(`/alarms?chamber=c1&acked=${encodeURIComponent(a!.id)}`);
-    expect(engine.active()[0]).toMatchObject({ state: 'acknowledged', acknowledged_by: 'web:operator-user', comment: 'door <left> open, closed it' });
+    expect(engine.active()[0]).toMatchObject({
+      state: 'acknowledged',
+      acknowledged_by: 'web:operator-user',
+      comment: 'door <left> open, closed it',
+    });
     const after = await app.inject({ url: ok.headers.location as string, headers: { cookie: op.cookie } });
     expect(after.body).toContain('Acknowledged: deviation air_temperature in c1.');
-    expect(after.body).toMatch(/<span class="alarm-state">acknowledged<\/span> by operator-user at [^:]+:[^<]*: “door &lt;left&gt; open, closed it”/);
-    expect(after.body).toMatch(/<td>acknowledged<\/td><td>c1<\/td><td>deviation<\/td><td>air_temperature<\/td><td>operator-user<\/td><td>door &lt;left&gt; open, closed it<\/td>/);
+    expect(after.body).toMatch(
+      /<span class="alarm-state">acknowledged<\/span> by operator-user at [^:]+:[^<]*: “door &lt;left&gt; open, closed it”/,
+    );
+    expect(after.body).toMatch(
+      /<td>acknowledged<\/td><td>c1<\/td><td>deviation<\/td><td>air_temperature<\/td><td>operator-user<\/td><td>door &lt;left&gt; open, closed it<\/td>/,
+    );
     expect(after.body).not.toContain(`action="/alarms/${a!.id}/ack"`);
-    expect(f.audit.read({ action: 'alarm_ack' })).toContainEqual(expect.objectContaining({ who: 'web:operator-user', what: 'c1/deviation/air_temperature', detail: expect.objectContaining({ alarm: a!.id, comment: 'door <left> open, closed it' }) }));
+    expect(f.audit.read({ action: 'alarm_ack' })).toContainEqual(
+      expect.objectContaining({
+        who: 'web:operator-user',
+        what: 'c1/deviation/air_temperature',
+        detail: expect.objectContaining({ alarm: a!.id, comment: 'door <left> open, closed it' }),
+      }),
+    );
     // The banner follows: the acknowledged state reaches the live view.
     await eventually(() => shown('c1')[0]?.state === 'acknowledged', 'acknowledged state in the live view');
     expect(shown('c1')[0]).toMatchObject({ acknowledged_by: 'web:operator-user' });
@@ -138,7 +172,7 @@ describe('alarm page and banner data with the real alarm engine', () => {
     expect(unknown.statusCode).toBe(404);
   });
 
-  it('the banner\'s call: POST /api/alarms/:id/ack with the session cookie needs x-csrf-token; filter by chamber; the clear reaches the live view', async () => {
+  it("the banner's call: POST /api/alarms/:id/ack with the session cookie needs x-csrf-token; filter by chamber; the clear reaches the live view", async () => {
     run(31, { c1: { ...IN_BAND, air_temperature: 23.4 }, c2: { ...IN_BAND, co2: 600 } });
     const b = engine.active().find((x) => x.chamber === 'c2')!;
     expect(b).toMatchObject({ class: 'deviation', tag: 'co2', state: 'raised' });
@@ -146,25 +180,46 @@ describe('alarm page and banner data with the real alarm engine', () => {
     const op = await webSignIn(app, 'operator-user', 'operator-pass');
     const viewer = await webSignIn(app, 'viewer-user', 'viewer-pass');
     const call = (s: { cookie: string }, headers: Record<string, string>) =>
-      app.inject({ method: 'POST', url: `/api/alarms/${encodeURIComponent(b.id)}/ack`, headers: { cookie: s.cookie, 'content-type': 'application/json', ...headers }, payload: { comment: 'CO2 valve checked' } });
+      app.inject({
+        method: 'POST',
+        url: `/api/alarms/${encodeURIComponent(b.id)}/ack`,
+        headers: { cookie: s.cookie, 'content-type': 'application/json', ...headers },
+        payload: { comment: 'CO2 valve checked' },
+      });
     expect((await call(op, {})).statusCode).toBe(401); // cookie without CSRF token: not a session for unsafe methods
     expect((await call(viewer, { 'x-csrf-token': viewer.csrf })).statusCode).toBe(403);
     const ok = await call(op, { 'x-csrf-token': op.csrf });
     expect(ok.statusCode).toBe(200);
-    expect(ok.json().alarm).toMatchObject({ id: b.id, state: 'acknowledged', acknowledged_by: 'api:operator-user', comment: 'CO2 valve checked' });
+    expect(ok.json().alarm).toMatchObject({
+      id: b.id,
+      state: 'acknowledged',
+      acknowledged_by: 'api:operator-user',
+      comment: 'CO2 valve checked',
+    });
     await eventually(() => shown('c2')[0]?.state === 'acknowledged', 'c2 acknowledged in the live view');
 
     const only2 = await app.inject({ url: '/alarms?chamber=c2', headers: { cookie: viewer.cookie } });
     expect(only2.body).toMatch(/Active alarms in c2 \(1\)/);
     expect(only2.body).not.toMatch(/<td>c1<\/td>/);
-    expect(only2.body).toMatch(/<td>acknowledged<\/td><td>c2<\/td><td>deviation<\/td><td>co2<\/td><td>operator-user<\/td><td>CO2 valve checked<\/td>/);
+    expect(only2.body).toMatch(
+      /<td>acknowledged<\/td><td>c2<\/td><td>deviation<\/td><td>co2<\/td><td>operator-user<\/td><td>CO2 valve checked<\/td>/,
+    );
 
     run(3, { c1: IN_BAND, c2: IN_BAND });
     expect(engine.active()).toEqual([]);
     await eventually(() => live.alarms().length === 0, 'cleared in the live view');
     const all = await app.inject({ url: '/alarms', headers: { cookie: viewer.cookie } });
     expect(all.body).toContain('No active alarm.');
-    const events = [...all.body.matchAll(/<tr data-alarm="[^"]+" data-event="(\w+)"><td>[^<]*<\/td><td>\w+<\/td><td>(c\d)<\/td>/g)].map((m) => `${m[2]} ${m[1]}`);
-    expect(events.sort()).toEqual(['c1 acknowledged', 'c1 cleared', 'c1 raised', 'c2 acknowledged', 'c2 cleared', 'c2 raised']);
+    const events = [
+      ...all.body.matchAll(/<tr data-alarm="[^"]+" data-event="(\w+)"><td>[^<]*<\/td><td>\w+<\/td><td>(c\d)<\/td>/g),
+    ].map((m) => `${m[2]} ${m[1]}`);
+    expect(events.sort()).toEqual([
+      'c1 acknowledged',
+      'c1 cleared',
+      'c1 raised',
+      'c2 acknowledged',
+      'c2 cleared',
+      'c2 raised',
+    ]);
   });
 });

@@ -19,7 +19,14 @@ const post = (url: string, fields: Record<string, string>) => postForm(app, url,
 beforeAll(async () => {
   f = await fixture();
   await f.app.close();
-  app = await buildApp({ health, experiments: f.store, users: f.users, audit: f.audit, live, runFile: (id, run) => join(f.store.get(id).dir, run.file) });
+  app = await buildApp({
+    health,
+    experiments: f.store,
+    users: f.users,
+    audit: f.audit,
+    live,
+    runFile: (id, run) => join(f.store.get(id).dir, run.file),
+  });
   await f.users.setPassword('operator-user', 'operator-pass');
   await f.users.setPassword('viewer-user', 'viewer-pass');
   await f.users.setPassword('admin-user', 'admin-pass');
@@ -68,37 +75,89 @@ describe('web page', () => {
     expect(pg.body).toContain('degree_Celsius');
     expect(pg.body).toContain('id="citation"');
     expect(pg.body).not.toContain('id="start-run"');
-    const api = await app.inject({ url: '/api/experiments/drought-2025/runs/r001/preview?var=co2&points=10', headers: { cookie: s.cookie } });
+    const api = await app.inject({
+      url: '/api/experiments/drought-2025/runs/r001/preview?var=co2&points=10',
+      headers: { cookie: s.cookie },
+    });
     expect(api.statusCode).toBe(200);
-    const post = await app.inject({ method: 'POST', url: '/api/experiments/drought-2025/runs', headers: { cookie: s.cookie } });
+    const post = await app.inject({
+      method: 'POST',
+      url: '/api/experiments/drought-2025/runs',
+      headers: { cookie: s.cookie },
+    });
     expect(post.statusCode).toBe(401);
   });
 
   it('a viewer cannot start a run from the page; an operator can, and bad input is refused without saving', async () => {
     const v = await signIn('viewer-user', 'viewer-pass');
-    const denied = await app.inject({ method: 'POST', url: '/experiments/drought-2025/runs', headers: { cookie: v.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: v.csrf }) });
+    const denied = await app.inject({
+      method: 'POST',
+      url: '/experiments/drought-2025/runs',
+      headers: { cookie: v.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ _csrf: v.csrf }),
+    });
     expect(denied.statusCode).toBe(403);
     expect(f.store.get('drought-2025').runs).toHaveLength(1);
     const op = await signIn('operator-user', 'operator-pass');
-    const noCsrf = await app.inject({ method: 'POST', url: '/experiments/drought-2025/runs', headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ note: 'x' }) });
+    const noCsrf = await app.inject({
+      method: 'POST',
+      url: '/experiments/drought-2025/runs',
+      headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ note: 'x' }),
+    });
     expect(noCsrf.statusCode).toBe(403);
-    const started = await app.inject({ method: 'POST', url: '/experiments/drought-2025/runs', headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: op.csrf, note: 'web' }) });
+    const started = await app.inject({
+      method: 'POST',
+      url: '/experiments/drought-2025/runs',
+      headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ _csrf: op.csrf, note: 'web' }),
+    });
     expect(started.statusCode).toBe(303);
-    expect(f.store.get('drought-2025').runs.at(-1)).toMatchObject({ status: 'running', started_by: 'web:operator-user' });
-    const stopped = await app.inject({ method: 'POST', url: '/experiments/drought-2025/runs/r002/stop', headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: op.csrf }) });
+    expect(f.store.get('drought-2025').runs.at(-1)).toMatchObject({
+      status: 'running',
+      started_by: 'web:operator-user',
+    });
+    const stopped = await app.inject({
+      method: 'POST',
+      url: '/experiments/drought-2025/runs/r002/stop',
+      headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ _csrf: op.csrf }),
+    });
     expect(stopped.statusCode).toBe(303);
 
-    const bad = await app.inject({ method: 'POST', url: '/experiments/new', headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: op.csrf, id: 'Bad Id', title: 'ok title', pi_name: 'Ada', chambers: 'c1, zz', sampling_period_s: 'abc' }) });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/experiments/new',
+      headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({
+        _csrf: op.csrf,
+        id: 'Bad Id',
+        title: 'ok title',
+        pi_name: 'Ada',
+        chambers: 'c1, zz',
+        sampling_period_s: 'abc',
+      }),
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toMatch(/id="f-sampling_period_s-error"/);
-    const bad2 = await app.inject({ method: 'POST', url: '/experiments/new', headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: op.csrf, id: 'Bad Id', title: 'x', pi_name: '', chambers: '' }) });
+    const bad2 = await app.inject({
+      method: 'POST',
+      url: '/experiments/new',
+      headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ _csrf: op.csrf, id: 'Bad Id', title: 'x', pi_name: '', chambers: '' }),
+    });
     expect(bad2.statusCode).toBe(400);
     expect(bad2.body).toMatch(/id="f-id-error"[^>]*>[^<]*slug/);
     expect(bad2.body).toMatch(/id="f-title-error"/);
     expect(bad2.body).toMatch(/id="f-chambers-error"/);
     expect(bad2.body).toContain('value="Bad Id"');
     expect(f.store.ids()).toEqual(['drought-2025']);
-    const ok = await app.inject({ method: 'POST', url: '/experiments/new', headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: op.csrf, id: 'light-2026', title: 'Light gradient', pi_name: 'Ada', chambers: 'c3' }) });
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/experiments/new',
+      headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ _csrf: op.csrf, id: 'light-2026', title: 'Light gradient', pi_name: 'Ada', chambers: 'c3' }),
+    });
     expect(ok.statusCode, ok.body).toBe(303);
     expect(f.store.ids()).toContain('light-2026');
   });
@@ -117,16 +176,31 @@ describe('web page', () => {
     const a = await signIn('admin-user', 'admin-pass');
     const adminPage = await app.inject({ url: '/admin', headers: { cookie: a.cookie } });
     expect(adminPage.body).toContain('Approve newbie');
-    const badRole = await app.inject({ method: 'POST', url: '/admin/users/newbie/approve', headers: { cookie: a.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: a.csrf, role: 'king' }) });
+    const badRole = await app.inject({
+      method: 'POST',
+      url: '/admin/users/newbie/approve',
+      headers: { cookie: a.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ _csrf: a.csrf, role: 'king' }),
+    });
     expect(badRole.statusCode).toBe(400);
     expect(badRole.body).toMatch(/id="approve-newbie-error"/);
-    const appr = await app.inject({ method: 'POST', url: '/admin/users/newbie/approve', headers: { cookie: a.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: a.csrf, role: 'researcher' }) });
+    const appr = await app.inject({
+      method: 'POST',
+      url: '/admin/users/newbie/approve',
+      headers: { cookie: a.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ _csrf: a.csrf, role: 'researcher' }),
+    });
     expect(appr.statusCode).toBe(200);
     const n = await signIn('newbie', 'longenough');
     const me = await app.inject({ url: '/api/me', headers: { cookie: n.cookie } });
     expect(me.json()).toMatchObject({ user: 'newbie', role: 'researcher' });
     const id = f.users.tokens().find((t) => t.user === 'newbie' && !t.revoked)!.id;
-    const rev = await app.inject({ method: 'POST', url: `/admin/tokens/${id}/revoke`, headers: { cookie: a.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: a.csrf }) });
+    const rev = await app.inject({
+      method: 'POST',
+      url: `/admin/tokens/${id}/revoke`,
+      headers: { cookie: a.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ _csrf: a.csrf }),
+    });
     expect(rev.statusCode).toBe(200);
     expect((await app.inject({ url: '/api/me', headers: { cookie: n.cookie } })).statusCode).toBe(401);
     const audit = await app.inject({ url: '/admin?action=run_start', headers: { cookie: a.cookie } });
@@ -135,9 +209,17 @@ describe('web page', () => {
 
   it('prepares a zip in the background, reports progress, serves it with Range, refuses others', async () => {
     const r = await signIn('researcher-user', 'researcher-pass');
-    const noCsrf = await app.inject({ method: 'POST', url: '/api/experiments/drought-2025/bundles', headers: { cookie: r.cookie } });
+    const noCsrf = await app.inject({
+      method: 'POST',
+      url: '/api/experiments/drought-2025/bundles',
+      headers: { cookie: r.cookie },
+    });
     expect(noCsrf.statusCode).toBe(401);
-    const start = await app.inject({ method: 'POST', url: '/api/experiments/drought-2025/bundles', headers: { cookie: r.cookie, 'x-csrf-token': r.csrf } });
+    const start = await app.inject({
+      method: 'POST',
+      url: '/api/experiments/drought-2025/bundles',
+      headers: { cookie: r.cookie, 'x-csrf-token': r.csrf },
+    });
     expect(start.statusCode, start.body).toBe(202);
     const job = start.json().job as string;
     let st: { state: string; progress: number; size: number } = start.json();
@@ -149,10 +231,16 @@ describe('web page', () => {
     const whole = await app.inject({ url: `/api/bundles/${job}/download`, headers: { cookie: r.cookie } });
     expect(whole.rawPayload.subarray(0, 2).toString()).toBe('PK');
     expect(whole.rawPayload.length).toBe(st.size);
-    const part = await app.inject({ url: `/api/bundles/${job}/download`, headers: { cookie: r.cookie, range: 'bytes=10-19' } });
+    const part = await app.inject({
+      url: `/api/bundles/${job}/download`,
+      headers: { cookie: r.cookie, range: 'bytes=10-19' },
+    });
     expect(part.statusCode).toBe(206);
     expect(part.rawPayload).toEqual(whole.rawPayload.subarray(10, 20));
-    const other = await app.inject({ url: `/api/bundles/${job}`, headers: { authorization: `Bearer ${f.tokens.operator}` } });
+    const other = await app.inject({
+      url: `/api/bundles/${job}`,
+      headers: { authorization: `Bearer ${f.tokens.operator}` },
+    });
     expect(other.statusCode).toBe(404);
     expect(existsSync(join(f.dir, 'bundles', `${job}.zip`))).toBe(true);
     expect(f.audit.read({ action: 'download' }).some((e) => e.what === 'drought-2025/archive.zip')).toBe(true);
@@ -162,9 +250,18 @@ describe('web page', () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const port = (app.server.address() as { port: number }).port;
     const ctl = new AbortController();
-    const res = await fetch(`http://127.0.0.1:${port}/api/live`, { headers: { authorization: `Bearer ${f.tokens.viewer}` }, signal: ctl.signal });
+    const res = await fetch(`http://127.0.0.1:${port}/api/live`, {
+      headers: { authorization: `Bearer ${f.tokens.viewer}` },
+      signal: ctl.signal,
+    });
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
-    live.accept({ v: 1, gw: 'gw1', seq: 1, chamber: 'c1', samples: [{ tag: 'air_temperature', ts: Date.now(), value: 21.5, q: 'good' }] });
+    live.accept({
+      v: 1,
+      gw: 'gw1',
+      seq: 1,
+      chamber: 'c1',
+      samples: [{ tag: 'air_temperature', ts: Date.now(), value: 21.5, q: 'good' }],
+    });
     const reader = res.body!.getReader();
     let text = '';
     while (!text.includes('air_temperature')) text += new TextDecoder().decode((await reader.read()).value);
@@ -192,32 +289,57 @@ describe('web page', () => {
     lv.accept({ v: 1, gw: 'g', seq: 1, chamber: 'c2', samples: [{ tag: 'co2', ts: 2000, value: 500, q: 'good' }] });
     lv.accept({ v: 1, gw: 'g', seq: 2, chamber: 'c2', samples: [{ tag: 'co2', ts: 1000, value: 400, q: 'good' }] });
     lv.status('c2', { state: 'offline', ts: 3000, reason: 'PLC unreachable' });
-    expect(lv.snapshot()[0]).toMatchObject({ chamber: 'c2', tags: { co2: { value: 500, ts: 2000 } }, status: { state: 'offline' } });
+    expect(lv.snapshot()[0]).toMatchObject({
+      chamber: 'c2',
+      tags: { co2: { value: 500, ts: 2000 } },
+      status: { state: 'offline' },
+    });
     expect(seen).toEqual(['c2', 'c2', 'c2']);
   });
 
   it('subset form: bad input next to the field; good input → NetCDF subset that netCDF4 reads (or CSV)', async () => {
     const r = await signIn('researcher-user', 'researcher-pass');
-    const bad = await app.inject({ url: '/experiments/drought-2025/subset?run=r001&vars=nope&from=yesterday&format=nc', headers: { cookie: r.cookie } });
+    const bad = await app.inject({
+      url: '/experiments/drought-2025/subset?run=r001&vars=nope&from=yesterday&format=nc',
+      headers: { cookie: r.cookie },
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toMatch(/id="f-vars-error"[^>]*>Unknown variable\(s\): nope/);
     expect(bad.body).toMatch(/id="f-from-error"/);
-    const ok = await app.inject({ url: '/experiments/drought-2025/subset?run=r001&vars=co2&from=2025-03-01T00:01:00Z&to=2025-03-01T00:01:59Z&format=nc', headers: { cookie: r.cookie } });
+    const ok = await app.inject({
+      url: '/experiments/drought-2025/subset?run=r001&vars=co2&from=2025-03-01T00:01:00Z&to=2025-03-01T00:01:59Z&format=nc',
+      headers: { cookie: r.cookie },
+    });
     expect(ok.statusCode).toBe(303);
-    expect(ok.headers.location).toBe('/api/experiments/drought-2025/runs/r001/subset.nc?vars=co2&from=2025-03-01T00%3A01%3A00Z&to=2025-03-01T00%3A01%3A59Z');
+    expect(ok.headers.location).toBe(
+      '/api/experiments/drought-2025/runs/r001/subset.nc?vars=co2&from=2025-03-01T00%3A01%3A00Z&to=2025-03-01T00%3A01%3A59Z',
+    );
     const nc = await app.inject({ url: String(ok.headers.location), headers: { cookie: r.cookie } });
     expect(nc.statusCode, nc.body).toBe(200);
     const file = join(f.dir, 'subset.nc');
     writeFileSync(file, nc.rawPayload);
-    const py = spawnSync('/usr/bin/python3', ['-c', [
-      'import sys, netCDF4',
-      'd = netCDF4.Dataset(sys.argv[1])',
-      'print(len(d.dimensions["time"]), sorted(d.variables), d.variables["co2"][0, 1], d.variables["co2"].units, d.time_coverage_start)',
-    ].join('\n'), file], { encoding: 'utf8' });
+    const py = spawnSync(
+      '/usr/bin/python3',
+      [
+        '-c',
+        [
+          'import sys, netCDF4',
+          'd = netCDF4.Dataset(sys.argv[1])',
+          'print(len(d.dimensions["time"]), sorted(d.variables), d.variables["co2"][0, 1], d.variables["co2"].units, d.time_coverage_start)',
+        ].join('\n'),
+        file,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(py.status, py.stderr).toBe(0);
     expect(py.stdout.trim()).toBe("60 ['co2', 'co2_qc', 'station_name', 'time'] 470.0 umol mol-1 2025-03-01T00:01:00Z");
-    const csv = await app.inject({ url: '/experiments/drought-2025/subset?run=r001&vars=co2&format=csv', headers: { cookie: r.cookie } });
+    const csv = await app.inject({
+      url: '/experiments/drought-2025/subset?run=r001&vars=co2&format=csv',
+      headers: { cookie: r.cookie },
+    });
     expect(csv.headers.location).toMatch(/data\.csv\?vars=co2$/);
-    await expect.poll(() => f.audit.read({ action: 'download' }).some((e) => e.what === 'drought-2025/r001/subset.nc')).toBe(true);
+    await expect
+      .poll(() => f.audit.read({ action: 'download' }).some((e) => e.what === 'drought-2025/r001/subset.nc'))
+      .toBe(true);
   });
 });

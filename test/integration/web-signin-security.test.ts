@@ -18,7 +18,14 @@ import { experimentBody, fixture, health, writeRunFile, type Fixture } from './a
 
 const ADMIN_TOKEN = 'bootstrap-token-for-the-security-suite';
 const HTTP = {
-  sign_in: { max_failures: 3, max_failures_per_address: 8, max_registrations_per_address: 50, window_s: 600, lockout_s: 60, max_lockout_s: 600 },
+  sign_in: {
+    max_failures: 3,
+    max_failures_per_address: 8,
+    max_registrations_per_address: 50,
+    window_s: 600,
+    lockout_s: 60,
+    max_lockout_s: 600,
+  },
   max_pending_registrations: 3,
   bundles: { max_running_per_user: 1, max_bytes_per_user: 1 },
 };
@@ -32,15 +39,32 @@ const newAddress = () => `10.9.${Math.floor(++ipSeq / 250)}.${(ipSeq % 250) + 1}
 /** POST a sign-in form from `remoteAddress` (opening the form first for its CSRF token). */
 async function signInForm(fields: Record<string, string>, remoteAddress: string, next = '/experiments') {
   const fm = await openForm(app, '/login');
-  return app.inject({ method: 'POST', url: '/login', remoteAddress, headers: { cookie: fm.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: fm.csrf, next, ...fields }) });
+  return app.inject({
+    method: 'POST',
+    url: '/login',
+    remoteAddress,
+    headers: { cookie: fm.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    payload: form({ _csrf: fm.csrf, next, ...fields }),
+  });
 }
-const sessionCookie = (r: { headers: Record<string, unknown> }) => setCookies(r).find((c) => c.startsWith('octopus_session='));
+const sessionCookie = (r: { headers: Record<string, unknown> }) =>
+  setCookies(r).find((c) => c.startsWith('octopus_session='));
 
 beforeAll(async () => {
   f = await fixture(ADMIN_TOKEN);
   await f.app.close();
-  app = await buildApp({ health, experiments: f.store, users: f.users, audit: f.audit, http: HTTP, now: () => clock, bundleThrottleMs: 40, runFile: (id, run) => join(f.store.get(id).dir, run.file) });
-  for (const u of ['viewer', 'researcher', 'operator', 'admin']) await f.users.setPassword(`${u}-user`, `${u}-password`);
+  app = await buildApp({
+    health,
+    experiments: f.store,
+    users: f.users,
+    audit: f.audit,
+    http: HTTP,
+    now: () => clock,
+    bundleThrottleMs: 40,
+    runFile: (id, run) => join(f.store.get(id).dir, run.file),
+  });
+  for (const u of ['viewer', 'researcher', 'operator', 'admin'])
+    await f.users.setPassword(`${u}-user`, `${u}-password`);
   await f.users.addUser('bf-user', 'viewer', 'bf-password');
   await f.store.create(experimentBody('quota-exp', ['c1']), 'test');
   const run = f.store.startRun('quota-exp', 'test');
@@ -56,7 +80,8 @@ describe('brute force is throttled per account and per address', () => {
   it('3 wrong passwords lock the account: the right one is refused (429, Retry-After) until the lockout ends, then accepted; the next lockout is twice as long', async () => {
     const ip = newAddress();
     const answers: number[] = [];
-    for (let i = 0; i < 3; i++) answers.push((await signInForm({ username: 'bf-user', password: `guess-${i}` }, ip)).statusCode);
+    for (let i = 0; i < 3; i++)
+      answers.push((await signInForm({ username: 'bf-user', password: `guess-${i}` }, ip)).statusCode);
     expect(answers).toEqual([400, 400, 429]);
     const during = await signInForm({ username: 'bf-user', password: 'bf-password' }, newAddress());
     expect(during.statusCode).toBe(429);
@@ -81,18 +106,24 @@ describe('brute force is throttled per account and per address', () => {
     expect(second.headers['retry-after']).toBe('120');
     clock += 120_001;
     expect((await signInForm({ username: 'bf-user', password: 'bf-password' }, ip)).statusCode).toBe(303);
-    expect(f.audit.read({ action: 'login_failed' }).filter((e) => e.what === 'bf-user').length).toBeGreaterThanOrEqual(6);
+    expect(f.audit.read({ action: 'login_failed' }).filter((e) => e.what === 'bf-user').length).toBeGreaterThanOrEqual(
+      6,
+    );
   });
 
   it('one address spraying many names (passwords or tokens) is locked for every account, other addresses are not', async () => {
     const ip = newAddress();
-    for (let i = 0; i < 5; i++) expect((await signInForm({ username: `spray-${i}`, password: 'Winter2026!' }, ip)).statusCode).toBe(400);
-    for (let i = 0; i < 2; i++) expect((await signInForm({ token: `oct_000000000000.${'A'.repeat(43)}` }, ip)).statusCode).toBe(400);
+    for (let i = 0; i < 5; i++)
+      expect((await signInForm({ username: `spray-${i}`, password: 'Winter2026!' }, ip)).statusCode).toBe(400);
+    for (let i = 0; i < 2; i++)
+      expect((await signInForm({ token: `oct_000000000000.${'A'.repeat(43)}` }, ip)).statusCode).toBe(400);
     expect((await signInForm({ token: 'oct_nope' }, ip)).statusCode).toBe(429);
     const locked = await signInForm({ username: 'viewer-user', password: 'viewer-password' }, ip);
     expect(locked.statusCode).toBe(429);
     expect(locked.body).toMatch(/Too many sign-in attempts: try again in \d+ s\./);
-    expect((await signInForm({ username: 'viewer-user', password: 'viewer-password' }, newAddress())).statusCode).toBe(303);
+    expect((await signInForm({ username: 'viewer-user', password: 'viewer-password' }, newAddress())).statusCode).toBe(
+      303,
+    );
     clock += 60_001;
     expect((await signInForm({ username: 'viewer-user', password: 'viewer-password' }, ip)).statusCode).toBe(303);
   });
@@ -107,7 +138,13 @@ describe('answers do not reveal whether a user exists or is pending', () => {
     const fm = await openForm(app, '/login');
     const attempt = async (username: string, password: string) => {
       clock += 3_600_000; // a fresh throttle window each time: this test is about the answers
-      const r = await app.inject({ method: 'POST', url: '/login', remoteAddress: newAddress(), headers: { cookie: fm.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: fm.csrf, next: '/', username, password }) });
+      const r = await app.inject({
+        method: 'POST',
+        url: '/login',
+        remoteAddress: newAddress(),
+        headers: { cookie: fm.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: form({ _csrf: fm.csrf, next: '/', username, password }),
+      });
       return { status: r.statusCode, body: norm(r.body, username) };
     };
     const unknown = await attempt('nobody-here', 'whatever-1');
@@ -128,7 +165,13 @@ describe('answers do not reveal whether a user exists or is pending', () => {
       clock += 3_600_000;
       const fm = await openForm(app, '/login');
       const t0 = performance.now();
-      const r = await app.inject({ method: 'POST', url: '/login', remoteAddress: newAddress(), headers: { cookie: fm.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: fm.csrf, username, password: 'not-the-password' }) });
+      const r = await app.inject({
+        method: 'POST',
+        url: '/login',
+        remoteAddress: newAddress(),
+        headers: { cookie: fm.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: form({ _csrf: fm.csrf, username, password: 'not-the-password' }),
+      });
       const ms = performance.now() - t0;
       expect(r.statusCode).toBe(400);
       return ms;
@@ -147,11 +190,21 @@ describe('answers do not reveal whether a user exists or is pending', () => {
   it('registration answers alike for a free and a taken name (and creates nothing for the taken one)', async () => {
     clock += 3_600_000;
     const before = f.users.users().find((u) => u.name === 'operator-user');
-    const taken = await postForm(app, '/register', { username: 'operator-user', password: 'new-password', confirm: 'new-password' });
-    const free = await postForm(app, '/register', { username: 'fresh-fred', password: 'new-password', confirm: 'new-password' });
+    const taken = await postForm(app, '/register', {
+      username: 'operator-user',
+      password: 'new-password',
+      confirm: 'new-password',
+    });
+    const free = await postForm(app, '/register', {
+      username: 'fresh-fred',
+      password: 'new-password',
+      confirm: 'new-password',
+    });
     expect(taken.statusCode).toBe(201);
     expect(free.statusCode).toBe(201);
-    expect(norm(taken.body, 'operator-user').replaceAll('operator-user', 'NAME')).toBe(norm(free.body, 'fresh-fred').replaceAll('fresh-fred', 'NAME'));
+    expect(norm(taken.body, 'operator-user').replaceAll('operator-user', 'NAME')).toBe(
+      norm(free.body, 'fresh-fred').replaceAll('fresh-fred', 'NAME'),
+    );
     expect(f.users.users().find((u) => u.name === 'operator-user')).toEqual(before);
     expect(await f.users.login('operator-user', 'operator-password')).toMatchObject({ role: 'operator' });
   });
@@ -169,7 +222,11 @@ describe('next: same-origin paths only', () => {
     const page = await app.inject({ url: `/login?next=${encodeURIComponent('/\\evil.example')}` });
     expect(page.body).toContain('name="next" value="/"');
     clock += 3_600_000;
-    const ok = await signInForm({ username: 'researcher-user', password: 'researcher-password' }, newAddress(), '/experiments/quota-exp?x=1');
+    const ok = await signInForm(
+      { username: 'researcher-user', password: 'researcher-password' },
+      newAddress(),
+      '/experiments/quota-exp?x=1',
+    );
     expect(ok.headers.location).toBe('/experiments/quota-exp?x=1');
   });
 });
@@ -177,19 +234,42 @@ describe('next: same-origin paths only', () => {
 describe('login CSRF', () => {
   it('sign-in and registration need the form token bound to this browser’s pre-session cookie', async () => {
     const headers = { 'content-type': 'application/x-www-form-urlencoded' };
-    const none = await app.inject({ method: 'POST', url: '/login', remoteAddress: newAddress(), headers, payload: form({ username: 'viewer-user', password: 'viewer-password' }) });
+    const none = await app.inject({
+      method: 'POST',
+      url: '/login',
+      remoteAddress: newAddress(),
+      headers,
+      payload: form({ username: 'viewer-user', password: 'viewer-password' }),
+    });
     expect(none.statusCode).toBe(403);
     expect(none.body).toMatch(/did not come from this site/);
     expect(sessionCookie(none)).toBeUndefined();
     const mine = await openForm(app, '/login');
     const theirs = await openForm(app, '/login');
     expect(mine.cookie).not.toBe(theirs.cookie);
-    const crossed = await app.inject({ method: 'POST', url: '/login', remoteAddress: newAddress(), headers: { ...headers, cookie: mine.cookie }, payload: form({ _csrf: theirs.csrf, username: 'viewer-user', password: 'viewer-password' }) });
+    const crossed = await app.inject({
+      method: 'POST',
+      url: '/login',
+      remoteAddress: newAddress(),
+      headers: { ...headers, cookie: mine.cookie },
+      payload: form({ _csrf: theirs.csrf, username: 'viewer-user', password: 'viewer-password' }),
+    });
     expect(crossed.statusCode).toBe(403);
     expect(sessionCookie(crossed)).toBeUndefined();
-    const noCookie = await app.inject({ method: 'POST', url: '/login', remoteAddress: newAddress(), headers, payload: form({ _csrf: mine.csrf, token: f.tokens.viewer }) });
+    const noCookie = await app.inject({
+      method: 'POST',
+      url: '/login',
+      remoteAddress: newAddress(),
+      headers,
+      payload: form({ _csrf: mine.csrf, token: f.tokens.viewer }),
+    });
     expect(noCookie.statusCode).toBe(403);
-    const reg = await app.inject({ method: 'POST', url: '/register', headers, payload: form({ username: 'csrf-victim', password: 'longenough', confirm: 'longenough' }) });
+    const reg = await app.inject({
+      method: 'POST',
+      url: '/register',
+      headers,
+      payload: form({ username: 'csrf-victim', password: 'longenough', confirm: 'longenough' }),
+    });
     expect(reg.statusCode).toBe(403);
     expect(f.users.users().some((u) => u.name === 'csrf-victim')).toBe(false);
     const pre = setCookies(await app.inject({ url: '/login' })).find((c) => c.startsWith('octopus_presession='));
@@ -208,8 +288,15 @@ describe('the bootstrap token only creates the first admin', () => {
     const pg = await app.inject({ url: '/admin', headers: { cookie } });
     expect(pg.statusCode).toBe(303);
     expect(pg.headers.location).toMatch(/^\/login/);
-    expect((await app.inject({ url: '/api/admin/users', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).statusCode).toBe(401);
-    const setup = await app.inject({ method: 'POST', url: '/api/setup/admin', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { name: 'second-root', password: 'long-password' } });
+    expect(
+      (await app.inject({ url: '/api/admin/users', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).statusCode,
+    ).toBe(401);
+    const setup = await app.inject({
+      method: 'POST',
+      url: '/api/setup/admin',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      payload: { name: 'second-root', password: 'long-password' },
+    });
     expect(setup.statusCode).toBe(409);
     expect(setup.json().error).toMatch(/admin account exists already/);
     expect((await app.inject({ url: '/setup' })).statusCode).toBe(404);
@@ -224,31 +311,86 @@ describe('the bootstrap token only creates the first admin', () => {
         expect(users.hasAdmin()).toBe(false);
         expect((await a2.inject({ url: '/login' })).body).toContain('href="/setup"');
         if (via === 'web') {
-          const wrong = await postForm(a2, '/setup', { token: 'not-it', username: 'root', password: 'root-password', confirm: 'root-password' });
+          const wrong = await postForm(a2, '/setup', {
+            token: 'not-it',
+            username: 'root',
+            password: 'root-password',
+            confirm: 'root-password',
+          });
           expect(wrong.statusCode).toBe(400);
           expect(wrong.body).toMatch(/id="f-token-error"[^>]*>Wrong bootstrap token/);
-          const noCsrf = await a2.inject({ method: 'POST', url: '/setup', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ token: ADMIN_TOKEN, username: 'root', password: 'root-password', confirm: 'root-password' }) });
+          const noCsrf = await a2.inject({
+            method: 'POST',
+            url: '/setup',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            payload: form({
+              token: ADMIN_TOKEN,
+              username: 'root',
+              password: 'root-password',
+              confirm: 'root-password',
+            }),
+          });
           expect(noCsrf.statusCode).toBe(403);
-          const web = await postForm(a2, '/setup', { token: ADMIN_TOKEN, username: 'root', password: 'root-password', confirm: 'root-password' });
+          const web = await postForm(a2, '/setup', {
+            token: ADMIN_TOKEN,
+            username: 'root',
+            password: 'root-password',
+            confirm: 'root-password',
+          });
           expect(web.statusCode, web.body).toBe(303);
           expect(web.headers.location).toBe('/admin');
           const session = sessionCookie(web)!;
           expect(session).not.toContain(ADMIN_TOKEN);
-          expect((await a2.inject({ url: '/api/me', headers: { cookie: session } })).json()).toMatchObject({ user: 'root', role: 'admin' });
+          expect((await a2.inject({ url: '/api/me', headers: { cookie: session } })).json()).toMatchObject({
+            user: 'root',
+            role: 'admin',
+          });
         } else {
-          const wrong = await a2.inject({ method: 'POST', url: '/api/setup/admin', remoteAddress: newAddress(), headers: { authorization: 'Bearer not-it' }, payload: { name: 'root' } });
+          const wrong = await a2.inject({
+            method: 'POST',
+            url: '/api/setup/admin',
+            remoteAddress: newAddress(),
+            headers: { authorization: 'Bearer not-it' },
+            payload: { name: 'root' },
+          });
           expect(wrong.statusCode).toBe(401);
-          const api = await a2.inject({ method: 'POST', url: '/api/setup/admin', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { name: 'root', password: 'long-password' } });
+          const api = await a2.inject({
+            method: 'POST',
+            url: '/api/setup/admin',
+            headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+            payload: { name: 'root', password: 'long-password' },
+          });
           expect(api.statusCode, api.body).toBe(201);
           expect(api.json().user).toMatchObject({ name: 'root', role: 'admin', password: true });
-          expect((await a2.inject({ url: '/api/me', headers: { authorization: `Bearer ${api.json().token.token}` } })).json()).toMatchObject({ user: 'root', role: 'admin' });
+          expect(
+            (
+              await a2.inject({ url: '/api/me', headers: { authorization: `Bearer ${api.json().token.token}` } })
+            ).json(),
+          ).toMatchObject({ user: 'root', role: 'admin' });
         }
-        const again = await a2.inject({ method: 'POST', url: '/api/setup/admin', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { name: 'root2', password: 'long-password' } });
+        const again = await a2.inject({
+          method: 'POST',
+          url: '/api/setup/admin',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+          payload: { name: 'root2', password: 'long-password' },
+        });
         expect(again.statusCode).toBe(409);
         expect((await a2.inject({ url: '/setup' })).statusCode).toBe(404);
-        expect((await postForm(a2, '/setup', { token: ADMIN_TOKEN, username: 'root3', password: 'root-password', confirm: 'root-password' }, { formUrl: '/login' })).statusCode).toBe(404);
+        expect(
+          (
+            await postForm(
+              a2,
+              '/setup',
+              { token: ADMIN_TOKEN, username: 'root3', password: 'root-password', confirm: 'root-password' },
+              { formUrl: '/login' },
+            )
+          ).statusCode,
+        ).toBe(404);
         expect(users.users().map((u) => u.name)).toEqual(['root']);
-        expect(f.audit.read({ action: 'user_add' }).at(-1)).toMatchObject({ what: 'root', detail: { via: 'OCTOPUS_ADMIN_TOKEN' } });
+        expect(f.audit.read({ action: 'user_add' }).at(-1)).toMatchObject({
+          what: 'root',
+          detail: { via: 'OCTOPUS_ADMIN_TOKEN' },
+        });
       } finally {
         await a2.close();
       }
@@ -259,7 +401,20 @@ describe('the bootstrap token only creates the first admin', () => {
 describe('security headers', () => {
   it('every response carries CSP, frame, nosniff and referrer headers; the pages have no inline script or style', async () => {
     const s = await webSignIn(app, 'admin-user', 'admin-password');
-    const urls = ['/login', '/register', '/experiments', '/experiments/quota-exp', '/live', '/admin', '/api/health', '/api/experiments', '/static/app.js', '/static/app.css', '/no-such-page', '/metrics'];
+    const urls = [
+      '/login',
+      '/register',
+      '/experiments',
+      '/experiments/quota-exp',
+      '/live',
+      '/admin',
+      '/api/health',
+      '/api/experiments',
+      '/static/app.js',
+      '/static/app.css',
+      '/no-such-page',
+      '/metrics',
+    ];
     for (const url of urls) {
       const r = await app.inject({ url, headers: { cookie: s.cookie } });
       expect(r.headers['content-security-policy'], url).toBe(PAGE_CSP);
@@ -298,7 +453,14 @@ describe('security headers', () => {
 
 describe('Secure cookies: over TLS or behind a trusted proxy only', () => {
   async function listen(trusted: string[]) {
-    const a = await buildApp({ health, experiments: f.store, users: f.users, audit: f.audit, http: { ...HTTP, trusted_proxies: trusted }, now: () => clock });
+    const a = await buildApp({
+      health,
+      experiments: f.store,
+      users: f.users,
+      audit: f.audit,
+      http: { ...HTTP, trusted_proxies: trusted },
+      now: () => clock,
+    });
     await a.listen({ port: 0, host: '127.0.0.1' });
     const base = `http://127.0.0.1:${(a.server.address() as { port: number }).port}`;
     const signIn = async (headers: Record<string, string>) => {
@@ -306,11 +468,17 @@ describe('Secure cookies: over TLS or behind a trusted proxy only', () => {
       const pg = await fetch(`${base}/login`, { headers });
       const pre = pg.headers.getSetCookie().find((c) => c.startsWith('octopus_presession='))!;
       const r = await fetch(`${base}/login`, {
-        method: 'POST', redirect: 'manual', headers: { ...headers, cookie: pre.split(';')[0]!, 'content-type': 'application/x-www-form-urlencoded' },
+        method: 'POST',
+        redirect: 'manual',
+        headers: { ...headers, cookie: pre.split(';')[0]!, 'content-type': 'application/x-www-form-urlencoded' },
         body: form({ _csrf: csrfIn(await pg.text()), username: 'viewer-user', password: 'viewer-password' }),
       });
       expect(r.status).toBe(303);
-      return { pre, session: r.headers.getSetCookie().find((c) => c.startsWith('octopus_session='))!, hsts: r.headers.get('strict-transport-security') };
+      return {
+        pre,
+        session: r.headers.getSetCookie().find((c) => c.startsWith('octopus_session='))!,
+        hsts: r.headers.get('strict-transport-security'),
+      };
     };
     return { a, signIn };
   }
@@ -339,13 +507,50 @@ describe('Secure cookies: over TLS or behind a trusted proxy only', () => {
     const { request } = await import('node:https');
     const key = join(f.dir, 'tls-key.pem');
     const cert = join(f.dir, 'tls-cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-    const a = await buildApp({ health, experiments: f.store, users: f.users, audit: f.audit, http: { ...HTTP, tls: { cert_file: cert, key_file: key } }, now: () => clock });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=localhost',
+        '-days',
+        '1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
+    const a = await buildApp({
+      health,
+      experiments: f.store,
+      users: f.users,
+      audit: f.audit,
+      http: { ...HTTP, tls: { cert_file: cert, key_file: key } },
+      now: () => clock,
+    });
     try {
       await a.listen({ port: 0, host: '127.0.0.1' });
       const port = (a.server.address() as { port: number }).port;
       const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-        const rq = request({ host: '127.0.0.1', port, path: '/login', ca: readFileSync(cert), servername: 'localhost', checkServerIdentity: () => undefined }, resolve);
+        const rq = request(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/login',
+            ca: readFileSync(cert),
+            servername: 'localhost',
+            checkServerIdentity: () => undefined,
+          },
+          resolve,
+        );
         rq.on('error', reject);
         rq.end();
       });
@@ -361,16 +566,43 @@ describe('Secure cookies: over TLS or behind a trusted proxy only', () => {
   });
 
   it('X-Forwarded-For names the client only behind a trusted proxy: an attacker cannot dodge the address lockout with it', async () => {
-    const a = await buildApp({ health, experiments: f.store, users: f.users, audit: f.audit, http: HTTP, now: () => clock });
+    const a = await buildApp({
+      health,
+      experiments: f.store,
+      users: f.users,
+      audit: f.audit,
+      http: HTTP,
+      now: () => clock,
+    });
     try {
       clock += 3_600_000;
       const ip = newAddress();
       for (let i = 0; i < 8; i++) {
         const fm = await openForm(a, '/login');
-        await a.inject({ method: 'POST', url: '/login', remoteAddress: ip, headers: { cookie: fm.cookie, 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': `198.51.100.${i}` }, payload: form({ _csrf: fm.csrf, username: `xff-${i}`, password: 'nope-nope' }) });
+        await a.inject({
+          method: 'POST',
+          url: '/login',
+          remoteAddress: ip,
+          headers: {
+            cookie: fm.cookie,
+            'content-type': 'application/x-www-form-urlencoded',
+            'x-forwarded-for': `198.51.100.${i}`,
+          },
+          payload: form({ _csrf: fm.csrf, username: `xff-${i}`, password: 'nope-nope' }),
+        });
       }
       const fm = await openForm(a, '/login');
-      const r = await a.inject({ method: 'POST', url: '/login', remoteAddress: ip, headers: { cookie: fm.cookie, 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '198.51.100.200' }, payload: form({ _csrf: fm.csrf, username: 'viewer-user', password: 'viewer-password' }) });
+      const r = await a.inject({
+        method: 'POST',
+        url: '/login',
+        remoteAddress: ip,
+        headers: {
+          cookie: fm.cookie,
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-forwarded-for': '198.51.100.200',
+        },
+        payload: form({ _csrf: fm.csrf, username: 'viewer-user', password: 'viewer-password' }),
+      });
       expect(r.statusCode).toBe(429);
     } finally {
       await a.close();
@@ -391,17 +623,29 @@ describe('accounts: disable and delete revoke access', () => {
     expect(dis.statusCode, dis.body).toBe(200);
     expect(dis.json().revoked_tokens).toHaveLength(2);
     expect((await app.inject({ url: '/api/me', headers: { cookie: dora.cookie } })).statusCode).toBe(401);
-    expect((await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${api.token}` } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${api.token}` } })).statusCode).toBe(
+      401,
+    );
     const refused = await signInForm({ username: 'dora', password: 'dora-password' }, newAddress());
     expect(refused.body).toMatch(/disabled/);
     expect(sessionCookie(refused)).toBeUndefined();
-    expect((await app.inject({ method: 'POST', url: '/api/admin/users/dora/enable', headers: h })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'POST', url: '/api/admin/users/dora/enable', headers: h })).statusCode).toBe(
+      200,
+    );
     const back = await webSignIn(app, 'dora', 'dora-password');
-    expect((await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${api.token}` } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${api.token}` } })).statusCode).toBe(
+      401,
+    );
 
     const page = await app.inject({ url: '/admin', headers: { cookie: admin.cookie } });
     expect(page.body).toContain('Delete dora');
-    const post = (payload: Record<string, string>) => app.inject({ method: 'POST', url: '/admin/users/dora/delete', headers: { cookie: admin.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form(payload) });
+    const post = (payload: Record<string, string>) =>
+      app.inject({
+        method: 'POST',
+        url: '/admin/users/dora/delete',
+        headers: { cookie: admin.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: form(payload),
+      });
     const ask = await post({ _csrf: admin.csrf });
     expect(ask.body).toMatch(/Yes, delete dora/);
     expect(f.users.users().some((u) => u.name === 'dora')).toBe(true);
@@ -412,7 +656,12 @@ describe('accounts: disable and delete revoke access', () => {
     expect((await app.inject({ url: '/api/me', headers: { cookie: back.cookie } })).statusCode).toBe(401);
     const gone = await signInForm({ username: 'dora', password: 'dora-password' }, newAddress());
     expect(gone.body).toContain('Wrong user name or password.');
-    expect(f.audit.read().filter((e) => e.what === 'dora').map((e) => e.action)).toEqual(expect.arrayContaining(['user_disable', 'user_enable', 'user_delete']));
+    expect(
+      f.audit
+        .read()
+        .filter((e) => e.what === 'dora')
+        .map((e) => e.action),
+    ).toEqual(expect.arrayContaining(['user_disable', 'user_enable', 'user_delete']));
     const last = await app.inject({ method: 'DELETE', url: '/api/admin/users/admin-user', headers: h });
     expect(last.statusCode).toBe(409);
     expect(last.json().error).toMatch(/last active admin/);
@@ -421,7 +670,11 @@ describe('accounts: disable and delete revoke access', () => {
   it('only admins may disable, enable or delete users (API and page); anonymous callers learn nothing', async () => {
     await f.users.addUser('kept', 'viewer');
     for (const role of ['viewer', 'researcher', 'operator'] as const) {
-      for (const [method, url] of [['POST', '/api/admin/users/kept/disable'], ['POST', '/api/admin/users/kept/enable'], ['DELETE', '/api/admin/users/kept']] as const) {
+      for (const [method, url] of [
+        ['POST', '/api/admin/users/kept/disable'],
+        ['POST', '/api/admin/users/kept/enable'],
+        ['DELETE', '/api/admin/users/kept'],
+      ] as const) {
         const r = await app.inject({ method, url, headers: { authorization: `Bearer ${f.tokens[role]}` } });
         expect(r.statusCode, `${role} ${method} ${url}`).toBe(403);
         expect((await app.inject({ method, url })).statusCode).toBe(401);
@@ -429,7 +682,12 @@ describe('accounts: disable and delete revoke access', () => {
     }
     clock += 3_600_000;
     const op = await webSignIn(app, 'operator-user', 'operator-password');
-    const page = await app.inject({ method: 'POST', url: '/admin/users/kept/delete', headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: op.csrf, confirm: 'yes' }) });
+    const page = await app.inject({
+      method: 'POST',
+      url: '/admin/users/kept/delete',
+      headers: { cookie: op.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ _csrf: op.csrf, confirm: 'yes' }),
+    });
     expect(page.statusCode).toBe(403);
     expect(f.users.users().find((u) => u.name === 'kept')).toMatchObject({ role: 'viewer' });
     expect(f.users.users().find((u) => u.name === 'kept')?.disabled).toBeUndefined();
@@ -456,7 +714,11 @@ describe('accounts: disable and delete revoke access', () => {
       const none = runCli(['user', 'delete', 'eve'], { env });
       expect(none.code).toBe(1);
       expect(none.stderr).toMatch(/no user "eve"/);
-      expect(AuditLog.forDataDir(dir).read().map((e) => e.action)).toEqual(['user_disable', 'user_enable', 'user_delete']);
+      expect(
+        AuditLog.forDataDir(dir)
+          .read()
+          .map((e) => e.action),
+      ).toEqual(['user_disable', 'user_enable', 'user_delete']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -469,22 +731,44 @@ describe('limits', () => {
     let pending = f.users.pendingCount();
     let n = 0;
     while (pending < HTTP.max_pending_registrations) {
-      expect((await postForm(app, '/register', { username: `cap-${++n}`, password: 'longenough', confirm: 'longenough' })).statusCode).toBe(201);
+      expect(
+        (await postForm(app, '/register', { username: `cap-${++n}`, password: 'longenough', confirm: 'longenough' }))
+          .statusCode,
+      ).toBe(201);
       pending = f.users.pendingCount();
     }
-    const over = await postForm(app, '/register', { username: 'one-too-many', password: 'longenough', confirm: 'longenough' });
+    const over = await postForm(app, '/register', {
+      username: 'one-too-many',
+      password: 'longenough',
+      confirm: 'longenough',
+    });
     expect(over.statusCode).toBe(503);
-    expect(over.body).toMatch(/Registration is closed for now: 3 account requests are waiting for an admin’s approval \(the limit is 3\)/);
+    expect(over.body).toMatch(
+      /Registration is closed for now: 3 account requests are waiting for an admin’s approval \(the limit is 3\)/,
+    );
     expect(f.users.users().some((u) => u.name === 'one-too-many')).toBe(false);
   });
 
   it('registrations from one address are throttled', async () => {
-    const a = await buildApp({ health, experiments: f.store, users: f.users, audit: f.audit, http: { ...HTTP, max_pending_registrations: 100, sign_in: { ...HTTP.sign_in, max_registrations_per_address: 2 } }, now: () => clock });
+    const a = await buildApp({
+      health,
+      experiments: f.store,
+      users: f.users,
+      audit: f.audit,
+      http: { ...HTTP, max_pending_registrations: 100, sign_in: { ...HTTP.sign_in, max_registrations_per_address: 2 } },
+      now: () => clock,
+    });
     try {
       const ip = newAddress();
       const reg = async (name: string) => {
         const fm = await openForm(a, '/register');
-        return a.inject({ method: 'POST', url: '/register', remoteAddress: ip, headers: { cookie: fm.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: fm.csrf, username: name, password: 'longenough', confirm: 'longenough' }) });
+        return a.inject({
+          method: 'POST',
+          url: '/register',
+          remoteAddress: ip,
+          headers: { cookie: fm.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+          payload: form({ _csrf: fm.csrf, username: name, password: 'longenough', confirm: 'longenough' }),
+        });
       };
       expect((await reg('rt-1')).statusCode).toBe(201);
       expect((await reg('rt-2')).statusCode).toBe(201);
@@ -499,7 +783,15 @@ describe('limits', () => {
 
   it('bundles per user: one at a time, and bytes kept under the quota (429 with the reason); deleting one frees the quota', async () => {
     let total = 0;
-    const small = await buildApp({ health, experiments: f.store, users: f.users, audit: f.audit, http: { ...HTTP, bundles: { max_running_per_user: 1, max_bytes_per_user: 1 } }, now: () => clock, bundleThrottleMs: 40 });
+    const small = await buildApp({
+      health,
+      experiments: f.store,
+      users: f.users,
+      audit: f.audit,
+      http: { ...HTTP, bundles: { max_running_per_user: 1, max_bytes_per_user: 1 } },
+      now: () => clock,
+      bundleThrottleMs: 40,
+    });
     const h = { authorization: `Bearer ${f.tokens.researcher}` };
     try {
       const over = await small.inject({ method: 'POST', url: '/api/experiments/quota-exp/bundles', headers: h });
@@ -510,7 +802,15 @@ describe('limits', () => {
     } finally {
       await small.close();
     }
-    const roomy = await buildApp({ health, experiments: f.store, users: f.users, audit: f.audit, http: { ...HTTP, bundles: { max_running_per_user: 1, max_bytes_per_user: total + 10 } }, now: () => clock, bundleThrottleMs: 40 });
+    const roomy = await buildApp({
+      health,
+      experiments: f.store,
+      users: f.users,
+      audit: f.audit,
+      http: { ...HTTP, bundles: { max_running_per_user: 1, max_bytes_per_user: total + 10 } },
+      now: () => clock,
+      bundleThrottleMs: 40,
+    });
     try {
       const first = await roomy.inject({ method: 'POST', url: '/api/experiments/quota-exp/bundles', headers: h });
       expect(first.statusCode, first.body).toBe(202);
@@ -519,12 +819,19 @@ describe('limits', () => {
       expect(busy.headers['retry-after']).toBeDefined();
       expect(busy.json().error).toMatch(/1 of your bundles are being prepared, the most allowed at once/);
       const job = first.json().job as string;
-      await expect.poll(async () => (await roomy.inject({ url: `/api/bundles/${job}`, headers: h })).json().state, { timeout: 30_000, interval: 100 }).toBe('done');
+      await expect
+        .poll(async () => (await roomy.inject({ url: `/api/bundles/${job}`, headers: h })).json().state, {
+          timeout: 30_000,
+          interval: 100,
+        })
+        .toBe('done');
       const full = await roomy.inject({ method: 'POST', url: '/api/experiments/quota-exp/bundles', headers: h });
       expect(full.statusCode).toBe(429);
       expect(full.json().error).toMatch(/over the limit/);
       expect((await roomy.inject({ method: 'DELETE', url: `/api/bundles/${job}`, headers: h })).statusCode).toBe(200);
-      expect((await roomy.inject({ method: 'POST', url: '/api/experiments/quota-exp/bundles', headers: h })).statusCode).toBe(202);
+      expect(
+        (await roomy.inject({ method: 'POST', url: '/api/experiments/quota-exp/bundles', headers: h })).statusCode,
+      ).toBe(202);
       expect(f.audit.read({ action: 'bundle_refused' }).length).toBeGreaterThanOrEqual(3);
     } finally {
       await roomy.close();

@@ -34,14 +34,25 @@ afterAll(async () => {
   cleanScratch();
 });
 
-const env = { ...process.env, OCTOPUS_MQTT_URL: '', OCTOPUS_INFLUX_URL: '', OCTOPUS_HTTP_PORT: '', OCTOPUS_DATA_DIR: '', OCTOPUS_WRITE_RETRY_MS: '500' };
+const env = {
+  ...process.env,
+  OCTOPUS_MQTT_URL: '',
+  OCTOPUS_INFLUX_URL: '',
+  OCTOPUS_HTTP_PORT: '',
+  OCTOPUS_DATA_DIR: '',
+  OCTOPUS_WRITE_RETRY_MS: '500',
+};
 
 async function health(port: number): Promise<{ code: number; body: HealthReport }> {
   const r = await fetch(`http://127.0.0.1:${port}/api/health`);
   return { code: r.status, body: HealthReport.parse(await r.json()) };
 }
 
-function observe(url: string, filter: string, creds: { username: string; password: string }): { conn: MqttConnection; data: DataMessage[] } {
+function observe(
+  url: string,
+  filter: string,
+  creds: { username: string; password: string },
+): { conn: MqttConnection; data: DataMessage[] } {
   const conn = connectMqtt({ url, clientId: `write-faults-${Math.random().toString(16).slice(2)}`, ...creds });
   clients.push(conn);
   const data: DataMessage[] = [];
@@ -75,31 +86,53 @@ describe('audit log on a read-only folder', () => {
     // The operator who sends setpoints over MQTT (the broker requires sign-in).
     olga = await person(dataDir, 'olga', 'operator');
     const config = join(dir, 'lab.yaml');
-    writeFileSync(config, `
+    writeFileSync(
+      config,
+      `
 gateway: { id: auditfault }
 data_dir: ${JSON.stringify(dataDir)}
 simulator: { enabled: true, seed: 3 }
 mqtt: { port: ${mqttPort} }
 http: { port: ${httpPort}, host: 127.0.0.1 }
 experiments: { reorder_window_ms: 500, flush_interval_ms: 200 }
-${simulatedChambers({ opcua, modbus }, { count: 2, intervalMs: 300 })}`);
+${simulatedChambers({ opcua, modbus }, { count: 2, intervalMs: 300 })}`,
+    );
     octopus = await startOctopus(config, { env });
     running.push(octopus);
     const store = createExperimentStore(loadConfig(config, env));
-    await store.create({ id: 'audit-fault', title: 'Audit fault', principal_investigator: { name: 'Ada' }, chambers: ['c1', 'c2'], sampling_period_s: 1 }, 'test');
+    await store.create(
+      {
+        id: 'audit-fault',
+        title: 'Audit fault',
+        principal_investigator: { name: 'Ada' },
+        chambers: ['c1', 'c2'],
+        sampling_period_s: 1,
+      },
+      'test',
+    );
     store.startRun('audit-fault', 'test');
     mqtt = observe(`mqtt://127.0.0.1:${mqttPort}`, 'octopus/+/data', olga);
     await eventually(() => mqtt.conn.connected, 'observer connected');
   }, 90_000);
 
-  const download = () => fetch(`http://127.0.0.1:${httpPort}/api/experiments/audit-fault/runs/r001/data.nc`, { headers: { authorization: `Bearer ${token}` } });
-  const latest = (tag: string) => [...mqtt.data].reverse().flatMap((m) => (m.chamber === 'c2' ? m.samples : [])).find((s) => s.tag === tag)?.value;
+  const download = () =>
+    fetch(`http://127.0.0.1:${httpPort}/api/experiments/audit-fault/runs/r001/data.nc`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+  const latest = (tag: string) =>
+    [...mqtt.data]
+      .reverse()
+      .flatMap((m) => (m.chamber === 'c2' ? m.samples : []))
+      .find((s) => s.tag === tag)?.value;
 
   it('works normally first: download and setpoint are audited', async () => {
     await eventually(async () => (await download()).status === 200, 'run file downloadable', 30_000);
     await mqtt.conn.publish('octopus/c2/set/co2_setpoint/olga', JSON.stringify({ value: 555, id: 'ok-1' }), { qos: 1 });
     await eventually(() => latest('co2_setpoint') === 555, 'setpoint 555 read back from the PLC');
-    const actions = readFileSync(auditPath(), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; what: string });
+    const actions = readFileSync(auditPath(), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; what: string });
     expect(actions.some((a) => a.action === 'download' && a.what === 'audit-fault/r001/data.nc')).toBe(true);
     expect(actions.some((a) => a.action === 'setpoint' && a.what === 'c2/co2_setpoint')).toBe(true);
   }, 60_000);
@@ -114,29 +147,55 @@ ${simulatedChambers({ opcua, modbus }, { count: 2, intervalMs: 300 })}`);
     const h = await health(httpPort);
     expect(h.code).toBe(503);
     expect(h.body.status).toBe('degraded');
-    expect(h.body.write_faults).toEqual([expect.objectContaining({ target: 'audit', path: auditPath(), errno: 'EROFS' })]);
+    expect(h.body.write_faults).toEqual([
+      expect.objectContaining({ target: 'audit', path: auditPath(), errno: 'EROFS' }),
+    ]);
     expect(h.body.problems.some((p) => p.includes(auditPath()) && p.includes('EROFS'))).toBe(true);
     expect(octopus.proc.exitCode).toBeNull();
   });
 
   it('refuses an MQTT setpoint it cannot audit: the PLC keeps its value', async () => {
     await mqtt.conn.publish('octopus/c2/set/co2_setpoint/olga', JSON.stringify({ value: 777, id: 'ro-1' }), { qos: 1 });
-    await eventually(() => /setpoint c2\/co2_setpoint by mqtt:olga \(request ro-1\) refused: .*EROFS/.test(octopus.output()), 'refusal logged');
+    await eventually(
+      () => /setpoint c2\/co2_setpoint by mqtt:olga \(request ro-1\) refused: .*EROFS/.test(octopus.output()),
+      'refusal logged',
+    );
     // Several more poll cycles of c2 after the refusal: still the old value.
     const seen = mqtt.data.length;
-    await eventually(() => mqtt.data.slice(seen).filter((m) => m.chamber === 'c2' && m.samples.some((s) => s.tag === 'co2_setpoint')).length >= 3, 'three more c2 messages', 30_000);
-    expect(mqtt.data.slice(seen).flatMap((m) => (m.chamber === 'c2' ? m.samples : [])).filter((s) => s.tag === 'co2_setpoint').map((s) => s.value)).not.toContain(777);
+    await eventually(
+      () =>
+        mqtt.data.slice(seen).filter((m) => m.chamber === 'c2' && m.samples.some((s) => s.tag === 'co2_setpoint'))
+          .length >= 3,
+      'three more c2 messages',
+      30_000,
+    );
+    expect(
+      mqtt.data
+        .slice(seen)
+        .flatMap((m) => (m.chamber === 'c2' ? m.samples : []))
+        .filter((s) => s.tag === 'co2_setpoint')
+        .map((s) => s.value),
+    ).not.toContain(777);
     expect(latest('co2_setpoint')).toBe(555);
     expect(octopus.proc.exitCode).toBeNull();
   }, 60_000);
 
   it('recovers by itself once the folder is writable: health ok again, setpoint and download audited', async () => {
     state.writable();
-    await eventually(async () => ((await health(httpPort)).body.write_faults ?? []).length === 0, 'audit fault cleared by itself', 30_000);
+    await eventually(
+      async () => ((await health(httpPort)).body.write_faults ?? []).length === 0,
+      'audit fault cleared by itself',
+      30_000,
+    );
     await mqtt.conn.publish('octopus/c2/set/co2_setpoint/olga', JSON.stringify({ value: 600, id: 'rw-1' }), { qos: 1 });
     await eventually(() => latest('co2_setpoint') === 600, 'setpoint 600 read back from the PLC');
     expect((await download()).status).toBe(200);
-    await eventually(() => readFileSync(auditPath(), 'utf8').includes('"who":"mqtt:olga"') && readFileSync(auditPath(), 'utf8').includes('"id":"rw-1"'), 'setpoint audited');
+    await eventually(
+      () =>
+        readFileSync(auditPath(), 'utf8').includes('"who":"mqtt:olga"') &&
+        readFileSync(auditPath(), 'utf8').includes('"id":"rw-1"'),
+      'setpoint audited',
+    );
     expect(octopus.output()).toMatch(/audit: .*audit\.jsonl is writable again/);
     expect(octopus.proc.exitCode).toBeNull();
   }, 60_000);
@@ -162,7 +221,9 @@ describe('spool folder read-only from the start', () => {
     // A viewer watches the data (the broker requires sign-in).
     const vic = await person(dataDir, 'vic', 'viewer');
     const config = join(dir, 'lab.yaml');
-    writeFileSync(config, `
+    writeFileSync(
+      config,
+      `
 gateway: { id: spoolfault }
 data_dir: ${JSON.stringify(dataDir)}
 simulator: { enabled: true, seed: 4 }
@@ -170,7 +231,8 @@ mqtt: { port: ${mqttPort} }
 http: { port: ${httpPort}, host: 127.0.0.1 }
 collector: { enabled: false }
 experiments: { enabled: false }
-${simulatedChambers({ opcua, modbus }, { count: 2, intervalMs: 300 })}`);
+${simulatedChambers({ opcua, modbus }, { count: 2, intervalMs: 300 })}`,
+    );
     octopus = await startOctopus(config, { env });
     running.push(octopus);
     mqtt = observe(`mqtt://127.0.0.1:${mqttPort}`, 'octopus/+/data', vic);
@@ -178,7 +240,11 @@ ${simulatedChambers({ opcua, modbus }, { count: 2, intervalMs: 300 })}`);
   }, 90_000);
 
   it('starts, publishes from memory and reports the spool folder with EROFS', async () => {
-    await eventually(() => mqtt.data.filter((m) => m.chamber === 'c2').length >= 3, 'data published without a spool', 30_000);
+    await eventually(
+      () => mqtt.data.filter((m) => m.chamber === 'c2').length >= 3,
+      'data published without a spool',
+      30_000,
+    );
     const h = await health(httpPort);
     expect(h.body.status).toBe('degraded');
     expect(h.body.write_faults).toEqual([expect.objectContaining({ target: 'spool', errno: 'EROFS' })]);
@@ -199,7 +265,10 @@ ${simulatedChambers({ opcua, modbus }, { count: 2, intervalMs: 300 })}`);
   it('writes its spool again once the folder is writable, and health is ok', async () => {
     spool.writable();
     await eventually(async () => (await health(httpPort)).body.status === 'ok', 'health ok again', 30_000);
-    await eventually(() => readdirSync(spoolDir).some((f) => /^seg-\d{16}\.log$/.test(f)), 'a segment file in the spool folder');
+    await eventually(
+      () => readdirSync(spoolDir).some((f) => /^seg-\d{16}\.log$/.test(f)),
+      'a segment file in the spool folder',
+    );
     const before = mqtt.data.length;
     await eventually(() => mqtt.data.length > before + 3, 'still publishing');
     const seqs = [...new Set(mqtt.data.map((m) => m.seq))].sort((a, b) => a - b);

@@ -8,7 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserStore } from '../../src/auth/users.ts';
-import { canPublish, canRead, canSubscribe, collectorPrincipal, filtersOverlap, gatewayPrincipal, personPrincipal, topicMatches, webPrincipal } from '../../src/bus/acl.ts';
+import {
+  canPublish,
+  canRead,
+  canSubscribe,
+  collectorPrincipal,
+  filtersOverlap,
+  gatewayPrincipal,
+  personPrincipal,
+  topicMatches,
+  webPrincipal,
+} from '../../src/bus/acl.ts';
 import { startEmbeddedBroker, type BrokerDenial, type EmbeddedBroker } from '../../src/bus/broker.ts';
 import { PacketGuard } from '../../src/bus/packet-guard.ts';
 import { MAX_FAILURES, PrincipalDirectory } from '../../src/bus/principals.ts';
@@ -30,7 +40,13 @@ async function start(limits: Partial<BrokerConfig> = {}) {
   const gwB = directory.addService(gatewayPrincipal('octopus', 'b', ['c9']));
   const web = directory.addService(webPrincipal('octopus', 'b', ['c1', 'c2', 'c9']));
   const denials: BrokerDenial[] = [];
-  broker = await startEmbeddedBroker({ port: await freePort(), prefix: 'octopus', limits: BrokerConfig.parse(limits), directory, onDenied: (d) => denials.push(d) });
+  broker = await startEmbeddedBroker({
+    port: await freePort(),
+    prefix: 'octopus',
+    limits: BrokerConfig.parse(limits),
+    directory,
+    onDenied: (d) => denials.push(d),
+  });
   const connect = async (creds: { username: string; password: string }, subscribe?: string[]) => {
     const p = await probe(broker!.url, creds, { subscribe });
     probes.push(p);
@@ -40,18 +56,23 @@ async function start(limits: Partial<BrokerConfig> = {}) {
 }
 
 describe('embedded broker with two gateways', () => {
-  it('gateway A cannot publish data or status as gateway B; B\'s own data goes through', async () => {
+  it("gateway A cannot publish data or status as gateway B; B's own data goes through", async () => {
     const { gwA, gwB, web, denials, connect } = await start();
     const watcher = await connect(web, ['octopus/+/data', 'octopus/+/status']);
     const a = await connect(gwA);
     expect(await publishOrDrop(a, 'octopus/c9/data', '{"fake":true}')).toBe(false);
     const a2 = await connect(gwA);
-    expect(await publishOrDrop(a2, 'octopus/gateway/b/status', '{"state":"offline","ts":1}', { retain: true })).toBe(false);
+    expect(await publishOrDrop(a2, 'octopus/gateway/b/status', '{"state":"offline","ts":1}', { retain: true })).toBe(
+      false,
+    );
     const b = await connect(gwB);
     expect(await publishOrDrop(b, 'octopus/c9/data', '{"real":true}')).toBe(true);
-    await eventually(() => watcher.got.find((m) => m.topic === 'octopus/c9/data'), 'B\'s data');
+    await eventually(() => watcher.got.find((m) => m.topic === 'octopus/c9/data'), "B's data");
     expect(watcher.got.map((m) => m.payload)).toEqual(['{"real":true}']);
-    expect(denials.map((d) => [d.who, d.topic])).toEqual([['gateway.a', 'octopus/c9/data'], ['gateway.a', 'octopus/gateway/b/status']]);
+    expect(denials.map((d) => [d.who, d.topic])).toEqual([
+      ['gateway.a', 'octopus/c9/data'],
+      ['gateway.a', 'octopus/gateway/b/status'],
+    ]);
   });
 
   it('a client id in use by one principal cannot be taken over by another', async () => {
@@ -71,7 +92,9 @@ describe('embedded broker limits', () => {
     const a = await connect(gwA);
     expect(await publishOrDrop(a, 'octopus/c1/status', '{"state":"online","ts":1}', { retain: true })).toBe(true);
     expect(await publishOrDrop(a, 'octopus/c2/status', '{"state":"online","ts":1}', { retain: true })).toBe(true);
-    expect(await publishOrDrop(a, 'octopus/gateway/a/status', '{"state":"online","ts":1}', { retain: true })).toBe(false);
+    expect(await publishOrDrop(a, 'octopus/gateway/a/status', '{"state":"online","ts":1}', { retain: true })).toBe(
+      false,
+    );
     expect(broker!.retainedCount()).toBe(2);
     const again = await connect(gwA);
     expect(await publishOrDrop(again, 'octopus/c1/status', 'x'.repeat(101), { retain: true })).toBe(false);
@@ -108,7 +131,10 @@ describe('anonymous access', () => {
     expect(off.denials.at(-1)).toMatchObject({ action: 'connect', who: 'anonymous' });
     await broker!.close();
     const on = await start({ allow_anonymous: true });
-    const anon = await on.connect({ username: undefined as unknown as string, password: undefined as unknown as string }, ['octopus/+/data']);
+    const anon = await on.connect(
+      { username: undefined as unknown as string, password: undefined as unknown as string },
+      ['octopus/+/data'],
+    );
     expect(anon.client.connected).toBe(true);
     const gw = await on.connect(on.gwA);
     expect(await publishOrDrop(gw, 'octopus/c1/data', '{"n":1}')).toBe(true);
@@ -118,15 +144,19 @@ describe('anonymous access', () => {
 });
 
 describe('password guessing', () => {
-  it('locks a person\'s user name for a minute after 10 failures, even against the right password; services are never locked', async () => {
+  it("locks a person's user name for a minute after 10 failures, even against the right password; services are never locked", async () => {
     const users = new UserStore(join(mkdtempSync(join(tmpdir(), 'octopus-users-')), 'users.json'));
     await users.addUser('olga', 'operator', 'olga-password');
     const directory = new PrincipalDirectory('octopus', users);
-    for (let i = 0; i < MAX_FAILURES; i++) expect(await directory.authenticate('olga', Buffer.from(`guess-${i}`))).toBe(4);
+    for (let i = 0; i < MAX_FAILURES; i++)
+      expect(await directory.authenticate('olga', Buffer.from(`guess-${i}`))).toBe(4);
     expect(await directory.authenticate('olga', Buffer.from('olga-password'))).toBe(4);
     const gw = directory.addService(gatewayPrincipal('octopus', 'a', ['c1']));
-    for (let i = 0; i < MAX_FAILURES + 2; i++) expect(await directory.authenticate(gw.username, Buffer.from(`guess-${i}`))).toBe(4);
-    expect(await directory.authenticate(gw.username, Buffer.from(gw.password))).toMatchObject({ principal: { name: 'gateway.a' } });
+    for (let i = 0; i < MAX_FAILURES + 2; i++)
+      expect(await directory.authenticate(gw.username, Buffer.from(`guess-${i}`))).toBe(4);
+    expect(await directory.authenticate(gw.username, Buffer.from(gw.password))).toMatchObject({
+      principal: { name: 'gateway.a' },
+    });
   });
 });
 

@@ -37,56 +37,128 @@ let store: ExperimentStore;
 /** A test CA and a server certificate for 127.0.0.1, made with openssl. */
 function makeCertificates(out: string): void {
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: out, stdio: 'pipe' });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=Octopus test CA');
+  run(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Octopus test CA',
+  );
   run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
   writeFileSync(join(out, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.ext');
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'san.ext',
+  );
 }
 
 const envFile = (name: string) => {
   const text = readFileSync(join(gen, 'secrets', `${name}.env`), 'utf8');
-  return { username: /^OCTOPUS_MQTT_USERNAME=(.+)$/m.exec(text)![1]!, password: /^OCTOPUS_MQTT_PASSWORD=(.+)$/m.exec(text)![1]! };
+  return {
+    username: /^OCTOPUS_MQTT_USERNAME=(.+)$/m.exec(text)![1]!,
+    password: /^OCTOPUS_MQTT_PASSWORD=(.+)$/m.exec(text)![1]!,
+  };
 };
 
 beforeAll(async () => {
-  const ports = { opcua: await freePort(), modbus: await freePort(), mqtt: await freePort(), mqtts: await freePort(), http: await freePort() };
+  const ports = {
+    opcua: await freePort(),
+    modbus: await freePort(),
+    mqtt: await freePort(),
+    mqtts: await freePort(),
+    http: await freePort(),
+  };
   url = `mqtt://127.0.0.1:${ports.mqtt}`;
   tlsUrl = `mqtts://127.0.0.1:${ports.mqtts}`;
   const gwa = join(dir, 'gwa.yaml');
-  writeFileSync(gwa, `
+  writeFileSync(
+    gwa,
+    `
 gateway: { id: gwa }
 data_dir: ${JSON.stringify(dataDir)}
 simulator: { enabled: true, seed: 4 }
 mqtt: { url: "${url}", username_env: OCTOPUS_MQTT_USERNAME, password_env: OCTOPUS_MQTT_PASSWORD }
 collector: { enabled: true, username_env: OCTOPUS_COLLECTOR_MQTT_USERNAME, password_env: OCTOPUS_COLLECTOR_MQTT_PASSWORD }
 http: { port: ${ports.http}, host: 127.0.0.1 }
-${simulatedChambers(ports, { count: 2 })}`);
+${simulatedChambers(ports, { count: 2 })}`,
+  );
   const gwb = join(dir, 'gwb.yaml');
-  writeFileSync(gwb, `
+  writeFileSync(
+    gwb,
+    `
 gateway: { id: gwb }
 data_dir: ${JSON.stringify(dataDir)}
 chambers:
   - { id: c9, driver: modbus, profile: phytolab-gc2, endpoint: "tcp://127.0.0.1:1" }
-`);
+`,
+  );
   await person(dataDir, 'olga', 'operator');
   await person(dataDir, 'vic', 'viewer');
   mkdirSync(gen, { recursive: true });
   makeCertificates(gen);
-  const r = runCli(['mqtt-config', '--config', gwa, '--config', gwb, '--out', gen, '--listener', String(ports.mqtt), '--listener-host', '127.0.0.1',
-    '--tls-port', String(ports.mqtts), '--tls-ca', join(gen, 'ca.crt'), '--tls-cert', join(gen, 'server.crt'), '--tls-key', join(gen, 'server.key')]);
+  const r = runCli([
+    'mqtt-config',
+    '--config',
+    gwa,
+    '--config',
+    gwb,
+    '--out',
+    gen,
+    '--listener',
+    String(ports.mqtt),
+    '--listener-host',
+    '127.0.0.1',
+    '--tls-port',
+    String(ports.mqtts),
+    '--tls-ca',
+    join(gen, 'ca.crt'),
+    '--tls-cert',
+    join(gen, 'server.crt'),
+    '--tls-key',
+    join(gen, 'server.key'),
+  ]);
   configOutput = r.stdout;
   if (r.code !== 0) throw new Error(`octopus mqtt-config failed (${r.code}): ${r.stderr}`);
   for (const n of ['gateway.gwa', 'gateway.gwb', 'collector.ingest', 'olga', 'vic']) creds[n] = envFile(n);
   chmodSync(dir, 0o755); // mosquitto (user "mosquitto") must reach generated/
   mosquitto = await Mosquitto.startGenerated(gen, ports.mqtt);
   identities = {
-    OCTOPUS_MQTT_USERNAME: creds['gateway.gwa']!.username, OCTOPUS_MQTT_PASSWORD: creds['gateway.gwa']!.password,
-    OCTOPUS_COLLECTOR_MQTT_USERNAME: creds['collector.ingest']!.username, OCTOPUS_COLLECTOR_MQTT_PASSWORD: creds['collector.ingest']!.password,
+    OCTOPUS_MQTT_USERNAME: creds['gateway.gwa']!.username,
+    OCTOPUS_MQTT_PASSWORD: creds['gateway.gwa']!.password,
+    OCTOPUS_COLLECTOR_MQTT_USERNAME: creds['collector.ingest']!.username,
+    OCTOPUS_COLLECTOR_MQTT_PASSWORD: creds['collector.ingest']!.password,
   };
   octopus = await startOctopus(gwa, { env: identities });
-  store = createExperimentStore(loadConfig(gwa, { ...process.env, ...identities, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '' }));
+  store = createExperimentStore(
+    loadConfig(gwa, { ...process.env, ...identities, OCTOPUS_MQTT_URL: '', OCTOPUS_DATA_DIR: '' }),
+  );
   watch = await probe(url, creds.olga, { subscribe: ['octopus/+/data', 'octopus/results/olga'] });
-  await eventually(() => latest(watch, 'c2', 'co2_setpoint') !== undefined, 'c2 co2_setpoint published through Mosquitto', 40_000);
+  await eventually(
+    () => latest(watch, 'c2', 'co2_setpoint') !== undefined,
+    'c2 co2_setpoint published through Mosquitto',
+    40_000,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -107,7 +179,12 @@ describe('octopus mqtt-config', () => {
     expect(statSync(join(gen, 'passwd')).mode & 0o777).toBe(0o600);
     expect(statSync(join(gen, 'secrets', 'olga.env')).mode & 0o777).toBe(0o600);
     const passwd = readFileSync(join(gen, 'passwd'), 'utf8');
-    expect(passwd.split('\n').filter(Boolean).map((l) => l.split(':')[0])).toEqual(['gateway.gwa', 'gateway.gwb', 'collector.ingest', 'olga', 'vic']);
+    expect(
+      passwd
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(':')[0]),
+    ).toEqual(['gateway.gwa', 'gateway.gwb', 'collector.ingest', 'olga', 'vic']);
     expect(passwd).toMatch(/^olga:\$7\$\d+\$[A-Za-z0-9+/=]{16}\$[A-Za-z0-9+/=]{88}$/m);
     const acl = readFileSync(join(gen, 'acl'), 'utf8');
     expect(acl).toContain('user olga\ntopic read octopus/+/data');
@@ -140,10 +217,11 @@ describe('Mosquitto with the generated files', () => {
     }
   });
 
-  it('a viewer\'s setpoint (under any name) never reaches the gateway; the PLC keeps its value', async () => {
+  it("a viewer's setpoint (under any name) never reaches the gateway; the PLC keeps its value", async () => {
     const before = await plcValue();
     const v = await probe(url, creds.vic);
-    for (const who of ['vic', 'olga']) await publishOrDrop(v, `octopus/c2/set/co2_setpoint/${who}`, JSON.stringify({ value: 1999 }));
+    for (const who of ['vic', 'olga'])
+      await publishOrDrop(v, `octopus/c2/set/co2_setpoint/${who}`, JSON.stringify({ value: 1999 }));
     await publishOrDrop(v, 'octopus/experiments/x/command/vic', '{"action":"start"}');
     await v.end();
     expect(await plcValue()).toBe(before);
@@ -157,35 +235,68 @@ describe('Mosquitto with the generated files', () => {
     await publishOrDrop(a, 'octopus/gateway/gwb/status', '{"state":"offline","ts":1}');
     const b = await probe(url, creds['gateway.gwb']);
     await publishOrDrop(b, 'octopus/c9/data', '{"from":"gwb"}');
-    await eventually(() => viewer.got.find((m) => m.topic === 'octopus/c9/data'), 'gwb\'s own message');
-    expect(viewer.got.filter((m) => m.topic === 'octopus/c9/data' || m.topic === 'octopus/gateway/gwb/status').map((m) => m.payload)).toEqual(['{"from":"gwb"}']);
+    await eventually(() => viewer.got.find((m) => m.topic === 'octopus/c9/data'), "gwb's own message");
+    expect(
+      viewer.got
+        .filter((m) => m.topic === 'octopus/c9/data' || m.topic === 'octopus/gateway/gwb/status')
+        .map((m) => m.payload),
+    ).toEqual(['{"from":"gwb"}']);
     for (const p of [viewer, a, b]) await p.end();
   });
 
-  it('an operator\'s setpoint is written, audited with the authenticated user and answered to her only', async () => {
+  it("an operator's setpoint is written, audited with the authenticated user and answered to her only", async () => {
     const spy = await probe(url, creds.vic, { subscribe: ['octopus/#'] });
     const o = await probe(url, creds.olga);
     await publishOrDrop(o, 'octopus/c2/set/co2_setpoint/olga', JSON.stringify({ value: 615, id: 'mq-1' }));
-    expect(await eventually(() => resultsOf(watch, 'octopus/results/olga').find((x) => x.id === 'mq-1'), 'result mq-1')).toMatchObject({ status: 'accepted', by: 'olga', value: 615 });
+    expect(
+      await eventually(() => resultsOf(watch, 'octopus/results/olga').find((x) => x.id === 'mq-1'), 'result mq-1'),
+    ).toMatchObject({ status: 'accepted', by: 'olga', value: 615 });
     expect(await plcValue()).toBe(615);
-    expect(auditOf(dataDir)).toContainEqual(expect.objectContaining({ who: 'mqtt:olga', action: 'setpoint', what: 'c2/co2_setpoint', detail: { value: 615, result: 'written', id: 'mq-1' } }));
+    expect(auditOf(dataDir)).toContainEqual(
+      expect.objectContaining({
+        who: 'mqtt:olga',
+        action: 'setpoint',
+        what: 'c2/co2_setpoint',
+        detail: { value: 615, result: 'written', id: 'mq-1' },
+      }),
+    );
     expect(spy.got.filter((m) => m.topic.includes('/set/') || m.topic.includes('/results/'))).toEqual([]);
     for (const p of [spy, o]) await p.end();
   });
 
-  it('experiment commands: the operator\'s starts a run as mqtt:<her>, answered; the viewer\'s never arrives', async () => {
-    await store.create({ id: 'acl-test', title: 'ACL test', principal_investigator: { name: 'Ada Lovelace' }, chambers: ['c1'], sampling_period_s: 1 }, 'test');
+  it("experiment commands: the operator's starts a run as mqtt:<her>, answered; the viewer's never arrives", async () => {
+    await store.create(
+      {
+        id: 'acl-test',
+        title: 'ACL test',
+        principal_investigator: { name: 'Ada Lovelace' },
+        chambers: ['c1'],
+        sampling_period_s: 1,
+      },
+      'test',
+    );
     const v = await probe(url, creds.vic);
     await publishOrDrop(v, 'octopus/experiments/acl-test/command/vic', '{"action":"start","id":"v-1"}');
     await publishOrDrop(v, 'octopus/experiments/acl-test/command/olga', '{"action":"start","id":"v-2"}');
     await v.end();
     const o = await probe(url, creds.olga);
     await publishOrDrop(o, 'octopus/experiments/acl-test/command/olga', '{"action":"start","id":"o-1"}');
-    expect(await eventually(() => resultsOf(watch, 'octopus/results/olga').find((x) => x.id === 'o-1'), 'result o-1')).toMatchObject({ request: 'command', status: 'accepted', run: 'r001', by: 'olga' });
+    expect(
+      await eventually(() => resultsOf(watch, 'octopus/results/olga').find((x) => x.id === 'o-1'), 'result o-1'),
+    ).toMatchObject({ request: 'command', status: 'accepted', run: 'r001', by: 'olga' });
     await publishOrDrop(o, 'octopus/experiments/acl-test/command/olga', '{"action":"stop","id":"o-2"}');
     await eventually(() => resultsOf(watch, 'octopus/results/olga').find((x) => x.id === 'o-2'), 'result o-2');
-    expect(store.get('acl-test').runs).toEqual([expect.objectContaining({ id: 'r001', started_by: 'mqtt:olga', stopped_by: 'mqtt:olga' })]);
-    expect(auditOf(dataDir).filter((e) => e.what === 'acl-test').map((e) => [e.who, e.action])).toEqual([['mqtt:olga', 'run_start'], ['mqtt:olga', 'run_stop']]);
+    expect(store.get('acl-test').runs).toEqual([
+      expect.objectContaining({ id: 'r001', started_by: 'mqtt:olga', stopped_by: 'mqtt:olga' }),
+    ]);
+    expect(
+      auditOf(dataDir)
+        .filter((e) => e.what === 'acl-test')
+        .map((e) => [e.who, e.action]),
+    ).toEqual([
+      ['mqtt:olga', 'run_start'],
+      ['mqtt:olga', 'run_stop'],
+    ]);
     expect(resultsOf(watch, 'octopus/results/olga').some((x) => x.id === 'v-2')).toBe(false);
     await o.end();
   });
@@ -193,19 +304,39 @@ describe('Mosquitto with the generated files', () => {
   it('a malformed request is refused with the reason, audited and answered', async () => {
     const o = await probe(url, creds.olga);
     await publishOrDrop(o, 'octopus/c2/set/co2_setpoint/olga', '{"value": 500, "id": "mq-bad", "by": "mallory"}');
-    const r = await eventually(() => resultsOf(watch, 'octopus/results/olga').find((x) => x.id === 'mq-bad'), 'refusal mq-bad');
+    const r = await eventually(
+      () => resultsOf(watch, 'octopus/results/olga').find((x) => x.id === 'mq-bad'),
+      'refusal mq-bad',
+    );
     expect(r).toMatchObject({ status: 'refused', by: 'olga' });
-    expect(auditOf(dataDir)).toContainEqual(expect.objectContaining({ who: 'mqtt:olga', action: 'setpoint', detail: expect.objectContaining({ id: 'mq-bad', result: expect.stringMatching(/^refused/) }) }));
+    expect(auditOf(dataDir)).toContainEqual(
+      expect.objectContaining({
+        who: 'mqtt:olga',
+        action: 'setpoint',
+        detail: expect.objectContaining({ id: 'mq-bad', result: expect.stringMatching(/^refused/) }),
+      }),
+    );
     expect(await plcValue()).toBe(615);
     await o.end();
   });
 
   it('a flood of retained requests leaves nothing to replay: each is handled once, audited, and deleted by the gateway', async () => {
     const o = await probe(url, creds.olga);
-    for (let i = 0; i < 30; i++) await publishOrDrop(o, `octopus/c2/set/flood_${i}/olga`, JSON.stringify({ value: i }), { retain: true });
-    await publishOrDrop(o, 'octopus/c2/set/co2_setpoint/olga', JSON.stringify({ value: 620, id: 'retained-1' }), { retain: true });
-    await eventually(() => auditOf(dataDir).filter((e) => e.who === 'mqtt:olga' && /flood_/.test(e.what)).length >= 30, '30 flood requests audited');
-    expect(await eventually(() => resultsOf(watch, 'octopus/results/olga').find((x) => x.id === 'retained-1'), 'result retained-1')).toMatchObject({ status: 'accepted' });
+    for (let i = 0; i < 30; i++)
+      await publishOrDrop(o, `octopus/c2/set/flood_${i}/olga`, JSON.stringify({ value: i }), { retain: true });
+    await publishOrDrop(o, 'octopus/c2/set/co2_setpoint/olga', JSON.stringify({ value: 620, id: 'retained-1' }), {
+      retain: true,
+    });
+    await eventually(
+      () => auditOf(dataDir).filter((e) => e.who === 'mqtt:olga' && /flood_/.test(e.what)).length >= 30,
+      '30 flood requests audited',
+    );
+    expect(
+      await eventually(
+        () => resultsOf(watch, 'octopus/results/olga').find((x) => x.id === 'retained-1'),
+        'result retained-1',
+      ),
+    ).toMatchObject({ status: 'accepted' });
     // A gateway connecting now gets no retained request: the marker it publishes itself
     // arrives after anything the broker still kept for that filter.
     const fresh = await probe(url, creds['gateway.gwa'], { subscribe: ['octopus/c2/set/+/+'] });

@@ -20,11 +20,16 @@ export class TestAlarmSource implements AlarmEventSource {
 }
 
 /** A deviation alarm event of chamber `chamber` (`n` makes ids unique). */
-export function alarmEvent(n: number, o: Partial<AlarmEvent['alarm']> & { event?: AlarmEvent['event']; ts?: number; by?: string } = {}): AlarmEvent {
+export function alarmEvent(
+  n: number,
+  o: Partial<AlarmEvent['alarm']> & { event?: AlarmEvent['event']; ts?: number; by?: string } = {},
+): AlarmEvent {
   const { event = 'raised', ts = 1_764_072_000_000 + n * 1000, by = 'octopus', ...alarm } = o;
   const state = event;
   return {
-    event, ts, by,
+    event,
+    ts,
+    by,
     alarm: {
       id: `ch01-deviation-air_temperature-${n}`,
       key: 'ch01/deviation/air_temperature',
@@ -40,7 +45,9 @@ export function alarmEvent(n: number, o: Partial<AlarmEvent['alarm']> & { event?
       setpoint: 22,
       band: 0.5,
       units: 'degree_Celsius',
-      ...(event === 'acknowledged' ? { acknowledged_at: ts, acknowledged_by: by, comment: 'door was open, closed it' } : {}),
+      ...(event === 'acknowledged'
+        ? { acknowledged_at: ts, acknowledged_by: by, comment: 'door was open, closed it' }
+        : {}),
       ...(event === 'cleared' ? { cleared_at: ts } : {}),
       ...alarm,
     },

@@ -8,10 +8,21 @@ import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
 import { DataMessage } from '../../src/bus/payload.ts';
 import { pythonView } from './netcdf.ts';
 
-export interface Recorded { chamber: string; tag: string; ts: number; value: number | boolean | null; q: string; order: number }
+export interface Recorded {
+  chamber: string;
+  tag: string;
+  ts: number;
+  value: number | boolean | null;
+  q: string;
+  order: number;
+}
 
 /** A client subscribed to `<prefix>/+/data` (persistent session) that keeps every sample it sees. */
-export async function recorder(url: string, clientId: string, prefix = 'octopus'): Promise<{ samples: Recorded[]; conn: MqttConnection }> {
+export async function recorder(
+  url: string,
+  clientId: string,
+  prefix = 'octopus',
+): Promise<{ samples: Recorded[]; conn: MqttConnection }> {
   const samples: Recorded[] = [];
   let order = 0;
   const conn = connectMqtt({ url, clientId, clean: false });
@@ -53,7 +64,11 @@ export interface Comparison {
  * start and stop instants; the first slot is the one the start rounds to, the last one
  * the slot the stop rounds to, both partial).
  */
-export function compareRun(file: string, samples: readonly Recorded[], o: { gridStartMs: number; periodMs: number; runStartMs: number; stopMs: number; chambers: string[]; tags?: string[] }): Comparison {
+export function compareRun(
+  file: string,
+  samples: readonly Recorded[],
+  o: { gridStartMs: number; periodMs: number; runStartMs: number; stopMs: number; chambers: string[]; tags?: string[] },
+): Comparison {
   const lastSlot = Math.round((o.stopMs - o.gridStartMs) / o.periodMs);
   const best = new Map<string, { code: number; order: number; s: Recorded }>();
   const tags = new Set<string>();
@@ -73,7 +88,14 @@ export function compareRun(file: string, samples: readonly Recorded[], o: { grid
   const view = pythonView(file).netcdf4;
   const stations = view.vars.station_name!.data as string[];
   const times = (view.vars.time!.data as number[]).map((t) => Math.round(t * 1000));
-  const out: Comparison = { cells: 0, missing: [], wrong: [], invented: [], times: times.length, duplicateTimes: times.length - new Set(times).size };
+  const out: Comparison = {
+    cells: 0,
+    missing: [],
+    wrong: [],
+    invented: [],
+    times: times.length,
+    duplicateTimes: times.length - new Set(times).size,
+  };
   for (const tag of tags) {
     const v = view.vars[tag];
     const q = view.vars[`${tag}_qc`];
@@ -95,7 +117,8 @@ export function compareRun(file: string, samples: readonly Recorded[], o: { grid
         out.cells++;
         const want = b.s.value === null ? null : Number(b.s.value);
         if (flag > 2) return void out.missing.push(`${where}: qc ${flag}, want ${want} (ts ${b.s.ts})`);
-        const same = want === null ? got === null : got !== null && Math.abs(got - want) <= Math.max(1e-6, Math.abs(want) * 1e-6);
+        const same =
+          want === null ? got === null : got !== null && Math.abs(got - want) <= Math.max(1e-6, Math.abs(want) * 1e-6);
         if (!same) out.wrong.push(`${where}: ${got}, want ${want} (ts ${b.s.ts})`);
       });
     });

@@ -11,7 +11,10 @@ export { CF_TABLE, loadCfTable, type CfTable } from '../../src/config/cf-table.t
 export function unitsConvertible(unit: string, canonical: string): { ok: boolean; detail: string } {
   const r = spawnSync('udunits2', ['-H', unit, '-W', canonical || '1'], { encoding: 'utf8' });
   const detail = `${r.stdout}${r.stderr}`.trim();
-  return { ok: r.status === 0 && !/not convertible|Don't recognize|syntax error|ERROR/i.test(r.stderr) && /=/.test(r.stdout), detail };
+  return {
+    ok: r.status === 0 && !/not convertible|Don't recognize|syntax error|ERROR/i.test(r.stderr) && /=/.test(r.stdout),
+    detail,
+  };
 }
 
 /** What udunits2 says about converting 1 `have` to `want`: the number, or why not. */

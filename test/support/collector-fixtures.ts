@@ -18,7 +18,12 @@ export const scratch = (prefix: string) => {
 export const cleanScratch = () => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
 
 /** A collector as `octopus collect` builds it, from a config document and a data folder. */
-export function collector(doc: Record<string, unknown>, brokerUrl: string, dataDir = scratch('octopus-collector-'), env: NodeJS.ProcessEnv = {}): { c: Collector; dataDir: string } {
+export function collector(
+  doc: Record<string, unknown>,
+  brokerUrl: string,
+  dataDir = scratch('octopus-collector-'),
+  env: NodeJS.ProcessEnv = {},
+): { c: Collector; dataDir: string } {
   const config = Config.parse(doc);
   const loaded: LoadedConfig = { file: 'test.yaml', config, dataDir, profiles: new Map(), chambers: [] };
   const c = new Collector(loaded, brokerUrl, createLogger('collector-test'), env);
@@ -46,7 +51,13 @@ export function syntheticGateway(url: string, gw = 'gw-test') {
       const ts = t0 + cycle * 1000;
       const out: Sample[] = [];
       for (const chamber of chambers) {
-        const samples: Sample[] = Array.from({ length: tags }, (_, i) => ({ chamber, tag: `t${i}`, ts, value: cycle + i / 100, q: 'good' as const }));
+        const samples: Sample[] = Array.from({ length: tags }, (_, i) => ({
+          chamber,
+          tag: `t${i}`,
+          ts,
+          value: cycle + i / 100,
+          q: 'good' as const,
+        }));
         pub.publishSamples(chamber, samples);
         out.push(...samples);
         sent += samples.length;

@@ -1,6 +1,10 @@
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 
-export interface InjectedReply { status: number; headers?: Record<string, string>; body?: string }
+export interface InjectedReply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
 
 /**
  * An HTTP proxy in front of a real server that injects faults: delayed responses, or
@@ -11,7 +15,10 @@ export class FaultProxy {
   delayMs = 0;
   readonly script: InjectedReply[] = [];
   readonly seen: Array<{ at: number; path: string; bytes: number; forwarded: boolean; status: number }> = [];
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -29,16 +36,31 @@ export class FaultProxy {
         const injected = p.script.shift();
         const answer = () => {
           if (injected) {
-            p.seen.push({ at: Date.now(), path: req.url ?? '', bytes: body.length, forwarded: false, status: injected.status });
+            p.seen.push({
+              at: Date.now(),
+              path: req.url ?? '',
+              bytes: body.length,
+              forwarded: false,
+              status: injected.status,
+            });
             res.writeHead(injected.status, { 'content-type': 'application/json', ...injected.headers });
             res.end(injected.body ?? '');
             return;
           }
-          const fwd = request({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: req.headers }, (up: IncomingMessage) => {
-            p.seen.push({ at: Date.now(), path: req.url ?? '', bytes: body.length, forwarded: true, status: up.statusCode ?? 0 });
-            res.writeHead(up.statusCode ?? 502, up.headers);
-            up.pipe(res);
-          });
+          const fwd = request(
+            { host: t.hostname, port: t.port, path: req.url, method: req.method, headers: req.headers },
+            (up: IncomingMessage) => {
+              p.seen.push({
+                at: Date.now(),
+                path: req.url ?? '',
+                bytes: body.length,
+                forwarded: true,
+                status: up.statusCode ?? 0,
+              });
+              res.writeHead(up.statusCode ?? 502, up.headers);
+              up.pipe(res);
+            },
+          );
           fwd.on('error', () => {
             res.writeHead(502);
             res.end();

@@ -35,7 +35,13 @@ const HOUR = 3600;
 const FILL = NC_DEFAULT_FILL.float;
 
 export const FID_VARS: ArchiveVar[] = [
-  { name: 'air_temperature', description: 'Air temperature', unit: 'degree_Celsius', standard_name: 'air_temperature', kind: 'float' },
+  {
+    name: 'air_temperature',
+    description: 'Air temperature',
+    unit: 'degree_Celsius',
+    standard_name: 'air_temperature',
+    kind: 'float',
+  },
   { name: 'air_temperature_setpoint', description: 'Air temperature setpoint', unit: 'degree_Celsius', kind: 'float' },
   { name: 'co2', description: 'CO2 mole fraction', unit: 'umol mol-1', kind: 'double' },
   { name: 'co2_setpoint', description: 'CO2 setpoint', unit: 'umol mol-1', kind: 'double' },
@@ -43,8 +49,10 @@ export const FID_VARS: ArchiveVar[] = [
 
 /** Profile tags of the fixture's chambers (the setpoint_of links) for a ToleranceSource. */
 export const FID_TAGS = [
-  { name: 'air_temperature' }, { name: 'air_temperature_setpoint', role: 'setpoint', setpoint_of: 'air_temperature' },
-  { name: 'co2' }, { name: 'co2_setpoint', role: 'setpoint', setpoint_of: 'co2' },
+  { name: 'air_temperature' },
+  { name: 'air_temperature_setpoint', role: 'setpoint', setpoint_of: 'air_temperature' },
+  { name: 'co2' },
+  { name: 'co2_setpoint', role: 'setpoint', setpoint_of: 'co2' },
 ];
 
 const TEMP_SP = [20, 24, 20];
@@ -52,15 +60,35 @@ const CO2_SP = [800, 800, 400];
 
 /** Writes `hours` hours of the scripted run (version 2 when large). */
 export function writeFidelityRun(path: string, hours = 1, o: { headerReserve?: number; id?: string } = {}): void {
-  const { schema } = buildRunSchema({ id: o.id ?? 'fidelity-test/r001', title: 'fidelity test', summary: 'scripted excursions', chambers: FID_CHAMBERS, startMs: FID_T0, periodMs: 1000, creator_name: 'tests' }, FID_VARS);
-  const w = NetcdfWriter.create(path, schema, { version: hours > 24 ? 2 : 'auto', fsync: false, overwrite: true, ...(o.headerReserve ? { headerReserve: o.headerReserve } : {}) });
+  const { schema } = buildRunSchema(
+    {
+      id: o.id ?? 'fidelity-test/r001',
+      title: 'fidelity test',
+      summary: 'scripted excursions',
+      chambers: FID_CHAMBERS,
+      startMs: FID_T0,
+      periodMs: 1000,
+      creator_name: 'tests',
+    },
+    FID_VARS,
+  );
+  const w = NetcdfWriter.create(path, schema, {
+    version: hours > 24 ? 2 : 'auto',
+    fsync: false,
+    overwrite: true,
+    ...(o.headerReserve ? { headerReserve: o.headerReserve } : {}),
+  });
   const nc = FID_CHAMBERS.length;
   const time = new Float64Array(HOUR);
   const cols = {
-    air_temperature: new Float32Array(HOUR * nc), air_temperature_qc: new Int8Array(HOUR * nc),
-    air_temperature_setpoint: new Float32Array(HOUR * nc), air_temperature_setpoint_qc: new Int8Array(HOUR * nc),
-    co2: new Float64Array(HOUR * nc), co2_qc: new Int8Array(HOUR * nc),
-    co2_setpoint: new Float64Array(HOUR * nc), co2_setpoint_qc: new Int8Array(HOUR * nc),
+    air_temperature: new Float32Array(HOUR * nc),
+    air_temperature_qc: new Int8Array(HOUR * nc),
+    air_temperature_setpoint: new Float32Array(HOUR * nc),
+    air_temperature_setpoint_qc: new Int8Array(HOUR * nc),
+    co2: new Float64Array(HOUR * nc),
+    co2_qc: new Int8Array(HOUR * nc),
+    co2_setpoint: new Float64Array(HOUR * nc),
+    co2_setpoint_qc: new Int8Array(HOUR * nc),
   };
   // one hour of pattern, repeated
   for (let k = 0; k < HOUR; k++) {
@@ -92,13 +120,36 @@ export function writeFidelityRun(path: string, hours = 1, o: { headerReserve?: n
   w.close();
 }
 
-export interface PyPlanEntry { measured: string; setpoint: string; band: number; min_duration_s: number; hysteresis: number }
-export interface PyJudged { covered: number; slots: number; within: number; within_pct: number | null; coverage_pct: number; mean: number | null; rms: number | null; excursions: Array<[number, number, number]> }
+export interface PyPlanEntry {
+  measured: string;
+  setpoint: string;
+  band: number;
+  min_duration_s: number;
+  hysteresis: number;
+}
+export interface PyJudged {
+  covered: number;
+  slots: number;
+  within: number;
+  within_pct: number | null;
+  coverage_pct: number;
+  mean: number | null;
+  rms: number | null;
+  excursions: Array<[number, number, number]>;
+}
 
 /** The independent computation (xarray + numpy, test/support/fidelity_check.py). */
-export interface PyFidelity { chambers: Record<string, Record<string, PyJudged>>; seconds: number; maxrss_mb: number }
+export interface PyFidelity {
+  chambers: Record<string, Record<string, PyJudged>>;
+  seconds: number;
+  maxrss_mb: number;
+}
 export function pythonFidelity(path: string, plan: Record<string, PyPlanEntry[]>): PyFidelity {
-  const r = spawnSync(DEBIAN_PYTHON, [join(PROJECT_ROOT, 'test', 'support', 'fidelity_check.py'), path], { input: JSON.stringify(plan), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(DEBIAN_PYTHON, [join(PROJECT_ROOT, 'test', 'support', 'fidelity_check.py'), path], {
+    input: JSON.stringify(plan),
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (r.status !== 0) throw new Error(`fidelity_check.py failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout) as PyFidelity;
 }

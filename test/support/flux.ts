@@ -81,7 +81,10 @@ export function parseFlux(src: string): FluxScript {
     }
     if ((m = /^\(([^)]*)\)\s*=>/.exec(rest))) {
       i += m[0].length;
-      const params = m[1]!.split(',').map((p) => p.trim()).filter(Boolean);
+      const params = m[1]!
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean);
       // the body runs to the `)` or `,` that closes the enclosing argument list
       let depth = 0;
       const start = i;

@@ -8,7 +8,11 @@ import { freePort, waitForPort } from './ports.ts';
 export class Mosquitto {
   private proc?: ChildProcess;
   private conf: string;
-  private constructor(readonly port: number, private readonly dir: string, conf?: string) {
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+    conf?: string,
+  ) {
     this.conf = conf ?? join(dir, 'mosquitto.conf');
   }
 
@@ -36,16 +40,19 @@ export class Mosquitto {
     // Run as root, mosquitto drops to the "mosquitto" user: it must be able to write here.
     chmodSync(dir, 0o777);
     const m = new Mosquitto(await freePort(), dir);
-    writeFileSync(join(dir, 'mosquitto.conf'), [
-      `listener ${m.port} 127.0.0.1`,
-      'allow_anonymous true',
-      opts.persistence ? `persistence true\npersistence_location ${dir}/\nautosave_interval 1` : 'persistence false',
-      'max_queued_messages 1000000',
-      'max_inflight_messages 0',
-      'log_dest stderr',
-      'log_type error',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'mosquitto.conf'),
+      [
+        `listener ${m.port} 127.0.0.1`,
+        'allow_anonymous true',
+        opts.persistence ? `persistence true\npersistence_location ${dir}/\nautosave_interval 1` : 'persistence false',
+        'max_queued_messages 1000000',
+        'max_inflight_messages 0',
+        'log_dest stderr',
+        'log_type error',
+        '',
+      ].join('\n'),
+    );
     await m.launch();
     return m;
   }
@@ -54,7 +61,9 @@ export class Mosquitto {
     this.proc = spawn('/usr/sbin/mosquitto', ['-c', this.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     this.proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<never>((_, reject) => this.proc!.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${stderr}`))));
+    const exited = new Promise<never>((_, reject) =>
+      this.proc!.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${stderr}`))),
+    );
     await Promise.race([waitForPort(this.port), exited]);
   }
 

@@ -9,7 +9,10 @@ import type { Probe } from './mqtt-probe.ts';
 export function auditOf(dataDir: string): AuditEntry[] {
   const f = join(dataDir, 'state', 'audit.jsonl');
   if (!existsSync(f)) return [];
-  return readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEntry);
+  return readFileSync(f, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuditEntry);
 }
 
 /** Data messages a probe received for a chamber. */

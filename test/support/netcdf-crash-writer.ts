@@ -12,9 +12,17 @@ import { NetcdfWriter, type NcSchema } from '../../src/netcdf/writer.ts';
 export const CRASH_T0 = 1_700_000_000;
 export const crashSchema: NcSchema = {
   globalAttributes: { title: 'crash test' },
-  dimensions: [{ name: 'time', size: 'unlimited' }, { name: 'chamber', size: 2 }],
+  dimensions: [
+    { name: 'time', size: 'unlimited' },
+    { name: 'chamber', size: 2 },
+  ],
   variables: [
-    { name: 'time', type: 'double', dims: ['time'], attributes: { units: 'seconds since 1970-01-01 00:00:00', calendar: 'standard' } },
+    {
+      name: 'time',
+      type: 'double',
+      dims: ['time'],
+      attributes: { units: 'seconds since 1970-01-01 00:00:00', calendar: 'standard' },
+    },
     { name: 'v', type: 'float', dims: ['time', 'chamber'], attributes: { _FillValue: -1 } },
     { name: 'k', type: 'int', dims: ['time'] },
   ],
@@ -22,8 +30,12 @@ export const crashSchema: NcSchema = {
 
 async function main(): Promise<void> {
   const [file, mode, countArg] = process.argv.slice(2);
-  if (!file || (mode !== 'create' && mode !== 'resume')) throw new Error('usage: netcdf-crash-writer.ts FILE create|resume [count]');
-  const w = mode === 'create' ? NetcdfWriter.create(file, crashSchema, { bufferBytes: 700 }) : NetcdfWriter.resume(file, { bufferBytes: 700 });
+  if (!file || (mode !== 'create' && mode !== 'resume'))
+    throw new Error('usage: netcdf-crash-writer.ts FILE create|resume [count]');
+  const w =
+    mode === 'create'
+      ? NetcdfWriter.create(file, crashSchema, { bufferBytes: 700 })
+      : NetcdfWriter.resume(file, { bufferBytes: 700 });
   const count = countArg ? Number(countArg) : Infinity;
   let written = 0;
   console.log(`start ${w.recordCount}`);

@@ -11,10 +11,14 @@ export interface OpcuaChild {
 }
 
 export function startOpcuaChild(args: string[], timeoutMs = 30_000): Promise<OpcuaChild> {
-  const proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/run-ts.js'), join(PROJECT_ROOT, 'test/support/opcua-server-process.ts'), ...args], {
-    cwd: PROJECT_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [join(PROJECT_ROOT, 'bin/run-ts.js'), join(PROJECT_ROOT, 'test/support/opcua-server-process.ts'), ...args],
+    {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);

@@ -20,10 +20,40 @@ export const testProfile = OpcuaProfile.parse({
   model: 'server',
   description: 'variables served by the tests',
   tags: [
-    { name: 'air_temperature', node: `nsu=${TEST_NS};s=Chamber.AirTemperature`, type: 'Double', unit: 'degree_Celsius', description: 'air temperature' },
-    { name: 'co2_raw', node: `nsu=${TEST_NS};s=Chamber.Co2Raw`, type: 'Int16', scale: 0.5, offset: 10, unit: 'umol mol-1', description: 'CO2, raw counts' },
-    { name: 'temperature_setpoint', node: `nsu=${TEST_NS};s=Chamber.AirTemperatureSetpoint`, type: 'Float', role: 'setpoint', setpoint_of: 'air_temperature', writable: true, min: 5, max: 40, description: 'air temperature setpoint' },
-    { name: 'door_open', node: `nsu=${TEST_NS};s=Chamber.DoorOpen`, type: 'Boolean', role: 'state', description: 'door open' },
+    {
+      name: 'air_temperature',
+      node: `nsu=${TEST_NS};s=Chamber.AirTemperature`,
+      type: 'Double',
+      unit: 'degree_Celsius',
+      description: 'air temperature',
+    },
+    {
+      name: 'co2_raw',
+      node: `nsu=${TEST_NS};s=Chamber.Co2Raw`,
+      type: 'Int16',
+      scale: 0.5,
+      offset: 10,
+      unit: 'umol mol-1',
+      description: 'CO2, raw counts',
+    },
+    {
+      name: 'temperature_setpoint',
+      node: `nsu=${TEST_NS};s=Chamber.AirTemperatureSetpoint`,
+      type: 'Float',
+      role: 'setpoint',
+      setpoint_of: 'air_temperature',
+      writable: true,
+      min: 5,
+      max: 40,
+      description: 'air temperature setpoint',
+    },
+    {
+      name: 'door_open',
+      node: `nsu=${TEST_NS};s=Chamber.DoorOpen`,
+      type: 'Boolean',
+      role: 'state',
+      description: 'door open',
+    },
   ],
 });
 
@@ -40,7 +70,9 @@ export class RecordingSink implements DriverSink {
     return this.batches.flat();
   }
   latest(tag: string): Sample | undefined {
-    return this.all().filter((s) => s.tag === tag).at(-1);
+    return this.all()
+      .filter((s) => s.tag === tag)
+      .at(-1);
   }
   get state(): ChamberState | undefined {
     return this.states.at(-1)?.state;
@@ -54,8 +86,18 @@ export function makeDriver(
   intervalMs = 200,
   deps: Partial<Pick<DriverDeps, 'dataDir' | 'log'>> = {},
 ): { driver: Driver; sink: RecordingSink } {
-  const chamber = OpcuaChamber.parse({ id: 'c1', driver: 'opcua', profile: 'test-server', endpoint, interval_ms: intervalMs, opcua });
+  const chamber = OpcuaChamber.parse({
+    id: 'c1',
+    driver: 'opcua',
+    profile: 'test-server',
+    endpoint,
+    interval_ms: intervalMs,
+    opcua,
+  });
   const sink = new RecordingSink();
-  const driver = createOpcuaDriver({ chamber, profile, tags: profile.tags }, { sink, log: createLogger('test'), ...deps });
+  const driver = createOpcuaDriver(
+    { chamber, profile, tags: profile.tags },
+    { sink, log: createLogger('test'), ...deps },
+  );
   return { driver, sink };
 }

@@ -6,7 +6,12 @@ import { UserStore, usersFile } from '../../src/auth/users.ts';
  * token create` do) and returns the MQTT credentials they sign in with: the user name
  * and an API token. A running `octopus start` sees the change at once.
  */
-export async function person(dataDir: string, name: string, role: Role, password?: string): Promise<{ username: string; password: string }> {
+export async function person(
+  dataDir: string,
+  name: string,
+  role: Role,
+  password?: string,
+): Promise<{ username: string; password: string }> {
   const users = new UserStore(usersFile(dataDir));
   if (!users.users().some((u) => u.name === name)) await users.addUser(name, role, password);
   return { username: name, password: users.createToken(name, 'mqtt-test').token };

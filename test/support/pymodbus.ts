@@ -92,7 +92,8 @@ export function startPymodbus(options: PymodbusOptions, timeoutMs = 15_000): Pro
 
   const call = (op: string, body: Record<string, unknown> = {}): Promise<Record<string, unknown>> =>
     new Promise((resolve, reject) => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return reject(new Error('pymodbus server is not running'));
+      if (proc.exitCode !== null || proc.signalCode !== null)
+        return reject(new Error('pymodbus server is not running'));
       const id = nextId++;
       pending.set(id, { resolve, reject });
       proc.stdin!.write(`${JSON.stringify({ id, op, ...body })}\n`);
@@ -102,11 +103,13 @@ export function startPymodbus(options: PymodbusOptions, timeoutMs = 15_000): Pro
     options,
     proc,
     set: async (unit, area, address, values) => void (await call('set', { unit, area, address, values })),
-    get: async (unit, area, address, count = 1) => (await call('get', { unit, area, address, count })).values as number[],
+    get: async (unit, area, address, count = 1) =>
+      (await call('get', { unit, area, address, count })).values as number[],
     mute: async (unit) => void (await call('mute', { unit })),
     unmute: async (unit) => void (await call('unmute', { unit })),
     requests: async () => (await call('requests')).requests as Array<[number, number, number | null]>,
-    encode: async (type, order, value, count = 0) => (await call('encode', { type, order, value, count })) as unknown as Encoded,
+    encode: async (type, order, value, count = 0) =>
+      (await call('encode', { type, order, value, count })) as unknown as Encoded,
     stop: async (signal = 'SIGTERM') => {
       if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill(signal);
@@ -125,7 +128,9 @@ export function startPymodbus(options: PymodbusOptions, timeoutMs = 15_000): Pro
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
-      reject(new Error(`pymodbus server (${args.slice(1).join(' ')}) not ready after ${timeoutMs} ms; stderr: ${stderr}`));
+      reject(
+        new Error(`pymodbus server (${args.slice(1).join(' ')}) not ready after ${timeoutMs} ms; stderr: ${stderr}`),
+      );
     }, timeoutMs);
     onReady = () => {
       clearTimeout(timer);

@@ -8,7 +8,10 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 export class TcpCut {
   private cut = false;
   private readonly sockets = new Set<Socket>();
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
 
   static async start(targetPort: number, host = '127.0.0.1'): Promise<TcpCut> {
     let self: TcpCut | undefined;

@@ -18,7 +18,10 @@ export interface ExportedSeries {
  */
 export class Victoria {
   private proc?: ChildProcess;
-  private constructor(readonly port: number, private readonly dir: string) {}
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+  ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -31,18 +34,24 @@ export class Victoria {
   }
 
   private async launch(): Promise<void> {
-    this.proc = spawn('/usr/bin/victoria-metrics', [
-      `-httpListenAddr=127.0.0.1:${this.port}`,
-      `-storageDataPath=${this.dir}`,
-      '-retentionPeriod=100y',
-      // Make fresh samples queryable at once (default: hide the last 30 s).
-      '-search.latencyOffset=0s',
-      '-search.disableCache',
-      '-loggerLevel=ERROR',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = spawn(
+      '/usr/bin/victoria-metrics',
+      [
+        `-httpListenAddr=127.0.0.1:${this.port}`,
+        `-storageDataPath=${this.dir}`,
+        '-retentionPeriod=100y',
+        // Make fresh samples queryable at once (default: hide the last 30 s).
+        '-search.latencyOffset=0s',
+        '-search.disableCache',
+        '-loggerLevel=ERROR',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     this.proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<never>((_, reject) => this.proc!.once('exit', (code) => reject(new Error(`victoria-metrics exited (${code}): ${stderr}`))));
+    const exited = new Promise<never>((_, reject) =>
+      this.proc!.once('exit', (code) => reject(new Error(`victoria-metrics exited (${code}): ${stderr}`))),
+    );
     await Promise.race([waitForPort(this.port), exited]);
   }
 
@@ -74,7 +83,10 @@ export class Victoria {
     const res = await fetch(`${this.url}/api/v1/export?${new URLSearchParams({ 'match[]': selector })}`);
     if (!res.ok) throw new Error(`export ${selector}: HTTP ${res.status} ${await res.text()}`);
     const text = await res.text();
-    return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as ExportedSeries);
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as ExportedSeries);
   }
 
   /** Number of raw samples matching `selector`. */

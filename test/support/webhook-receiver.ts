@@ -10,7 +10,12 @@ export interface Received {
   at: number;
 }
 
-export interface Reply { status: number; headers?: Record<string, string>; body?: string; /** Never answer (the client times out). */ hang?: boolean }
+export interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Never answer (the client times out). */ hang?: boolean;
+}
 
 /**
  * A local HTTP receiver for webhook tests on a free loopback port: answers each request
@@ -28,7 +33,10 @@ export class WebhookReceiver {
   private concurrent = 0;
   private readonly hanging = new Set<() => void>();
 
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -44,8 +52,15 @@ export class WebhookReceiver {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const reply = r.script.shift() ?? (typeof r.fallback === 'function' ? r.fallback(r.received.length + 1) : r.fallback);
-        r.received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status: reply.hang ? 0 : reply.status, at: Date.now() });
+        const reply =
+          r.script.shift() ?? (typeof r.fallback === 'function' ? r.fallback(r.received.length + 1) : r.fallback);
+        r.received.push({
+          path: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          status: reply.hang ? 0 : reply.status,
+          at: Date.now(),
+        });
         const done = () => r.concurrent--;
         if (reply.hang) {
           // Not counted as concurrent: the client gives up on it (timeout) before the

@@ -11,9 +11,9 @@ describe('alarm events as InfluxDB line protocol (measurement alarm)', () => {
     const e = alarmEvent(1, { ts: 1_764_072_000_000 });
     expect(encodeAlarmLine(e)).toBe(
       'alarm,chamber=ch01,class=deviation,event=raised,severity=critical,tag=air_temperature ' +
-      'band=0.5,by="octopus",id="ch01-deviation-air_temperature-1",key="ch01/deviation/air_temperature",' +
-      'message="air_temperature 23.1 degree_Celsius is 1.1 from setpoint 22 (band ±0.5) for 10 min [#1]",' +
-      'setpoint=22,since=1764071400000,tags="ch01,deviation,critical,raised,air_temperature",units="degree_Celsius",value=23.1 1764072000000\n',
+        'band=0.5,by="octopus",id="ch01-deviation-air_temperature-1",key="ch01/deviation/air_temperature",' +
+        'message="air_temperature 23.1 degree_Celsius is 1.1 from setpoint 22 (band ±0.5) for 10 min [#1]",' +
+        'setpoint=22,since=1764071400000,tags="ch01,deviation,critical,raised,air_temperature",units="degree_Celsius",value=23.1 1764072000000\n',
     );
   });
 
@@ -21,12 +21,29 @@ describe('alarm events as InfluxDB line protocol (measurement alarm)', () => {
     const ack = encodeAlarmLine(alarmEvent(2, { event: 'acknowledged', by: 'api:alice' }));
     expect(ack).toContain(',by="api:alice",comment="door was open, closed it",');
     expect(ack).toContain('event=acknowledged');
-    const off = encodeAlarmLine(alarmEvent(3, { class: 'offline', tag: undefined, value: undefined, setpoint: undefined, band: undefined, units: undefined, message: 'chamber ch01 offline' }));
-    expect(off).toMatch(/^alarm,chamber=ch01,class=offline,event=raised,severity=critical by="octopus",id="[^"]+",key="[^"]+",message="chamber ch01 offline",since=\d+,tags="ch01,offline,critical,raised" \d+\n$/);
+    const off = encodeAlarmLine(
+      alarmEvent(3, {
+        class: 'offline',
+        tag: undefined,
+        value: undefined,
+        setpoint: undefined,
+        band: undefined,
+        units: undefined,
+        message: 'chamber ch01 offline',
+      }),
+    );
+    expect(off).toMatch(
+      /^alarm,chamber=ch01,class=offline,event=raised,severity=critical by="octopus",id="[^"]+",key="[^"]+",message="chamber ch01 offline",since=\d+,tags="ch01,offline,critical,raised" \d+\n$/,
+    );
   });
 
   it('hostile chamber, tag and message are escaped per line protocol: one line, nothing breaks out', () => {
-    const e = alarmEvent(4, { chamber: 'ch 1,x=y', tag: 'air\\', message: 'say "hi"\nback\\slash, a=b', value: Number.NaN });
+    const e = alarmEvent(4, {
+      chamber: 'ch 1,x=y',
+      tag: 'air\\',
+      message: 'say "hi"\nback\\slash, a=b',
+      value: Number.NaN,
+    });
     const line = encodeAlarmLine(e);
     expect(line.split('\n')).toHaveLength(2);
     expect(line).toContain('chamber=ch\\ 1\\,x\\=y,');
@@ -53,11 +70,18 @@ describe('writeAlarmsToInflux', () => {
     source.emit(alarmEvent(1));
     source.emit(alarmEvent(2));
     source.emit(alarmEvent(3));
-    expect(w.health()).toEqual({ written: 0, held: 2, dropped: 1, last_error: 'influx-buffer cannot be written (EROFS)' });
+    expect(w.health()).toEqual({
+      written: 0,
+      held: 2,
+      dropped: 1,
+      last_error: 'influx-buffer cannot be written (EROFS)',
+    });
     refuse = false;
     source.emit(alarmEvent(4, { event: 'cleared' }));
     expect(accepted.map((a) => a.split(' ')[0])).toEqual([
-      'alarm:ch01-deviation-air_temperature-2:raised', 'alarm:ch01-deviation-air_temperature-3:raised', 'alarm:ch01-deviation-air_temperature-4:cleared',
+      'alarm:ch01-deviation-air_temperature-2:raised',
+      'alarm:ch01-deviation-air_temperature-3:raised',
+      'alarm:ch01-deviation-air_temperature-4:cleared',
     ]);
     expect(w.health()).toEqual({ written: 3, held: 0, dropped: 1 });
     w.close();

@@ -1,6 +1,14 @@
 /** Who may read alarm state and events and who may acknowledge, in the one ACL model of both brokers. */
 import { describe, expect, it } from 'vitest';
-import { anonymousPrincipal, canPublish, canRead, collectorPrincipal, isRequestTopic, personPrincipal, webPrincipal } from '../../src/bus/acl.ts';
+import {
+  anonymousPrincipal,
+  canPublish,
+  canRead,
+  collectorPrincipal,
+  isRequestTopic,
+  personPrincipal,
+  webPrincipal,
+} from '../../src/bus/acl.ts';
 import { aclFile } from '../../src/bus/mosquitto-config.ts';
 
 describe('alarm topics in the MQTT ACL', () => {
@@ -34,7 +42,11 @@ describe('alarm topics in the MQTT ACL', () => {
   });
 
   it('the generated Mosquitto ACL grants the same', () => {
-    const acl = aclFile([collectorPrincipal('lab', 'gw'), personPrincipal('lab', 'olga', 'operator'), personPrincipal('lab', 'vic', 'viewer')]);
+    const acl = aclFile([
+      collectorPrincipal('lab', 'gw'),
+      personPrincipal('lab', 'olga', 'operator'),
+      personPrincipal('lab', 'vic', 'viewer'),
+    ]);
     const section = (user: string) => acl.split(/^user /m).find((s) => s.startsWith(`${user}\n`)) ?? '';
     expect(section('olga')).toContain('topic write lab/alarms/ack/olga');
     expect(section('vic')).toContain('topic read lab/+/alarm');

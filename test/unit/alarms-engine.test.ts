@@ -27,7 +27,15 @@ const TAGS = [
 ];
 
 /** An engine on chamber c1 with a fake clock, recording what it publishes. */
-function rig(o: { dir?: string; config?: Record<string, unknown>; chamberTol?: Record<string, { band?: number; min_duration_s?: number; hysteresis?: number }>; treatment?: Record<string, { band?: number; min_duration_s?: number }>; active?: () => boolean } = {}) {
+function rig(
+  o: {
+    dir?: string;
+    config?: Record<string, unknown>;
+    chamberTol?: Record<string, { band?: number; min_duration_s?: number; hysteresis?: number }>;
+    treatment?: Record<string, { band?: number; min_duration_s?: number }>;
+    active?: () => boolean;
+  } = {},
+) {
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'octopus-alarms-'));
   if (!o.dir) dirs.push(dir);
   let now = 1_800_000_000_000;
@@ -35,7 +43,13 @@ function rig(o: { dir?: string; config?: Record<string, unknown>; chamberTol?: R
   const states: ChamberAlarmState[] = [];
   const audit: Array<{ who: string; action: string; what: string }> = [];
   const publisher: AlarmPublisher = { event: (e) => events.push(e), state: (s) => states.push(s) };
-  const plan = planOf('c1', 1000, TAGS, { air_temperature: { band: 0.5, min_duration_s: 60 }, co2: { band: 50, min_duration_s: 30 } }, o.chamberTol ?? {});
+  const plan = planOf(
+    'c1',
+    1000,
+    TAGS,
+    { air_temperature: { band: 0.5, min_duration_s: 60 }, co2: { band: 50, min_duration_s: 30 } },
+    o.chamberTol ?? {},
+  );
   const engine = new AlarmEngine({
     config: AlarmsConfig.parse({ door_open_max_s: 120, offline_delay_s: 10, stale_periods: 5, ...o.config }),
     plans: [plan],
@@ -50,7 +64,13 @@ function rig(o: { dir?: string; config?: Record<string, unknown>; chamberTol?: R
   engine.tick();
   let seq = 0;
   const send = (values: Record<string, number | boolean | null>, q: 'good' | 'bad' = 'good') => {
-    const msg: DataMessage = { v: 1, gw: 'gw', seq: seq++, chamber: 'c1', samples: Object.entries(values).map(([tag, value]) => ({ tag, ts: now, value, q })) };
+    const msg: DataMessage = {
+      v: 1,
+      gw: 'gw',
+      seq: seq++,
+      chamber: 'c1',
+      samples: Object.entries(values).map(([tag, value]) => ({ tag, ts: now, value, q })),
+    };
     engine.accept(msg);
   };
   /** Advances the clock by `s` seconds in 1 s steps, with the given values each second and a tick. */
@@ -61,7 +81,17 @@ function rig(o: { dir?: string; config?: Record<string, unknown>; chamberTol?: R
       engine.tick();
     }
   };
-  return { engine, events, states, audit, send, run, dir, now: () => now, raised: () => events.filter((e) => e.event === 'raised') };
+  return {
+    engine,
+    events,
+    states,
+    audit,
+    send,
+    run,
+    dir,
+    now: () => now,
+    raised: () => events.filter((e) => e.event === 'raised'),
+  };
 }
 
 describe('Condition: minimum duration and hysteresis', () => {
@@ -83,7 +113,14 @@ describe('Condition: minimum duration and hysteresis', () => {
 });
 
 describe('alarm engine (fake clock)', () => {
-  const inBand = { air_temperature: 22.1, air_temperature_setpoint: 22, co2: 420, co2_setpoint: 420, alarm_word: 0, door_open: false };
+  const inBand = {
+    air_temperature: 22.1,
+    air_temperature_setpoint: 22,
+    co2: 420,
+    co2_setpoint: 420,
+    alarm_word: 0,
+    door_open: false,
+  };
 
   it('a deviation beyond the band for longer than min_duration raises exactly one alarm; back within band − hysteresis clears it', () => {
     const r = rig();
@@ -91,7 +128,16 @@ describe('alarm engine (fake clock)', () => {
     r.run(61, { ...inBand, air_temperature: 23.2 });
     expect(r.raised().map((e) => e.alarm.key)).toEqual(['c1/deviation/air_temperature']);
     const a = r.raised()[0]!.alarm;
-    expect(a).toMatchObject({ class: 'deviation', tag: 'air_temperature', severity: 'warning', state: 'raised', value: 23.2, setpoint: 22, band: 0.5, units: 'degree_Celsius' });
+    expect(a).toMatchObject({
+      class: 'deviation',
+      tag: 'air_temperature',
+      severity: 'warning',
+      state: 'raised',
+      value: 23.2,
+      setpoint: 22,
+      band: 0.5,
+      units: 'degree_Celsius',
+    });
     expect(a.raised_at - a.since).toBeGreaterThanOrEqual(60_000);
     expect(a.raised_at - a.since).toBeLessThanOrEqual(61_000);
     r.run(30, { ...inBand, air_temperature: 23.2 });
@@ -124,7 +170,9 @@ describe('alarm engine (fake clock)', () => {
     const r = rig();
     r.run(2, inBand);
     r.run(1, { ...inBand, alarm_word: 3 });
-    expect(r.raised().map((e) => [e.alarm.key, e.alarm.severity, e.alarm.value])).toEqual([['c1/plc_alarm/alarm_word', 'critical', 3]]);
+    expect(r.raised().map((e) => [e.alarm.key, e.alarm.severity, e.alarm.value])).toEqual([
+      ['c1/plc_alarm/alarm_word', 'critical', 3],
+    ]);
     r.run(1, inBand);
     r.run(119, { ...inBand, door_open: true });
     expect(r.raised()).toHaveLength(1);
@@ -161,13 +209,22 @@ describe('alarm engine (fake clock)', () => {
     const id = r.engine.active()[0]!.id;
     expect(await r.engine.acknowledge('nope', 'api:olga', 'x')).toMatchObject({ ok: false, status: 404 });
     const ok = await r.engine.acknowledge(id, 'api:olga', 'filter changed');
-    expect(ok).toMatchObject({ ok: true, alarm: { state: 'acknowledged', acknowledged_by: 'api:olga', comment: 'filter changed' } });
-    expect(r.audit).toEqual([expect.objectContaining({ who: 'api:olga', action: 'alarm_ack', what: 'c1/plc_alarm/alarm_word' })]);
+    expect(ok).toMatchObject({
+      ok: true,
+      alarm: { state: 'acknowledged', acknowledged_by: 'api:olga', comment: 'filter changed' },
+    });
+    expect(r.audit).toEqual([
+      expect.objectContaining({ who: 'api:olga', action: 'alarm_ack', what: 'c1/plc_alarm/alarm_word' }),
+    ]);
     expect(await r.engine.acknowledge(id, 'api:olga', 'again')).toMatchObject({ ok: false, status: 409 });
     expect(r.states.at(-1)!.alarms[0]).toMatchObject({ id, state: 'acknowledged' });
     r.run(1, inBand);
     expect(await r.engine.acknowledge(id, 'api:olga', 'late')).toMatchObject({ ok: false, status: 409 });
-    expect(r.events.map((e) => `${e.event} ${e.by}`)).toEqual(['raised octopus', 'acknowledged api:olga', 'cleared octopus']);
+    expect(r.events.map((e) => `${e.event} ${e.by}`)).toEqual([
+      'raised octopus',
+      'acknowledged api:olga',
+      'cleared octopus',
+    ]);
     expect(r.engine.history({ limit: 2 }).map((e) => e.event)).toEqual(['cleared', 'acknowledged']);
   });
 
@@ -176,20 +233,37 @@ describe('alarm engine (fake clock)', () => {
     a.run(2, inBand);
     a.run(1, { ...inBand, alarm_word: 1 });
     a.run(31, { ...inBand, alarm_word: 1, co2: 600 });
-    const [plc, co2] = [a.engine.active().find((x) => x.class === 'plc_alarm')!, a.engine.active().find((x) => x.tag === 'co2')!];
+    const [plc, co2] = [
+      a.engine.active().find((x) => x.class === 'plc_alarm')!,
+      a.engine.active().find((x) => x.tag === 'co2')!,
+    ];
     await a.engine.acknowledge(plc.id, 'mqtt:olga', 'seen');
-    const lines = readFileSync(join(a.dir, 'state', 'alarms.jsonl'), 'utf8').trim().split('\n');
+    const lines = readFileSync(join(a.dir, 'state', 'alarms.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
     expect(lines).toHaveLength(3);
     a.engine.stop();
 
     const b = rig({ dir: a.dir });
-    expect(b.engine.active().map((x) => [x.id, x.state]).sort()).toEqual([[co2.id, 'raised'], [plc.id, 'acknowledged']].sort());
+    expect(
+      b.engine
+        .active()
+        .map((x) => [x.id, x.state])
+        .sort(),
+    ).toEqual(
+      [
+        [co2.id, 'raised'],
+        [plc.id, 'acknowledged'],
+      ].sort(),
+    );
     // Conditions persist: no second raise.
     b.run(40, { ...inBand, alarm_word: 1, co2: 600 });
     expect(b.raised()).toEqual([]);
     // And they clear when the condition goes.
     b.run(1, inBand);
-    expect(b.events.map((e) => `${e.event} ${e.alarm.id}`).sort()).toEqual([`cleared ${co2.id}`, `cleared ${plc.id}`].sort());
+    expect(b.events.map((e) => `${e.event} ${e.alarm.id}`).sort()).toEqual(
+      [`cleared ${co2.id}`, `cleared ${plc.id}`].sort(),
+    );
     expect(b.states.at(-1)!.alarms).toEqual([]);
   });
 
@@ -220,7 +294,10 @@ describe('alarm event log that cannot be written', () => {
     r.run(2, { alarm_word: 0 });
     r.run(1, { alarm_word: 1 });
     expect(r.raised().map((e) => e.alarm.key)).toEqual(['c1/plc_alarm/alarm_word']);
-    expect(r.engine.health()).toMatchObject({ active: 1, log_error: expect.stringContaining(join(dir, 'state', 'alarms.jsonl')) });
+    expect(r.engine.health()).toMatchObject({
+      active: 1,
+      log_error: expect.stringContaining(join(dir, 'state', 'alarms.jsonl')),
+    });
   });
 });
 
@@ -235,12 +312,33 @@ describe('treatment tolerances from the experiment store', () => {
     mkdirSync(join(base, 'nas'));
     const store = new ExperimentStore(new ArchiveRoot(join(base, 'nas'), join(base, 'local')), {
       chambers: () => ['c1', 'c2'],
-      variables: (chambers) => [{ name: 'co2', unit: 'umol mol-1', standard_name: 'mole_fraction_of_carbon_dioxide_in_air', description: 'CO2', chambers }],
+      variables: (chambers) => [
+        {
+          name: 'co2',
+          unit: 'umol mol-1',
+          standard_name: 'mole_fraction_of_carbon_dioxide_in_air',
+          description: 'CO2',
+          chambers,
+        },
+      ],
     });
-    await store.create({
-      id: 'eco2-2026', title: 'Elevated CO2', principal_investigator: { name: 'Ada Lovelace' }, chambers: ['c1', 'c2'],
-      treatments: [{ chamber: 'c2', name: 'elevated CO2', setpoints: { co2_setpoint: 800 }, tolerances: { co2: { band: 30, min_duration_s: 120 } } }],
-    }, 'test');
+    await store.create(
+      {
+        id: 'eco2-2026',
+        title: 'Elevated CO2',
+        principal_investigator: { name: 'Ada Lovelace' },
+        chambers: ['c1', 'c2'],
+        treatments: [
+          {
+            chamber: 'c2',
+            name: 'elevated CO2',
+            setpoints: { co2_setpoint: 800 },
+            tolerances: { co2: { band: 30, min_duration_s: 120 } },
+          },
+        ],
+      },
+      'test',
+    );
     let now = 0;
     const t = new TreatmentTolerances(store, () => now, 5000);
     expect(t.of('c2')).toBeUndefined();

@@ -7,7 +7,13 @@ import { Profile } from '../../src/config/profile-schema.ts';
 
 describe('alarm plan from the shipped profiles', () => {
   it('every chamber of the embedded default has its door contact, its PLC alarm tags and its judged variables', () => {
-    const env = { ...process.env, OCTOPUS_CONFIG: '', OCTOPUS_DATA_DIR: '', OCTOPUS_MQTT_URL: '', OCTOPUS_HTTP_PORT: '' };
+    const env = {
+      ...process.env,
+      OCTOPUS_CONFIG: '',
+      OCTOPUS_DATA_DIR: '',
+      OCTOPUS_MQTT_URL: '',
+      OCTOPUS_HTTP_PORT: '',
+    };
     const plans = plansOf(loadConfig(DEFAULT_CONFIG, env));
     expect(plans.map((p) => p.chamber)).toEqual(['ch01', 'ch02', 'ch03', 'ch04']);
     for (const p of plans) {
@@ -22,9 +28,18 @@ describe('alarm plan from the shipped profiles', () => {
 
   it('a door tag that cannot read open or closed is refused with its path', () => {
     const p = Profile.parse({
-      kind: 'opcua', vendor: 'acme', model: 'x1', description: 'test',
+      kind: 'opcua',
+      vendor: 'acme',
+      model: 'x1',
+      description: 'test',
       tags: [{ name: 'door_state', node: 'nsu=urn:acme;s=Door', type: 'String', description: 'Door', door: true }],
     });
-    expect(lintProfile('acme-x1.yaml', p)).toEqual([expect.objectContaining({ path: 'tags[0].door', message: expect.stringContaining('bool or a number'), got: 'String' })]);
+    expect(lintProfile('acme-x1.yaml', p)).toEqual([
+      expect.objectContaining({
+        path: 'tags[0].door',
+        message: expect.stringContaining('bool or a number'),
+        got: 'String',
+      }),
+    ]);
   });
 });

@@ -59,9 +59,15 @@ describe('UserStore', () => {
     expect(s.isBootstrapToken('s3cret')).toBe(false);
     expect(UserStore.forDataDir(dir, { OCTOPUS_ADMIN_TOKEN: '' }).isBootstrapToken('')).toBe(false);
     await expect(s.bootstrapAdmin('s3cret', 'root', 'long-password')).rejects.toMatchObject({ status: 401 });
-    expect(await s.bootstrapAdmin('s3cret-bootstrap', 'root', 'long-password')).toMatchObject({ name: 'root', role: 'admin' });
+    expect(await s.bootstrapAdmin('s3cret-bootstrap', 'root', 'long-password')).toMatchObject({
+      name: 'root',
+      role: 'admin',
+    });
     expect(await s.login('root', 'long-password')).toMatchObject({ user: 'root', role: 'admin' });
-    await expect(s.bootstrapAdmin('s3cret-bootstrap', 'root2', 'long-password')).rejects.toMatchObject({ status: 409, message: /admin account exists/ });
+    await expect(s.bootstrapAdmin('s3cret-bootstrap', 'root2', 'long-password')).rejects.toMatchObject({
+      status: 409,
+      message: /admin account exists/,
+    });
   });
 
   it('disable and delete revoke every token; the last active admin stays', async () => {
@@ -86,7 +92,11 @@ describe('UserStore', () => {
 
   it('refuses bad names, unknown roles, duplicates and unknown users with the field and value', async () => {
     const s = UserStore.forDataDir(dir, {});
-    await expect(s.addUser('no spaces', 'viewer')).rejects.toMatchObject({ status: 400, field: 'name', value: 'no spaces' });
+    await expect(s.addUser('no spaces', 'viewer')).rejects.toMatchObject({
+      status: 400,
+      field: 'name',
+      value: 'no spaces',
+    });
     await expect(s.addUser('x', 'boss' as never)).rejects.toMatchObject({ status: 400, field: 'role', value: 'boss' });
     await s.addUser('x', 'viewer');
     await expect(s.addUser('x', 'viewer')).rejects.toMatchObject({ status: 409 });
@@ -111,10 +121,24 @@ describe('UserStore', () => {
 describe('audit log', () => {
   it('appends one JSON line per event and reads the newest back', () => {
     const log = AuditLog.forDataDir(dir);
-    log.write({ who: 'api:ana', action: 'download', what: 'e/r001/data.nc', bytes: 10, detail: { range: 'bytes=0-9' } });
-    appendAudit(log.file, { who: 'plc:c1/co2_setpoint', action: 'setpoint', what: 'c1/co2_setpoint', detail: { value: 700 } });
+    log.write({
+      who: 'api:ana',
+      action: 'download',
+      what: 'e/r001/data.nc',
+      bytes: 10,
+      detail: { range: 'bytes=0-9' },
+    });
+    appendAudit(log.file, {
+      who: 'plc:c1/co2_setpoint',
+      action: 'setpoint',
+      what: 'c1/co2_setpoint',
+      detail: { value: 700 },
+    });
     log.write({ who: 'api:bo', action: 'run_start', what: 'e/r002' });
-    const lines = readFileSync(log.file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(log.file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatchObject({ ts: expect.stringMatching(/Z$/), who: 'api:ana', action: 'download', bytes: 10 });
     expect(log.read({ limit: 2 }).map((e) => e.action)).toEqual(['setpoint', 'run_start']);

@@ -10,7 +10,14 @@ function day(seed = 1) {
   const hours: Array<{ h: number; t: number; rh: number; co2: number; par: number; soil: number }> = [];
   for (let h = 0; h <= 24; h++) {
     m.step(midnight + h * HOUR);
-    hours.push({ h, t: m.value('air_temperature') as number, rh: m.value('relative_humidity') as number, co2: m.value('co2') as number, par: m.value('par') as number, soil: m.value('soil_moisture') as number });
+    hours.push({
+      h,
+      t: m.value('air_temperature') as number,
+      rh: m.value('relative_humidity') as number,
+      co2: m.value('co2') as number,
+      par: m.value('par') as number,
+      soil: m.value('soil_moisture') as number,
+    });
   }
   return { m, hours };
 }

@@ -16,7 +16,20 @@ describe('the octopus command', () => {
   it('explains every command with `octopus <command> --help` (exit 0, nothing on stderr)', () => {
     const usage = runCli(['help']).stdout;
     const commands = [...new Set([...usage.matchAll(/^\s+octopus ([a-z][a-z-]*)/gm)].map((m) => m[1]!))];
-    expect(commands).toEqual(expect.arrayContaining(['start', 'collect', 'simulate', 'validate', 'test-profile', 'schema', 'browse', 'run', 'user', 'token']));
+    expect(commands).toEqual(
+      expect.arrayContaining([
+        'start',
+        'collect',
+        'simulate',
+        'validate',
+        'test-profile',
+        'schema',
+        'browse',
+        'run',
+        'user',
+        'token',
+      ]),
+    );
     for (const command of commands) {
       for (const flag of ['--help', '-h']) {
         const r = runCli([command, flag]);

@@ -98,6 +98,8 @@ describe('data payload epoch', () => {
     const withEp = DataMessage.parse(JSON.parse(encodeData('gw', 3, 'a', samples, ep)));
     expect(withEp).toMatchObject({ gw: 'gw', ep, seq: 3, chamber: 'a' });
     expect(DataMessage.parse(JSON.parse(encodeData('gw', 3, 'a', samples))).ep).toBeUndefined();
-    expect(DataMessage.safeParse({ v: 1, gw: 'g', ep: 'Bad Epoch"', seq: 1, chamber: 'a', samples: [] }).success).toBe(false);
+    expect(DataMessage.safeParse({ v: 1, gw: 'g', ep: 'Bad Epoch"', seq: 1, chamber: 'a', samples: [] }).success).toBe(
+      false,
+    );
   });
 });

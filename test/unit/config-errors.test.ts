@@ -47,17 +47,27 @@ chambers:
     const r = runCli(['validate', 'lab.yaml'], { cwd: dir, env: { OCTO_TEST_USER: 'operator' } });
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n');
-    expect(lines).toContain('lab.yaml:3: mqtt.url: broker URLs look like mqtt://host:1883, mqtts://, ws:// or wss:// (got "http://broker:1883")');
-    expect(lines).toContain('lab.yaml:10: chambers[4] (c5).endpoint: OPC UA endpoints look like opc.tcp://host:4840[/path] (got "opc.tpc://plc")');
+    expect(lines).toContain(
+      'lab.yaml:3: mqtt.url: broker URLs look like mqtt://host:1883, mqtts://, ws:// or wss:// (got "http://broker:1883")',
+    );
+    expect(lines).toContain(
+      'lab.yaml:10: chambers[4] (c5).endpoint: OPC UA endpoints look like opc.tcp://host:4840[/path] (got "opc.tpc://plc")',
+    );
     // Alongside the shape problems, the well-formed chambers are cross-checked too.
-    expect(lines).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^lab\.yaml:6: chambers\[1\] \(c2\)\.profile: unknown profile "foo-x" \(known: .*test-m1.*\)$/),
-      'lab.yaml:9: chambers[3] (c1).id: duplicate chamber id (first at chambers[0]) (got "c1")',
-    ]));
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^lab\.yaml:6: chambers\[1\] \(c2\)\.profile: unknown profile "foo-x" \(known: .*test-m1.*\)$/,
+        ),
+        'lab.yaml:9: chambers[3] (c1).id: duplicate chamber id (first at chambers[0]) (got "c1")',
+      ]),
+    );
     expect(lines.at(-1)).toBe('7 problems found');
 
     const fixed = join(dir, 'lab2.yaml');
-    writeFileSync(fixed, `profile_dirs: [profiles]
+    writeFileSync(
+      fixed,
+      `profile_dirs: [profiles]
 chambers:
   - { id: c1, driver: modbus, profile: test-m1, endpoint: "tcp://127.0.0.1:502" }
   - { id: c2, driver: modbus, profile: foo-x, endpoint: "tcp://127.0.0.1:502", modbus: { unit_id: 2 } }
@@ -65,19 +75,24 @@ chambers:
       opcua: { auth: { type: username, username_env: OCTO_TEST_USER, password_env: OCTO_TEST_PASSWORD } } }
   - { id: c1, driver: modbus, profile: test-m1, endpoint: "tcp://10.0.0.9:99999", modbus: { unit_id: 3 } }
   - { id: c6, driver: modbus, profile: test-m1, endpoint: "tcp://127.0.0.1:502", overrides: { air_temp: { scale: 2 } } }
-`);
+`,
+    );
     const r2 = runCli(['validate', 'lab2.yaml'], { cwd: dir, env: { OCTO_TEST_USER: 'operator' } });
     expect(r2.code).toBe(2);
     const lines2 = r2.stderr.trim().split('\n');
-    expect(lines2).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^lab2\.yaml:4: chambers\[1\] \(c2\)\.profile: unknown profile "foo-x" \(known: .*test-m1.*\)$/),
-      'lab2.yaml:6: chambers[2] (c3).opcua.auth.password_env: credential variable OCTO_TEST_PASSWORD is not set in the environment',
-      'lab2.yaml:5: chambers[2] (c3).profile: profile "test-m1" is for modbus but the chamber\'s driver is opcua (got "test-m1")',
-      'lab2.yaml:7: chambers[3] (c1).id: duplicate chamber id (first at chambers[0]) (got "c1")',
-      'lab2.yaml:7: chambers[3] (c1).endpoint: port out of range (1-65535) (got "tcp://10.0.0.9:99999")',
-      'lab2.yaml:8: chambers[4] (c6).modbus.unit_id: unit id already used on tcp://127.0.0.1:502 by chambers[0] (got 1)',
-      'lab2.yaml:8: chambers[4] (c6).overrides.air_temp: profile "test-m1" has no tag of that name (got "air_temp")',
-    ]));
+    expect(lines2).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^lab2\.yaml:4: chambers\[1\] \(c2\)\.profile: unknown profile "foo-x" \(known: .*test-m1.*\)$/,
+        ),
+        'lab2.yaml:6: chambers[2] (c3).opcua.auth.password_env: credential variable OCTO_TEST_PASSWORD is not set in the environment',
+        'lab2.yaml:5: chambers[2] (c3).profile: profile "test-m1" is for modbus but the chamber\'s driver is opcua (got "test-m1")',
+        'lab2.yaml:7: chambers[3] (c1).id: duplicate chamber id (first at chambers[0]) (got "c1")',
+        'lab2.yaml:7: chambers[3] (c1).endpoint: port out of range (1-65535) (got "tcp://10.0.0.9:99999")',
+        'lab2.yaml:8: chambers[4] (c6).modbus.unit_id: unit id already used on tcp://127.0.0.1:502 by chambers[0] (got 1)',
+        'lab2.yaml:8: chambers[4] (c6).overrides.air_temp: profile "test-m1" has no tag of that name (got "air_temp")',
+      ]),
+    );
     expect(lines2.at(-1)).toBe('7 problems found');
   });
 
@@ -117,19 +132,23 @@ tags:
     ]);
   });
 
-  it('test-profile runs a profile\'s testcases and prints every check with expected and actual values', () => {
+  it("test-profile runs a profile's testcases and prints every check with expected and actual values", () => {
     const ok = runCli(['test-profile', 'climatec-ch400']);
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('testcases drivers/modbus/testcases/climatec-ch400.yaml (profile climatec-ch400):');
     expect(ok.stdout).toContain('  pass  cases[0] "nominal daytime values": 13 checks');
-    expect(ok.stdout).toContain('        ok    expect.air_temperature: holding [0x00d7] decodes to 21.5, expected 21.5');
+    expect(ok.stdout).toContain(
+      '        ok    expect.air_temperature: holding [0x00d7] decodes to 21.5, expected 21.5',
+    );
     expect(ok.stdout).toMatch(/ok {4}writes\[\d+\] \(air_temperature_setpoint\): write 45 refused: .*outside 5\.\.40/);
 
     const dir = workspace({ 'modbus/test-m1.yaml': goodModbusProfile });
     const missing = runCli(['test-profile', 'modbus/test-m1.yaml'], { cwd: dir });
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('modbus/test-m1.yaml: (file): no testcases: write modbus/testcases/test-m1.yaml (see drivers/modbus/README.md)');
+    expect(missing.stderr).toContain(
+      'modbus/test-m1.yaml: (file): no testcases: write modbus/testcases/test-m1.yaml (see drivers/modbus/README.md)',
+    );
   });
 
   it('reports YAML syntax errors with their line', () => {
@@ -140,7 +159,9 @@ tags:
   });
 
   it('start with a bad configuration exits 2 before starting anything', () => {
-    const dir = workspace({ 'lab.yaml': 'chambers:\n  - { id: c1, driver: modbus, profile: nope-x, endpoint: "tcp://127.0.0.1:502" }\n' });
+    const dir = workspace({
+      'lab.yaml': 'chambers:\n  - { id: c1, driver: modbus, profile: nope-x, endpoint: "tcp://127.0.0.1:502" }\n',
+    });
     const r = runCli(['start', '--config', 'lab.yaml'], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^lab\.yaml:2: chambers\[0\] \(c1\)\.profile: unknown profile "nope-x" \(known: /m);

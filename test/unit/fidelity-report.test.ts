@@ -20,7 +20,17 @@ import { FidelityReport } from '../../src/fidelity/report-schema.ts';
 import { HeaderRoomError } from '../../src/netcdf/attributes.ts';
 import { NcRunReader } from '../../src/netcdf/reader.ts';
 import {
-  EXC_SLOTS, EXC_START, FID_CHAMBERS, FID_T0, FID_TAGS, GAP_SLOTS, HYST_START, SPIKE_SLOTS, pythonFidelity, writeFidelityRun, type PyPlanEntry,
+  EXC_SLOTS,
+  EXC_START,
+  FID_CHAMBERS,
+  FID_T0,
+  FID_TAGS,
+  GAP_SLOTS,
+  HYST_START,
+  SPIKE_SLOTS,
+  pythonFidelity,
+  writeFidelityRun,
+  type PyPlanEntry,
 } from '../support/fidelity-fixture.ts';
 import { ncdump, pythonView } from '../support/netcdf.ts';
 
@@ -29,11 +39,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const iso = (slot: number) => new Date(FID_T0 + slot * 1000).toISOString().replace('.000Z', 'Z');
 /** Profile: air ±0.5 K for 10 min, CO2 ±50 ppm for 5 min; chamber c3 narrows its CO2 hysteresis to 5 ppm. */
-const source: ToleranceSource = (c) => (FID_CHAMBERS.includes(c) ? {
-  tags: FID_TAGS,
-  profile: { air_temperature: { band: 0.5, min_duration_s: 600 }, co2: { band: 50, min_duration_s: 300 } },
-  chamber: (c === 'c3' ? { co2: { hysteresis: 5 } } : {}) as Record<string, ToleranceOverride>,
-} : undefined);
+const source: ToleranceSource = (c) =>
+  FID_CHAMBERS.includes(c)
+    ? {
+        tags: FID_TAGS,
+        profile: { air_temperature: { band: 0.5, min_duration_s: 600 }, co2: { band: 50, min_duration_s: 300 } },
+        chamber: (c === 'c3' ? { co2: { hysteresis: 5 } } : {}) as Record<string, ToleranceOverride>,
+      }
+    : undefined;
 /** The warming treatment lowers the air temperature's minimum duration to 5 min. */
 const metadata: Pick<ExperimentMetadata, 'treatments'> = {
   treatments: [
@@ -44,9 +57,18 @@ const metadata: Pick<ExperimentMetadata, 'treatments'> = {
 };
 
 function planFor(r: FidelityReport): Record<string, PyPlanEntry[]> {
-  return Object.fromEntries(Object.entries(r.chambers).map(([c, cf]) => [c, Object.entries(cf.variables).map(([m, v]) => ({
-    measured: m, setpoint: v.setpoint, band: v.tolerance.band, min_duration_s: v.tolerance.min_duration_s, hysteresis: v.tolerance.hysteresis,
-  }))]));
+  return Object.fromEntries(
+    Object.entries(r.chambers).map(([c, cf]) => [
+      c,
+      Object.entries(cf.variables).map(([m, v]) => ({
+        measured: m,
+        setpoint: v.setpoint,
+        band: v.tolerance.band,
+        min_duration_s: v.tolerance.min_duration_s,
+        hysteresis: v.tolerance.hysteresis,
+      })),
+    ]),
+  );
 }
 
 describe('treatment fidelity report', () => {
@@ -58,7 +80,12 @@ describe('treatment fidelity report', () => {
     expect(r.slots).toBe(3600);
     expect(r.period_s).toBe(1);
     const c2 = r.chambers.c2!.variables.air_temperature!;
-    expect(c2.tolerance).toEqual({ band: 0.5, min_duration_s: 300, hysteresis: 0.05, source: { band: 'profile', min_duration_s: 'treatment', hysteresis: 'default' } });
+    expect(c2.tolerance).toEqual({
+      band: 0.5,
+      min_duration_s: 300,
+      hysteresis: 0.05,
+      source: { band: 'profile', min_duration_s: 'treatment', hysteresis: 'default' },
+    });
     expect(c2.excursions).toBe(1); // the 60 s spike does not count
     const longest = c2.longest_excursion!;
     expect(Math.abs(Date.parse(longest.start) - Date.parse(iso(EXC_START)))).toBeLessThanOrEqual(1000);
@@ -77,7 +104,11 @@ describe('treatment fidelity report', () => {
     // c3 co2: 400 s beyond the band, then 50 s inside the band but beyond band − hysteresis: one 450 s excursion
     const c3c = r.chambers.c3!.variables.co2!;
     expect(c3c.tolerance.source).toEqual({ band: 'profile', min_duration_s: 'profile', hysteresis: 'chamber' });
-    expect(c3c.longest_excursion).toMatchObject({ start: iso(HYST_START), end: iso(HYST_START + 449), duration_s: 450 });
+    expect(c3c.longest_excursion).toMatchObject({
+      start: iso(HYST_START),
+      end: iso(HYST_START + 449),
+      duration_s: 450,
+    });
     expect(c3c.within_tolerance_percent).toBeCloseTo((100 * 3200) / 3600, 6);
     // c1's held setpoint (qc 4) counts as usable
     expect(r.chambers.c1!.variables.co2!.coverage_percent).toBe(100);
@@ -103,7 +134,10 @@ describe('treatment fidelity report', () => {
         expect(v.coverage_percent, where).toBeCloseTo(p.coverage_pct, 9);
         expect(v.mean_deviation!, where).toBeCloseTo(p.mean!, 9);
         expect(v.rms_deviation!, where).toBeCloseTo(p.rms!, 9);
-        expect(v.excursion_list.map((e) => [Date.parse(e.start) / 1000, Date.parse(e.end) / 1000, e.duration_s]), where).toEqual(p.excursions);
+        expect(
+          v.excursion_list.map((e) => [Date.parse(e.start) / 1000, Date.parse(e.end) / 1000, e.duration_s]),
+          where,
+        ).toEqual(p.excursions);
       }
     }
   });
@@ -115,10 +149,20 @@ describe('treatment fidelity report', () => {
   });
 
   it('lists what cannot be judged: a chamber without band, a setpoint not archived', () => {
-    const partial: ToleranceSource = (c) => ({ tags: [...FID_TAGS, { name: 'par' }, { name: 'par_setpoint', setpoint_of: 'par' }], profile: (c === 'c1' ? { par: { band: 50, min_duration_s: 300 } } : {}) as Record<string, Tolerance>, chamber: {} });
+    const partial: ToleranceSource = (c) => ({
+      tags: [...FID_TAGS, { name: 'par' }, { name: 'par_setpoint', setpoint_of: 'par' }],
+      profile: (c === 'c1' ? { par: { band: 50, min_duration_s: 300 } } : {}) as Record<string, Tolerance>,
+      chamber: {},
+    });
     const r = computeFidelity(file, { source: partial });
-    expect(r.chambers.c1!.not_judged).toContainEqual({ variable: 'par', reason: 'not archived in the run file: par, par_setpoint' });
-    expect(r.chambers.c2!.not_judged).toContainEqual({ variable: 'air_temperature', reason: 'no tolerance band in the profile, the chamber or the treatment' });
+    expect(r.chambers.c1!.not_judged).toContainEqual({
+      variable: 'par',
+      reason: 'not archived in the run file: par, par_setpoint',
+    });
+    expect(r.chambers.c2!.not_judged).toContainEqual({
+      variable: 'air_temperature',
+      reason: 'no tolerance band in the profile, the chamber or the treatment',
+    });
     expect(Object.keys(r.chambers.c2!.variables)).toEqual([]);
   });
 
@@ -139,15 +183,22 @@ describe('treatment fidelity report', () => {
     const view = pythonView(copy, ['air_temperature']);
     const attrs = view.netcdf4.vars.air_temperature!.attrs;
     expect(attrs.tolerance_band).toEqual([0.5, 0.5, 0.5]);
-    expect((attrs.fidelity_within_tolerance_percent as number[])[1]).toBeCloseTo(r.chambers.c2!.variables.air_temperature!.within_tolerance_percent!, 9);
+    expect((attrs.fidelity_within_tolerance_percent as number[])[1]).toBeCloseTo(
+      r.chambers.c2!.variables.air_temperature!.within_tolerance_percent!,
+      9,
+    );
     expect(attrs.fidelity_excursions).toEqual([0, 1, 0]);
-    expect(String(attrs.fidelity_longest_excursion)).toContain(`c2: ${iso(EXC_START)}/${iso(EXC_START + EXC_SLOTS - 1)}`);
+    expect(String(attrs.fidelity_longest_excursion)).toContain(
+      `c2: ${iso(EXC_START)}/${iso(EXC_START + EXC_SLOTS - 1)}`,
+    );
     // Written twice (a retried stop): replaced, not duplicated; a chamber the configuration no longer knows is judged from them.
     writeFidelityAttributes(copy, r, FID_CHAMBERS);
     const again = computeFidelity(copy, {});
     expect(again.chambers.c2!.variables.air_temperature!.tolerance.source.band).toBe('file');
     expect(again.chambers.c2!.variables.air_temperature!.within).toBe(r.chambers.c2!.variables.air_temperature!.within);
-    expect(again.chambers.c2!.variables.air_temperature!.longest_excursion).toEqual(r.chambers.c2!.variables.air_temperature!.longest_excursion);
+    expect(again.chambers.c2!.variables.air_temperature!.longest_excursion).toEqual(
+      r.chambers.c2!.variables.air_temperature!.longest_excursion,
+    );
   });
 
   it('leaves a file whose header has no room byte-identical', () => {
@@ -160,11 +211,16 @@ describe('treatment fidelity report', () => {
   });
 
   it('the README section escapes names from metadata', () => {
-    const r = computeFidelity(file, { source, metadata: { treatments: [{ chamber: 'c1', name: '<b>hot</b> | [x](y)', setpoints: {}, tolerances: {} }] } });
+    const r = computeFidelity(file, {
+      source,
+      metadata: { treatments: [{ chamber: 'c1', name: '<b>hot</b> | [x](y)', setpoints: {}, tolerances: {} }] },
+    });
     const md = fidelityMarkdown(r);
     expect(md).toContain('## Treatment fidelity of run fidelity-test/r001');
     expect(md).not.toContain('<b>');
     expect(md).not.toContain('[x](y)');
-    expect(md).toMatch(/\| c2 \| {2}\| `air_temperature` \| ±0\.5 degree_Celsius ≥ 600 s \(profile\/default\) \| 86\.7 % \|/);
+    expect(md).toMatch(
+      /\| c2 \| {2}\| `air_temperature` \| ±0\.5 degree_Celsius ≥ 600 s \(profile\/default\) \| 86\.7 % \|/,
+    );
   });
 });

@@ -6,7 +6,16 @@
  * `rsync` first on PATH: only the sync runs, and no canary file appears.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,7 +54,15 @@ function metadata(): ExperimentMetadata {
     project: `P\`\`code\`\`${hostile('project')}`,
     chambers: ['ch01'],
     variables: [],
-    treatments: [{ chamber: 'ch01', name: `T | x\n| fake | row |`, description: hostile('treatment'), setpoints: { co2_setpoint: 700 }, tolerances: {} }],
+    treatments: [
+      {
+        chamber: 'ch01',
+        name: `T | x\n| fake | row |`,
+        description: hostile('treatment'),
+        setpoints: { co2_setpoint: 700 },
+        tolerances: {},
+      },
+    ],
     licence: 'CC-BY-4.0\n# licence',
     keywords: [],
     sampling_period_s: 1,
@@ -53,19 +70,34 @@ function metadata(): ExperimentMetadata {
 }
 
 /** Runs a script with sh in a sandbox folder; `rsync` and `sha256sum` are fakes that record their argv. */
-function runInSandbox(script: string, name: string): { status: number | null; stderr: string; calls: string[][]; sandbox: string } {
+function runInSandbox(
+  script: string,
+  name: string,
+): { status: number | null; stderr: string; calls: string[][]; sandbox: string } {
   const sandbox = mkdtempSync(join(base, `sandbox-${name}-`));
   const bin = join(sandbox, 'bin');
   mkdirSync(bin);
   const log = join(sandbox, 'calls.log');
   for (const cmd of ['rsync', 'sha256sum']) {
     // Records argv NUL-separated, one call per line (printf %s keeps every byte of each argument).
-    writeFileSync(join(bin, cmd), `#!/bin/sh\n{ printf '%s' '${cmd}'; for a in "$@"; do printf '\\037%s' "$a"; done; printf '\\036'; } >> '${log}'\n`);
+    writeFileSync(
+      join(bin, cmd),
+      `#!/bin/sh\n{ printf '%s' '${cmd}'; for a in "$@"; do printf '\\037%s' "$a"; done; printf '\\036'; } >> '${log}'\n`,
+    );
     chmodSync(join(bin, cmd), 0o755);
   }
   writeFileSync(join(sandbox, 'sync.sh'), script);
-  const r = spawnSync('sh', ['sync.sh', 'dest'], { cwd: sandbox, env: { PATH: `${bin}:${process.env.PATH}`, HOME: sandbox }, encoding: 'utf8' });
-  const calls = existsSync(log) ? readFileSync(log, 'utf8').split('\x1e').filter(Boolean).map((c) => c.split('\x1f')) : [];
+  const r = spawnSync('sh', ['sync.sh', 'dest'], {
+    cwd: sandbox,
+    env: { PATH: `${bin}:${process.env.PATH}`, HOME: sandbox },
+    encoding: 'utf8',
+  });
+  const calls = existsSync(log)
+    ? readFileSync(log, 'utf8')
+        .split('\x1e')
+        .filter(Boolean)
+        .map((c) => c.split('\x1f'))
+    : [];
   return { status: r.status, stderr: r.stderr, calls, sandbox };
 }
 
@@ -80,7 +112,12 @@ describe('sync.sh', () => {
     expect(parse.status, parse.stderr).toBe(0);
     // Values sit inside single quotes, whole: the quoted words are exactly the values.
     expect(script).toContain(`nas_folder=${shQuote(`${host}:${folder}`)}\n`);
-    expect(script.split('\n').filter((l) => l.startsWith('#')).every((l) => !l.includes('\r'))).toBe(true);
+    expect(
+      script
+        .split('\n')
+        .filter((l) => l.startsWith('#'))
+        .every((l) => !l.includes('\r')),
+    ).toBe(true);
 
     const r = runInSandbox(script, 'hostile');
     expect(r.status, r.stderr).toBe(0);
@@ -99,14 +136,24 @@ describe('sync.sh', () => {
     const sandbox = mkdtempSync(join(base, 'sandbox-default-'));
     const bin = join(sandbox, 'bin');
     mkdirSync(bin);
-    writeFileSync(join(bin, 'rsync'), `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > '${join(sandbox, 'argv')}'\n`);
+    writeFileSync(
+      join(bin, 'rsync'),
+      `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > '${join(sandbox, 'argv')}'\n`,
+    );
     writeFileSync(join(bin, 'sha256sum'), '#!/bin/sh\nexit 0\n');
     chmodSync(join(bin, 'rsync'), 0o755);
     chmodSync(join(bin, 'sha256sum'), 0o755);
     writeFileSync(join(sandbox, 'sync.sh'), script);
-    const r = spawnSync('sh', ['sync.sh'], { cwd: sandbox, env: { PATH: `${bin}:${process.env.PATH}`, OCTOPUS_NAS: '/mnt/a b;c' }, encoding: 'utf8' });
+    const r = spawnSync('sh', ['sync.sh'], {
+      cwd: sandbox,
+      env: { PATH: `${bin}:${process.env.PATH}`, OCTOPUS_NAS: '/mnt/a b;c' },
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(0);
-    expect(readFileSync(join(sandbox, 'argv'), 'utf8').split('\n').slice(-3, -1)).toEqual(['/mnt/a b;c/', `./it's $(id)/`]);
+    expect(readFileSync(join(sandbox, 'argv'), 'utf8').split('\n').slice(-3, -1)).toEqual([
+      '/mnt/a b;c/',
+      `./it's $(id)/`,
+    ]);
     expect(existsSync(join(sandbox, "it's $(id)"))).toBe(true);
   });
 
@@ -127,12 +174,28 @@ describe('README.md and dmp.md', () => {
     mkdirSync(nas, { recursive: true });
     const store = new ExperimentStore(new ArchiveRoot(nas, join(base, 'local')), {
       chambers: () => ['ch01'],
-      variables: (chambers) => [{ name: 'co2', unit: 'umol mol-1', standard_name: 'mole_fraction_of_carbon_dioxide_in_air', description: 'CO2 <b>', chambers }],
+      variables: (chambers) => [
+        {
+          name: 'co2',
+          unit: 'umol mol-1',
+          standard_name: 'mole_fraction_of_carbon_dioxide_in_air',
+          description: 'CO2 <b>',
+          chambers,
+        },
+      ],
     });
     const e = await store.create(metadata(), 'api:test');
     const text = readFileSync(join(e.dir, 'README.md'), 'utf8');
-    expect(headings(text).map((h) => h.split(' ')[0] + ' ' + (h.startsWith('# ') ? '<title>' : h.slice(h.indexOf(' ') + 1)))).toEqual([
-      '# <title>', '## Who', '## Chambers and treatments', '## Variables', '## Runs', '## Files', '## How to cite',
+    expect(
+      headings(text).map((h) => h.split(' ')[0] + ' ' + (h.startsWith('# ') ? '<title>' : h.slice(h.indexOf(' ') + 1))),
+    ).toEqual([
+      '# <title>',
+      '## Who',
+      '## Chambers and treatments',
+      '## Variables',
+      '## Runs',
+      '## Files',
+      '## How to cite',
     ]);
     expect(text).not.toMatch(/<(script|img|b)\b/i);
     expect(text).not.toMatch(/(^|[^\\])\]\(/);
@@ -173,10 +236,20 @@ describe('Content-Disposition', () => {
   });
 
   it('gives an ASCII fallback with unsafe characters replaced and the exact name as filename*= UTF-8', () => {
-    for (const name of ['a"b;c.nc', 'x\r\nSet-Cookie: a=b.nc', 'é 🌱 $(id) `x`.zip', "it's\\..nc", '../../etc/passwd', '..hidden', '']) {
+    for (const name of [
+      'a"b;c.nc',
+      'x\r\nSet-Cookie: a=b.nc',
+      'é 🌱 $(id) `x`.zip',
+      "it's\\..nc",
+      '../../etc/passwd',
+      '..hidden',
+      '',
+    ]) {
       const h = contentDisposition(name);
       expect(h).not.toMatch(/[\r\n\0]/);
-      const m = /^attachment; filename="([A-Za-z0-9._-]+)"(?:; filename\*=UTF-8''([A-Za-z0-9!#$&+.^_`|~%-]+))?$/.exec(h);
+      const m = /^attachment; filename="([A-Za-z0-9._-]+)"(?:; filename\*=UTF-8''([A-Za-z0-9!#$&+.^_`|~%-]+))?$/.exec(
+        h,
+      );
       expect(m, h).not.toBeNull();
       expect(m![1]!.startsWith('.')).toBe(false);
       if (m![2]) expect(decodeURIComponent(m![2])).toBe(name.replace(/[\r\n]/g, '').replace(/[/\\]/g, '_'));

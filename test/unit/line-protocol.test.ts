@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { Point } from '@influxdata/influxdb-client';
 import type { WireSample } from '../../src/bus/payload.ts';
 import {
-  countLines, encodeLines, escapeMeasurement, escapeTag, quoteString,
+  countLines,
+  encodeLines,
+  escapeMeasurement,
+  escapeTag,
+  quoteString,
 } from '../../src/collector/sinks/influx/line-protocol.ts';
 
 const TS = 1764072000000;
@@ -102,11 +106,17 @@ function parseLine(line: string): ParsedLine {
 
 describe('line protocol encoding', () => {
   it('writes a numeric sample as the documented line', () => {
-    expect(one(sample({ value: 21.5 }))).toBe('climate,chamber=ch01,q=good,tag=air_temperature value=21.5 1764072000000');
+    expect(one(sample({ value: 21.5 }))).toBe(
+      'climate,chamber=ch01,q=good,tag=air_temperature value=21.5 1764072000000',
+    );
   });
 
   it('writes one line per sample, each newline-terminated, and nothing for no samples', () => {
-    const text = encodeLines('climate', 'ch01', [sample({ value: 1 }), sample({ value: 2, tag: 'rh' }), sample({ value: null, q: 'bad' })]);
+    const text = encodeLines('climate', 'ch01', [
+      sample({ value: 1 }),
+      sample({ value: 2, tag: 'rh' }),
+      sample({ value: null, q: 'bad' }),
+    ]);
     expect(text.split('\n')).toHaveLength(4);
     expect(text.endsWith('\n')).toBe(true);
     expect(countLines(text)).toBe(3);
@@ -124,49 +134,63 @@ describe('line protocol encoding', () => {
   });
 
   it('writes booleans as float 1 and 0', () => {
-    expect(one(sample({ value: true, tag: 'door_open' }))).toBe('climate,chamber=ch01,q=good,tag=door_open value=1 1764072000000');
-    expect(one(sample({ value: false, tag: 'door_open' }))).toBe('climate,chamber=ch01,q=good,tag=door_open value=0 1764072000000');
+    expect(one(sample({ value: true, tag: 'door_open' }))).toBe(
+      'climate,chamber=ch01,q=good,tag=door_open value=1 1764072000000',
+    );
+    expect(one(sample({ value: false, tag: 'door_open' }))).toBe(
+      'climate,chamber=ch01,q=good,tag=door_open value=0 1764072000000',
+    );
   });
 
   it('writes string values as the text field and reasons as the reason field, fields sorted', () => {
-    expect(one(sample({ value: 'RUN', tag: 'mode' }))).toBe('climate,chamber=ch01,q=good,tag=mode text="RUN" 1764072000000');
+    expect(one(sample({ value: 'RUN', tag: 'mode' }))).toBe(
+      'climate,chamber=ch01,q=good,tag=mode text="RUN" 1764072000000',
+    );
     expect(one(sample({ value: '', tag: 'mode' }))).toContain(' text="" ');
-    expect(one(sample({ value: 20, q: 'uncertain', reason: 'sensor drift' })))
-      .toBe('climate,chamber=ch01,q=uncertain,tag=air_temperature reason="sensor drift",value=20 1764072000000');
+    expect(one(sample({ value: 20, q: 'uncertain', reason: 'sensor drift' }))).toBe(
+      'climate,chamber=ch01,q=uncertain,tag=air_temperature reason="sensor drift",value=20 1764072000000',
+    );
     expect(one(sample({ value: 'x', reason: 'r' }))).toContain(' reason="r",text="x" ');
   });
 
   it('writes a bad sample without a value field, with its reason or reason="bad"', () => {
-    expect(one(sample({ value: null, q: 'bad', reason: 'timeout' })))
-      .toBe('climate,chamber=ch01,q=bad,tag=air_temperature reason="timeout" 1764072000000');
-    expect(one(sample({ value: null, q: 'bad' })))
-      .toBe('climate,chamber=ch01,q=bad,tag=air_temperature reason="bad" 1764072000000');
+    expect(one(sample({ value: null, q: 'bad', reason: 'timeout' }))).toBe(
+      'climate,chamber=ch01,q=bad,tag=air_temperature reason="timeout" 1764072000000',
+    );
+    expect(one(sample({ value: null, q: 'bad' }))).toBe(
+      'climate,chamber=ch01,q=bad,tag=air_temperature reason="bad" 1764072000000',
+    );
     expect(one(sample({ value: null, q: 'uncertain' }))).toContain(' reason="no value" ');
   });
 
   it('drops non-finite numbers and says why', () => {
-    expect(one(sample({ value: Number.NaN })))
-      .toBe('climate,chamber=ch01,q=good,tag=air_temperature reason="non-finite value" 1764072000000');
+    expect(one(sample({ value: Number.NaN }))).toBe(
+      'climate,chamber=ch01,q=good,tag=air_temperature reason="non-finite value" 1764072000000',
+    );
     expect(one(sample({ value: Number.POSITIVE_INFINITY }))).toContain(' reason="non-finite value" ');
-    expect(one(sample({ value: Number.NEGATIVE_INFINITY, q: 'uncertain', reason: 'overrange' })))
-      .toBe('climate,chamber=ch01,q=uncertain,tag=air_temperature reason="overrange" 1764072000000');
+    expect(one(sample({ value: Number.NEGATIVE_INFINITY, q: 'uncertain', reason: 'overrange' }))).toBe(
+      'climate,chamber=ch01,q=uncertain,tag=air_temperature reason="overrange" 1764072000000',
+    );
   });
 
   it('escapes commas, spaces and equals signs in chamber ids and tag names', () => {
-    expect(one(sample({ value: 1, tag: 'a b,c=d' }), 'ch 1,x=y'))
-      .toBe('climate,chamber=ch\\ 1\\,x\\=y,q=good,tag=a\\ b\\,c\\=d value=1 1764072000000');
+    expect(one(sample({ value: 1, tag: 'a b,c=d' }), 'ch 1,x=y')).toBe(
+      'climate,chamber=ch\\ 1\\,x\\=y,q=good,tag=a\\ b\\,c\\=d value=1 1764072000000',
+    );
   });
 
   it('escapes commas and spaces in the measurement, not equals signs', () => {
-    expect(one(sample({ value: 1 }), 'ch01', 'my climate,v=2'))
-      .toBe('my\\ climate\\,v=2,chamber=ch01,q=good,tag=air_temperature value=1 1764072000000');
+    expect(one(sample({ value: 1 }), 'ch01', 'my climate,v=2')).toBe(
+      'my\\ climate\\,v=2,chamber=ch01,q=good,tag=air_temperature value=1 1764072000000',
+    );
     expect(escapeMeasurement('climate')).toBe('climate');
     expect(() => escapeMeasurement('')).toThrow(RangeError);
   });
 
   it('escapes quotes and backslashes in string values and reasons', () => {
-    expect(one(sample({ value: 'say "hi" C:\\tmp', reason: 'a\\"b' })))
-      .toBe('climate,chamber=ch01,q=good,tag=air_temperature reason="a\\\\\\"b",text="say \\"hi\\" C:\\\\tmp" 1764072000000');
+    expect(one(sample({ value: 'say "hi" C:\\tmp', reason: 'a\\"b' }))).toBe(
+      'climate,chamber=ch01,q=good,tag=air_temperature reason="a\\\\\\"b",text="say \\"hi\\" C:\\\\tmp" 1764072000000',
+    );
     expect(quoteString('plain')).toBe('"plain"');
   });
 

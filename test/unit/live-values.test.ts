@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { LiveValues } from '../../src/web/live.ts';
 
-const msg = (chamber: string, ts: number, value: number) => ({ v: 1 as const, gw: 'gw1', seq: 1, chamber, samples: [{ tag: 'air_temperature', ts, value, q: 'good' as const }] });
+const msg = (chamber: string, ts: number, value: number) => ({
+  v: 1 as const,
+  gw: 'gw1',
+  seq: 1,
+  chamber,
+  samples: [{ tag: 'air_temperature', ts, value, q: 'good' as const }],
+});
 
 describe('live view values', () => {
   it('lists only the configured chambers', () => {

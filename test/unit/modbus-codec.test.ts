@@ -34,13 +34,19 @@ describe('Modbus codec', () => {
   for (const [type, list] of Object.entries(values)) {
     for (const order of ORDERS) {
       it(`round-trips ${type} in ${order}`, () => {
-        for (const v of list) expect(decodeRaw({ type: type as ModbusType }, encodeRaw({ type: type as ModbusType }, v, order), order)).toBe(v);
+        for (const v of list)
+          expect(
+            decodeRaw({ type: type as ModbusType }, encodeRaw({ type: type as ModbusType }, v, order), order),
+          ).toBe(v);
       });
     }
   }
 
   it('round-trips strings', () => {
-    for (const order of ORDERS) expect(decodeRaw({ type: 'string', count: 8 }, encodeRaw({ type: 'string', count: 8 }, 'PL-2026-0042', order), order)).toBe('PL-2026-0042');
+    for (const order of ORDERS)
+      expect(
+        decodeRaw({ type: 'string', count: 8 }, encodeRaw({ type: 'string', count: 8 }, 'PL-2026-0042', order), order),
+      ).toBe('PL-2026-0042');
   });
 
   it('refuses values that do not fit the type, saying why', () => {

@@ -24,12 +24,26 @@ describe('Modicon references', () => {
     expect(parseModicon(ref)).toEqual(expected);
   });
 
-  it.each([[20001, 'table 2xxxx does not exist'], [40000, 'count from 1'], ['holding 1', 'looks like 40001'], [1.5, 'looks like 40001']] as const)('refuses %s', (ref, fragment) => {
+  it.each([
+    [20001, 'table 2xxxx does not exist'],
+    [40000, 'count from 1'],
+    ['holding 1', 'looks like 40001'],
+    [1.5, 'looks like 40001'],
+  ] as const)('refuses %s', (ref, fragment) => {
     const r = parseModicon(ref as number | string);
     expect('error' in r && r.error).toContain(fragment);
   });
 
-  const profile = (tags: unknown[], defaults?: unknown) => ModbusProfile.safeParse({ kind: 'modbus', vendor: 'acme', model: 'm', description: 'd', addressing: 'zero-based', ...(defaults ? { defaults } : {}), tags });
+  const profile = (tags: unknown[], defaults?: unknown) =>
+    ModbusProfile.safeParse({
+      kind: 'modbus',
+      vendor: 'acme',
+      model: 'm',
+      description: 'd',
+      addressing: 'zero-based',
+      ...(defaults ? { defaults } : {}),
+      tags,
+    });
 
   it('resolves modicon: to area and address, which the driver and lint then use', () => {
     const p = profile([
@@ -39,7 +53,11 @@ describe('Modicon references', () => {
     ]);
     expect(p.success).toBe(true);
     const tags = p.data!.tags.map((t) => [t.name, t.area, t.address]);
-    expect(tags).toEqual([['co2', 'input', 4], ['setpoint', 'holding', 9], ['running', 'coil', 0]]);
+    expect(tags).toEqual([
+      ['co2', 'input', 4],
+      ['setpoint', 'holding', 9],
+      ['running', 'coil', 0],
+    ]);
     expect(lintProfile('acme-m.yaml', p.data!)).toEqual([]);
     // Parsing the parsed profile again (as tests and tools do) is stable.
     expect(ModbusProfile.parse(p.data).tags.map((t) => [t.name, t.area, t.address])).toEqual(tags);
@@ -50,9 +68,13 @@ describe('Modicon references', () => {
     expect(lintProfile('acme-m.yaml', bad.data!).map((i) => i.message)).toEqual([
       'looks like a Modicon reference: holding register 40001 in a datasheet is zero-based address 0; write "address: 0" or "modicon: 40001" (if the map really uses zero-based 40001, set defaults.allow_high_addresses: true)',
     ]);
-    const sunspec = profile([{ name: 't', description: 't', address: 40002, type: 'int16' }], { allow_high_addresses: true });
+    const sunspec = profile([{ name: 't', description: 't', address: 40002, type: 'int16' }], {
+      allow_high_addresses: true,
+    });
     expect(lintProfile('acme-m.yaml', sunspec.data!)).toEqual([]);
     // 40000 is no Modicon reference (they count from 40001): SunSpec's base register passes.
-    expect(lintProfile('acme-m.yaml', profile([{ name: 't', description: 't', address: 40000, type: 'int16' }]).data!)).toEqual([]);
+    expect(
+      lintProfile('acme-m.yaml', profile([{ name: 't', description: 't', address: 40000, type: 'int16' }]).data!),
+    ).toEqual([]);
   });
 });

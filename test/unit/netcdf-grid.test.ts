@@ -16,7 +16,15 @@ const dir = mkdtempSync(join(tmpdir(), 'octopus-grid-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const T0 = Date.UTC(2024, 0, 1);
-const RUN: RunInfo = { id: 'e/r', title: 't', summary: 's', chambers: ['c1', 'c2'], startMs: T0, periodMs: 1000, creator_name: 'me' };
+const RUN: RunInfo = {
+  id: 'e/r',
+  title: 't',
+  summary: 's',
+  chambers: ['c1', 'c2'],
+  startMs: T0,
+  periodMs: 1000,
+  creator_name: 'me',
+};
 const VARS: ArchiveVar[] = [
   { name: 'temp', description: 'Temperature', unit: 'degree_Celsius', kind: 'float' },
   { name: 'door', description: 'Door open', kind: 'bool' },
@@ -52,9 +60,21 @@ describe('TimeGrid', () => {
     rf.add({ chamber: 'c1', tag: 'door', ts: T0 + 2000, value: true, q: 'good' });
     rf.add({ chamber: 'c2', tag: 'temp', ts: T0 + 2000, value: null, q: 'bad' });
     rf.close(T0 + 2000);
-    expect(read(path, 'temp')).toEqual([[20.5, null], [null, 21], [null, null]]);
-    expect(read(path, 'temp_qc')).toEqual([[QC.good, QC.missing], [QC.missing, QC.uncertain], [QC.missing, QC.bad]]);
-    expect(read(path, 'door')).toEqual([[null, null], [null, null], [1, null]]);
+    expect(read(path, 'temp')).toEqual([
+      [20.5, null],
+      [null, 21],
+      [null, null],
+    ]);
+    expect(read(path, 'temp_qc')).toEqual([
+      [QC.good, QC.missing],
+      [QC.missing, QC.uncertain],
+      [QC.missing, QC.bad],
+    ]);
+    expect(read(path, 'door')).toEqual([
+      [null, null],
+      [null, null],
+      [1, null],
+    ]);
   });
 
   it('keeps the nearest sample; equal distance → the earlier sample; the same instant twice → the first received', () => {
@@ -95,7 +115,7 @@ describe('TimeGrid', () => {
     expect(read(path, 'temp_qc')[10]).toEqual([QC.good, QC.good]);
   });
 
-  it('the first and last slots are partial: only samples within the run start and stop are the run\'s, wherever the slot lives', () => {
+  it("the first and last slots are partial: only samples within the run start and stop are the run's, wherever the slot lives", () => {
     const onChange = (c: string) => c === 'c1';
     // The run started at T0 + 300 (slot 0 = T0, the slot it rounds to) and stops at T0 + 9_700 (last slot 10).
     const { rf, path } = open({ onChange, runStartMs: T0 + 300, cacheRecords: 4 });
@@ -148,7 +168,20 @@ describe('TimeGrid', () => {
     rf.close(T0 + 11_000);
     const t = read(path, 'temp').map((r) => r[0]);
     const q = read(path, 'temp_qc').map((r) => r[0]);
-    expect(q).toEqual([QC.held, QC.held, QC.held, QC.good, QC.held, QC.held, QC.bad, QC.offline, QC.offline, QC.held, QC.held, QC.held]);
+    expect(q).toEqual([
+      QC.held,
+      QC.held,
+      QC.held,
+      QC.good,
+      QC.held,
+      QC.held,
+      QC.bad,
+      QC.offline,
+      QC.offline,
+      QC.held,
+      QC.held,
+      QC.held,
+    ]);
     expect(t).toEqual([20, 20, 20, 21, 21, 21, null, null, null, 21, 21, 21]);
     const q2 = read(path, 'temp_qc').map((r) => r[1]);
     expect(q2.filter((x) => x === QC.held)).toHaveLength(0);
@@ -207,7 +240,14 @@ describe('RunFile', () => {
   it('replays a log cut in the middle of a frame (a crash while writing) up to the last whole frame', () => {
     const path = join(dir, 'torn.nc');
     const a = RunFile.open(path, RUN, VARS, { now: () => NOW, fsync: false });
-    a.addMessage('c1', [{ tag: 'temp', ts: T0, value: 1, q: 'good' }, { tag: 'door', ts: T0, value: true, q: 'good' }], NOW);
+    a.addMessage(
+      'c1',
+      [
+        { tag: 'temp', ts: T0, value: 1, q: 'good' },
+        { tag: 'door', ts: T0, value: true, q: 'good' },
+      ],
+      NOW,
+    );
     a.addMessage('c2', [{ tag: 'temp', ts: T0 + 1000, value: null, q: 'bad' }], NOW);
     a.setStatus('c2', false, T0 + 2000);
     a.commitLog();
@@ -215,8 +255,16 @@ describe('RunFile', () => {
     writeFileSync(`${path}.log`, Buffer.concat([log, log.subarray(0, 20)])); // a torn frame after the whole ones
     const b = RunFile.open(path, RUN, VARS, { now: () => NOW, fsync: false });
     b.close(T0 + 2000);
-    expect(read(path, 'temp')).toEqual([[1, null], [null, null], [null, null]]);
-    expect(read(path, 'temp_qc')).toEqual([[QC.good, QC.missing], [QC.missing, QC.bad], [QC.missing, QC.offline]]);
+    expect(read(path, 'temp')).toEqual([
+      [1, null],
+      [null, null],
+      [null, null],
+    ]);
+    expect(read(path, 'temp_qc')).toEqual([
+      [QC.good, QC.missing],
+      [QC.missing, QC.bad],
+      [QC.missing, QC.offline],
+    ]);
     expect(read(path, 'door')[0]).toEqual([1, null]);
   });
 
@@ -247,7 +295,11 @@ describe('RunFile', () => {
   it('refuses to resume a file of another layout', () => {
     const p = join(dir, 'other.nc');
     RunFile.open(p, RUN, VARS, { fsync: false }).close(T0);
-    expect(() => RunFile.open(p, { ...RUN, chambers: ['a', 'b', 'c'] }, VARS, { fsync: false })).toThrow(/does not match the run \(chamber count\)/);
-    expect(() => RunFile.open(p, RUN, [{ ...VARS[0]!, kind: 'double' }, VARS[1]!], { fsync: false })).toThrow(/variable temp/);
+    expect(() => RunFile.open(p, { ...RUN, chambers: ['a', 'b', 'c'] }, VARS, { fsync: false })).toThrow(
+      /does not match the run \(chamber count\)/,
+    );
+    expect(() => RunFile.open(p, RUN, [{ ...VARS[0]!, kind: 'double' }, VARS[1]!], { fsync: false })).toThrow(
+      /variable temp/,
+    );
   });
 });

@@ -14,7 +14,11 @@ const file = () => join(dir, `f${n++}.nc`);
 
 const schema = (extra: Partial<NcSchema> = {}): NcSchema => ({
   globalAttributes: { title: 'unit', answer: { type: 'int', value: 42 } },
-  dimensions: [{ name: 'time', size: 'unlimited' }, { name: 'chamber', size: 3 }, { name: 'name_strlen', size: 4 }],
+  dimensions: [
+    { name: 'time', size: 'unlimited' },
+    { name: 'chamber', size: 3 },
+    { name: 'name_strlen', size: 4 },
+  ],
   variables: [
     { name: 'time', type: 'double', dims: ['time'], attributes: { units: 'seconds since 1970-01-01 00:00:00' } },
     { name: 'station_name', type: 'char', dims: ['chamber', 'name_strlen'], data: ['a', 'bb', 'cccc'] },
@@ -39,7 +43,11 @@ describe('netCDF header', () => {
       const again = parseHeader(encodeHeader(h));
       expect(again.header).toEqual(h);
       expect(h.attrs).toContainEqual({ name: 'answer', type: 'int', value: [42] });
-      expect(h.vars.find((v) => v.name === 't')!.attrs).toContainEqual({ name: '_FillValue', type: 'float', value: [-999] });
+      expect(h.vars.find((v) => v.name === 't')!.attrs).toContainEqual({
+        name: '_FillValue',
+        type: 'float',
+        value: [-999],
+      });
     }
   });
 
@@ -59,7 +67,10 @@ describe('netCDF header', () => {
   it('packs a lone record variable without padding, as netCDF-C does', () => {
     const p = file();
     const w = NetcdfWriter.create(p, {
-      dimensions: [{ name: 'time', size: 'unlimited' }, { name: 'x', size: 3 }],
+      dimensions: [
+        { name: 'time', size: 'unlimited' },
+        { name: 'x', size: 3 },
+      ],
       variables: [{ name: 'b', type: 'byte', dims: ['time', 'x'] }],
     });
     w.appendColumns({ time: [0, 0], values: { b: [1, 2, 3, 4, 5, 6] } });
@@ -84,7 +95,10 @@ describe('NetcdfWriter', () => {
       { time: 10, values: { t: [1.5, null, 3.5], q: [0, 3, 1], s: [-1, 2, 3], d: [0.1, 0.2, 0.3] } },
       { time: 11, values: {} },
     ]);
-    w.appendColumns({ time: [12, 13], values: { t: [4, 5, 6, 7, 8, 9], q: [0, 0, 0, 2, 2, 2], s: [1, 1, 1, 2, 2, 2], d: [1, 2, 3, 4, 5, 6] } });
+    w.appendColumns({
+      time: [12, 13],
+      values: { t: [4, 5, 6, 7, 8, 9], q: [0, 0, 0, 2, 2, 2], s: [1, 1, 1, 2, 2, 2], d: [1, 2, 3, 4, 5, 6] },
+    });
     w.close({ time_coverage_end: 'end' });
     const r = read(p);
     expect(r.recordDimension.length).toBe(4);
@@ -93,7 +107,9 @@ describe('NetcdfWriter', () => {
     // netcdfjs 4 misreads byte/short record variables whose slab is padded (it takes the
     // padded vsize as the width) and reads bytes unsigned: those are checked with ncdump,
     // netCDF4 and xarray in test/integration/netcdf-tools.test.ts.
-    expect(r.getDataVariable('d').flat()).toEqual([0.1, 0.2, 0.3, 9.969209968386869e36, 9.969209968386869e36, 9.969209968386869e36, 1, 2, 3, 4, 5, 6]);
+    expect(r.getDataVariable('d').flat()).toEqual([
+      0.1, 0.2, 0.3, 9.969209968386869e36, 9.969209968386869e36, 9.969209968386869e36, 1, 2, 3, 4, 5, 6,
+    ]);
     expect(r.getDataVariable('ids')).toEqual([7, 8, 9]);
     expect(r.getAttribute('time_coverage_end')).toBe('end');
   });

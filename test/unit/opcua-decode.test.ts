@@ -4,13 +4,22 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { OpcuaProfile, OpcuaTag } from '../../src/config/profile-schema.ts';
 import { PROJECT_ROOT } from '../../src/config/profiles.ts';
-import { decodeDataValue, encodeWrite, qualityOfStatus, sampleTime, shortestFloat32, statusCodeFromName, toEngineering } from '../../src/drivers/opcua/decode.ts';
+import {
+  decodeDataValue,
+  encodeWrite,
+  qualityOfStatus,
+  sampleTime,
+  shortestFloat32,
+  statusCodeFromName,
+  toEngineering,
+} from '../../src/drivers/opcua/decode.ts';
 import { tagNameFromPath } from '../../src/drivers/opcua/browse.ts';
 import { udunitsFromUnece, uneceCode, uneceFromUdunits, uneceUnitId } from '../../src/drivers/opcua/units.ts';
 import { parseNodeIdText, resolveNodeId, toNsuText } from '../../src/drivers/opcua/node-id.ts';
 import { checkOpcuaTestcases } from '../../src/drivers/opcua/testcase.ts';
 
-const tag = (t: Record<string, unknown>) => OpcuaTag.parse({ name: 'x', node: 'nsu=urn:a;s=X', type: 'Double', description: 'x', ...t });
+const tag = (t: Record<string, unknown>) =>
+  OpcuaTag.parse({ name: 'x', node: 'nsu=urn:a;s=X', type: 'Double', description: 'x', ...t });
 
 describe('OPC UA decode', () => {
   it('maps status code severity bits to quality', () => {
@@ -33,7 +42,12 @@ describe('OPC UA decode', () => {
     expect(shortestFloat32(Math.fround(0.3))).toBe(0.3);
     expect(shortestFloat32(24.75)).toBe(24.75);
     expect(shortestFloat32(0.1)).toBe(0.1); // not a float32: a Double passes unchanged
-    const s = decodeDataValue('c1', tag({ type: 'Float' }), { value: Math.fround(64.3), statusCode: 0, statusName: 'Good' }, 1);
+    const s = decodeDataValue(
+      'c1',
+      tag({ type: 'Float' }),
+      { value: Math.fround(64.3), statusCode: 0, statusName: 'Good' },
+      1,
+    );
     expect(s.value).toBe(64.3);
   });
 
@@ -44,12 +58,29 @@ describe('OPC UA decode', () => {
   });
 
   it('turns a Bad value into a bad sample without value, naming status and node', () => {
-    const s = decodeDataValue('c1', tag({}), { value: 12, statusCode: 0x808c0000, statusName: 'BadSensorFailure', sourceTimestamp: 5 }, 9);
-    expect(s).toEqual({ chamber: 'c1', tag: 'x', ts: 5, value: null, q: 'bad', reason: 'BadSensorFailure (node nsu=urn:a;s=X)' });
+    const s = decodeDataValue(
+      'c1',
+      tag({}),
+      { value: 12, statusCode: 0x808c0000, statusName: 'BadSensorFailure', sourceTimestamp: 5 },
+      9,
+    );
+    expect(s).toEqual({
+      chamber: 'c1',
+      tag: 'x',
+      ts: 5,
+      value: null,
+      q: 'bad',
+      reason: 'BadSensorFailure (node nsu=urn:a;s=X)',
+    });
   });
 
   it('keeps an Uncertain value with its status as reason', () => {
-    const s = decodeDataValue('c1', tag({ scale: 10 }), { value: 1.5, statusCode: 0x40920000, statusName: 'UncertainSubNormal' }, 9);
+    const s = decodeDataValue(
+      'c1',
+      tag({ scale: 10 }),
+      { value: 1.5, statusCode: 0x40920000, statusName: 'UncertainSubNormal' },
+      9,
+    );
     expect(s).toEqual({ chamber: 'c1', tag: 'x', ts: 9, value: 15, q: 'uncertain', reason: 'UncertainSubNormal' });
   });
 
@@ -62,8 +93,12 @@ describe('OPC UA decode', () => {
 
   it('validates and unscales writes', () => {
     expect(encodeWrite(tag({ writable: true, type: 'Int16', scale: 0.1, min: 0, max: 100 }), 21.5)).toBe(215);
-    expect(() => encodeWrite(tag({ writable: true, type: 'Int16', scale: 0.01 }), 500)).toThrow('raw value 50000 (from 500) is outside Int16 range -32768..32767');
-    expect(() => encodeWrite(tag({ writable: true, max: 40 }), 41)).toThrow('tag "x" (nsu=urn:a;s=X, Double): 41 is above max 40');
+    expect(() => encodeWrite(tag({ writable: true, type: 'Int16', scale: 0.01 }), 500)).toThrow(
+      'raw value 50000 (from 500) is outside Int16 range -32768..32767',
+    );
+    expect(() => encodeWrite(tag({ writable: true, max: 40 }), 41)).toThrow(
+      'tag "x" (nsu=urn:a;s=X, Double): 41 is above max 40',
+    );
     expect(() => encodeWrite(tag({ writable: true, type: 'Boolean' }), 1)).toThrow('takes true/false, got 1');
     expect(() => encodeWrite(tag({}), 1)).toThrow('is not writable');
     expect(encodeWrite(tag({ writable: true, type: 'String' }), 'on')).toBe('on');
@@ -73,8 +108,16 @@ describe('OPC UA decode', () => {
 describe('OPC UA node ids', () => {
   const ns = ['http://opcfoundation.org/UA/', 'urn:server', 'urn:a'];
   it('parses nsu=, ns= and bare node ids', () => {
-    expect(parseNodeIdText('nsu=urn:a;s=Chamber.T')).toEqual({ namespace: { kind: 'uri', uri: 'urn:a' }, identifierType: 's', identifier: 'Chamber.T' });
-    expect(parseNodeIdText('ns=3;i=1001')).toEqual({ namespace: { kind: 'index', index: 3 }, identifierType: 'i', identifier: '1001' });
+    expect(parseNodeIdText('nsu=urn:a;s=Chamber.T')).toEqual({
+      namespace: { kind: 'uri', uri: 'urn:a' },
+      identifierType: 's',
+      identifier: 'Chamber.T',
+    });
+    expect(parseNodeIdText('ns=3;i=1001')).toEqual({
+      namespace: { kind: 'index', index: 3 },
+      identifierType: 'i',
+      identifier: '1001',
+    });
     expect(parseNodeIdText('i=85').namespace).toEqual({ kind: 'index', index: 0 });
     expect(() => parseNodeIdText('Chamber.T')).toThrow('must look like');
   });
@@ -83,8 +126,13 @@ describe('OPC UA node ids', () => {
     expect(resolveNodeId('nsu=urn:a;s=T', ['x', 'y', 'z', 'urn:a'])).toEqual({ ok: true, nodeId: 'ns=3;s=T' });
     const r = resolveNodeId('nsu=urn:zzz;s=T', ns);
     expect(r.ok).toBe(false);
-    expect(!r.ok && r.error).toBe('node nsu=urn:zzz;s=T: namespace URI "urn:zzz" is not served (server namespaces: http://opcfoundation.org/UA/, urn:server, urn:a)');
-    expect(resolveNodeId('ns=7;i=1', ns)).toEqual({ ok: false, error: 'node ns=7;i=1: namespace index 7 does not exist (server has 3)' });
+    expect(!r.ok && r.error).toBe(
+      'node nsu=urn:zzz;s=T: namespace URI "urn:zzz" is not served (server namespaces: http://opcfoundation.org/UA/, urn:server, urn:a)',
+    );
+    expect(resolveNodeId('ns=7;i=1', ns)).toEqual({
+      ok: false,
+      error: 'node ns=7;i=1: namespace index 7 does not exist (server has 3)',
+    });
   });
   it('turns ns= ids into nsu= text for drafted profiles', () => {
     expect(toNsuText('ns=2;s=Chamber.T', ns)).toBe('nsu=urn:a;s=Chamber.T');
@@ -129,7 +177,12 @@ describe('OPC UA testcases', () => {
           values: [
             { tag: 'soil_moisture', raw: 325, expect: { value: 325, q: 'good' } },
             { tag: 'nope', raw: 1, expect: { value: 1, q: 'good' } },
-            { node: 'nsu=urn:ecotron:chamberctl;s=Chamber.CO2', raw: 1, status: 'BadTimeout', expect: { value: 1, q: 'good' } },
+            {
+              node: 'nsu=urn:ecotron:chamberctl;s=Chamber.CO2',
+              raw: 1,
+              status: 'BadTimeout',
+              expect: { value: 1, q: 'good' },
+            },
           ],
           writes: [{ tag: 'co2_setpoint', value: 5000, expect_raw: 5000 }],
         },
@@ -140,10 +193,20 @@ describe('OPC UA testcases', () => {
     expect(problems).toContain('cases[0] "wrong" values[0] (soil_moisture): raw 325 decodes to 32.5, expected 325');
     expect(problems).toContain('cases[0] "wrong" values[1]: no tag named "nope" in the profile');
     expect(problems).toContain('cases[0] "wrong" values[2] (co2): expected quality good, got bad');
-    expect(problems.some((p) => p.startsWith('cases[0] "wrong" writes[0] (co2_setpoint): write 5000 refused') && p.includes('above max 2000'))).toBe(true);
-    expect(problems.some((p) => p.startsWith('cases: no value case for tags air_temperature, relative_humidity'))).toBe(true);
-    expect(checkOpcuaTestcases(profile, { profile: 'ecotron-chamberctl', cases: [{ name: 'x', values: [{ raw: 1, expect: { value: 1, q: 'good' } }] }] })).toEqual([
-      'cases[0].values[0]: give exactly one of tag or node',
-    ]);
+    expect(
+      problems.some(
+        (p) =>
+          p.startsWith('cases[0] "wrong" writes[0] (co2_setpoint): write 5000 refused') && p.includes('above max 2000'),
+      ),
+    ).toBe(true);
+    expect(problems.some((p) => p.startsWith('cases: no value case for tags air_temperature, relative_humidity'))).toBe(
+      true,
+    );
+    expect(
+      checkOpcuaTestcases(profile, {
+        profile: 'ecotron-chamberctl',
+        cases: [{ name: 'x', values: [{ raw: 1, expect: { value: 1, q: 'good' } }] }],
+      }),
+    ).toEqual(['cases[0].values[0]: give exactly one of tag or node']);
   });
 });

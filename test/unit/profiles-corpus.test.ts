@@ -37,7 +37,8 @@ describe('the profile corpus', () => {
     for (const kind of readdirSync(BUILTIN_PROFILE_DIR)) {
       const dir = join(BUILTIN_PROFILE_DIR, kind, 'testcases');
       if (!existsSync(dir)) continue;
-      for (const f of readdirSync(dir)) expect(profiles.has(f.replace(/\.ya?ml$/, '')), `${kind}/testcases/${f} has no profile`).toBe(true);
+      for (const f of readdirSync(dir))
+        expect(profiles.has(f.replace(/\.ya?ml$/, '')), `${kind}/testcases/${f} has no profile`).toBe(true);
     }
   });
 });
@@ -67,7 +68,10 @@ describe.each(corpus.map((p) => [p.id, p] as const))('profile %s', (_id, p) => {
     expect(existsSync(file), `${file} is missing`).toBe(true);
     const read = readYamlFile(file);
     if (!read.ok) throw new Error(read.issues.map((i) => i.message).join('\n'));
-    const problems = p.profile.kind === 'modbus' ? checkModbusTestcases(p.profile, read.data) : checkOpcuaTestcases(p.profile, read.data);
+    const problems =
+      p.profile.kind === 'modbus'
+        ? checkModbusTestcases(p.profile, read.data)
+        : checkOpcuaTestcases(p.profile, read.data);
     expect(problems).toEqual([]);
   });
 });
@@ -75,19 +79,33 @@ describe.each(corpus.map((p) => [p.id, p] as const))('profile %s', (_id, p) => {
 describe('the testcase checker', () => {
   const modbus = corpus.find((p) => p.id === 'climatec-ch400')!;
   it('reports a wrong expectation with the registers and both values', () => {
-    const doc = { profile: 'climatec-ch400', cases: [{ name: 'wrong', registers: { holding: { 0: 215 } }, expect: { air_temperature: 12.5 } }] };
+    const doc = {
+      profile: 'climatec-ch400',
+      cases: [{ name: 'wrong', registers: { holding: { 0: 215 } }, expect: { air_temperature: 12.5 } }],
+    };
     const problems = checkModbusTestcases(modbus.profile as never, doc);
-    expect(problems).toContain('cases[0] "wrong" expect.air_temperature: holding [0x00d7] decodes to 21.5, expected 12.5');
+    expect(problems).toContain(
+      'cases[0] "wrong" expect.air_temperature: holding [0x00d7] decodes to 21.5, expected 12.5',
+    );
   });
   it('reports missing registers, unknown tags, wrong writes and untested tags', () => {
     const doc = {
       profile: 'climatec-ch400',
-      cases: [{ name: 'gaps', registers: { holding: { 12: 1 } }, expect: { runtime: 1, nonsense: 3 }, writes: [{ tag: 'co2_setpoint', value: 500, expect_registers: [501] }] }],
+      cases: [
+        {
+          name: 'gaps',
+          registers: { holding: { 12: 1 } },
+          expect: { runtime: 1, nonsense: 3 },
+          writes: [{ tag: 'co2_setpoint', value: 500, expect_registers: [501] }],
+        },
+      ],
     };
     const problems = checkModbusTestcases(modbus.profile as never, doc).join('\n');
     expect(problems).toContain('expect.runtime: registers.holding has no value at 13 (uint32 at holding 12 needs 2)');
     expect(problems).toContain('expect.nonsense: no tag named "nonsense" in the profile');
-    expect(problems).toContain('writes[0] (co2_setpoint): write 500 gives registers [0x01f4] at 22, expected registers [0x01f5]');
+    expect(problems).toContain(
+      'writes[0] (co2_setpoint): write 500 gives registers [0x01f4] at 22, expected registers [0x01f5]',
+    );
     expect(problems).toMatch(/no expected value for tags air_temperature, .*running/);
   });
 });

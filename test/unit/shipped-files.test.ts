@@ -15,10 +15,19 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('shipped files', () => {
   it('every configuration in config/ validates (exit 0)', () => {
-    const files = readdirSync(join(PROJECT_ROOT, 'config')).filter((f) => f.endsWith('.yaml')).map((f) => join('config', f));
+    const files = readdirSync(join(PROJECT_ROOT, 'config'))
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => join('config', f));
     expect(files).toContain(join('config', 'default.yaml'));
     // Credentials named by the example come from the environment; give them dummies.
-    const r = runCli(['validate', ...files], { env: { OCTOPUS_MQTT_USERNAME: 'u', OCTOPUS_MQTT_PASSWORD: 'p', OCTOPUS_OPCUA_USERNAME: 'u', OCTOPUS_OPCUA_PASSWORD: 'p' } });
+    const r = runCli(['validate', ...files], {
+      env: {
+        OCTOPUS_MQTT_USERNAME: 'u',
+        OCTOPUS_MQTT_PASSWORD: 'p',
+        OCTOPUS_OPCUA_USERNAME: 'u',
+        OCTOPUS_OPCUA_PASSWORD: 'p',
+      },
+    });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
@@ -28,7 +37,8 @@ describe('shipped files', () => {
     expect(r.code).toBe(0);
     const generated = readdirSync(scratch).sort();
     expect(readdirSync(join(PROJECT_ROOT, 'schema')).sort()).toEqual(generated);
-    for (const f of generated) expect(readFileSync(join(PROJECT_ROOT, 'schema', f), 'utf8'), f).toBe(readFileSync(join(scratch, f), 'utf8'));
+    for (const f of generated)
+      expect(readFileSync(join(PROJECT_ROOT, 'schema', f), 'utf8'), f).toBe(readFileSync(join(scratch, f), 'utf8'));
   });
 
   it('the JSON Schemas describe every field, so editors show help on hover', () => {
@@ -41,7 +51,8 @@ describe('shipped files', () => {
         walk(v, `${path}.${k}`);
       }
       for (const key of ['items', 'additionalProperties']) walk(n[key], `${path}[]`);
-      for (const key of ['anyOf', 'oneOf', 'allOf']) if (Array.isArray(n[key])) (n[key] as unknown[]).forEach((x, i) => walk(x, `${path}|${i}`));
+      for (const key of ['anyOf', 'oneOf', 'allOf'])
+        if (Array.isArray(n[key])) (n[key] as unknown[]).forEach((x, i) => walk(x, `${path}|${i}`));
       for (const [k, v] of Object.entries((n.$defs ?? {}) as Record<string, unknown>)) walk(v, `${path}#${k}`);
     };
     let fields = 0;

@@ -8,7 +8,17 @@
  *   working from memory (gateway) or are refused (collector), the fault is reported with
  *   path and errno, and everything held is written once the folder is writable again.
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -33,7 +43,8 @@ function tempDir(): string {
   dirs.push(d);
   return d;
 }
-const cfg = (o: Partial<SpoolConfig> = {}) => SpoolConfig.parse({ segment_bytes: 8192, max_bytes: 1 << 24, fsync: 'never', ...o });
+const cfg = (o: Partial<SpoolConfig> = {}) =>
+  SpoolConfig.parse({ segment_bytes: 8192, max_bytes: 1 << 24, fsync: 'never', ...o });
 
 function capture(): Logger & { lines: string[] } {
   const lines: string[] = [];
@@ -48,11 +59,12 @@ function capture(): Logger & { lines: string[] } {
   return log;
 }
 
-
 /** Record layout of every segment file: which seq occupies which bytes. */
 function layout(dir: string): Array<{ file: string; seq: number; start: number; end: number; samples: number }> {
   const out: Array<{ file: string; seq: number; start: number; end: number; samples: number }> = [];
-  for (const file of readdirSync(dir).filter((f) => f.startsWith('seg-')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.startsWith('seg-'))
+    .sort()) {
     const buf = readFileSync(join(dir, file));
     for (let off = 0; off < buf.length;) {
       const f = decodeFrame(buf, off);
@@ -101,7 +113,10 @@ describe('spool damage', () => {
       const again = Spool.open(dir, cfg(), { log });
       const got = again.read(10_000);
       const lost = new Set(damaged.map((r) => r.seq));
-      expect(got.map((r) => r.seq), `trial ${trial}: damage at ${target.file}:${at}`).toEqual(records.filter((r) => !lost.has(r.seq)).map((r) => r.seq));
+      expect(
+        got.map((r) => r.seq),
+        `trial ${trial}: damage at ${target.file}:${at}`,
+      ).toEqual(records.filter((r) => !lost.has(r.seq)).map((r) => r.seq));
       for (const r of got) expect(r.payload.toString()).toBe(payloads[r.seq]);
       expect(again.droppedMessages, `trial ${trial}`).toBe(damaged.length);
       expect(again.droppedSamples, `trial ${trial}`).toBe(damaged.reduce((n, r) => n + r.samples, 0));
@@ -145,7 +160,9 @@ describe('spool damage', () => {
     const log = capture();
     const again = Spool.open(dir, cfg(), { log });
     expect(again.foreign).toEqual(['notes.txt', 'seg-0000000000009999.log (a folder)']);
-    expect(log.lines.find((l) => l.startsWith('warn') && l.includes('notes.txt'))).toContain('seg-0000000000009999.log (a folder)');
+    expect(log.lines.find((l) => l.startsWith('warn') && l.includes('notes.txt'))).toContain(
+      'seg-0000000000009999.log (a folder)',
+    );
     expect(again.read(100).map((r) => r.payload.toString())).toEqual(Array.from({ length: 10 }, (_, i) => `p${i}`));
     again.append('t', 'p10', 1);
     again.close();
@@ -201,7 +218,10 @@ describe('spool on a folder that cannot be written (real tmpfs and chattr)', () 
     for (let i = 0; i < 5; i++) again.append('t', `new ${i}`, 1);
     expect(faults.get('spool')).toMatchObject({ errno: 'EROFS' });
     const all = again.read(100);
-    expect(all.map((r) => r.payload.toString().replace(/\.+$/, ''))).toEqual([...Array.from({ length: 30 }, (_, i) => `old ${i}`), ...Array.from({ length: 5 }, (_, i) => `new ${i}`)]);
+    expect(all.map((r) => r.payload.toString().replace(/\.+$/, ''))).toEqual([
+      ...Array.from({ length: 30 }, (_, i) => `old ${i}`),
+      ...Array.from({ length: 5 }, (_, i) => `new ${i}`),
+    ]);
     again.ack(all.at(-1)!.seq);
     expect(again.depth().messages).toBe(0);
     const files = readdirSync(dir).filter((f) => f.startsWith('seg-'));
@@ -223,7 +243,12 @@ describe('spool on a folder that cannot be written (real tmpfs and chattr)', () 
     writeFileSync(join(m.dir, 'filler'), Buffer.alloc(128 * 1024));
     const faults = new WriteFaults(60_000, capture());
     const dir = join(m.dir, 'gw');
-    const gw = Spool.open(dir, cfg({ segment_bytes: 16 * 1024 }), { log: capture(), faults, onWriteFailure: 'memory', memoryBytes: 40_000 });
+    const gw = Spool.open(dir, cfg({ segment_bytes: 16 * 1024 }), {
+      log: capture(),
+      faults,
+      onWriteFailure: 'memory',
+      memoryBytes: 40_000,
+    });
     const payload = (i: number) => `${i}:`.padEnd(1000, 'x');
     for (let i = 0; i < 400; i++) gw.append('t', payload(i), 1);
     expect(faults.get('spool')).toMatchObject({ errno: 'ENOSPC' });

@@ -12,7 +12,8 @@ function tempDir(): string {
   dirs.push(d);
   return d;
 }
-const cfg = (o: Partial<SpoolConfig> = {}) => SpoolConfig.parse({ segment_bytes: 4096, max_bytes: 1 << 20, fsync: 'never', ...o });
+const cfg = (o: Partial<SpoolConfig> = {}) =>
+  SpoolConfig.parse({ segment_bytes: 4096, max_bytes: 1 << 20, fsync: 'never', ...o });
 
 describe('spool', () => {
   it('hands records out in append order and trims only what was acknowledged', () => {
@@ -40,7 +41,8 @@ describe('spool', () => {
     expect(got).toEqual([big(1), 'small 2']);
     for (let i = 3; i < 2000; i++) {
       s.append('t', `record ${i} `.repeat(i % 50), 1);
-      if (i % 7 === 0) expect(s.read(3).every((r) => r.payload.toString().startsWith('record') || r.payload.length === 0)).toBe(true);
+      if (i % 7 === 0)
+        expect(s.read(3).every((r) => r.payload.toString().startsWith('record') || r.payload.length === 0)).toBe(true);
     }
     const all = s.read(10_000);
     expect(all.at(-1)!.seq).toBe(1999);

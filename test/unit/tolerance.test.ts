@@ -19,19 +19,36 @@ ${tolerances}`;
 
 describe('tolerances', () => {
   it('merge profile < chamber < treatment per field, hysteresis defaulting to 10 % of the band', () => {
-    expect(effectiveTolerance({ band: 0.5, min_duration_s: 600 })).toEqual({ band: 0.5, min_duration_s: 600, hysteresis: 0.05, from: ['profile'] });
-    expect(effectiveTolerance({ band: 0.5, min_duration_s: 600 }, { min_duration_s: 60 }, { band: 1, hysteresis: 0.2 })).toEqual({
-      band: 1, min_duration_s: 60, hysteresis: 0.2, from: ['profile', 'chamber', 'treatment'],
+    expect(effectiveTolerance({ band: 0.5, min_duration_s: 600 })).toEqual({
+      band: 0.5,
+      min_duration_s: 600,
+      hysteresis: 0.05,
+      from: ['profile'],
+    });
+    expect(
+      effectiveTolerance({ band: 0.5, min_duration_s: 600 }, { min_duration_s: 60 }, { band: 1, hysteresis: 0.2 }),
+    ).toEqual({
+      band: 1,
+      min_duration_s: 60,
+      hysteresis: 0.2,
+      from: ['profile', 'chamber', 'treatment'],
     });
     expect(effectiveTolerance(undefined, { min_duration_s: 60 })).toBeUndefined();
   });
 
   it('judge only variables with a setpoint partner and a band', () => {
     const tags = [
-      { name: 'air_temperature' }, { name: 'air_temperature_setpoint', role: 'setpoint', setpoint_of: 'air_temperature' },
-      { name: 'co2' }, { name: 'co2_setpoint', role: 'setpoint', setpoint_of: 'co2' },
+      { name: 'air_temperature' },
+      { name: 'air_temperature_setpoint', role: 'setpoint', setpoint_of: 'air_temperature' },
+      { name: 'co2' },
+      { name: 'co2_setpoint', role: 'setpoint', setpoint_of: 'co2' },
     ];
-    const judged = judgedVariables(tags, { air_temperature: { band: 0.5, min_duration_s: 600 } }, {}, { co2: { band: 50 } });
+    const judged = judgedVariables(
+      tags,
+      { air_temperature: { band: 0.5, min_duration_s: 600 } },
+      {},
+      { co2: { band: 50 } },
+    );
     expect(judged.map((j) => [j.measured, j.setpoint, j.tolerance.band, j.tolerance.min_duration_s])).toEqual([
       ['air_temperature', 'air_temperature_setpoint', 0.5, 600],
       ['co2', 'co2_setpoint', 50, 300],
@@ -46,18 +63,25 @@ describe('tolerances', () => {
   });
 
   it('validate refuses a hysteresis not below the band and a chamber override without any band', () => {
-    const bad = workspace({ 'p/modbus/test-m1.yaml': profile('tolerances:\n  air_temperature: { band: 0.5, hysteresis: 0.5 }\n') });
+    const bad = workspace({
+      'p/modbus/test-m1.yaml': profile('tolerances:\n  air_temperature: { band: 0.5, hysteresis: 0.5 }\n'),
+    });
     const r1 = runCli(['validate', 'p/modbus/test-m1.yaml'], { cwd: bad });
     expect(r1.code).not.toBe(0);
     expect(r1.stderr + r1.stdout).toContain('hysteresis 0.5 must be smaller than the band 0.5');
     const dir = workspace({
       'profiles/modbus/test-m1.yaml': profile(''),
-      'lab.yaml': 'profile_dirs: [profiles]\nchambers:\n  - { id: c1, driver: modbus, profile: test-m1, endpoint: "tcp://127.0.0.1:502", tolerances: { air_temperature: { min_duration_s: 60 }, co2: { band: 9 } } }\n',
+      'lab.yaml':
+        'profile_dirs: [profiles]\nchambers:\n  - { id: c1, driver: modbus, profile: test-m1, endpoint: "tcp://127.0.0.1:502", tolerances: { air_temperature: { min_duration_s: 60 }, co2: { band: 9 } } }\n',
     });
     const r2 = runCli(['validate', 'lab.yaml'], { cwd: dir });
     expect(r2.code).not.toBe(0);
     const out = r2.stderr + r2.stdout;
-    expect(out).toContain('lab.yaml:3: chambers[0] (c1).tolerances.air_temperature: profile "test-m1" gives no band for air_temperature: give band here');
-    expect(out).toContain('chambers[0] (c1).tolerances.co2: not a controlled variable of profile "test-m1" (controlled: air_temperature)');
+    expect(out).toContain(
+      'lab.yaml:3: chambers[0] (c1).tolerances.air_temperature: profile "test-m1" gives no band for air_temperature: give band here',
+    );
+    expect(out).toContain(
+      'chambers[0] (c1).tolerances.co2: not a controlled variable of profile "test-m1" (controlled: air_temperature)',
+    );
   });
 });

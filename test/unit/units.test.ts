@@ -55,28 +55,47 @@ describe('the udunits2 unit parser', () => {
   });
 
   it('validates profile units: ASCII only, with the spelling to use, and hints for datasheet habits', () => {
-    expect(checkUnit('kWh_total')).toEqual({ ok: false, message: 'unit "kWh_total" is not a udunits2 unit: unknown unit "kWh_total" (did you mean "kW h"?)' });
-    expect(checkUnit('m³/m³')).toMatchObject({ ok: false, message: expect.stringContaining('write units in ASCII ("m3/m3")') });
-    expect(checkUnit('µmol m-2 s-1')).toMatchObject({ ok: false, message: expect.stringContaining('("umol m-2 s-1")') });
+    expect(checkUnit('kWh_total')).toEqual({
+      ok: false,
+      message: 'unit "kWh_total" is not a udunits2 unit: unknown unit "kWh_total" (did you mean "kW h"?)',
+    });
+    expect(checkUnit('m³/m³')).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('write units in ASCII ("m3/m3")'),
+    });
+    expect(checkUnit('µmol m-2 s-1')).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('("umol m-2 s-1")'),
+    });
     expect(checkUnit('umol m-2 s-1').ok).toBe(true);
   });
 
   it('checks standard names against the shipped CF table: unknown, alias, canonical units', () => {
     expect(checkStandardName('soil_moisture_content', 'percent', unit('percent'))).toEqual([
-      ['standard_name', 'standard_name "soil_moisture_content" is an alias: CF Standard Name Table v83 now calls it "mass_content_of_water_in_soil"; use that name'],
+      [
+        'standard_name',
+        'standard_name "soil_moisture_content" is an alias: CF Standard Name Table v83 now calls it "mass_content_of_water_in_soil"; use that name',
+      ],
     ]);
     expect(checkStandardName('air_temperatur', 'K', unit('K'))[0]![1]).toContain('(did you mean "air_temperature"');
     expect(checkStandardName('air_temperature', 'Pa', unit('Pa'))).toEqual([
-      ['unit', 'unit "Pa" (m-1 kg s-2) does not convert to "K" (K), the canonical units of standard_name "air_temperature"'],
+      [
+        'unit',
+        'unit "Pa" (m-1 kg s-2) does not convert to "K" (K), the canonical units of standard_name "air_temperature"',
+      ],
     ]);
     expect(checkStandardName('air_temperature', 'degree_Celsius', unit('degree_Celsius'))).toEqual([]);
-    expect(checkStandardName('air_temperature', undefined, undefined)[0]![1]).toBe('standard_name "air_temperature" needs a unit that converts to its canonical units "K"');
+    expect(checkStandardName('air_temperature', undefined, undefined)[0]![1]).toBe(
+      'standard_name "air_temperature" needs a unit that converts to its canonical units "K"',
+    );
   });
 });
 
 /** Unit strings to compare: the corpus, the CF canonical units, the bad fixtures, datasheet spellings. */
 function unitsToCompare(): string[] {
-  const corpus = [...loadProfiles().profiles.values()].flatMap((p) => p.profile.tags.flatMap((t) => (t.unit ? [t.unit] : [])));
+  const corpus = [...loadProfiles().profiles.values()].flatMap((p) =>
+    p.profile.tags.flatMap((t) => (t.unit ? [t.unit] : [])),
+  );
   const canonical = [...new Set(loadCfTable().canonical.values())];
   const badDir = join(PROJECT_ROOT, 'test', 'fixtures', 'bad');
   const fixtures = readdirSync(badDir, { recursive: true, encoding: 'utf8' })
@@ -86,13 +105,117 @@ function unitsToCompare(): string[] {
       return (doc?.tags ?? []).flatMap((t) => (typeof t?.unit === 'string' ? [t.unit] : []));
     });
   const extras = [
-    'kWh_total', 'kWh', 'm³/m³', 'm3/m3', 'µmol m-2 s-1', 'μmol m-2 s-1', 'umol/m2/s', 'W m-2', 'W/m^2', 'W·m-2', 'Pa', 'kPa', 'hPa', 'mbar', 'bar',
-    'h', 'hr', 'hours', 'min', 'mins', 's', 'sec', 'd', 'kW h', 'degC', 'deg_C', 'degree_C', '°C', 'celsius', 'degF', 'K @ 273.15', 'K from 273.15',
-    '%', 'percent', 'ppm', 'ppmv', 'ppb', 'mol/mol', 'mmol/mol', '1e-6', '1', 'g/kg', 'g m-3', 'mg/L', 'mS/cm', 'dS/m', 'lux', 'lx', 'cd',
-    'm s-1', 'm.s-1', 'm*s**-1', 'm/s/s', '(m/s)2', 'kg/(m s)', 'm^2.5', 'm--1', 'm-', 'm/', 'm2s', 'm_s', 'm%', '% m', 'deg', 'degree', 'degrees',
-    'rpm', 'Hz', 'V', 'mA', 'kVA', 'Ah', 'mho', 'S', 'ohm', 'mm', 'um', 'nm', 'L', 'mL', 'l/min', 'm3 h-1', 'kg', 'g', 't', 'dam', 'kkm', 'kilokm',
-    's @ 273.15', 's since 1970', 'days since 2000-01-01', 'hours since 2000-01-01T06:00:00Z', 'seconds since 1970-01-01 00:00:00', 'h @ 5',
-    'PA', 'Kilometer', 'KM', 'm⁻²', 'm²', 'W m−2', 'm per s', 'm percent', 'mper s', 'lg(re 1 mW)', 'dBm', 'dB', "'", '"', 'e3', 'count', 'count/s',
+    'kWh_total',
+    'kWh',
+    'm³/m³',
+    'm3/m3',
+    'µmol m-2 s-1',
+    'μmol m-2 s-1',
+    'umol/m2/s',
+    'W m-2',
+    'W/m^2',
+    'W·m-2',
+    'Pa',
+    'kPa',
+    'hPa',
+    'mbar',
+    'bar',
+    'h',
+    'hr',
+    'hours',
+    'min',
+    'mins',
+    's',
+    'sec',
+    'd',
+    'kW h',
+    'degC',
+    'deg_C',
+    'degree_C',
+    '°C',
+    'celsius',
+    'degF',
+    'K @ 273.15',
+    'K from 273.15',
+    '%',
+    'percent',
+    'ppm',
+    'ppmv',
+    'ppb',
+    'mol/mol',
+    'mmol/mol',
+    '1e-6',
+    '1',
+    'g/kg',
+    'g m-3',
+    'mg/L',
+    'mS/cm',
+    'dS/m',
+    'lux',
+    'lx',
+    'cd',
+    'm s-1',
+    'm.s-1',
+    'm*s**-1',
+    'm/s/s',
+    '(m/s)2',
+    'kg/(m s)',
+    'm^2.5',
+    'm--1',
+    'm-',
+    'm/',
+    'm2s',
+    'm_s',
+    'm%',
+    '% m',
+    'deg',
+    'degree',
+    'degrees',
+    'rpm',
+    'Hz',
+    'V',
+    'mA',
+    'kVA',
+    'Ah',
+    'mho',
+    'S',
+    'ohm',
+    'mm',
+    'um',
+    'nm',
+    'L',
+    'mL',
+    'l/min',
+    'm3 h-1',
+    'kg',
+    'g',
+    't',
+    'dam',
+    'kkm',
+    'kilokm',
+    's @ 273.15',
+    's since 1970',
+    'days since 2000-01-01',
+    'hours since 2000-01-01T06:00:00Z',
+    'seconds since 1970-01-01 00:00:00',
+    'h @ 5',
+    'PA',
+    'Kilometer',
+    'KM',
+    'm⁻²',
+    'm²',
+    'W m−2',
+    'm per s',
+    'm percent',
+    'mper s',
+    'lg(re 1 mW)',
+    'dBm',
+    'dB',
+    "'",
+    '"',
+    'e3',
+    'count',
+    'count/s',
   ];
   // The empty string (CF's canonical units of dimensionless names) means "describe the unit" to the udunits2 tool; it is 1.
   return [...new Set([...corpus, ...canonical, ...fixtures, ...extras])].filter((u) => u !== '');
@@ -108,21 +231,28 @@ describe('agreement with the real udunits2 (Debian udunits-bin)', () => {
       if (!ours.ok) {
         // udunits2 must not understand it either.
         const theirs = udunits2Convert('1', text);
-        if (!/Don't recognize|syntax/i.test(theirs.error ?? '')) disagreements.push(`${JSON.stringify(text)}: ours "${ours.error}", udunits2 ${JSON.stringify(theirs)}`);
+        if (!/Don't recognize|syntax/i.test(theirs.error ?? ''))
+          disagreements.push(`${JSON.stringify(text)}: ours "${ours.error}", udunits2 ${JSON.stringify(theirs)}`);
         continue;
       }
       const u = ours.unit;
       if (u.log || u.since !== undefined) {
         const theirs = udunits2Convert('1', text);
-        if (/Don't recognize|syntax/i.test(theirs.error ?? '')) disagreements.push(`${JSON.stringify(text)}: ours ok, udunits2 ${theirs.error}`);
+        if (/Don't recognize|syntax/i.test(theirs.error ?? ''))
+          disagreements.push(`${JSON.stringify(text)}: ours ok, udunits2 ${theirs.error}`);
         continue;
       }
       // 1 of the unit's SI base units in this unit, per udunits2 and per us.
-      const base = ['m', 'kg', 's', 'A', 'K', 'mol', 'cd'].flatMap((s, i) => (u.dims[i] ? [`${s}${u.dims[i] === 1 ? '' : u.dims[i]}`] : [])).join(' ') || '1';
+      const base =
+        ['m', 'kg', 's', 'A', 'K', 'mol', 'cd']
+          .flatMap((s, i) => (u.dims[i] ? [`${s}${u.dims[i] === 1 ? '' : u.dims[i]}`] : []))
+          .join(' ') || '1';
       const theirs = udunits2Convert(base, text);
       const expected = (1 - u.offset) / u.factor;
       if (theirs.value === undefined || Math.abs(theirs.value - expected) > 1e-5 * Math.max(1, Math.abs(expected))) {
-        disagreements.push(`${JSON.stringify(text)}: 1 ${base} = ${expected} per ours, udunits2 says ${theirs.value ?? theirs.error}`);
+        disagreements.push(
+          `${JSON.stringify(text)}: 1 ${base} = ${expected} per ours, udunits2 says ${theirs.value ?? theirs.error}`,
+        );
       }
     }
     expect(disagreements).toEqual([]);

@@ -25,9 +25,7 @@ const CASES: Array<[string, string, Array<string | ReturnType<typeof expect.stri
   [
     'lab-mqtt.yaml',
     'a misspelt broker option (prot)',
-    [
-      'lab-mqtt.yaml:3: mqtt.prot: unknown field (did you mean "port"?)',
-    ],
+    ['lab-mqtt.yaml:3: mqtt.prot: unknown field (did you mean "port"?)'],
   ],
   [
     'lab-override-unit.yaml',
@@ -40,9 +38,7 @@ const CASES: Array<[string, string, Array<string | ReturnType<typeof expect.stri
   [
     'lab-override.yaml',
     'a misspelt key in a tag override (wrtable)',
-    [
-      'lab-override.yaml:8: chambers[0] (c1).overrides.co2_setpoint.wrtable: unknown field (did you mean "writable"?)',
-    ],
+    ['lab-override.yaml:8: chambers[0] (c1).overrides.co2_setpoint.wrtable: unknown field (did you mean "writable"?)'],
   ],
   [
     'modbus/bad-alias.yaml',
@@ -187,7 +183,9 @@ const CASES: Array<[string, string, Array<string | ReturnType<typeof expect.stri
     'opcua/testcases/ecotron-chamberctl.yaml',
     'a testcase file for a profile that does not exist',
     [
-      expect.stringMatching(/^opcua\/testcases\/ecotron-chamberctl\.yaml:2: profile: no profile "ecotron-chamberctl2" \(looked for .*known: .*ecotron-chamberctl.*\)/),
+      expect.stringMatching(
+        /^opcua\/testcases\/ecotron-chamberctl\.yaml:2: profile: no profile "ecotron-chamberctl2" \(looked for .*known: .*ecotron-chamberctl.*\)/,
+      ),
     ],
   ],
   [
@@ -200,7 +198,9 @@ const CASES: Array<[string, string, Array<string | ReturnType<typeof expect.stri
   ],
 ];
 
-const files = (readdirSync(BAD, { recursive: true, encoding: 'utf8' }) as string[]).filter((f) => f.endsWith('.yaml')).sort();
+const files = (readdirSync(BAD, { recursive: true, encoding: 'utf8' }) as string[])
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 let result: CliResult | undefined;
 /** One `octopus validate` run over every fixture (as an integrator runs it over a folder). */
@@ -215,12 +215,16 @@ describe('octopus validate on the bad-fixture corpus', () => {
     expect(CASES.map(([f]) => f).sort()).toEqual(files);
   });
 
-  it.each(CASES)('%s (%s): prints exactly the expected located messages', (file, _what, expected) => {
-    const r = validateAll();
-    expect(r.code).toBe(2);
-    const lines = r.stderr.split('\n').filter((l) => l.startsWith(`${file}:`));
-    expect(lines).toEqual(expected);
-  }, 120_000);
+  it.each(CASES)(
+    '%s (%s): prints exactly the expected located messages',
+    (file, _what, expected) => {
+      const r = validateAll();
+      expect(r.code).toBe(2);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith(`${file}:`));
+      expect(lines).toEqual(expected);
+    },
+    120_000,
+  );
 
   it('prints each testcase as pass or FAIL with expected and actual values', () => {
     const r = validateAll();

@@ -3,14 +3,15 @@ import { safeNext } from '../../src/web/redirect.ts';
 import { addressKey, seconds, Throttle } from '../../src/web/throttle.ts';
 import { HOSTILE_NEXT } from '../support/web.ts';
 
-
 describe('safe next (same-origin paths only)', () => {
   it.each(HOSTILE_NEXT)('%j falls back to /', (n) => {
     expect(safeNext(n)).toBe('/');
   });
   it('keeps paths, queries and fragments of this site', () => {
     expect(safeNext('/experiments')).toBe('/experiments');
-    expect(safeNext('/experiments?text=wheat%20drought&from=2025-03-01')).toBe('/experiments?text=wheat%20drought&from=2025-03-01');
+    expect(safeNext('/experiments?text=wheat%20drought&from=2025-03-01')).toBe(
+      '/experiments?text=wheat%20drought&from=2025-03-01',
+    );
     expect(safeNext('/experiments/drought-2025#runs-h')).toBe('/experiments/drought-2025#runs-h');
     expect(safeNext('/a/../admin')).toBe('/admin');
     expect(safeNext(undefined)).toBe('/');
@@ -29,10 +30,12 @@ describe('throttle: lockout with exponential backoff, bounded memory', () => {
     expect(th.retryAfterMs('a')).toBe(10_000);
     t += 10_000;
     expect(th.retryAfterMs('a')).toBe(0);
-    th.fail(['a']); th.fail(['a']);
+    th.fail(['a']);
+    th.fail(['a']);
     expect(th.fail(['a'])).toBe(20_000);
     t += 20_000;
-    th.fail(['a']); th.fail(['a']);
+    th.fail(['a']);
+    th.fail(['a']);
     expect(th.fail(['a'])).toBe(25_000); // capped
     th.succeed('a');
     expect(th.retryAfterMs('a')).toBe(0);

@@ -32,12 +32,27 @@ const tempDir = () => {
 };
 function capture(): Logger & { lines: string[] } {
   const lines: string[] = [];
-  const log = { lines, debug: () => {}, info: (m: string) => void lines.push(`info ${m}`), warn: (m: string) => void lines.push(`warn ${m}`), error: (m: string) => void lines.push(`error ${m}`), child: () => log };
+  const log = {
+    lines,
+    debug: () => {},
+    info: (m: string) => void lines.push(`info ${m}`),
+    warn: (m: string) => void lines.push(`warn ${m}`),
+    error: (m: string) => void lines.push(`error ${m}`),
+    child: () => log,
+  };
   return log;
 }
 const base: HealthReport = {
-  status: 'ok', gateway: 'g', version: '0', uptime_s: 1, drivers: [], broker: { url: 'mqtt://x', embedded: true, connected: true, reconnects: 0 },
-  spool: { messages: 0, bytes: 0, samples: 0, dropped_samples: 0 }, published: { messages: 0, samples: 0 }, sinks: {}, problems: [],
+  status: 'ok',
+  gateway: 'g',
+  version: '0',
+  uptime_s: 1,
+  drivers: [],
+  broker: { url: 'mqtt://x', embedded: true, connected: true, reconnects: 0 },
+  spool: { messages: 0, bytes: 0, samples: 0, dropped_samples: 0 },
+  published: { messages: 0, samples: 0 },
+  sinks: {},
+  problems: [],
 };
 
 describe('write-fault registry', () => {
@@ -48,25 +63,47 @@ describe('write-fault registry', () => {
     faults.fail('netcdf:working', '/x/a', err, { effect: 'runs are kept in memory' });
     faults.fail('netcdf:working', '/x/a', err);
     const f = faults.get('netcdf:working')!;
-    expect(f).toMatchObject({ target: 'netcdf:working', path: '/x/a', errno: 'EROFS', message: 'read-only file system', failures: 2, effect: 'runs are kept in memory' });
-    expect(describeWriteFault(f)).toMatch(/^netcdf:working: cannot write \/x\/a \(EROFS: read-only file system\) since .*, 2 failed writes; runs are kept in memory$/);
+    expect(f).toMatchObject({
+      target: 'netcdf:working',
+      path: '/x/a',
+      errno: 'EROFS',
+      message: 'read-only file system',
+      failures: 2,
+      effect: 'runs are kept in memory',
+    });
+    expect(describeWriteFault(f)).toMatch(
+      /^netcdf:working: cannot write \/x\/a \(EROFS: read-only file system\) since .*, 2 failed writes; runs are kept in memory$/,
+    );
     const h = withFaults(base, faults, new UnexpectedErrors());
     expect(h.status).toBe('degraded');
     expect(h.write_faults).toEqual([f]);
     expect(h.problems).toEqual([describeWriteFault(f)]);
     expect(log.lines.filter((l) => l.startsWith('error'))).toHaveLength(1);
     faults.ok('netcdf:working');
-    expect(withFaults(base, faults, new UnexpectedErrors())).toMatchObject({ status: 'ok', write_faults: [], problems: [] });
+    expect(withFaults(base, faults, new UnexpectedErrors())).toMatchObject({
+      status: 'ok',
+      write_faults: [],
+      problems: [],
+    });
     expect(log.lines.at(-1)).toMatch(/^info netcdf:working: \/x\/a is writable again after \d+ s \(2 failed writes\)$/);
   });
 
   it('shows unexpected errors in health: counted, the last one named, degraded while recent', () => {
     const errors = new UnexpectedErrors();
-    expect(withFaults(base, new WriteFaults(60_000, capture()), errors)).toMatchObject({ status: 'ok', unexpected_errors: { count: 0 } });
-    errors.record('unhandledRejection', Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    expect(withFaults(base, new WriteFaults(60_000, capture()), errors)).toMatchObject({
+      status: 'ok',
+      unexpected_errors: { count: 0 },
+    });
+    errors.record(
+      'unhandledRejection',
+      Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }),
+    );
     const h = withFaults(base, new WriteFaults(60_000, capture()), errors);
     expect(h.status).toBe('degraded');
-    expect(h.unexpected_errors).toMatchObject({ count: 1, last: { kind: 'unhandledRejection', errno: 'ENOSPC', message: 'Error: ENOSPC: no space left on device, write' } });
+    expect(h.unexpected_errors).toMatchObject({
+      count: 1,
+      last: { kind: 'unhandledRejection', errno: 'ENOSPC', message: 'Error: ENOSPC: no space left on device, write' },
+    });
     expect(h.problems[0]).toMatch(/^1 unexpected error since start, the last at .*: Error: ENOSPC/);
     expect(errors.recent(Date.now() + 11 * 60_000)).toBe(false);
   });
@@ -96,7 +133,12 @@ describe('audit log on a failing disk', () => {
     let err: unknown;
     for (let i = 0; i < 10_000 && !err; i++) {
       try {
-        audit.write({ who: 'api:ada', action: 'download', what: `x/r001/data.nc`, detail: { pad: 'p'.repeat(900), i } });
+        audit.write({
+          who: 'api:ada',
+          action: 'download',
+          what: `x/r001/data.nc`,
+          detail: { pad: 'p'.repeat(900), i },
+        });
       } catch (e) {
         err = e;
       }
@@ -108,7 +150,9 @@ describe('audit log on a failing disk', () => {
     expect(text.endsWith('\n')).toBe(true);
     for (const line of text.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
     expect(() => audit.ensureWritable('setpoint c1/co2')).toThrow(/setpoint c1\/co2 refused/);
-    expect(audit.record({ who: 'api:ada', action: 'download', what: 'y', detail: { pad: 'p'.repeat(900) } })).toBeUndefined();
+    expect(
+      audit.record({ who: 'api:ada', action: 'download', what: 'y', detail: { pad: 'p'.repeat(900) } }),
+    ).toBeUndefined();
     expect(faults.get('audit')).toMatchObject({ errno: 'ENOSPC', path: file });
     // Room again (an operator cleans up): the periodic probe clears the fault.
     unlinkSync(file);
@@ -145,7 +189,12 @@ installProcessHandlers(log, (why) => { process.stdout.write('FATAL ' + why + '\\
 ${body}
 setTimeout(() => { process.stdout.write('ALIVE ' + unexpectedErrors.count + '\\n'); process.exit(0); }, 300);
 `;
-  const run = (body: string) => spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script(body)], { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 60_000 });
+  const run = (body: string) =>
+    spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script(body)], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
 
   it('an unhandled rejection and an uncaught I/O error are logged and counted; the process goes on', () => {
     const r = run(`

@@ -1,4 +1,13 @@
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -37,7 +46,10 @@ export interface BundleJob {
 
 /** A user's bundles are at their quota (429; `retryAfterS` when a wait will help). */
 export class BundleQuotaError extends Error {
-  constructor(message: string, readonly retryAfterS: number) {
+  constructor(
+    message: string,
+    readonly retryAfterS: number,
+  ) {
     super(message);
   }
 }
@@ -52,7 +64,18 @@ export class BundleJobs {
   private readonly jobs = new Map<string, BundleJob>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(readonly dir: string, private readonly store: ExperimentStore, private readonly o: { ttlMs: number; runFile?: RunFileResolver; audit: AuditLog; throttleMs?: number; maxRunningPerUser?: number; maxBytesPerUser?: number }) {
+  constructor(
+    readonly dir: string,
+    private readonly store: ExperimentStore,
+    private readonly o: {
+      ttlMs: number;
+      runFile?: RunFileResolver;
+      audit: AuditLog;
+      throttleMs?: number;
+      maxRunningPerUser?: number;
+      maxBytesPerUser?: number;
+    },
+  ) {
     this.timer = setInterval(() => this.cleanup(), Math.min(60_000, Math.max(1000, o.ttlMs / 2)));
     this.timer.unref();
     this.cleanup();
@@ -81,24 +104,39 @@ export class BundleJobs {
     const sized = entries.map((x) => ({ ...x, st: statSync(x.path) }));
     const total = sized.reduce((s, x) => s + x.st.size, 0);
     this.checkQuota(user, total);
-    const job: BundleJob = { job: randomBytes(8).toString('hex'), experiment: experimentId, user, state: 'running', bytes_done: 0, bytes_total: total, progress: 0, created: new Date().toISOString() };
+    const job: BundleJob = {
+      job: randomBytes(8).toString('hex'),
+      experiment: experimentId,
+      user,
+      state: 'running',
+      bytes_done: 0,
+      bytes_total: total,
+      progress: 0,
+      created: new Date().toISOString(),
+    };
     this.jobs.set(job.job, job);
     const zip = new ZipFile();
     const throttle = this.o.throttleMs ?? 0;
     for (const x of sized) {
       const name = `${experimentId}/${x.rel.split(sep).join('/')}`;
-      zip.addReadStreamLazy(name, { size: x.st.size, mtime: x.st.mtime, compress: !x.rel.endsWith('.nc'), mode: x.st.mode }, (cb) => {
-        const src: Readable = x.st.size ? createReadStream(x.path, { start: 0, end: x.st.size - 1, highWaterMark: 256 * 1024 }) : Readable.from([]);
-        src.on('data', (c: Buffer) => {
-          job.bytes_done += c.length;
-          job.progress = total ? Math.min(99, Math.floor((100 * job.bytes_done) / total)) : 99;
-          if (throttle) {
-            src.pause();
-            setTimeout(() => src.resume(), throttle);
-          }
-        });
-        cb(null, src);
-      });
+      zip.addReadStreamLazy(
+        name,
+        { size: x.st.size, mtime: x.st.mtime, compress: !x.rel.endsWith('.nc'), mode: x.st.mode },
+        (cb) => {
+          const src: Readable = x.st.size
+            ? createReadStream(x.path, { start: 0, end: x.st.size - 1, highWaterMark: 256 * 1024 })
+            : Readable.from([]);
+          src.on('data', (c: Buffer) => {
+            job.bytes_done += c.length;
+            job.progress = total ? Math.min(99, Math.floor((100 * job.bytes_done) / total)) : 99;
+            if (throttle) {
+              src.pause();
+              setTimeout(() => src.resume(), throttle);
+            }
+          });
+          cb(null, src);
+        },
+      );
     }
     zip.end();
     const part = `${this.file(job.job)}.part`;
@@ -127,7 +165,13 @@ export class BundleJobs {
       job.progress = 100;
       job.finished = new Date().toISOString();
       job.expires = new Date(Date.now() + this.o.ttlMs).toISOString();
-      this.o.audit.record({ who: user, action: 'bundle_ready', what: `${experimentId}/archive.zip`, bytes: job.size, detail: { job: job.job, files: sized.length } });
+      this.o.audit.record({
+        who: user,
+        action: 'bundle_ready',
+        what: `${experimentId}/archive.zip`,
+        bytes: job.size,
+        detail: { job: job.job, files: sized.length },
+      });
     });
     return job;
   }
@@ -138,14 +182,23 @@ export class BundleJobs {
     const running = mine.filter((j) => j.state === 'running').length;
     const maxRunning = this.o.maxRunningPerUser ?? Infinity;
     if (running >= maxRunning) {
-      throw new BundleQuotaError(`${running} of your bundles are being prepared, the most allowed at once: wait until one is ready, then ask again`, 10);
+      throw new BundleQuotaError(
+        `${running} of your bundles are being prepared, the most allowed at once: wait until one is ready, then ask again`,
+        10,
+      );
     }
     const maxBytes = this.o.maxBytesPerUser ?? Infinity;
     const kept = mine.reduce((s, j) => s + (j.size ?? j.bytes_total), 0);
     if (kept + total > maxBytes) {
-      const next = mine.map((j) => j.expires).filter((x): x is string => !!x).sort()[0];
+      const next = mine
+        .map((j) => j.expires)
+        .filter((x): x is string => !!x)
+        .sort()[0];
       const wait = next ? Math.max(1, Math.ceil((Date.parse(next) - Date.now()) / 1000)) : 60;
-      throw new BundleQuotaError(`this bundle (${total} bytes) would bring your bundles to ${kept + total} bytes, over the limit of ${maxBytes} bytes per user: delete one you no longer need (DELETE /api/bundles/<job>)${next ? ` or wait until ${next}, when the oldest expires` : ' or wait until one is ready and downloaded'}`, wait);
+      throw new BundleQuotaError(
+        `this bundle (${total} bytes) would bring your bundles to ${kept + total} bytes, over the limit of ${maxBytes} bytes per user: delete one you no longer need (DELETE /api/bundles/<job>)${next ? ` or wait until ${next}, when the oldest expires` : ' or wait until one is ready and downloaded'}`,
+        wait,
+      );
     }
   }
 
@@ -203,10 +256,18 @@ export class BundleJobs {
   }
 }
 
-export interface BundleRouteOptions { jobs: BundleJobs; users: UserStore; audit: AuditLog }
+export interface BundleRouteOptions {
+  jobs: BundleJobs;
+  users: UserStore;
+  audit: AuditLog;
+}
 const security = [{ bearer: [] }];
 const JobParams = z.object({ job: z.string().regex(/^[a-f0-9]{16}$/, 'bundle job ids are 16 hex digits') });
-const view = (j: BundleJob) => ({ ...j, status_url: `/api/bundles/${j.job}`, download: j.state === 'done' ? `/api/bundles/${j.job}/download` : null });
+const view = (j: BundleJob) => ({
+  ...j,
+  status_url: `/api/bundles/${j.job}`,
+  download: j.state === 'done' ? `/api/bundles/${j.job}/download` : null,
+});
 
 /** Background zip bundles (researcher and up): request, poll progress, download with Range. */
 export const bundleRoutes: FastifyPluginAsync<BundleRouteOptions> = async (base, o) => {
@@ -215,64 +276,126 @@ export const bundleRoutes: FastifyPluginAsync<BundleRouteOptions> = async (base,
   const jobOf = (job: string, who: string, role: Parameters<typeof atLeast>[0]) => {
     const j = o.jobs.get(job);
     // Someone else's bundle is reported as unknown (ids are not guessable anyway).
-    if (!j || (j.user !== who && !atLeast(role, 'admin'))) throw new ExperimentError(404, `no bundle "${job}" (expired, or never requested)`);
+    if (!j || (j.user !== who && !atLeast(role, 'admin')))
+      throw new ExperimentError(404, `no bundle "${job}" (expired, or never requested)`);
     return j;
   };
 
-  app.post('/api/experiments/:id/bundles', {
-    onRequest: researcher,
-    schema: { tags: ['downloads'], summary: 'Prepare the whole experiment as a zip in the background → 202 {job, progress}', security, params: ExperimentParams },
-  }, async (req, reply) => {
-    o.audit.ensureWritable(`bundle of ${req.params.id}`);
-    let j: BundleJob;
-    try {
-      j = o.jobs.start(req.params.id, actor(req));
-    } catch (e) {
-      if (!(e instanceof BundleQuotaError)) throw e;
-      o.audit.record({ who: actor(req), action: 'bundle_refused', what: `${req.params.id}/archive.zip`, detail: { reason: e.message } });
-      return reply.code(429).header('retry-after', String(e.retryAfterS)).send({ error: e.message });
-    }
-    o.audit.record({ who: actor(req), action: 'bundle_request', what: `${req.params.id}/archive.zip`, detail: { job: j.job, bytes_total: j.bytes_total } });
-    return reply.code(202).header('location', `/api/bundles/${j.job}`).send(view(j));
-  });
+  app.post(
+    '/api/experiments/:id/bundles',
+    {
+      onRequest: researcher,
+      schema: {
+        tags: ['downloads'],
+        summary: 'Prepare the whole experiment as a zip in the background → 202 {job, progress}',
+        security,
+        params: ExperimentParams,
+      },
+    },
+    async (req, reply) => {
+      o.audit.ensureWritable(`bundle of ${req.params.id}`);
+      let j: BundleJob;
+      try {
+        j = o.jobs.start(req.params.id, actor(req));
+      } catch (e) {
+        if (!(e instanceof BundleQuotaError)) throw e;
+        o.audit.record({
+          who: actor(req),
+          action: 'bundle_refused',
+          what: `${req.params.id}/archive.zip`,
+          detail: { reason: e.message },
+        });
+        return reply.code(429).header('retry-after', String(e.retryAfterS)).send({ error: e.message });
+      }
+      o.audit.record({
+        who: actor(req),
+        action: 'bundle_request',
+        what: `${req.params.id}/archive.zip`,
+        detail: { job: j.job, bytes_total: j.bytes_total },
+      });
+      return reply.code(202).header('location', `/api/bundles/${j.job}`).send(view(j));
+    },
+  );
 
-  app.get('/api/bundles/:job', {
-    onRequest: researcher,
-    schema: { tags: ['downloads'], summary: 'State and progress (percent) of a bundle', security, params: JobParams },
-  }, async (req) => view(jobOf(req.params.job, actor(req), req.principal!.role)));
+  app.get(
+    '/api/bundles/:job',
+    {
+      onRequest: researcher,
+      schema: { tags: ['downloads'], summary: 'State and progress (percent) of a bundle', security, params: JobParams },
+    },
+    async (req) => view(jobOf(req.params.job, actor(req), req.principal!.role)),
+  );
 
-  app.delete('/api/bundles/:job', {
-    onRequest: researcher,
-    schema: { tags: ['downloads'], summary: 'Delete a bundle (frees your bundle quota)', security, params: JobParams },
-  }, async (req) => {
-    const j = jobOf(req.params.job, actor(req), req.principal!.role);
-    o.jobs.remove(j.job);
-    o.audit.write({ who: actor(req), action: 'bundle_delete', what: `${j.experiment}/archive.zip`, detail: { job: j.job } });
-    return { ...view(j), deleted: true };
-  });
+  app.delete(
+    '/api/bundles/:job',
+    {
+      onRequest: researcher,
+      schema: {
+        tags: ['downloads'],
+        summary: 'Delete a bundle (frees your bundle quota)',
+        security,
+        params: JobParams,
+      },
+    },
+    async (req) => {
+      const j = jobOf(req.params.job, actor(req), req.principal!.role);
+      o.jobs.remove(j.job);
+      o.audit.write({
+        who: actor(req),
+        action: 'bundle_delete',
+        what: `${j.experiment}/archive.zip`,
+        detail: { job: j.job },
+      });
+      return { ...view(j), deleted: true };
+    },
+  );
 
-  app.get('/api/bundles/:job/download', {
-    onRequest: researcher,
-    schema: { tags: ['downloads'], summary: 'The finished zip; Range requests → 206 (resumable)', security, params: JobParams },
-  }, async (req, reply) => {
-    const j = jobOf(req.params.job, actor(req), req.principal!.role);
-    if (j.state !== 'done') throw new ExperimentError(409, `bundle ${j.job} is ${j.state} (${j.progress} %)`);
-    const path = o.jobs.file(j.job);
-    const st = statSync(path);
-    const size = st.size;
-    const etag = `"${j.job}-${size.toString(16)}"`;
-    reply.header('accept-ranges', 'bytes').header('etag', etag).header('content-type', 'application/zip')
-      .header('content-disposition', contentDisposition(`${j.experiment}.zip`));
-    const ifRange = [req.headers['if-range']].flat()[0];
-    const range = !ifRange || ifRange === etag ? parseRange(req.headers.range, size) : { kind: 'none' as const };
-    if (range.kind === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${size}`).send({ error: `range not satisfiable (file has ${size} bytes)` });
-    const [start, end] = range.kind === 'range' ? [range.start, range.end] : [0, size - 1];
-    if (range.kind === 'range') reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
-    reply.header('content-length', end - start + 1);
-    if (req.method === 'HEAD') return reply.send(Readable.from([]));
-    o.audit.ensureWritable(`download of ${j.experiment}/archive.zip`);
-    const stream = createReadStream(path, { start, end });
-    stream.on('close', () => o.audit.record({ who: actor(req), action: 'download', what: `${j.experiment}/archive.zip`, bytes: stream.bytesRead, detail: { job: j.job, size, ...(range.kind === 'range' ? { range: `bytes=${start}-${end}` } : {}) } }));
-    return reply.send(stream);
-  });
+  app.get(
+    '/api/bundles/:job/download',
+    {
+      onRequest: researcher,
+      schema: {
+        tags: ['downloads'],
+        summary: 'The finished zip; Range requests → 206 (resumable)',
+        security,
+        params: JobParams,
+      },
+    },
+    async (req, reply) => {
+      const j = jobOf(req.params.job, actor(req), req.principal!.role);
+      if (j.state !== 'done') throw new ExperimentError(409, `bundle ${j.job} is ${j.state} (${j.progress} %)`);
+      const path = o.jobs.file(j.job);
+      const st = statSync(path);
+      const size = st.size;
+      const etag = `"${j.job}-${size.toString(16)}"`;
+      reply
+        .header('accept-ranges', 'bytes')
+        .header('etag', etag)
+        .header('content-type', 'application/zip')
+        .header('content-disposition', contentDisposition(`${j.experiment}.zip`));
+      const ifRange = [req.headers['if-range']].flat()[0];
+      const range = !ifRange || ifRange === etag ? parseRange(req.headers.range, size) : { kind: 'none' as const };
+      if (range.kind === 'unsatisfiable')
+        return reply
+          .code(416)
+          .header('content-range', `bytes */${size}`)
+          .send({ error: `range not satisfiable (file has ${size} bytes)` });
+      const [start, end] = range.kind === 'range' ? [range.start, range.end] : [0, size - 1];
+      if (range.kind === 'range') reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
+      reply.header('content-length', end - start + 1);
+      if (req.method === 'HEAD') return reply.send(Readable.from([]));
+      o.audit.ensureWritable(`download of ${j.experiment}/archive.zip`);
+      const stream = createReadStream(path, { start, end });
+      stream.on('close', () =>
+        o.audit.record({
+          who: actor(req),
+          action: 'download',
+          what: `${j.experiment}/archive.zip`,
+          bytes: stream.bytesRead,
+          detail: { job: j.job, size, ...(range.kind === 'range' ? { range: `bytes=${start}-${end}` } : {}) },
+        }),
+      );
+      return reply.send(stream);
+    },
+  );
 };

@@ -13,7 +13,12 @@ import { BadParam } from '../hooks/errors.ts';
 import { requireRole } from '../hooks/auth.ts';
 import type { RunFileResolver } from './downloads.ts';
 
-export interface RunReportOptions { store: ExperimentStore; users: UserStore; runFile?: RunFileResolver; tolerances?: ToleranceSource }
+export interface RunReportOptions {
+  store: ExperimentStore;
+  users: UserStore;
+  runFile?: RunFileResolver;
+  tolerances?: ToleranceSource;
+}
 
 const security = [{ bearer: [] }];
 
@@ -38,7 +43,11 @@ export const runReportRoutes: FastifyPluginAsync<RunReportOptions> = async (base
   const fileOf = (id: string, runId: string) => {
     const e = o.store.get(id);
     const run = e.runs.find((r) => r.id === runId);
-    if (!run) throw new ExperimentError(404, `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})`);
+    if (!run)
+      throw new ExperimentError(
+        404,
+        `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})`,
+      );
     const path = o.runFile?.(id, run) ?? join(e.dir, run.file);
     if (!path || !existsSync(path)) throw new ExperimentError(404, `run ${runId} of "${id}" has no data file yet`);
     return { e, run, path };
@@ -54,37 +63,79 @@ export const runReportRoutes: FastifyPluginAsync<RunReportOptions> = async (base
     }
   };
 
-  app.get('/api/experiments/:id/runs/:run/fidelity', {
-    onRequest: viewer,
-    schema: { tags: ['runs'], summary: 'Treatment fidelity of the run: per chamber and controlled variable, time within tolerance, deviations, excursions, coverage; per treatment group (written at stop; computed now for an open run)', security, params: RunParams, response: { 200: FidelityReply } },
-  }, async (req) => {
-    const { id, run } = req.params;
-    const { e, run: r, path } = fileOf(id, run);
-    const saved = FidelityReply.safeParse(stored(path, 'fidelity.json', r.status === 'stopped'));
-    if (saved.success) return saved.data;
-    return once(`fidelity:${id}/${run}`, () => computeFidelityAsync(path, { source: o.tolerances, metadata: e.metadata, open: r.status === 'running' }));
-  });
+  app.get(
+    '/api/experiments/:id/runs/:run/fidelity',
+    {
+      onRequest: viewer,
+      schema: {
+        tags: ['runs'],
+        summary:
+          'Treatment fidelity of the run: per chamber and controlled variable, time within tolerance, deviations, excursions, coverage; per treatment group (written at stop; computed now for an open run)',
+        security,
+        params: RunParams,
+        response: { 200: FidelityReply },
+      },
+    },
+    async (req) => {
+      const { id, run } = req.params;
+      const { e, run: r, path } = fileOf(id, run);
+      const saved = FidelityReply.safeParse(stored(path, 'fidelity.json', r.status === 'stopped'));
+      if (saved.success) return saved.data;
+      return once(`fidelity:${id}/${run}`, () =>
+        computeFidelityAsync(path, { source: o.tolerances, metadata: e.metadata, open: r.status === 'running' }),
+      );
+    },
+  );
 
-  app.get('/api/experiments/:id/runs/:run/completeness', {
-    onRequest: viewer,
-    schema: { tags: ['runs'], summary: 'Completeness of the run: per chamber and variable, slots expected, measured, held, missing, with the gaps and their causes (written at stop; computed now for an open run)', security, params: RunParams, response: { 200: CompletenessReply } },
-  }, async (req) => {
-    const { id, run } = req.params;
-    const { run: r, path } = fileOf(id, run);
-    const saved = CompletenessReply.safeParse(stored(path, 'completeness.json', r.status === 'stopped'));
-    if (saved.success) return saved.data;
-    const report: CompletenessReport & { open?: boolean } = await once(`completeness:${id}/${run}`, () => computeCompletenessAsync(path));
-    return { ...report, open: r.status === 'running' };
-  });
+  app.get(
+    '/api/experiments/:id/runs/:run/completeness',
+    {
+      onRequest: viewer,
+      schema: {
+        tags: ['runs'],
+        summary:
+          'Completeness of the run: per chamber and variable, slots expected, measured, held, missing, with the gaps and their causes (written at stop; computed now for an open run)',
+        security,
+        params: RunParams,
+        response: { 200: CompletenessReply },
+      },
+    },
+    async (req) => {
+      const { id, run } = req.params;
+      const { run: r, path } = fileOf(id, run);
+      const saved = CompletenessReply.safeParse(stored(path, 'completeness.json', r.status === 'stopped'));
+      if (saved.success) return saved.data;
+      const report: CompletenessReport & { open?: boolean } = await once(`completeness:${id}/${run}`, () =>
+        computeCompletenessAsync(path),
+      );
+      return { ...report, open: r.status === 'running' };
+    },
+  );
 
-  app.get('/api/experiments/:id/runs/:run/fidelity/deviation', {
-    onRequest: viewer,
-    schema: { tags: ['runs'], summary: 'value − setpoint of one controlled variable, decimated for a plot: ≤ points buckets per judged chamber with mean/min/max, and the band', security, params: RunParams, querystring: DeviationQuery, response: { 200: DeviationReply } },
-  }, async (req) => {
-    const { id, run } = req.params;
-    const { e, path } = fileOf(id, run);
-    const series = await deviationSeries(path, req.query.var, req.query.points, { source: o.tolerances, metadata: e.metadata });
-    if (!series) throw new BadParam('var', req.query.var, 'is not a controlled variable with a tolerance in this run');
-    return series;
-  });
+  app.get(
+    '/api/experiments/:id/runs/:run/fidelity/deviation',
+    {
+      onRequest: viewer,
+      schema: {
+        tags: ['runs'],
+        summary:
+          'value − setpoint of one controlled variable, decimated for a plot: ≤ points buckets per judged chamber with mean/min/max, and the band',
+        security,
+        params: RunParams,
+        querystring: DeviationQuery,
+        response: { 200: DeviationReply },
+      },
+    },
+    async (req) => {
+      const { id, run } = req.params;
+      const { e, path } = fileOf(id, run);
+      const series = await deviationSeries(path, req.query.var, req.query.points, {
+        source: o.tolerances,
+        metadata: e.metadata,
+      });
+      if (!series)
+        throw new BadParam('var', req.query.var, 'is not a controlled variable with a tolerance in this run');
+      return series;
+    },
+  );
 };

@@ -10,19 +10,27 @@ import type { ModbusArea } from '../../config/profile-schema.ts';
 const ModbusRTU = createRequire(import.meta.url)('modbus-serial') as (typeof ModbusModule)['default'];
 
 export type ModbusFailure =
-  | { kind: 'exception'; code: number; name: string }
-  | { kind: 'timeout' }
-  | { kind: 'connection'; message: string };
+  { kind: 'exception'; code: number; name: string } | { kind: 'timeout' } | { kind: 'connection'; message: string };
 
 export class ModbusError extends Error {
-  constructor(readonly failure: ModbusFailure, message: string) {
+  constructor(
+    readonly failure: ModbusFailure,
+    message: string,
+  ) {
     super(message);
   }
 }
 
 const EXCEPTIONS: Record<number, string> = {
-  1: 'illegal function', 2: 'illegal data address', 3: 'illegal data value', 4: 'server device failure',
-  5: 'acknowledge', 6: 'server device busy', 8: 'memory parity error', 10: 'gateway path unavailable', 11: 'gateway target failed to respond',
+  1: 'illegal function',
+  2: 'illegal data address',
+  3: 'illegal data value',
+  4: 'server device failure',
+  5: 'acknowledge',
+  6: 'server device busy',
+  8: 'memory parity error',
+  10: 'gateway path unavailable',
+  11: 'gateway target failed to respond',
 };
 
 export function describeFailure(f: ModbusFailure, timeoutMs?: number): string {
@@ -33,7 +41,8 @@ export function describeFailure(f: ModbusFailure, timeoutMs?: number): string {
 
 function classify(err: unknown): ModbusFailure {
   const e = err as { modbusCode?: number; errno?: string; message?: string; code?: string };
-  if (typeof e.modbusCode === 'number') return { kind: 'exception', code: e.modbusCode, name: EXCEPTIONS[e.modbusCode] ?? 'unknown exception' };
+  if (typeof e.modbusCode === 'number')
+    return { kind: 'exception', code: e.modbusCode, name: EXCEPTIONS[e.modbusCode] ?? 'unknown exception' };
   if (e.errno === 'ETIMEDOUT' || /timed out/i.test(e.message ?? '')) return { kind: 'timeout' };
   return { kind: 'connection', message: e.message ?? e.code ?? String(err) };
 }
@@ -55,7 +64,12 @@ export async function connectModbus(endpoint: string, opts: ModbusOptions): Prom
       await client.connectTCP(url.hostname, { port: Number(url.port || 502) });
     } else {
       const path = endpoint.slice('rtu://'.length);
-      await client.connectRTUBuffered(path, { baudRate: opts.baud_rate, parity: opts.parity, dataBits: opts.data_bits, stopBits: opts.stop_bits });
+      await client.connectRTUBuffered(path, {
+        baudRate: opts.baud_rate,
+        parity: opts.parity,
+        dataBits: opts.data_bits,
+        stopBits: opts.stop_bits,
+      });
     }
   } catch (err) {
     throw new ModbusError(classify(err), `cannot connect to ${endpoint}: ${describeFailure(classify(err))}`);
@@ -77,13 +91,18 @@ export async function connectModbus(endpoint: string, opts: ModbusOptions): Prom
     read: (unit, area, address, count, timeoutMs) =>
       call(unit, timeoutMs, async () => {
         switch (area) {
-          case 'coil': return (await client.readCoils(address, count)).data.slice(0, count).map(Number);
-          case 'discrete': return (await client.readDiscreteInputs(address, count)).data.slice(0, count).map(Number);
-          case 'input': return (await client.readInputRegisters(address, count)).data;
-          case 'holding': return (await client.readHoldingRegisters(address, count)).data;
+          case 'coil':
+            return (await client.readCoils(address, count)).data.slice(0, count).map(Number);
+          case 'discrete':
+            return (await client.readDiscreteInputs(address, count)).data.slice(0, count).map(Number);
+          case 'input':
+            return (await client.readInputRegisters(address, count)).data;
+          case 'holding':
+            return (await client.readHoldingRegisters(address, count)).data;
         }
       }),
-    writeCoil: (unit, address, value, timeoutMs) => call(unit, timeoutMs, async () => void (await client.writeCoil(address, value))),
+    writeCoil: (unit, address, value, timeoutMs) =>
+      call(unit, timeoutMs, async () => void (await client.writeCoil(address, value))),
     writeRegisters: (unit, address, words, timeoutMs) =>
       call(unit, timeoutMs, async () => {
         if (words.length === 1) await client.writeRegister(address, words[0]!);

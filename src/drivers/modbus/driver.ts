@@ -9,10 +9,19 @@ import { planReads, type ReadRequest } from './plan.ts';
 import { encodeModbusWrite, type ModbusWrite } from './write.ts';
 
 /** Decodes a tag's slice of a read request's words into its engineering value. */
-export function decodeTag(tag: ModbusTag, words: readonly number[], offset: number, order: WordOrder): number | boolean | string {
+export function decodeTag(
+  tag: ModbusTag,
+  words: readonly number[],
+  offset: number,
+  order: WordOrder,
+): number | boolean | string {
   const area = tag.area;
   if (tag.type === 'bool' && (area === 'coil' || area === 'discrete')) return words[offset] === 1;
-  const raw = decodeRaw(tag, offset === 0 && words.length <= 4 ? words : words.slice(offset, offset + registerCount(tag)), order);
+  const raw = decodeRaw(
+    tag,
+    offset === 0 && words.length <= 4 ? words : words.slice(offset, offset + registerCount(tag)),
+    order,
+  );
   return toEngineering(tag, tag.type === 'float32' && typeof raw === 'number' ? tidyFloat32(raw) : raw);
 }
 
@@ -31,7 +40,17 @@ export function createModbusDriver(resolved: ResolvedModbus, deps: DriverDeps, p
   const byName = new Map(tags.map((t) => [t.name, t]));
   const plan: ReadRequest[] = planReads(profile, tags, opts);
   const orderOf = (t: ModbusTag): WordOrder => t.order ?? profile.defaults.order;
-  const health: DriverHealth = { chamber: chamber.id, driver: 'modbus', endpoint: chamber.endpoint, state: 'offline', reason: 'not started', samples: 0, badSamples: 0, reconnects: 0, requestsPerCycle: plan.length };
+  const health: DriverHealth = {
+    chamber: chamber.id,
+    driver: 'modbus',
+    endpoint: chamber.endpoint,
+    state: 'offline',
+    reason: 'not started',
+    samples: 0,
+    badSamples: 0,
+    reconnects: 0,
+    requestsPerCycle: plan.length,
+  };
   let timer: NodeJS.Timeout | undefined;
   let running = false;
   let cycle: Promise<void> = Promise.resolve();
@@ -51,12 +70,27 @@ export function createModbusDriver(resolved: ResolvedModbus, deps: DriverDeps, p
     for (const req of plan) {
       const where = `${req.area} ${req.address}..${req.address + req.count - 1} unit ${unit}`;
       try {
-        const words = await line.request(unit, (c, timeoutMs) => c.read(unit, req.area, req.address, req.count, timeoutMs));
+        const words = await line.request(unit, (c, timeoutMs) =>
+          c.read(unit, req.area, req.address, req.count, timeoutMs),
+        );
         for (const { tag, offset } of req.tags) {
           try {
-            out.push({ chamber: chamber.id, tag: tag.name, ts, value: decodeTag(tag, words, offset, orderOf(tag)), q: 'good' });
+            out.push({
+              chamber: chamber.id,
+              tag: tag.name,
+              ts,
+              value: decodeTag(tag, words, offset, orderOf(tag)),
+              q: 'good',
+            });
           } catch (err) {
-            out.push(badSample(chamber.id, tag.name, ts, `cannot decode ${tag.type} at ${tag.area} ${tag.address}: ${(err as Error).message}`));
+            out.push(
+              badSample(
+                chamber.id,
+                tag.name,
+                ts,
+                `cannot decode ${tag.type} at ${tag.area} ${tag.address}: ${(err as Error).message}`,
+              ),
+            );
           }
         }
       } catch (err) {

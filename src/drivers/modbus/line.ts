@@ -6,7 +6,11 @@ import { connectModbus, ModbusError, type ModbusClient } from './client.ts';
 /** Consecutive timeouts after which a unit is treated as down and only probed now and then. */
 const DOWN_AFTER = 2;
 
-interface UnitState { timeouts: number; downUntil: number; backoff: Backoff }
+interface UnitState {
+  timeouts: number;
+  downUntil: number;
+  backoff: Backoff;
+}
 
 /**
  * One TCP connection or serial line, shared by every chamber (unit id) on it. Requests
@@ -26,7 +30,11 @@ export class ModbusLine {
   reconnects = 0;
   private everConnected = false;
 
-  constructor(readonly endpoint: string, private readonly opts: ModbusOptions, private readonly log: Logger) {}
+  constructor(
+    readonly endpoint: string,
+    private readonly opts: ModbusOptions,
+    private readonly log: Logger,
+  ) {}
 
   /** Runs `op` on the line's connection, after the requests queued before it. */
   request<T>(unit: number, op: (c: ModbusClient, timeoutMs: number) => Promise<T>): Promise<T> {
@@ -49,7 +57,8 @@ export class ModbusLine {
   }
 
   private async execute<T>(unitId: number, op: (c: ModbusClient, timeoutMs: number) => Promise<T>): Promise<T> {
-    if (this.closed) throw new ModbusError({ kind: 'connection', message: 'line closed' }, `line ${this.endpoint} closed`);
+    if (this.closed)
+      throw new ModbusError({ kind: 'connection', message: 'line closed' }, `line ${this.endpoint} closed`);
     const client = await this.connected();
     const u = this.unit(unitId);
     const now = Date.now();
@@ -89,7 +98,10 @@ export class ModbusLine {
     if (u.timeouts >= DOWN_AFTER) {
       const wait = u.backoff.next();
       u.downUntil = Date.now() + wait;
-      if (u.timeouts === DOWN_AFTER) this.log.warn(`unit ${unitId} on ${this.endpoint} stopped answering; probing every ≤${Math.round(wait / 1000)} s`);
+      if (u.timeouts === DOWN_AFTER)
+        this.log.warn(
+          `unit ${unitId} on ${this.endpoint} stopped answering; probing every ≤${Math.round(wait / 1000)} s`,
+        );
       // Down: every failed probe gives the same reason as the skipped polls in between.
       throw new ModbusError({ kind: 'timeout' }, `unit ${unitId} not answering (probing with backoff up to 30 s)`);
     }
@@ -109,7 +121,13 @@ export class ModbusLine {
     const now = Date.now();
     if (now < this.nextConnectAt) {
       // The same reason as the failed attempt (no countdown): the status changes only when the reason does.
-      throw this.lastConnectError ?? new ModbusError({ kind: 'connection', message: 'not connected' }, `not connected to ${this.endpoint} (reconnecting with backoff)`);
+      throw (
+        this.lastConnectError ??
+        new ModbusError(
+          { kind: 'connection', message: 'not connected' },
+          `not connected to ${this.endpoint} (reconnecting with backoff)`,
+        )
+      );
     }
     this.connecting ??= (async () => {
       try {

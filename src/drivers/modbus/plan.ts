@@ -22,7 +22,11 @@ const AREAS: ModbusArea[] = ['coil', 'discrete', 'input', 'holding'];
  * tag joins the current request when the hole before it is at most `max_gap` and the
  * whole span stays within `max_registers` (`max_bits` for coils and discrete inputs).
  */
-export function planReads(profile: Pick<ModbusProfile, 'defaults'>, tags: readonly ModbusTag[], opts: Pick<ModbusOptions, 'max_gap' | 'max_registers' | 'max_bits'>): ReadRequest[] {
+export function planReads(
+  profile: Pick<ModbusProfile, 'defaults'>,
+  tags: readonly ModbusTag[],
+  opts: Pick<ModbusOptions, 'max_gap' | 'max_registers' | 'max_bits'>,
+): ReadRequest[] {
   const requests: ReadRequest[] = [];
   for (const area of AREAS) {
     const inArea = tags.filter((t) => (t.area ?? profile.defaults.area) === area).sort((a, b) => a.address - b.address);

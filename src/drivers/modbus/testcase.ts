@@ -6,7 +6,13 @@
  * profile corpus test.
  */
 import { z } from 'zod';
-import { profileId, registerCount, type ModbusProfile, type ModbusTag, type WordOrder } from '../../config/profile-schema.ts';
+import {
+  profileId,
+  registerCount,
+  type ModbusProfile,
+  type ModbusTag,
+  type WordOrder,
+} from '../../config/profile-schema.ts';
 import { parsePath } from '../../config/yaml-file.ts';
 import { zodToIssues } from '../../config/zod-issues.ts';
 import { reportFailures, type TestcaseCheck, type TestcaseReport } from '../testcase-report.ts';
@@ -32,7 +38,10 @@ const WriteCase = z
     expect_error: z.string().optional(),
   })
   .strict()
-  .refine((c) => [c.expect_registers, c.expect_bit, c.expect_error].filter((x) => x !== undefined).length === 1, 'give exactly one of expect_registers, expect_bit or expect_error');
+  .refine(
+    (c) => [c.expect_registers, c.expect_bit, c.expect_error].filter((x) => x !== undefined).length === 1,
+    'give exactly one of expect_registers, expect_bit or expect_error',
+  );
 
 export const ModbusTestcases = testcaseDocument({
   /** The PLC's memory for this case, per area. */
@@ -53,16 +62,25 @@ function describeWrite(w: ModbusWrite): string {
 /** Runs every case of a testcase document through the driver's decode and write functions. */
 export function runModbusTestcases(profile: ModbusProfile, doc: unknown): TestcaseReport {
   const parsed = ModbusTestcases.safeParse(doc);
-  if (!parsed.success) return { problems: zodToIssues('', parsed.error, doc, [], ModbusTestcases).map((i) => ({ path: parsePath(i.path), message: i.message })), cases: [] };
+  if (!parsed.success)
+    return {
+      problems: zodToIssues('', parsed.error, doc, [], ModbusTestcases).map((i) => ({
+        path: parsePath(i.path),
+        message: i.message,
+      })),
+      cases: [],
+    };
   const report: TestcaseReport = { problems: [], cases: [] };
   const id = profileId(profile);
-  if (parsed.data.profile !== id) report.problems.push({ path: ['profile'], message: `testcases are for "${parsed.data.profile}", not "${id}"` });
+  if (parsed.data.profile !== id)
+    report.problems.push({ path: ['profile'], message: `testcases are for "${parsed.data.profile}", not "${id}"` });
   const tags = new Map(profile.tags.map((t) => [t.name, { ...t, area: t.area ?? profile.defaults.area }]));
   const orderOf = (t: ModbusTag): WordOrder => t.order ?? profile.defaults.order;
   const covered = new Set<string>();
   parsed.data.cases.forEach((c, ci) => {
     const checks: TestcaseCheck[] = [];
-    const check = (path: Array<string | number>, label: string, ok: boolean, detail: string) => checks.push({ path: ['cases', ci, ...path], label, ok, detail });
+    const check = (path: Array<string | number>, label: string, ok: boolean, detail: string) =>
+      checks.push({ path: ['cases', ci, ...path], label, ok, detail });
     for (const [name, expected] of Object.entries(c.expect)) {
       const at = ['expect', name];
       const label = `expect.${name}`;
@@ -83,7 +101,12 @@ export function runModbusTestcases(profile: ModbusProfile, doc: unknown): Testca
         else words.push(w);
       }
       if (missing.length) {
-        check(at, label, false, `registers.${tag.area} has no value at ${missing.join(', ')} (${tag.type} at ${tag.area} ${tag.address} needs ${n})`);
+        check(
+          at,
+          label,
+          false,
+          `registers.${tag.area} has no value at ${missing.join(', ')} (${tag.type} at ${tag.area} ${tag.address} needs ${n})`,
+        );
         continue;
       }
       let got: unknown;
@@ -94,7 +117,12 @@ export function runModbusTestcases(profile: ModbusProfile, doc: unknown): Testca
         continue;
       }
       const ok = sameValue(expected, got);
-      check(at, label, ok, `${tag.area} ${hex(words)} decodes to ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`);
+      check(
+        at,
+        label,
+        ok,
+        `${tag.area} ${hex(words)} decodes to ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`,
+      );
     }
     c.writes.forEach((w, wi) => {
       const at = ['writes', wi];
@@ -107,23 +135,35 @@ export function runModbusTestcases(profile: ModbusProfile, doc: unknown): Testca
       } catch (err) {
         const msg = (err as Error).message;
         if (w.expect_error === undefined) check(at, label, false, `write ${JSON.stringify(w.value)} refused (${msg})`);
-        else if (!msg.includes(w.expect_error)) check(at, label, false, `error "${msg}" does not contain "${w.expect_error}"`);
+        else if (!msg.includes(w.expect_error))
+          check(at, label, false, `error "${msg}" does not contain "${w.expect_error}"`);
         else check(at, label, true, `write ${JSON.stringify(w.value)} refused: ${msg}`);
         return;
       }
       const ok =
         w.expect_registers !== undefined
-          ? got.kind === 'registers' && got.words.length === w.expect_registers.length && got.words.every((x, i) => x === w.expect_registers![i])
+          ? got.kind === 'registers' &&
+            got.words.length === w.expect_registers.length &&
+            got.words.every((x, i) => x === w.expect_registers![i])
           : w.expect_bit !== undefined
             ? got.kind !== 'registers' && got.on === w.expect_bit
             : false;
-      const wanted = w.expect_error !== undefined ? `an error containing "${w.expect_error}"` : w.expect_registers !== undefined ? `registers ${hex(w.expect_registers)}` : `bit = ${w.expect_bit}`;
+      const wanted =
+        w.expect_error !== undefined
+          ? `an error containing "${w.expect_error}"`
+          : w.expect_registers !== undefined
+            ? `registers ${hex(w.expect_registers)}`
+            : `bit = ${w.expect_bit}`;
       check(at, label, ok, `write ${JSON.stringify(w.value)} gives ${describeWrite(got)}, expected ${wanted}`);
     });
     report.cases.push({ index: ci, name: c.name, checks });
   });
   const untested = profile.tags.filter((t) => !covered.has(t.name)).map((t) => t.name);
-  if (untested.length) report.problems.push({ path: ['cases'], message: `no expected value for tag${untested.length > 1 ? 's' : ''} ${untested.join(', ')} (every tag needs at least one)` });
+  if (untested.length)
+    report.problems.push({
+      path: ['cases'],
+      message: `no expected value for tag${untested.length > 1 ? 's' : ''} ${untested.join(', ')} (every tag needs at least one)`,
+    });
   return report;
 }
 

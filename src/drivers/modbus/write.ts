@@ -20,11 +20,14 @@ const FALSE = new Set<unknown>([false, 0, 'false', '0']);
 export function encodeModbusWrite(tag: ModbusTag, value: unknown, order: WordOrder): ModbusWrite {
   if (!tag.writable) throw new Error(`tag "${tag.name}" is read-only`);
   const area = tag.area ?? 'holding';
-  if (area === 'input' || area === 'discrete') throw new Error(`tag "${tag.name}" is in the ${area} area, which Modbus cannot write`);
+  if (area === 'input' || area === 'discrete')
+    throw new Error(`tag "${tag.name}" is in the ${area} area, which Modbus cannot write`);
   if (tag.type === 'bool') {
     const on = TRUE.has(value);
     if (!on && !FALSE.has(value)) throw new Error(`tag "${tag.name}" is a bool; got ${JSON.stringify(value)}`);
-    return area === 'coil' ? { kind: 'coil', address: tag.address, on } : { kind: 'bit', address: tag.address, bit: tag.bit ?? 0, on };
+    return area === 'coil'
+      ? { kind: 'coil', address: tag.address, on }
+      : { kind: 'bit', address: tag.address, bit: tag.bit ?? 0, on };
   }
   if (tag.type === 'string') {
     if (typeof value !== 'string') throw new Error(`tag "${tag.name}" is a string; got ${JSON.stringify(value)}`);

@@ -84,10 +84,12 @@ const namespaceIndexOf = (nodeId: string): number => Number(/^ns=(\d+);/.exec(no
  * namespace first, then the shallower path, then browse order.
  */
 export function nameVariables(vars: FoundVariable[], rootNamespace: number | undefined): string[] {
-  const nameParts = (v: FoundVariable) => (rootNamespace === undefined ? v.path.slice(v.path.length > 1 ? 1 : 0) : v.path);
+  const nameParts = (v: FoundVariable) =>
+    rootNamespace === undefined ? v.path.slice(v.path.length > 1 ? 1 : 0) : v.path;
   const priority = [...vars].sort(
     (a, b) =>
-      Number(rootNamespace !== undefined && namespaceIndexOf(a.nodeId) !== rootNamespace) - Number(rootNamespace !== undefined && namespaceIndexOf(b.nodeId) !== rootNamespace) ||
+      Number(rootNamespace !== undefined && namespaceIndexOf(a.nodeId) !== rootNamespace) -
+        Number(rootNamespace !== undefined && namespaceIndexOf(b.nodeId) !== rootNamespace) ||
       a.path.length - b.path.length ||
       a.order - b.order,
   );
@@ -119,10 +121,20 @@ async function walk(c: OpcuaConnection, start: string, maxDepth: number): Promis
   return found;
 }
 
-async function draftTags(c: OpcuaConnection, vars: FoundVariable[], nsArray: string[], rootNamespace: number | undefined, pathPrefix: string): Promise<{ tags: DraftTag[]; skipped: string[] }> {
+async function draftTags(
+  c: OpcuaConnection,
+  vars: FoundVariable[],
+  nsArray: string[],
+  rootNamespace: number | undefined,
+  pathPrefix: string,
+): Promise<{ tags: DraftTag[]; skipped: string[] }> {
   const tags: DraftTag[] = [];
   const skipped: string[] = [];
-  const typed: Array<{ v: FoundVariable; type: OpcuaType; info: Awaited<ReturnType<OpcuaConnection['variableInfo']>>[number] }> = [];
+  const typed: Array<{
+    v: FoundVariable;
+    type: OpcuaType;
+    info: Awaited<ReturnType<OpcuaConnection['variableInfo']>>[number];
+  }> = [];
   for (let start = 0; start < vars.length; start += 250) {
     const chunk = vars.slice(start, start + 250);
     const infos = await c.variableInfo(chunk.map((v) => v.nodeId));
@@ -130,12 +142,18 @@ async function draftTags(c: OpcuaConnection, vars: FoundVariable[], nsArray: str
       const info = infos[i]!;
       const parsedType = OpcuaType.safeParse(info.dataType);
       const type = parsedType.success ? parsedType.data : DERIVED_TYPES[info.dataType];
-      if (!type) skipped.push(`${[pathPrefix, ...v.path].join('/')} (${toNsuText(v.nodeId, nsArray)}): data type ${info.dataType} has no OpcuaType`);
+      if (!type)
+        skipped.push(
+          `${[pathPrefix, ...v.path].join('/')} (${toNsuText(v.nodeId, nsArray)}): data type ${info.dataType} has no OpcuaType`,
+        );
       else typed.push({ v, type, info });
     }
   }
   // Names only for the variables that become tags, so a skipped one never takes a name.
-  const names = nameVariables(typed.map((t) => t.v), rootNamespace);
+  const names = nameVariables(
+    typed.map((t) => t.v),
+    rootNamespace,
+  );
   for (const [i, { v, type, info }] of typed.entries()) {
     const node = toNsuText(v.nodeId, nsArray);
     const tag: OpcuaTag = {
@@ -168,7 +186,8 @@ async function draftTags(c: OpcuaConnection, vars: FoundVariable[], nsArray: str
 /** Drafts a profile from the live server at `endpoint`, as YAML text. */
 export async function browseProfile(endpoint: string, opts: BrowseOptions = {}): Promise<string> {
   const depth = opts.depth ?? 6;
-  if (!Number.isInteger(depth) || depth < 1) throw new Error(`browse: --depth must be a positive integer (got ${depth})`);
+  if (!Number.isInteger(depth) || depth < 1)
+    throw new Error(`browse: --depth must be a positive integer (got ${depth})`);
   const c = await connectOpcua({
     endpoint,
     securityMode: opts.securityMode ?? 'None',
@@ -187,14 +206,19 @@ export async function browseProfile(endpoint: string, opts: BrowseOptions = {}):
       rootNamespace = namespaceIndexOf(r.nodeId);
       const [info] = await c.variableInfo([start]);
       if (!info?.displayName && (await c.browse(start)).length === 0) {
-        throw new Error(`browse ${endpoint}: --root ${opts.root} (${r.nodeId}) has no children on the server (is the node id right?)`);
+        throw new Error(
+          `browse ${endpoint}: --root ${opts.root} (${r.nodeId}) has no children on the server (is the node id right?)`,
+        );
       }
       prefix = info?.displayName || parseNodeIdText(opts.root).identifier;
     }
     const vars = await walk(c, start, depth);
     const { tags, skipped } = await draftTags(c, vars, nsArray, rootNamespace, prefix);
     const where = opts.root === undefined ? 'Objects' : opts.root;
-    if (tags.length === 0) throw new Error(`browse ${endpoint}: no readable variables under ${where} within depth ${depth}${skipped.length ? ` (${skipped.length} skipped: ${skipped.slice(0, 3).join('; ')})` : ''}`);
+    if (tags.length === 0)
+      throw new Error(
+        `browse ${endpoint}: no readable variables under ${where} within depth ${depth}${skipped.length ? ` (${skipped.length} skipped: ${skipped.slice(0, 3).join('; ')})` : ''}`,
+      );
     const profile = OpcuaProfile.parse({
       kind: 'opcua',
       vendor: 'vendor',
@@ -212,7 +236,14 @@ function render(profile: OpcuaProfile, tags: DraftTag[], skipped: string[], endp
   // Defaults (role measurement, scale 1, offset 0, writable false) are left out of the draft.
   const plain = {
     ...profile,
-    tags: profile.tags.map(({ name, node, type, description, unit, writable }) => ({ name, node, type, description, ...(unit ? { unit } : {}), ...(writable ? { writable } : {}) })),
+    tags: profile.tags.map(({ name, node, type, description, unit, writable }) => ({
+      name,
+      node,
+      type,
+      description,
+      ...(unit ? { unit } : {}),
+      ...(writable ? { writable } : {}),
+    })),
   };
   const doc = new Document(plain);
   doc.commentBefore = [

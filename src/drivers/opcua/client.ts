@@ -72,10 +72,15 @@ export function defaultClientPkiDir(env: NodeJS.ProcessEnv = process.env): strin
 
 // ---- node-opcua's own log lines ---------------------------------------------------
 
+// eslint-disable-next-line no-control-regex
+const ANSI_COLOUR = /\u001b\[[0-9;]*m/g;
+
 /** One line, no colours: node-opcua's messages carry ANSI codes and span lines. */
 function oneLine(args: unknown[]): string {
-  // eslint-disable-next-line no-control-regex
-  return format(...args).replace(/\u001b\[[0-9;]*m/g, '').replace(/\s+/g, ' ').trim();
+  return format(...args)
+    .replace(ANSI_COLOUR, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /**
@@ -107,7 +112,8 @@ function userIdentity(auth: OpcuaOptions['auth'], env: NodeJS.ProcessEnv): UserI
       const userName = env[auth.username_env];
       const password = env[auth.password_env];
       if (!userName) throw new Error(`OPC UA auth: environment variable ${auth.username_env} (username) is not set`);
-      if (password === undefined) throw new Error(`OPC UA auth: environment variable ${auth.password_env} (password) is not set`);
+      if (password === undefined)
+        throw new Error(`OPC UA auth: environment variable ${auth.password_env} (password) is not set`);
       return { type: UserTokenType.UserName, userName, password };
     }
     case 'certificate': {
@@ -120,11 +126,17 @@ function userIdentity(auth: OpcuaOptions['auth'], env: NodeJS.ProcessEnv): UserI
       };
       let keyOperations: ReturnType<typeof crypto_utils.keyOperationsFromPrivateKey>;
       try {
-        keyOperations = crypto_utils.keyOperationsFromPrivateKey(crypto_utils.makePrivateKeyFromPem(read(auth.key_file)));
+        keyOperations = crypto_utils.keyOperationsFromPrivateKey(
+          crypto_utils.makePrivateKeyFromPem(read(auth.key_file)),
+        );
       } catch (err) {
         throw new Error(`OPC UA auth: ${auth.key_file} is not a usable PEM private key: ${(err as Error).message}`);
       }
-      return { type: UserTokenType.Certificate, certificateData: pemToDer(read(auth.cert_file), auth.cert_file), keyOperations };
+      return {
+        type: UserTokenType.Certificate,
+        certificateData: pemToDer(read(auth.cert_file), auth.cert_file),
+        keyOperations,
+      };
     }
   }
 }
@@ -146,7 +158,8 @@ function plainValue(v: Variant | null | undefined): PlainValue {
   if (Buffer.isBuffer(raw)) return raw.toString('base64');
   if (Array.isArray(raw) || ArrayBuffer.isView(raw)) return JSON.stringify(Array.from(raw as ArrayLike<unknown>));
   // LocalizedText: its text (null when the server has none).
-  if (typeof raw === 'object' && raw !== null && 'text' in raw && 'locale' in raw) return (raw as { text: string | null }).text;
+  if (typeof raw === 'object' && raw !== null && 'text' in raw && 'locale' in raw)
+    return (raw as { text: string | null }).text;
   return String(raw);
 }
 
@@ -206,7 +219,11 @@ export interface OpcuaSubscription {
   terminate(): Promise<void>;
 }
 
-async function createSubscription(session: ClientSession, opts: SubscriptionOptions, markLost: (reason: string) => void): Promise<OpcuaSubscription & { stopWatchdog(): void }> {
+async function createSubscription(
+  session: ClientSession,
+  opts: SubscriptionOptions,
+  markLost: (reason: string) => void,
+): Promise<OpcuaSubscription & { stopWatchdog(): void }> {
   // Keep-alive about every 5 s whatever the interval; lifetime 3× that (spec minimum).
   const maxKeepAliveCount = Math.max(2, Math.ceil(5000 / opts.publishingIntervalMs));
   const sub: ClientSubscription = await session.createSubscription2({
@@ -225,13 +242,20 @@ async function createSubscription(session: ClientSession, opts: SubscriptionOpti
   sub.on('keepalive', touch);
   sub.on('received_notifications', touch);
   sub.on('terminated', () => !stopping && markLost(`subscription ${sub.subscriptionId} terminated`));
-  sub.on('status_changed', (status: { name: string }) => !stopping && markLost(`subscription ${sub.subscriptionId} status ${status.name}`));
-  sub.on('internal_error', (err: Error) => !stopping && markLost(`subscription ${sub.subscriptionId} internal error: ${err.message}`));
+  sub.on(
+    'status_changed',
+    (status: { name: string }) => !stopping && markLost(`subscription ${sub.subscriptionId} status ${status.name}`),
+  );
+  sub.on(
+    'internal_error',
+    (err: Error) => !stopping && markLost(`subscription ${sub.subscriptionId} internal error: ${err.message}`),
+  );
   // The server answers at least every keep-alive period; two missed ones mean it is gone.
   const silentLimit = 2 * sub.publishingInterval * sub.maxKeepAliveCount + 2000;
   const watchdog = setInterval(() => {
     const silent = Date.now() - lastActivity;
-    if (silent > silentLimit) markLost(`subscription ${sub.subscriptionId}: no publish response for ${silent} ms (limit ${silentLimit} ms)`);
+    if (silent > silentLimit)
+      markLost(`subscription ${sub.subscriptionId}: no publish response for ${silent} ms (limit ${silentLimit} ms)`);
   }, 1000);
   watchdog.unref();
 
@@ -248,18 +272,28 @@ async function createSubscription(session: ClientSession, opts: SubscriptionOpti
     const status: ItemStatus[] = [];
     for (let start = 0; start < nodeIds.length; start += opts.batchSize) {
       const base = first + start;
-      const items = nodeIds.slice(start, start + opts.batchSize).map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value }));
-      const group = ClientMonitoredItemGroup.create(sub, items, { samplingInterval: opts.samplingIntervalMs, queueSize: opts.queueSize, discardOldest: true }, TimestampsToReturn.Both);
+      const items = nodeIds
+        .slice(start, start + opts.batchSize)
+        .map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value }));
+      const group = ClientMonitoredItemGroup.create(
+        sub,
+        items,
+        { samplingInterval: opts.samplingIntervalMs, queueSize: opts.queueSize, discardOldest: true },
+        TimestampsToReturn.Both,
+      );
       await new Promise<void>((resolve, reject) => {
         group.once('initialized', () => resolve());
-        group.once('terminated', (err?: Error) => reject(new Error(`monitored items ${base}..${base + items.length - 1}: ${err?.message ?? 'terminated'}`)));
+        group.once('terminated', (err?: Error) =>
+          reject(new Error(`monitored items ${base}..${base + items.length - 1}: ${err?.message ?? 'terminated'}`)),
+        );
       });
       // node-opcua emits all changes of one publish response synchronously: flush after them.
       group.on('changed', (_item, dv: DataValue, i: number) => {
         if (pending.length === 0) setImmediate(flush);
         pending.push({ index: base + i, value: toPlainDataValue(dv) });
       });
-      for (const item of group.monitoredItems) status.push({ statusCode: item.statusCode.value, statusName: item.statusCode.name });
+      for (const item of group.monitoredItems)
+        status.push({ statusCode: item.statusCode.value, statusName: item.statusCode.name });
     }
     return { first, status };
   };
@@ -337,7 +371,10 @@ function variableInfoFrom([dataType, accessLevel, description, displayName]: Dat
   let typeName = 'unknown';
   if (typeId && typeof typeId === 'object') {
     const id = typeId as { namespace: number; value: unknown; toString(): string };
-    typeName = id.namespace === 0 && typeof id.value === 'number' && id.value <= 25 ? (DataType[id.value] ?? id.toString()) : id.toString();
+    typeName =
+      id.namespace === 0 && typeof id.value === 'number' && id.value <= 25
+        ? (DataType[id.value] ?? id.toString())
+        : id.toString();
   }
   const level = typeof accessLevel?.value.value === 'number' ? accessLevel.value.value : 0;
   return {
@@ -368,7 +405,11 @@ export interface OpcuaConnection {
   namespaceArray(): Promise<string[]>;
   /** Reads the Value attribute of many nodes, `chunk` at a time. */
   read(nodeIds: string[], chunk?: number): Promise<PlainDataValue[]>;
-  write(nodeId: string, type: OpcuaType, value: number | boolean | string): Promise<{ statusCode: number; statusName: string }>;
+  write(
+    nodeId: string,
+    type: OpcuaType,
+    value: number | boolean | string,
+  ): Promise<{ statusCode: number; statusName: string }>;
   subscribe(opts: SubscriptionOptions): Promise<OpcuaSubscription>;
   browse(nodeId: string): Promise<BrowseChild[]>;
   variableInfo(nodeIds: string[]): Promise<VariableInfo[]>;
@@ -405,10 +446,16 @@ async function fetchServerCertificate(opts: ConnectOptions, pki: ClientPki): Pro
     const endpoints = await discovery.getEndpoints();
     const mode = MessageSecurityMode[opts.securityMode];
     const policy: string = SecurityPolicy[opts.securityPolicy];
-    const match = endpoints.find((e) => e.securityMode === mode && e.securityPolicyUri === policy && e.serverCertificate?.length);
+    const match = endpoints.find(
+      (e) => e.securityMode === mode && e.securityPolicyUri === policy && e.serverCertificate?.length,
+    );
     if (!match) {
-      const offered = endpoints.map((e) => `${MessageSecurityMode[e.securityMode]}/${(e.securityPolicyUri ?? '').replace(/^.*#/, '')}`);
-      throw new Error(`the server offers no endpoint with security mode ${opts.securityMode} and policy ${opts.securityPolicy} (offers: ${[...new Set(offered)].join(', ')})`);
+      const offered = endpoints.map(
+        (e) => `${MessageSecurityMode[e.securityMode]}/${(e.securityPolicyUri ?? '').replace(/^.*#/, '')}`,
+      );
+      throw new Error(
+        `the server offers no endpoint with security mode ${opts.securityMode} and policy ${opts.securityPolicy} (offers: ${[...new Set(offered)].join(', ')})`,
+      );
     }
     return match.serverCertificate;
   } catch (err) {
@@ -429,7 +476,13 @@ export async function connectOpcua(opts: ConnectOptions): Promise<OpcuaConnectio
       // Sign / SignAndEncrypt: the channel is opened with exactly the certificate Octopus
       // checked (the server must hold its private key), never one node-opcua fetched itself.
       serverCertificate = await fetchServerCertificate(opts, pki);
-      await checkServerTrust({ pki, endpoint: opts.endpoint, chamber: opts.chamber, mode: opts.serverTrust ?? 'pinned', serverCertificate });
+      await checkServerTrust({
+        pki,
+        endpoint: opts.endpoint,
+        chamber: opts.chamber,
+        mode: opts.serverTrust ?? 'pinned',
+        serverCertificate,
+      });
       await pki.reload();
     }
   } catch (err) {
@@ -460,7 +513,9 @@ export async function connectOpcua(opts: ConnectOptions): Promise<OpcuaConnectio
     for (const cb of lostListeners) cb(reason);
   };
   client.on('connection_lost', () => markLost(`connection to ${opts.endpoint} lost`));
-  client.on('close', (err?: Error | null) => markLost(`connection to ${opts.endpoint} closed${err ? `: ${err.message}` : ''}`));
+  client.on('close', (err?: Error | null) =>
+    markLost(`connection to ${opts.endpoint} closed${err ? `: ${err.message}` : ''}`),
+  );
 
   try {
     await client.connect(opts.endpoint);
@@ -472,7 +527,9 @@ export async function connectOpcua(opts: ConnectOptions): Promise<OpcuaConnectio
     throw connectError(opts.endpoint, err);
   }
   const s = session;
-  s.on('session_closed', (status: { name?: string }) => markLost(`session closed by ${opts.endpoint} (${status?.name ?? 'unknown status'})`));
+  s.on('session_closed', (status: { name?: string }) =>
+    markLost(`session closed by ${opts.endpoint} (${status?.name ?? 'unknown status'})`),
+  );
   s.on('keepalive_failure', () => markLost(`session keep-alive to ${opts.endpoint} failed`));
 
   /** A service call failing with a session/channel error means the connection is gone. */
@@ -481,7 +538,11 @@ export async function connectOpcua(opts: ConnectOptions): Promise<OpcuaConnectio
       return await fn();
     } catch (err) {
       const msg = (err as Error).message;
-      if (/BadSession|BadSecureChannel|BadConnectionClosed|BadNotConnected|BadTooManySessions|closed|disconnected/i.test(msg)) {
+      if (
+        /BadSession|BadSecureChannel|BadConnectionClosed|BadNotConnected|BadTooManySessions|closed|disconnected/i.test(
+          msg,
+        )
+      ) {
         markLost(`${what} on ${opts.endpoint} failed: ${msg}`);
       }
       throw new Error(`OPC UA ${what} on ${opts.endpoint} failed: ${msg}`);
@@ -499,7 +560,8 @@ export async function connectOpcua(opts: ConnectOptions): Promise<OpcuaConnectio
       guard('read NamespaceArray', async () => {
         const dv = await s.read({ nodeId: SERVER_NAMESPACE_ARRAY, attributeId: AttributeIds.Value });
         const value: unknown = dv.value?.value;
-        if (!dv.statusCode.isGood() || !Array.isArray(value)) throw new Error(`Server.NamespaceArray unreadable (${dv.statusCode.name})`);
+        if (!dv.statusCode.isGood() || !Array.isArray(value))
+          throw new Error(`Server.NamespaceArray unreadable (${dv.statusCode.name})`);
         return value.map(String);
       }),
     async read(nodeIds, chunk = 1000) {
@@ -524,13 +586,20 @@ export async function connectOpcua(opts: ConnectOptions): Promise<OpcuaConnectio
     },
     browse: (nodeId) => guard(`browse ${nodeId}`, () => browseChildren(s, nodeId)),
     async variableInfo(nodeIds) {
-      const attrs = [AttributeIds.DataType, AttributeIds.AccessLevel, AttributeIds.Description, AttributeIds.DisplayName];
+      const attrs = [
+        AttributeIds.DataType,
+        AttributeIds.AccessLevel,
+        AttributeIds.Description,
+        AttributeIds.DisplayName,
+      ];
       const req = nodeIds.flatMap((nodeId) => attrs.map((attributeId) => ({ nodeId, attributeId })));
       const values = await guard('read variable attributes', () => s.read(req));
       return nodeIds.map((_, i) => variableInfoFrom(values.slice(i * attrs.length, (i + 1) * attrs.length)));
     },
     async engineeringUnits(propertyNodeId) {
-      const dv = await guard(`read ${propertyNodeId}`, () => s.read({ nodeId: propertyNodeId, attributeId: AttributeIds.Value }));
+      const dv = await guard(`read ${propertyNodeId}`, () =>
+        s.read({ nodeId: propertyNodeId, attributeId: AttributeIds.Value }),
+      );
       return euFrom(dv);
     },
     onLost(cb) {
@@ -542,7 +611,8 @@ export async function connectOpcua(opts: ConnectOptions): Promise<OpcuaConnectio
       for (const sub of subscriptions) sub.stopWatchdog();
       // A lost or frozen server does not answer: never wait long for CloseSession or
       // CloseSecureChannel; the socket is dropped either way.
-      const atMost = (ms: number, p: Promise<unknown>) => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, ms).unref())]);
+      const atMost = (ms: number, p: Promise<unknown>) =>
+        Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, ms).unref())]);
       if (!lost) await atMost(2000, s.close(true));
       await atMost(lost ? 500 : 2000, client.disconnect());
       await pki.dispose().catch(() => undefined);

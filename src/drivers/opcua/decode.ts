@@ -57,7 +57,10 @@ export function shortestFloat32(v: number): number {
 }
 
 /** The sample's time: SourceTimestamp, else ServerTimestamp, else when it was received. */
-export function sampleTime(dv: Pick<PlainDataValue, 'sourceTimestamp' | 'serverTimestamp'>, receivedAt: number): number {
+export function sampleTime(
+  dv: Pick<PlainDataValue, 'sourceTimestamp' | 'serverTimestamp'>,
+  receivedAt: number,
+): number {
   const ts = dv.sourceTimestamp ?? dv.serverTimestamp ?? receivedAt;
   return Math.max(0, Math.round(ts));
 }
@@ -70,7 +73,14 @@ export function decodeDataValue(chamber: string, tag: OpcuaTag, dv: PlainDataVal
   const raw = tag.type === 'Float' && typeof dv.value === 'number' ? shortestFloat32(dv.value) : dv.value;
   const value: SampleValue = toEngineering(tag, raw);
   if (typeof value === 'number' && !Number.isFinite(value)) {
-    return { chamber, tag: tag.name, ts, value: null, q: 'bad', reason: `non-finite value ${String(value)} (node ${tag.node})` };
+    return {
+      chamber,
+      tag: tag.name,
+      ts,
+      value: null,
+      q: 'bad',
+      reason: `non-finite value ${String(value)} (node ${tag.node})`,
+    };
   }
   const sample: Sample = { chamber, tag: tag.name, ts, value, q };
   if (q === 'uncertain') sample.reason = dv.statusName;
@@ -105,17 +115,22 @@ export function encodeWrite(tag: OpcuaTag, value: number | boolean | string): nu
   }
   if (tag.type === 'DateTime') {
     const ms = typeof value === 'string' ? Date.parse(value) : typeof value === 'number' ? value : NaN;
-    if (!Number.isFinite(ms)) throw new Error(`${where} takes an ISO date or ms since epoch, got ${JSON.stringify(value)}`);
+    if (!Number.isFinite(ms))
+      throw new Error(`${where} takes an ISO date or ms since epoch, got ${JSON.stringify(value)}`);
     return new Date(ms).toISOString();
   }
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${where} takes a finite number, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw new Error(`${where} takes a finite number, got ${JSON.stringify(value)}`);
   if (tag.min !== undefined && value < tag.min) throw new Error(`${where}: ${value} is below min ${tag.min}`);
   if (tag.max !== undefined && value > tag.max) throw new Error(`${where}: ${value} is above max ${tag.max}`);
   let raw = (value - tag.offset) / tag.scale;
   const range = INTEGER_RANGES[tag.type];
   if (range) {
     raw = Math.round(raw);
-    if (raw < range[0] || raw > range[1]) throw new Error(`${where}: raw value ${raw} (from ${value}) is outside ${tag.type} range ${range[0]}..${range[1]}`);
+    if (raw < range[0] || raw > range[1])
+      throw new Error(
+        `${where}: raw value ${raw} (from ${value}) is outside ${tag.type} range ${range[0]}..${range[1]}`,
+      );
   } else if (tag.type === 'Float' && Math.abs(raw) > 3.4028234663852886e38) {
     throw new Error(`${where}: raw value ${raw} (from ${value}) is outside the Float range`);
   }

@@ -14,7 +14,13 @@ import { Backoff, sleep } from '../../core/backoff.ts';
 import { badSample, type Sample } from '../../core/sample.ts';
 import type { ResolvedOpcua } from '../../config/resolved.ts';
 import type { ChamberState, Driver, DriverDeps, DriverHealth } from '../types.ts';
-import { clientPkiDir, connectOpcua, type OpcuaConnection, type OpcuaSubscription, type PlainDataValue } from './client.ts';
+import {
+  clientPkiDir,
+  connectOpcua,
+  type OpcuaConnection,
+  type OpcuaSubscription,
+  type PlainDataValue,
+} from './client.ts';
 import { decodeDataValue, encodeWrite, qualityOfStatus } from './decode.ts';
 import { resolveNodeId } from './node-id.ts';
 import { UntrustedServerCertificate } from './trust.ts';
@@ -37,8 +43,14 @@ export function createOpcuaDriver(resolved: ResolvedOpcua, deps: DriverDeps): Dr
   const tagsByName = new Map(tags.map((t) => [t.name, t]));
 
   const health: DriverHealth = {
-    chamber: chamber.id, driver: 'opcua', endpoint: chamber.endpoint, state: 'offline',
-    samples: 0, badSamples: 0, reconnects: 0, monitoredItems: 0,
+    chamber: chamber.id,
+    driver: 'opcua',
+    endpoint: chamber.endpoint,
+    state: 'offline',
+    samples: 0,
+    badSamples: 0,
+    reconnects: 0,
+    monitoredItems: 0,
   };
   let conn: OpcuaConnection | undefined;
   /** Tags being delivered on the current connection, by name (writes use their node id). */
@@ -48,7 +60,9 @@ export function createOpcuaDriver(resolved: ResolvedOpcua, deps: DriverDeps): Dr
   let stopped = false;
   let everConnected = false;
   const abort = new AbortController();
-  const stoppedSignal = new Promise<string>((resolve) => abort.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
+  const stoppedSignal = new Promise<string>((resolve) =>
+    abort.signal.addEventListener('abort', () => resolve('stopped'), { once: true }),
+  );
   let loop: Promise<void> | undefined;
   /** Resolves start(): the first connection attempt has succeeded or failed. */
   let attempted: () => void = () => undefined;
@@ -94,12 +108,20 @@ export function createOpcuaDriver(resolved: ResolvedOpcua, deps: DriverDeps): Dr
     if (live.size === 0) {
       setStatus('error', `no tag of ${chamber.endpoint} is readable: ${problems.slice(0, 3).join('; ')}`);
     } else {
-      setStatus('online', problems.length ? `${problems.length} of ${tags.length} tags unavailable: ${problems.slice(0, 3).join('; ')}` : undefined);
+      setStatus(
+        'online',
+        problems.length
+          ? `${problems.length} of ${tags.length} tags unavailable: ${problems.slice(0, 3).join('; ')}`
+          : undefined,
+      );
     }
   };
 
   /** Node ids for the given tags against the server's current namespace array; the rest are missing. */
-  async function resolveTags(c: OpcuaConnection, which: OpcuaTag[]): Promise<{ found: LiveTag[]; notFound: Array<{ tag: OpcuaTag; reason: string }> }> {
+  async function resolveTags(
+    c: OpcuaConnection,
+    which: OpcuaTag[],
+  ): Promise<{ found: LiveTag[]; notFound: Array<{ tag: OpcuaTag; reason: string }> }> {
     const nsArray = await c.namespaceArray();
     const found: LiveTag[] = [];
     const notFound: Array<{ tag: OpcuaTag; reason: string }> = [];
@@ -111,7 +133,8 @@ export function createOpcuaDriver(resolved: ResolvedOpcua, deps: DriverDeps): Dr
     return { found, notFound };
   }
 
-  const decode = (lt: LiveTag | undefined, value: PlainDataValue, receivedAt: number): Sample[] => (lt ? [decodeDataValue(chamber.id, lt.tag, value, receivedAt)] : []);
+  const decode = (lt: LiveTag | undefined, value: PlainDataValue, receivedAt: number): Sample[] =>
+    lt ? [decodeDataValue(chamber.id, lt.tag, value, receivedAt)] : [];
 
   /** Subscription mode: the monitored items, by their subscription index (undefined = refused). */
   let monitored: Array<LiveTag | undefined> = [];
@@ -139,12 +162,16 @@ export function createOpcuaDriver(resolved: ResolvedOpcua, deps: DriverDeps): Dr
   let polled: LiveTag[] = [];
   async function probe(c: OpcuaConnection, list: LiveTag[]): Promise<void> {
     if (list.length === 0) return;
-    const values = await c.read(list.map((l) => l.nodeId), opts.batch_size);
+    const values = await c.read(
+      list.map((l) => l.nodeId),
+      opts.batch_size,
+    );
     const ok: LiveTag[] = [];
     const absent: Array<{ tag: OpcuaTag; reason: string }> = [];
     values.forEach((v, i) => {
       const lt = list[i]!;
-      if (NOT_THERE.test(v.statusName)) absent.push({ tag: lt.tag, reason: `node ${lt.tag.node} (${lt.nodeId}): ${v.statusName}` });
+      if (NOT_THERE.test(v.statusName))
+        absent.push({ tag: lt.tag, reason: `node ${lt.tag.node} (${lt.nodeId}): ${v.statusName}` });
       else ok.push(lt);
     });
     polled = [...polled, ...ok];
@@ -156,7 +183,10 @@ export function createOpcuaDriver(resolved: ResolvedOpcua, deps: DriverDeps): Dr
   /** Looks the missing tags up again on the same connection; found ones start delivering. */
   async function retryMissing(c: OpcuaConnection, sub: OpcuaSubscription | undefined): Promise<void> {
     const before = new Set(missing.keys());
-    const { found, notFound } = await resolveTags(c, tags.filter((t) => missing.has(t.name)));
+    const { found, notFound } = await resolveTags(
+      c,
+      tags.filter((t) => missing.has(t.name)),
+    );
     markMissing(notFound);
     if (sub) await monitor(sub, found);
     else await probe(c, found);
@@ -184,7 +214,10 @@ export function createOpcuaDriver(resolved: ResolvedOpcua, deps: DriverDeps): Dr
       const list = polled;
       try {
         if (list.length > 0) {
-          const values = await c.read(list.map((l) => l.nodeId), opts.batch_size);
+          const values = await c.read(
+            list.map((l) => l.nodeId),
+            opts.batch_size,
+          );
           emit(values.flatMap((value, i) => decode(list[i], value, now())));
         }
       } catch (err) {
@@ -232,7 +265,11 @@ export function createOpcuaDriver(resolved: ResolvedOpcua, deps: DriverDeps): Dr
           },
         });
         await monitor(sub, found);
-        log.info('subscribed', { items: health.monitoredItems, missing: missing.size, publishingIntervalMs: sub.publishingIntervalMs });
+        log.info('subscribed', {
+          items: health.monitoredItems,
+          missing: missing.size,
+          publishingIntervalMs: sub.publishingIntervalMs,
+        });
       } else {
         await probe(c, found);
       }
@@ -280,7 +317,8 @@ export function createOpcuaDriver(resolved: ResolvedOpcua, deps: DriverDeps): Dr
         const msg = (err as Error).message;
         // A missing credential or an untrusted PLC certificate will not fix itself by
         // retrying: report it as an error (retries go on, slowly, for when it is fixed).
-        const state: ChamberState = /auth:/.test(msg) || err instanceof UntrustedServerCertificate ? 'error' : 'offline';
+        const state: ChamberState =
+          /auth:/.test(msg) || err instanceof UntrustedServerCertificate ? 'error' : 'offline';
         setStatus(state, msg);
         failures++;
         if (msg !== lastFailure || (failures & (failures - 1)) === 0) {
@@ -312,15 +350,24 @@ export function createOpcuaDriver(resolved: ResolvedOpcua, deps: DriverDeps): Dr
     },
     async write(name, value) {
       const tag = tagsByName.get(name);
-      if (!tag) throw new Error(`chamber ${chamber.id}: no tag "${name}" (known: ${[...tagsByName.keys()].join(', ')})`);
+      if (!tag)
+        throw new Error(`chamber ${chamber.id}: no tag "${name}" (known: ${[...tagsByName.keys()].join(', ')})`);
       const raw = encodeWrite(tag, value);
       const c = conn;
       const lt = live.get(name);
-      if (!c || c.lost) throw new Error(`chamber ${chamber.id}: cannot write "${name}": not connected to ${chamber.endpoint} (${health.reason ?? health.state})`);
-      if (!lt) throw new Error(`chamber ${chamber.id}: cannot write "${name}": node ${tag.node} is not available on ${chamber.endpoint}${missing.has(name) ? ` (${missing.get(name)})` : ''}`);
+      if (!c || c.lost)
+        throw new Error(
+          `chamber ${chamber.id}: cannot write "${name}": not connected to ${chamber.endpoint} (${health.reason ?? health.state})`,
+        );
+      if (!lt)
+        throw new Error(
+          `chamber ${chamber.id}: cannot write "${name}": node ${tag.node} is not available on ${chamber.endpoint}${missing.has(name) ? ` (${missing.get(name)})` : ''}`,
+        );
       const res = await c.write(lt.nodeId, tag.type, raw);
       if (qualityOfStatus(res.statusCode) !== 'good') {
-        throw new Error(`chamber ${chamber.id}: write ${name} = ${JSON.stringify(value)} (node ${tag.node}) refused by the server: ${res.statusName}`);
+        throw new Error(
+          `chamber ${chamber.id}: write ${name} = ${JSON.stringify(value)} (node ${tag.node}) refused by the server: ${res.statusName}`,
+        );
       }
       log.info('wrote', { tag: name, value, raw });
     },

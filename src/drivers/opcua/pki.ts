@@ -26,7 +26,12 @@ export interface CertificateInfo {
 
 export type StoreStatus = 'trusted' | 'rejected' | 'unknown';
 
-const Pin = z.object({ thumbprint: z.string(), subject: z.string(), chamber: z.string().optional(), since: z.string() });
+const Pin = z.object({
+  thumbprint: z.string(),
+  subject: z.string(),
+  chamber: z.string().optional(),
+  since: z.string(),
+});
 const Presented = z.object({ endpoint: z.string(), chamber: z.string().optional(), at: z.string() });
 export const TrustState = z.object({
   /** endpoint → the certificate it presented on its last trusted connection. */
@@ -86,7 +91,11 @@ export class ClientPki {
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
     // Unknown certificates are never accepted by node-opcua itself: Octopus decides (trust.ts).
-    this.manager = new OPCUACertificateManager({ rootFolder: dir, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
+    this.manager = new OPCUACertificateManager({
+      rootFolder: dir,
+      automaticallyAcceptUnknownCertificate: false,
+      disableFileWatchers: true,
+    });
   }
 
   /** Creates the folders and Octopus's own client certificate on first use. */
@@ -118,7 +127,10 @@ export class ClientPki {
 
   find(thumbprint: string): { status: 'trusted' | 'rejected'; der: Buffer; info: CertificateInfo } | undefined {
     const t = thumbprint.toLowerCase().replace(/[^0-9a-f]/g, '');
-    for (const [status, dir] of [['trusted', this.trustedDir], ['rejected', this.rejectedDir]] as const) {
+    for (const [status, dir] of [
+      ['trusted', this.trustedDir],
+      ['rejected', this.rejectedDir],
+    ] as const) {
       const hit = readCertificates(dir).find((c) => c.info.thumbprint === t);
       if (hit) return { status, ...hit };
     }

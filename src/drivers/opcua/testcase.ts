@@ -23,7 +23,10 @@ const ValueCase = z
     node: z.string().optional(),
     raw: RawValue,
     /** Status code name; Good when absent. */
-    status: z.string().regex(/^(Good|Uncertain|Bad)[A-Za-z0-9_]*$/, 'status code names start with Good, Uncertain or Bad').default('Good'),
+    status: z
+      .string()
+      .regex(/^(Good|Uncertain|Bad)[A-Za-z0-9_]*$/, 'status code names start with Good, Uncertain or Bad')
+      .default('Good'),
     expect: z.object({ value: SampleValue, q: Quality }).strict(),
   })
   .strict()
@@ -39,7 +42,10 @@ const WriteCase = z
     expect_error: z.string().optional(),
   })
   .strict()
-  .refine((c) => (c.expect_raw === undefined) !== (c.expect_error === undefined), 'give exactly one of expect_raw or expect_error');
+  .refine(
+    (c) => (c.expect_raw === undefined) !== (c.expect_error === undefined),
+    'give exactly one of expect_raw or expect_error',
+  );
 
 export const OpcuaTestcases = testcaseDocument({
   values: z.array(ValueCase).default([]),
@@ -50,26 +56,58 @@ export type OpcuaTestcases = z.infer<typeof OpcuaTestcases>;
 /** Runs every case of a testcase document through the driver's decode and write functions. */
 export function runOpcuaTestcases(profile: OpcuaProfile, doc: unknown): TestcaseReport {
   const parsed = OpcuaTestcases.safeParse(doc);
-  if (!parsed.success) return { problems: zodToIssues('', parsed.error, doc, [], OpcuaTestcases).map((i) => ({ path: parsePath(i.path), message: i.message })), cases: [] };
+  if (!parsed.success)
+    return {
+      problems: zodToIssues('', parsed.error, doc, [], OpcuaTestcases).map((i) => ({
+        path: parsePath(i.path),
+        message: i.message,
+      })),
+      cases: [],
+    };
   const report: TestcaseReport = { problems: [], cases: [] };
   const id = profileId(profile);
-  if (parsed.data.profile !== id) report.problems.push({ path: ['profile'], message: `testcases are for "${parsed.data.profile}", not "${id}"` });
+  if (parsed.data.profile !== id)
+    report.problems.push({ path: ['profile'], message: `testcases are for "${parsed.data.profile}", not "${id}"` });
   const byName = new Map(profile.tags.map((t) => [t.name, t]));
   const byNode = new Map(profile.tags.map((t) => [t.node, t]));
   const covered = new Set<string>();
   parsed.data.cases.forEach((c, ci) => {
     const checks: TestcaseCheck[] = [];
-    const check = (path: Array<string | number>, label: string, ok: boolean, detail: string) => checks.push({ path: ['cases', ci, ...path], label, ok, detail });
+    const check = (path: Array<string | number>, label: string, ok: boolean, detail: string) =>
+      checks.push({ path: ['cases', ci, ...path], label, ok, detail });
     c.values.forEach((v, vi) => {
       const at = ['values', vi];
       const tag: OpcuaTag | undefined = v.tag !== undefined ? byName.get(v.tag) : byNode.get(v.node!);
-      if (!tag) return void check(at, `values[${vi}]`, false, `no tag ${v.tag !== undefined ? `named "${v.tag}"` : `with node ${v.node}`} in the profile`);
+      if (!tag)
+        return void check(
+          at,
+          `values[${vi}]`,
+          false,
+          `no tag ${v.tag !== undefined ? `named "${v.tag}"` : `with node ${v.node}`} in the profile`,
+        );
       const label = `values[${vi}] (${tag.name})`;
       covered.add(tag.name);
-      const sample = decodeDataValue(id, tag, { value: v.raw, statusCode: statusCodeFromName(v.status), statusName: v.status }, 0);
+      const sample = decodeDataValue(
+        id,
+        tag,
+        { value: v.raw, statusCode: statusCodeFromName(v.status), statusName: v.status },
+        0,
+      );
       if (sample.q !== v.expect.q) check(at, label, false, `expected quality ${v.expect.q}, got ${sample.q}`);
-      else if (!sameValue(v.expect.value, sample.value)) check(at, label, false, `raw ${JSON.stringify(v.raw)} decodes to ${JSON.stringify(sample.value)}, expected ${JSON.stringify(v.expect.value)}`);
-      else check(at, label, true, `raw ${JSON.stringify(v.raw)} (${v.status}) decodes to ${JSON.stringify(sample.value)} ${sample.q}, expected ${JSON.stringify(v.expect.value)} ${v.expect.q}`);
+      else if (!sameValue(v.expect.value, sample.value))
+        check(
+          at,
+          label,
+          false,
+          `raw ${JSON.stringify(v.raw)} decodes to ${JSON.stringify(sample.value)}, expected ${JSON.stringify(v.expect.value)}`,
+        );
+      else
+        check(
+          at,
+          label,
+          true,
+          `raw ${JSON.stringify(v.raw)} (${v.status}) decodes to ${JSON.stringify(sample.value)} ${sample.q}, expected ${JSON.stringify(v.expect.value)} ${v.expect.q}`,
+        );
     });
     c.writes.forEach((w, wi) => {
       const at = ['writes', wi];
@@ -81,18 +119,41 @@ export function runOpcuaTestcases(profile: OpcuaProfile, doc: unknown): Testcase
         raw = encodeWrite(tag, w.value);
       } catch (err) {
         const msg = (err as Error).message;
-        if (w.expect_error === undefined) check(at, label, false, `write ${JSON.stringify(w.value)} refused (${msg}), expected raw ${JSON.stringify(w.expect_raw)}`);
-        else if (!msg.includes(w.expect_error)) check(at, label, false, `error "${msg}" does not contain "${w.expect_error}"`);
+        if (w.expect_error === undefined)
+          check(
+            at,
+            label,
+            false,
+            `write ${JSON.stringify(w.value)} refused (${msg}), expected raw ${JSON.stringify(w.expect_raw)}`,
+          );
+        else if (!msg.includes(w.expect_error))
+          check(at, label, false, `error "${msg}" does not contain "${w.expect_error}"`);
         else check(at, label, true, `write ${JSON.stringify(w.value)} refused: ${msg}`);
         return;
       }
-      if (w.expect_error !== undefined) check(at, label, false, `write ${JSON.stringify(w.value)} accepted (raw ${JSON.stringify(raw)}), expected an error containing "${w.expect_error}"`);
-      else check(at, label, sameValue(w.expect_raw, raw), `write ${JSON.stringify(w.value)} encodes to raw ${JSON.stringify(raw)}, expected ${JSON.stringify(w.expect_raw)}`);
+      if (w.expect_error !== undefined)
+        check(
+          at,
+          label,
+          false,
+          `write ${JSON.stringify(w.value)} accepted (raw ${JSON.stringify(raw)}), expected an error containing "${w.expect_error}"`,
+        );
+      else
+        check(
+          at,
+          label,
+          sameValue(w.expect_raw, raw),
+          `write ${JSON.stringify(w.value)} encodes to raw ${JSON.stringify(raw)}, expected ${JSON.stringify(w.expect_raw)}`,
+        );
     });
     report.cases.push({ index: ci, name: c.name, checks });
   });
   const untested = profile.tags.filter((t) => !covered.has(t.name)).map((t) => t.name);
-  if (untested.length) report.problems.push({ path: ['cases'], message: `no value case for tag${untested.length > 1 ? 's' : ''} ${untested.join(', ')} (every tag needs at least one)` });
+  if (untested.length)
+    report.problems.push({
+      path: ['cases'],
+      message: `no value case for tag${untested.length > 1 ? 's' : ''} ${untested.join(', ')} (every tag needs at least one)`,
+    });
   return report;
 }
 

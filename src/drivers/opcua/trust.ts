@@ -57,7 +57,10 @@ export class UntrustedServerCertificate extends Error {
           : why === 'outside its validity'
             ? `server certificate of ${endpoint} ${desc} is trusted but outside its validity period; refused`
             : `server certificate of ${endpoint} ${desc} is not trusted; refused`;
-    const advice = why === 'rejected' || why === 'outside its validity' ? '' : ` — if it is the PLC's, run: octopus trust accept ${c.thumbprint}`;
+    const advice =
+      why === 'rejected' || why === 'outside its validity'
+        ? ''
+        : ` — if it is the PLC's, run: octopus trust accept ${c.thumbprint}`;
     super(`${head}${advice}`);
     this.name = 'UntrustedServerCertificate';
   }
@@ -92,18 +95,28 @@ export async function checkServerTrust(opts: {
     // Recorded once per endpoint (retries every few seconds do not rewrite the file).
     if (state.presented[info.thumbprint]?.endpoint !== opts.endpoint) {
       opts.pki.updateState((s) => {
-        s.presented[info.thumbprint] = { endpoint: opts.endpoint, ...(opts.chamber ? { chamber: opts.chamber } : {}), at: now };
+        s.presented[info.thumbprint] = {
+          endpoint: opts.endpoint,
+          ...(opts.chamber ? { chamber: opts.chamber } : {}),
+          at: now,
+        };
       });
     }
     throw new UntrustedServerCertificate(opts.endpoint, info, decision.why, decision.pinned);
   }
   const t = Date.now();
-  if (t < Date.parse(info.notBefore) || t > Date.parse(info.notAfter)) throw new UntrustedServerCertificate(opts.endpoint, info, 'outside its validity');
+  if (t < Date.parse(info.notBefore) || t > Date.parse(info.notAfter))
+    throw new UntrustedServerCertificate(opts.endpoint, info, 'outside its validity');
   if (decision.trustNow) await opts.pki.trust(der);
   const pin = state.pins[opts.endpoint];
   if (pin?.thumbprint !== info.thumbprint || state.presented[info.thumbprint]) {
     opts.pki.updateState((s) => {
-      s.pins[opts.endpoint] = { thumbprint: info.thumbprint, subject: info.subject, ...(opts.chamber ? { chamber: opts.chamber } : {}), since: now };
+      s.pins[opts.endpoint] = {
+        thumbprint: info.thumbprint,
+        subject: info.subject,
+        ...(opts.chamber ? { chamber: opts.chamber } : {}),
+        since: now,
+      };
       delete s.presented[info.thumbprint];
     });
   }
@@ -115,7 +128,12 @@ export async function checkServerTrust(opts: {
  * serving a loopback chamber), so that `npm start` with Sign/SignAndEncrypt needs no extra
  * step. Never used for a server Octopus does not run.
  */
-export async function trustOwnServer(pki: ClientPki, endpoint: string, chamber: string, certificate: Buffer): Promise<CertificateInfo> {
+export async function trustOwnServer(
+  pki: ClientPki,
+  endpoint: string,
+  chamber: string,
+  certificate: Buffer,
+): Promise<CertificateInfo> {
   const der = firstCertificate(certificate);
   const info = certificateInfo(der);
   if (pki.status(info.thumbprint) !== 'trusted') await pki.trust(der);

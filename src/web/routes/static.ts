@@ -3,7 +3,10 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync } from 'fastify';
 
 const DIR = fileURLToPath(new URL('../../web/static/', import.meta.url));
-const FILES: Record<string, string> = { 'app.css': 'text/css; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8' };
+const FILES: Record<string, string> = {
+  'app.css': 'text/css; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+};
 
 /** The page's own CSS and script (nothing is fetched from elsewhere). */
 export const webStaticRoutes: FastifyPluginAsync = async (app) => {

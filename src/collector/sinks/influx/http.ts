@@ -33,7 +33,11 @@ export function createInfluxHttp(cfg: InfluxConfig, token: string | undefined): 
   let target: string;
   if (cfg.api === 'v1') {
     // InfluxDB 1.x before 1.8: /write with db/rp, credentials `user:password` as u/p.
-    const q = new URLSearchParams({ db: cfg.database!, precision: 'ms', ...(cfg.retention_policy ? { rp: cfg.retention_policy } : {}) });
+    const q = new URLSearchParams({
+      db: cfg.database!,
+      precision: 'ms',
+      ...(cfg.retention_policy ? { rp: cfg.retention_policy } : {}),
+    });
     const [u, ...p] = (token ?? '').split(':');
     if (token && p.length) {
       q.set('u', u!);
@@ -70,7 +74,12 @@ function classify(err: unknown, target: string): InfluxWriteError {
     const header = err.headers?.['retry-after'];
     const seconds = Number(Array.isArray(header) ? header[0] : header);
     const body = (err.body ?? err.message ?? '').toString().slice(0, 300).trim();
-    return new InfluxWriteError(`HTTP ${status} from ${target}: ${body || err.statusMessage || 'no body'}`, status, retriable, Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined);
+    return new InfluxWriteError(
+      `HTTP ${status} from ${target}: ${body || err.statusMessage || 'no body'}`,
+      status,
+      retriable,
+      Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined,
+    );
   }
   if (err instanceof RequestTimedOutError) return new InfluxWriteError(`timeout writing to ${target}`, undefined, true);
   const e = err as { code?: string; message?: string };

@@ -53,17 +53,35 @@ function escapeKeyLike(s: string, withEquals: boolean): string {
   let run = 0; // pending backslashes not yet written
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === 92 /* \ */) { run++; continue; }
+    if (c === 92 /* \ */) {
+      run++;
+      continue;
+    }
     let esc: string | undefined;
     switch (c) {
-      case 44: esc = '\\,'; break;
-      case 32: esc = '\\ '; break;
-      case 61: if (withEquals) esc = '\\='; break;
-      case 10: esc = '\\n'; break;
-      case 13: esc = '\\r'; break;
-      case 9: esc = '\\t'; break;
+      case 44:
+        esc = '\\,';
+        break;
+      case 32:
+        esc = '\\ ';
+        break;
+      case 61:
+        if (withEquals) esc = '\\=';
+        break;
+      case 10:
+        esc = '\\n';
+        break;
+      case 13:
+        esc = '\\r';
+        break;
+      case 9:
+        esc = '\\t';
+        break;
     }
-    if (run) { out += '\\'.repeat(esc === undefined ? run : 2 * run); run = 0; }
+    if (run) {
+      out += '\\'.repeat(esc === undefined ? run : 2 * run);
+      run = 0;
+    }
     out += esc ?? s[i];
   }
   if (run) out += '\\'.repeat(2 * run);
@@ -90,11 +108,20 @@ export function quoteString(s: string): string {
   for (let i = 0; i < s.length; i++) {
     let esc: string;
     switch (s.charCodeAt(i)) {
-      case 34: esc = '\\"'; break;
-      case 92: esc = '\\\\'; break;
-      case 10: esc = '\\n'; break;
-      case 13: esc = '\\r'; break;
-      default: continue;
+      case 34:
+        esc = '\\"';
+        break;
+      case 92:
+        esc = '\\\\';
+        break;
+      case 10:
+        esc = '\\n';
+        break;
+      case 13:
+        esc = '\\r';
+        break;
+      default:
+        continue;
     }
     out += s.slice(from, i) + esc;
     from = i + 1;
@@ -152,7 +179,8 @@ export function encodeLines(measurement: string, chamber: string, samples: reado
       fields = '';
     }
     // Field keys in sorted order: reason < text < value.
-    if (reason !== undefined) fields = fields ? `reason=${quoteString(reason)},${fields}` : `reason=${quoteString(reason)}`;
+    if (reason !== undefined)
+      fields = fields ? `reason=${quoteString(reason)},${fields}` : `reason=${quoteString(reason)}`;
     out += `${prefix}${s.q},tag=${escapeTag(s.tag)} ${fields} ${s.ts}\n`;
   }
   return out;

@@ -58,7 +58,13 @@ interface Flight {
 }
 
 /** A journal entry: a batch written (not to be sent again), or (`s`) one whose request started. */
-interface SentRange { first: number; last: number; firstKey: string; /** 1: a request for it started (no outcome recorded). */ s?: 1; checked?: boolean }
+interface SentRange {
+  first: number;
+  last: number;
+  firstKey: string;
+  /** 1: a request for it started (no outcome recorded). */ s?: 1;
+  checked?: boolean;
+}
 
 const SENT_JOURNAL = '.sent-journal';
 
@@ -119,13 +125,22 @@ export class InfluxSink {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
 
-  constructor(private readonly cfg: InfluxConfig, dataDir: string, token: string | undefined, private readonly log: Logger) {
+  constructor(
+    private readonly cfg: InfluxConfig,
+    dataDir: string,
+    token: string | undefined,
+    private readonly log: Logger,
+  ) {
     this.http = createInfluxHttp(cfg, token);
     this.stored = storedCheck(cfg, token);
     const under = (p: string) => (isAbsolute(p) ? p : join(dataDir, p));
     // A buffer folder that cannot be written refuses new data (the MQTT message stays
     // unacknowledged) and is reported in health as `influx-buffer` with path and errno.
-    this.buffer = Spool.open(under(cfg.buffer_dir), SpoolConfig.parse({ max_bytes: cfg.buffer_max_bytes, fsync: 'interval' }), { log: log.child('buffer'), target: 'influx-buffer' });
+    this.buffer = Spool.open(
+      under(cfg.buffer_dir),
+      SpoolConfig.parse({ max_bytes: cfg.buffer_max_bytes, fsync: 'interval' }),
+      { log: log.child('buffer'), target: 'influx-buffer' },
+    );
     this.deadLetterFile = under(cfg.dead_letter_file);
     // Beside the buffer folder, not in it: that folder holds only the buffer's own files.
     this.journalFile = `${under(cfg.buffer_dir).replace(/[\\/]+$/, '')}${SENT_JOURNAL}`;
@@ -171,7 +186,10 @@ export class InfluxSink {
    */
   acceptLines(key: string, text: string): void {
     const lines = countLines(text);
-    if (lines === 0 || !text.endsWith('\n')) throw new RangeError(`InfluxDB sink: extra lines must be newline-terminated line protocol (got ${JSON.stringify(text.slice(0, 80))})`);
+    if (lines === 0 || !text.endsWith('\n'))
+      throw new RangeError(
+        `InfluxDB sink: extra lines must be newline-terminated line protocol (got ${JSON.stringify(text.slice(0, 80))})`,
+      );
     this.buffer.append(key, text, lines);
     this.received += lines;
     this.extraLines += lines;
@@ -213,7 +231,8 @@ export class InfluxSink {
     await this.running;
     this.buffer.close();
     const left = this.buffer.depth().samples;
-    if (left) this.log.warn(`InfluxDB sink stopped with ${left} samples buffered on disk; they are sent at the next start`);
+    if (left)
+      this.log.warn(`InfluxDB sink stopped with ${left} samples buffered on disk; they are sent at the next start`);
   }
 
   // ---- pump -----------------------------------------------------------------
@@ -231,7 +250,8 @@ export class InfluxSink {
   /** Age of the oldest running request (0 when none): a database that accepts connections but does not answer shows here long before timeout_ms. */
   private oldestRequestMs(): number {
     let oldest = Infinity;
-    for (const f of this.flights) if (f.state === 'sending' && f.sentAt !== undefined) oldest = Math.min(oldest, f.sentAt);
+    for (const f of this.flights)
+      if (f.state === 'sending' && f.sentAt !== undefined) oldest = Math.min(oldest, f.sentAt);
     return oldest === Infinity ? 0 : Date.now() - oldest;
   }
 
@@ -278,15 +298,25 @@ export class InfluxSink {
       const unsent = this.unsentLines();
       if (unsent <= 0) return;
       if (unsent < this.cfg.batch_lines && !this.closing && !this.flushDue) return;
-      const records = this.buffer.read(Math.max(1, Math.round(this.cfg.batch_lines / Math.max(1, this.linesPerRecord))));
+      const records = this.buffer.read(
+        Math.max(1, Math.round(this.cfg.batch_lines / Math.max(1, this.linesPerRecord))),
+      );
       if (records.length === 0) return;
       this.flushDue = false;
       for (const part of this.splitPresumed(records)) {
-        const flight: Flight = { records: part.records, lines: part.records.reduce((n, r) => n + r.samples, 0), state: 'ok', presumed: part.status === 'done', uncertain: part.status === 'uncertain' };
+        const flight: Flight = {
+          records: part.records,
+          lines: part.records.reduce((n, r) => n + r.samples, 0),
+          state: 'ok',
+          presumed: part.status === 'done',
+          uncertain: part.status === 'uncertain',
+        };
         this.flights.push(flight);
         if (flight.presumed) {
           this.skippedResend += flight.lines;
-          this.log.info(`${flight.lines} samples (buffer records ${part.records[0]!.seq}-${part.records.at(-1)!.seq}) were written before the restart: trimmed without sending them again`);
+          this.log.info(
+            `${flight.lines} samples (buffer records ${part.records[0]!.seq}-${part.records.at(-1)!.seq}) were written before the restart: trimmed without sending them again`,
+          );
         } else this.send(flight);
       }
     }
@@ -303,30 +333,32 @@ export class InfluxSink {
     const all = Buffer.concat(flight.records.map((r) => r.payload)).toString('utf8');
     const stop = this.latency.startTimer();
     const body = flight.uncertain ? this.unstored(flight, all) : Promise.resolve(all);
-    body.then((text) => (text ? this.http.write(text) : undefined)).then(
-      () => {
-        stop();
-        flight.state = 'ok';
-        this.probing = false;
-        // Recorded before it is trimmed: the buffer's cursor on disk lags the trim by up to 200 ms.
-        this.journal(flight);
-        this.kick();
-      },
-      (err: unknown) => {
-        const e = err instanceof InfluxWriteError ? err : new InfluxWriteError(String(err), undefined, true);
-        if (!e.retriable) {
-          // Refused for good: dead-lettered, then trimmed in order like a written batch.
-          this.deadLetter(flight, e);
-          this.lastError = e.message;
+    body
+      .then((text) => (text ? this.http.write(text) : undefined))
+      .then(
+        () => {
+          stop();
           flight.state = 'ok';
+          this.probing = false;
+          // Recorded before it is trimmed: the buffer's cursor on disk lags the trim by up to 200 ms.
+          this.journal(flight);
           this.kick();
-          return;
-        }
-        flight.state = 'failed';
-        this.onFailure(e);
-        this.kick();
-      },
-    );
+        },
+        (err: unknown) => {
+          const e = err instanceof InfluxWriteError ? err : new InfluxWriteError(String(err), undefined, true);
+          if (!e.retriable) {
+            // Refused for good: dead-lettered, then trimmed in order like a written batch.
+            this.deadLetter(flight, e);
+            this.lastError = e.message;
+            flight.state = 'ok';
+            this.kick();
+            return;
+          }
+          flight.state = 'failed';
+          this.onFailure(e);
+          this.kick();
+        },
+      );
   }
 
   /** The lines of a batch that was in flight at the previous stop which the database does not have yet (stored-check.ts). */
@@ -335,10 +367,14 @@ export class InfluxSink {
       const r = await this.stored.unstored(body);
       flight.uncertain = false;
       if (r.skipped) this.skippedResend += r.skipped;
-      this.log.info(`${flight.lines} samples were being written when the collector stopped: ${r.skipped} already stored, ${flight.lines - r.skipped} sent again`);
+      this.log.info(
+        `${flight.lines} samples were being written when the collector stopped: ${r.skipped} already stored, ${flight.lines - r.skipped} sent again`,
+      );
       return r.body;
     } catch (err) {
-      this.log.warn(`cannot tell which of ${flight.lines} samples in flight at the previous stop are stored (${(err as Error).message}); sending them all again`);
+      this.log.warn(
+        `cannot tell which of ${flight.lines} samples in flight at the previous stop are stored (${(err as Error).message}); sending them all again`,
+      );
       return body;
     }
   }
@@ -349,7 +385,10 @@ export class InfluxSink {
     this.retries++;
     const delay = err.retryAfterMs ?? this.backoff.next();
     this.retryAt = Math.max(this.retryAt, Date.now() + delay);
-    if (this.state !== 'retrying') this.log.warn(`InfluxDB write failed (${err.message}); ${this.buffer.depth().samples} samples kept on disk, retrying in ${delay} ms`);
+    if (this.state !== 'retrying')
+      this.log.warn(
+        `InfluxDB write failed (${err.message}); ${this.buffer.depth().samples} samples kept on disk, retrying in ${delay} ms`,
+      );
     this.state = 'retrying';
     this.probing = true;
   }
@@ -360,7 +399,8 @@ export class InfluxSink {
     if (f.presumed) return;
     if (!f.deadLettered) {
       this.written += f.lines;
-      if (this.state !== 'ok') this.log.info(`InfluxDB ${this.http.target} written to${this.retries ? ` after ${this.retries} retries` : ''}`);
+      if (this.state !== 'ok')
+        this.log.info(`InfluxDB ${this.http.target} written to${this.retries ? ` after ${this.retries} retries` : ''}`);
       this.state = 'ok';
       this.lastError = undefined;
       this.backoff.reset();
@@ -371,12 +411,19 @@ export class InfluxSink {
   // ---- sent journal -----------------------------------------------------------
 
   private journal(f: Flight, started = false): void {
-    const range: SentRange = { first: f.records[0]!.seq, last: f.records.at(-1)!.seq, firstKey: f.records[0]!.topic, ...(started ? { s: 1 as const } : {}) };
+    const range: SentRange = {
+      first: f.records[0]!.seq,
+      last: f.records.at(-1)!.seq,
+      firstKey: f.records[0]!.topic,
+      ...(started ? { s: 1 as const } : {}),
+    };
     try {
       appendFileSync(this.journalFile, `${JSON.stringify(range)}\n`);
       this.journalEntries++;
     } catch (err) {
-      this.log.warn(`cannot record a written batch in ${this.journalFile} (${(err as Error).message}); after a crash it may be sent again`);
+      this.log.warn(
+        `cannot record a written batch in ${this.journalFile} (${(err as Error).message}); after a crash it may be sent again`,
+      );
     }
   }
 
@@ -403,7 +450,8 @@ export class InfluxSink {
       if (!line) continue;
       try {
         const r = JSON.parse(line) as SentRange;
-        if (Number.isSafeInteger(r.first) && Number.isSafeInteger(r.last) && typeof r.firstKey === 'string') this.presumed.push(r);
+        if (Number.isSafeInteger(r.first) && Number.isSafeInteger(r.last) && typeof r.firstKey === 'string')
+          this.presumed.push(r);
       } catch {
         // A torn last line (killed while appending): that batch is sent again.
       }
@@ -416,7 +464,9 @@ export class InfluxSink {
    * Splits records read from the buffer into runs written before the restart (`done`),
    * runs whose request was running at the stop (`uncertain`) and runs never sent.
    */
-  private splitPresumed(records: SpoolRecord[]): Array<{ records: SpoolRecord[]; status: 'done' | 'uncertain' | 'new' }> {
+  private splitPresumed(
+    records: SpoolRecord[],
+  ): Array<{ records: SpoolRecord[]; status: 'done' | 'uncertain' | 'new' }> {
     const out: Array<{ records: SpoolRecord[]; status: 'done' | 'uncertain' | 'new' }> = [];
     for (const r of records) {
       let status: 'done' | 'uncertain' | 'new' = 'new';
@@ -454,7 +504,10 @@ export class InfluxSink {
     f.deadLettered = true;
     mkdirSync(dirname(this.deadLetterFile), { recursive: true });
     const body = Buffer.concat(f.records.map((r) => r.payload)).toString('utf8');
-    appendFileSync(this.deadLetterFile, `${JSON.stringify({ ts: new Date().toISOString(), status: err.status, reason: err.message, lines: f.lines, body })}\n`);
+    appendFileSync(
+      this.deadLetterFile,
+      `${JSON.stringify({ ts: new Date().toISOString(), status: err.status, reason: err.message, lines: f.lines, body })}\n`,
+    );
     this.deadLettered += f.lines;
     this.log.error(`InfluxDB refused ${f.lines} samples (${err.message}); moved to ${this.deadLetterFile}`);
   }

@@ -23,7 +23,10 @@ export function storedCheck(cfg: InfluxConfig, token: string | undefined): Store
   const name = `${cfg.measurement}_value`;
   let victoria: Promise<boolean> | undefined;
   const isVictoria = () =>
-    (victoria ??= fetch(`${base}/api/v1/export?${new URLSearchParams({ 'match[]': `{__name__="${name}",chamber="-"}`, start: '0', end: '1' })}`, { headers })
+    (victoria ??= fetch(
+      `${base}/api/v1/export?${new URLSearchParams({ 'match[]': `{__name__="${name}",chamber="-"}`, start: '0', end: '1' })}`,
+      { headers },
+    )
       .then(async (r) => {
         await r.arrayBuffer();
         return r.ok;
@@ -47,7 +50,10 @@ export function storedCheck(cfg: InfluxConfig, token: string | undefined): Store
         return p;
       });
       if (min > max) return { body, skipped: 0 };
-      const res = await fetch(`${base}/api/v1/export?${new URLSearchParams({ 'match[]': `{__name__="${name}"}`, start: String(min / 1000), end: String(max / 1000) })}`, { headers });
+      const res = await fetch(
+        `${base}/api/v1/export?${new URLSearchParams({ 'match[]': `{__name__="${name}"}`, start: String(min / 1000), end: String(max / 1000) })}`,
+        { headers },
+      );
       if (!res.ok) throw new Error(`${base}/api/v1/export: HTTP ${res.status}`);
       const stored = new Set<string>();
       const prefix = escapeMeasurement(cfg.measurement);

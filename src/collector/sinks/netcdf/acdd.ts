@@ -39,14 +39,22 @@ export function facilityAttributes(f: FacilityConfig | undefined, e: ExperimentM
   const loc = f?.location;
   if (loc) {
     Object.assign(a, {
-      geospatial_lat_min: loc.latitude, geospatial_lat_max: loc.latitude, geospatial_lat_units: 'degrees_north',
-      geospatial_lon_min: loc.longitude, geospatial_lon_max: loc.longitude, geospatial_lon_units: 'degrees_east',
-      geospatial_bounds: `POINT (${loc.latitude} ${loc.longitude})`, geospatial_bounds_crs: 'EPSG:4326',
+      geospatial_lat_min: loc.latitude,
+      geospatial_lat_max: loc.latitude,
+      geospatial_lat_units: 'degrees_north',
+      geospatial_lon_min: loc.longitude,
+      geospatial_lon_max: loc.longitude,
+      geospatial_lon_units: 'degrees_east',
+      geospatial_bounds: `POINT (${loc.latitude} ${loc.longitude})`,
+      geospatial_bounds_crs: 'EPSG:4326',
     });
     if (loc.altitude_m !== undefined) {
       Object.assign(a, {
-        geospatial_vertical_min: loc.altitude_m, geospatial_vertical_max: loc.altitude_m, geospatial_vertical_units: 'm',
-        geospatial_vertical_positive: 'up', geospatial_bounds_vertical_crs: 'EPSG:5829',
+        geospatial_vertical_min: loc.altitude_m,
+        geospatial_vertical_max: loc.altitude_m,
+        geospatial_vertical_units: 'm',
+        geospatial_vertical_positive: 'up',
+        geospatial_bounds_vertical_crs: 'EPSG:5829',
       });
     }
   }

@@ -54,8 +54,20 @@ const RECENT_MS = 15_000;
 /** …and at most this many messages (memory bound under a heavy load). */
 const RECENT_MAX = 20_000;
 
-interface OpenRun { run: Run; file: RunFile; path: string; chambers: Set<string>; closeAt?: number }
-interface Stranded { run: Run; path: string; fault?: ArchiverFault; busy?: boolean; fidelity?: StopFidelity }
+interface OpenRun {
+  run: Run;
+  file: RunFile;
+  path: string;
+  chambers: Set<string>;
+  closeAt?: number;
+}
+interface Stranded {
+  run: Run;
+  path: string;
+  fault?: ArchiverFault;
+  busy?: boolean;
+  fidelity?: StopFidelity;
+}
 
 export interface ArchiverOptions {
   /** Tags reported on change (OPC UA subscriptions): held between samples. */
@@ -90,11 +102,15 @@ export class Archiver {
   private readonly recent: Array<{ msg: DataMessage; at: number }> = [];
   private recentHead = 0;
   /** Last sample of every tag reported on change: its value holds from a run's start. */
-  private readonly lastOnChange = new Map<string, { chamber: string; sample: DataMessage['samples'][number]; at: number }>();
+  private readonly lastOnChange = new Map<
+    string,
+    { chamber: string; sample: DataMessage['samples'][number]; at: number }
+  >();
   private readonly now: () => number;
   private readonly lease: ArchiveLease;
   private leader = false;
-  private readonly onRun = (e: RunEvent) => void this.handle(e).catch((err: Error) => this.log.error(`run ${e.run.experiment}/${e.run.id}: ${err.message}`));
+  private readonly onRun = (e: RunEvent) =>
+    void this.handle(e).catch((err: Error) => this.log.error(`run ${e.run.experiment}/${e.run.id}: ${err.message}`));
 
   constructor(
     private readonly store: ExperimentStore,
@@ -165,12 +181,17 @@ export class Archiver {
         if (!this.o.onChange(msg.chamber, x.tag)) continue;
         const key = `${msg.chamber}\u0000${x.tag}`;
         const was = this.lastOnChange.get(key);
-        if (!was || x.ts >= was.sample.ts) this.lastOnChange.set(key, { chamber: msg.chamber, sample: x, at: receivedMs });
+        if (!was || x.ts >= was.sample.ts)
+          this.lastOnChange.set(key, { chamber: msg.chamber, sample: x, at: receivedMs });
       }
     }
     this.recent.push({ msg, at: receivedMs });
     // Expired entries are skipped by an index and dropped in one splice now and then (shift() per message is O(n)).
-    while (this.recentHead < this.recent.length && (this.recent[this.recentHead]!.at < receivedMs - RECENT_MS || this.recent.length - this.recentHead > RECENT_MAX)) this.recentHead++;
+    while (
+      this.recentHead < this.recent.length &&
+      (this.recent[this.recentHead]!.at < receivedMs - RECENT_MS || this.recent.length - this.recentHead > RECENT_MAX)
+    )
+      this.recentHead++;
     if (this.recentHead > 1024 && this.recentHead * 2 > this.recent.length) {
       this.recent.splice(0, this.recentHead);
       this.recentHead = 0;
@@ -195,9 +216,15 @@ export class Archiver {
       for (const run of this.safeOpenRuns()) this.tryOpen(run);
       this.findStranded();
     } else {
-      this.log.warn(`archive lease ${this.lease.path} taken by ${this.lease.current() ?? 'another process'}: standing by`);
+      this.log.warn(
+        `archive lease ${this.lease.path} taken by ${this.lease.current() ?? 'another process'}: standing by`,
+      );
       for (const [key, o] of this.open) {
-        try { o.file.abandon(); } catch (err) { this.log.error(`run ${key}: ${(err as Error).message}`); }
+        try {
+          o.file.abandon();
+        } catch (err) {
+          this.log.error(`run ${key}: ${(err as Error).message}`);
+        }
       }
       this.open.clear();
       this.stranded.clear();
@@ -257,11 +284,18 @@ export class Archiver {
         clocks[c] = { ...(k.offsetMs !== undefined ? { offset_ms: k.offsetMs } : {}), future_refused: k.future };
       }
     }
-    const stranded = [...this.stranded.entries()].map(([run, s]) => ({ run, path: s.path, errno: s.fault?.errno ?? '', message: s.fault?.message ?? 'waiting' }));
+    const stranded = [...this.stranded.entries()].map(([run, s]) => ({
+      run,
+      path: s.path,
+      errno: s.fault?.errno ?? '',
+      message: s.fault?.message ?? 'waiting',
+    }));
     const faults = [...this.faults.values()];
     const problems = [
       ...faults.map((f) => `archive ${f.action} failed: ${f.path}: ${f.errno} (${f.message})`),
-      ...stranded.filter((s) => !faults.some((f) => f.path === s.path)).map((s) => `run ${s.run} not finished: ${s.path}: ${s.errno || 'pending'} (${s.message})`),
+      ...stranded
+        .filter((s) => !faults.some((f) => f.path === s.path))
+        .map((s) => `run ${s.run} not finished: ${s.path}: ${s.errno || 'pending'} (${s.message})`),
     ];
     return {
       state: problems.length ? 'degraded' : this.nasAvailable ? 'ok' : 'nas-unavailable',
@@ -340,7 +374,11 @@ export class Archiver {
     } catch (err) {
       const s = this.stranded.get(key);
       if (s) s.fault = this.fault(`finish:${key}`, 'finish', o.path, err as Error);
-      try { o.file.abandon(); } catch { /* reported above; finished again from its log */ }
+      try {
+        o.file.abandon();
+      } catch {
+        /* reported above; finished again from its log */
+      }
       return;
     }
     void this.finishStranded(key);
@@ -356,10 +394,17 @@ export class Archiver {
     const path = this.workingPath(run);
     try {
       const e = this.store.get(run.experiment).metadata;
-      const tags = run.chambers.flatMap((c) => this.tagsOf(c)).filter((t) => e.variables.length === 0 || e.variables.includes(t.name));
+      const tags = run.chambers
+        .flatMap((c) => this.tagsOf(c))
+        .filter((t) => e.variables.length === 0 || e.variables.includes(t.name));
       const { vars, skipped } = archiveVarsFromTags(tags);
       mkdirSync(dirname(path), { recursive: true });
-      const file = RunFile.open(path, this.info(e, run, vars), vars, { now: this.now, maxAheadMs: this.cfg.max_future_ms, onChange: this.o.onChange, runStartMs: Date.parse(run.start) });
+      const file = RunFile.open(path, this.info(e, run, vars), vars, {
+        now: this.now,
+        maxAheadMs: this.cfg.max_future_ms,
+        onChange: this.o.onChange,
+        runStartMs: Date.parse(run.start),
+      });
       for (const c of run.chambers) {
         const s = this.statuses.get(c);
         if (s) file.setStatus(c, s.online, s.ts);
@@ -376,7 +421,9 @@ export class Archiver {
       }
       file.commitLog(true);
       this.clearFault(`open:${key}`);
-      this.log.info(`run ${key}: ${vars.length} variables × ${run.chambers.length} chambers every ${run.sampling_period_s} s → ${path}${skipped.length ? ` (not archived: ${skipped.join(', ')})` : ''}`);
+      this.log.info(
+        `run ${key}: ${vars.length} variables × ${run.chambers.length} chambers every ${run.sampling_period_s} s → ${path}${skipped.length ? ` (not archived: ${skipped.join(', ')})` : ''}`,
+      );
     } catch (err) {
       this.fault(`open:${key}`, 'open', path, err as Error);
     }
@@ -422,16 +469,33 @@ export class Archiver {
     try {
       if (existsSync(`${s.path}.slots`) || existsSync(`${s.path}.log`)) {
         const e = this.store.get(s.run.experiment).metadata;
-        const tags = s.run.chambers.flatMap((c) => this.tagsOf(c)).filter((t) => e.variables.length === 0 || e.variables.includes(t.name));
+        const tags = s.run.chambers
+          .flatMap((c) => this.tagsOf(c))
+          .filter((t) => e.variables.length === 0 || e.variables.includes(t.name));
         const stop = Date.parse(s.run.stop!);
         const vars = archiveVarsFromTags(tags).vars;
-        const file = RunFile.open(s.path, this.info(e, s.run, vars), vars, { now: this.now, onChange: this.o.onChange, runStartMs: Date.parse(s.run.start), endMs: stop });
+        const file = RunFile.open(s.path, this.info(e, s.run, vars), vars, {
+          now: this.now,
+          onChange: this.o.onChange,
+          runStartMs: Date.parse(s.run.start),
+          endMs: stop,
+        });
         file.close(stop);
       }
       const nas = this.store.root.available();
-      const dest = join(nas ? this.store.get(s.run.experiment).dir : join(this.store.root.local, s.run.experiment), s.run.file);
+      const dest = join(
+        nas ? this.store.get(s.run.experiment).dir : join(this.store.root.local, s.run.experiment),
+        s.run.file,
+      );
       // Fidelity before the move: its attributes go into the file while it is still in the working folder.
-      s.fidelity ??= await stopFidelity(key, existsSync(s.path) ? s.path : dest, s.run, this.store, this.o.tolerances, this.log);
+      s.fidelity ??= await stopFidelity(
+        key,
+        existsSync(s.path) ? s.path : dest,
+        s.run,
+        this.store,
+        this.o.tolerances,
+        this.log,
+      );
       if (existsSync(s.path)) moveFile(s.path, dest);
       this.stranded.delete(key);
       this.clearFault(`finish:${key}`);
@@ -455,9 +519,13 @@ export class Archiver {
   private async reportCompleteness(key: string, file: string): Promise<void> {
     try {
       const r = await writeCompletenessReportAsync(file, dirname(file));
-      this.log.info(`run ${key}: ${(r.totals.completeness * 100).toFixed(2)} % of the expected values present, ${r.totals.missing} missing (completeness.json)`);
+      this.log.info(
+        `run ${key}: ${(r.totals.completeness * 100).toFixed(2)} % of the expected values present, ${r.totals.missing} missing (completeness.json)`,
+      );
     } catch (err) {
-      this.log.warn(`run ${key}: no completeness report (${(err as Error).message}); \`octopus verify ${key.replace('/', ' ')} --write\` writes it`);
+      this.log.warn(
+        `run ${key}: no completeness report (${(err as Error).message}); \`octopus verify ${key.replace('/', ' ')} --write\` writes it`,
+      );
     }
   }
 
@@ -474,7 +542,9 @@ export class Archiver {
   private async writeDaily(key: string, file: string): Promise<void> {
     try {
       const r = await writeDailyFile(file, dailyPath(file));
-      this.log.info(`run ${key}: daily aggregates of ${r.variables} variables over ${r.days} days → ${dailyPath(file)}`);
+      this.log.info(
+        `run ${key}: daily aggregates of ${r.variables} variables over ${r.days} days → ${dailyPath(file)}`,
+      );
     } catch (err) {
       this.log.warn(`run ${key}: no daily file (${(err as Error).message})`);
     }
@@ -512,8 +582,15 @@ export class Archiver {
   private fault(key: string, action: string, path: string, err: Error): ArchiverFault {
     const was = this.faults.get(key);
     const errno = (err as NodeJS.ErrnoException).code ?? 'ERROR';
-    const f: ArchiverFault = { action, path, errno, message: err.message, since: was?.since ?? new Date(this.now()).toISOString() };
-    if (!was || was.errno !== errno) this.log.error(`archive ${action} failed: ${path}: ${errno} (${err.message}); retrying`);
+    const f: ArchiverFault = {
+      action,
+      path,
+      errno,
+      message: err.message,
+      since: was?.since ?? new Date(this.now()).toISOString(),
+    };
+    if (!was || was.errno !== errno)
+      this.log.error(`archive ${action} failed: ${path}: ${errno} (${err.message}); retrying`);
     this.faults.set(key, f);
     return f;
   }
@@ -528,7 +605,10 @@ export class Archiver {
   private checkNas(): void {
     const was = this.nasAvailable;
     this.nasAvailable = this.store.root.available();
-    if (was !== this.nasAvailable && !this.nasAvailable) this.log.warn(`NAS ${this.store.root.nas} unavailable: experiment files go to ${this.store.root.local} until it returns`);
+    if (was !== this.nasAvailable && !this.nasAvailable)
+      this.log.warn(
+        `NAS ${this.store.root.nas} unavailable: experiment files go to ${this.store.root.local} until it returns`,
+      );
     if (!this.nasAvailable) return;
     const waiting = this.store.root.localIds();
     if (waiting.length === 0) return;
@@ -542,7 +622,9 @@ export class Archiver {
     if (!moved) return;
     this.log.info(`NAS ${this.store.root.nas} back: moved ${moved} files from ${this.store.root.local}`);
     for (const id of waiting) {
-      this.store.document(id).catch((err: Error) => this.log.warn(`cannot update the documents of ${id}: ${err.message}`));
+      this.store
+        .document(id)
+        .catch((err: Error) => this.log.warn(`cannot update the documents of ${id}: ${err.message}`));
     }
   }
 }
@@ -559,7 +641,9 @@ export function runInfo(e: ExperimentMetadata, run: Run, facility?: FacilityConf
     periodMs: run.sampling_period_s * 1000,
     creator_name: e.principal_investigator.name,
     ...(e.principal_investigator.email ? { creator_email: e.principal_investigator.email } : {}),
-    ...((facility?.institution ?? e.principal_investigator.institution) ? { institution: facility?.institution ?? e.principal_investigator.institution } : {}),
+    ...((facility?.institution ?? e.principal_investigator.institution)
+      ? { institution: facility?.institution ?? e.principal_investigator.institution }
+      : {}),
     // ACDD project: the experiment's project, else the experiment itself.
     project: e.project || e.title,
     license: e.licence,

@@ -91,9 +91,18 @@ export function archiveVarsFromTags(tags: readonly Tag[]): { vars: ArchiveVar[];
     if (seen.has(t.name)) continue;
     seen.add(t.name);
     const type = t.type as string;
-    if (type === 'string' || type === 'String' || type === 'DateTime') { skipped.push(t.name); continue; }
-    const kind = type === 'bool' || type === 'Boolean' ? 'bool'
-      : ['int32', 'uint32', 'int64', 'uint64', 'float64', 'Int32', 'UInt32', 'Int64', 'UInt64', 'Double'].includes(type) ? 'double' : 'float';
+    if (type === 'string' || type === 'String' || type === 'DateTime') {
+      skipped.push(t.name);
+      continue;
+    }
+    const kind =
+      type === 'bool' || type === 'Boolean'
+        ? 'bool'
+        : ['int32', 'uint32', 'int64', 'uint64', 'float64', 'Int32', 'UInt32', 'Int64', 'UInt64', 'Double'].includes(
+              type,
+            )
+          ? 'double'
+          : 'float';
     vars.push({ name: t.name, description: t.description, unit: t.unit, standard_name: t.standard_name, kind });
   }
   return { vars, skipped };
@@ -111,11 +120,16 @@ export function buildRunSchema(run: RunInfo, vars: readonly ArchiveVar[]): RunSc
   const created = isoTime(run.createdMs ?? Date.now());
   const variables: NcVarSpec[] = [
     {
-      name: 'time', type: 'double', dims: ['time'],
+      name: 'time',
+      type: 'double',
+      dims: ['time'],
       attributes: { standard_name: 'time', long_name: 'time', units: TIME_UNITS, calendar: 'standard', axis: 'T' },
     },
     {
-      name: 'station_name', type: 'char', dims: ['chamber', 'name_strlen'], data: run.chambers,
+      name: 'station_name',
+      type: 'char',
+      dims: ['chamber', 'name_strlen'],
+      data: run.chambers,
       attributes: { cf_role: 'timeseries_id', long_name: 'chamber id' },
     },
   ];
@@ -131,33 +145,53 @@ export function buildRunSchema(run: RunInfo, vars: readonly ArchiveVar[]): RunSc
       ...(v.standard_name ? { standard_name: v.standard_name } : {}),
       long_name: v.description,
     };
-    const attrs: Record<string, AttrInput> = v.kind === 'bool'
-      ? { ...common, _FillValue: -127, valid_range: [0, 1], flag_values: [0, 1], flag_meanings: 'false true' }
-      : { ...common, units: v.unit || '1', _FillValue: NC_DEFAULT_FILL[v.kind] };
+    const attrs: Record<string, AttrInput> =
+      v.kind === 'bool'
+        ? { ...common, _FillValue: -127, valid_range: [0, 1], flag_values: [0, 1], flag_meanings: 'false true' }
+        : { ...common, units: v.unit || '1', _FillValue: NC_DEFAULT_FILL[v.kind] };
     attrs.cell_methods = 'time: point';
     attrs.coordinates = 'station_name';
     attrs.ancillary_variables = qc;
-    variables.push({ name: v.name, type: v.kind === 'bool' ? 'byte' : v.kind, dims: ['time', 'chamber'], attributes: attrs });
     variables.push({
-      name: qc, type: 'byte', dims: ['time', 'chamber'],
+      name: v.name,
+      type: v.kind === 'bool' ? 'byte' : v.kind,
+      dims: ['time', 'chamber'],
+      attributes: attrs,
+    });
+    variables.push({
+      name: qc,
+      type: 'byte',
+      dims: ['time', 'chamber'],
       attributes: {
-        standard_name: QC_STANDARD_NAME, long_name: `quality of ${v.name}`,
-        flag_values: QC_FLAG_VALUES, flag_meanings: QC_FLAG_MEANINGS, coordinates: 'station_name',
+        standard_name: QC_STANDARD_NAME,
+        long_name: `quality of ${v.name}`,
+        flag_values: QC_FLAG_VALUES,
+        flag_meanings: QC_FLAG_MEANINGS,
+        coordinates: 'station_name',
       },
     });
     gridVars.push({ tag: v.tag ?? v.name, variable: v.name, qcVariable: qc });
   }
   if (run.derived) {
     for (const spec of derivedVarSpecs(run.derived, run.chambers)) {
-      if (names.has(spec.name)) throw new Error(`variable name ${spec.name} used twice (a tag has the name of a derived variable)`);
+      if (names.has(spec.name))
+        throw new Error(`variable name ${spec.name} used twice (a tag has the name of a derived variable)`);
       names.add(spec.name);
       variables.push(spec);
     }
   }
-  const standardNames = [...new Set(variables.map((v) => v.attributes?.standard_name).filter((x): x is string => typeof x === 'string' && x !== 'time' && x !== QC_STANDARD_NAME))];
+  const standardNames = [
+    ...new Set(
+      variables
+        .map((v) => v.attributes?.standard_name)
+        .filter((x): x is string => typeof x === 'string' && x !== 'time' && x !== QC_STANDARD_NAME),
+    ),
+  ];
   const keywords: Record<string, string> = run.keywords
     ? { keywords: run.keywords }
-    : standardNames.length ? { keywords: standardNames.join(', '), keywords_vocabulary: CF_KEYWORDS_VOCABULARY } : {};
+    : standardNames.length
+      ? { keywords: standardNames.join(', '), keywords_vocabulary: CF_KEYWORDS_VOCABULARY }
+      : {};
   const globals: Record<string, AttrInput> = {
     Conventions: CONVENTIONS,
     featureType: 'timeSeries',
@@ -175,8 +209,10 @@ export function buildRunSchema(run: RunInfo, vars: readonly ArchiveVar[]): RunSc
     license: run.license ?? 'CC-BY-4.0',
     standard_name_vocabulary: STANDARD_NAME_VOCABULARY,
     source: `octopus ${VERSION} climate-chamber gateway: PLC values over OPC UA / Modbus, archived from MQTT`,
-    processing_level: 'values as read from the chamber controllers, on a regular time grid (nearest sample per slot), quality flagged; derived variables computed from them',
-    comment: 'Each variable has a quality flag variable <name>_qc (0 good, 1 uncertain, 2 bad, 3 missing, 4 held = last good value carried, 5 offline); use values with flag 0 (or 0 and 4) for analysis.',
+    processing_level:
+      'values as read from the chamber controllers, on a regular time grid (nearest sample per slot), quality flagged; derived variables computed from them',
+    comment:
+      'Each variable has a quality flag variable <name>_qc (0 good, 1 uncertain, 2 bad, 3 missing, 4 held = last good value carried, 5 offline); use values with flag 0 (or 0 and 4) for analysis.',
     product_version: VERSION,
     date_created: created,
     date_modified: created,
@@ -192,7 +228,11 @@ export function buildRunSchema(run: RunInfo, vars: readonly ArchiveVar[]): RunSc
   return {
     schema: {
       globalAttributes: globals,
-      dimensions: [{ name: 'time', size: 'unlimited' }, { name: 'chamber', size: run.chambers.length }, { name: 'name_strlen', size: strlen }],
+      dimensions: [
+        { name: 'time', size: 'unlimited' },
+        { name: 'chamber', size: run.chambers.length },
+        { name: 'name_strlen', size: strlen },
+      ],
       variables,
     },
     gridVars,
@@ -200,7 +240,12 @@ export function buildRunSchema(run: RunInfo, vars: readonly ArchiveVar[]): RunSc
 }
 
 /** Attributes to set when a run's file is flushed or closed (`issued`: closed, the data are final). */
-export function coverageAttributes(startMs: number, lastRecordMs: number, nowMs = Date.now(), issued = false): Record<string, AttrInput> {
+export function coverageAttributes(
+  startMs: number,
+  lastRecordMs: number,
+  nowMs = Date.now(),
+  issued = false,
+): Record<string, AttrInput> {
   const now = isoTime(nowMs);
   return {
     time_coverage_end: isoTime(lastRecordMs),

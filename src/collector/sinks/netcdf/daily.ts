@@ -35,9 +35,18 @@ export function dailyPath(runFile: string): string {
   return runFile.replace(/\.nc$/, '') + '_daily.nc';
 }
 
-export interface DailyResult { days: number; variables: number; path: string }
+export interface DailyResult {
+  days: number;
+  variables: number;
+  path: string;
+}
 
-interface Agg { v: NcVariable; qc?: NcVariable; size: number; qsize: number }
+interface Agg {
+  v: NcVariable;
+  qc?: NcVariable;
+  size: number;
+  qsize: number;
+}
 
 /** The variables averaged: float/double data variables with units other than 1, no flags. */
 function aggregated(r: NcRunReader): Agg[] {
@@ -52,7 +61,11 @@ function aggregated(r: NcRunReader): Agg[] {
   return out;
 }
 
-export async function writeDailyFile(runFile: string, out = dailyPath(runFile), opts: { chunkBytes?: number; now?: () => number } = {}): Promise<DailyResult> {
+export async function writeDailyFile(
+  runFile: string,
+  out = dailyPath(runFile),
+  opts: { chunkBytes?: number; now?: () => number } = {},
+): Promise<DailyResult> {
   const now = opts.now ?? Date.now;
   const r = NcRunReader.open(runFile);
   const part = `${out}.part`;
@@ -66,7 +79,12 @@ export async function writeDailyFile(runFile: string, out = dailyPath(runFile), 
     const min = new Float64Array(na * nc);
     const max = new Float64Array(na * nc);
     const cnt = new Int32Array(na * nc);
-    const reset = () => { sum.fill(0); min.fill(Infinity); max.fill(-Infinity); cnt.fill(0); };
+    const reset = () => {
+      sum.fill(0);
+      min.fill(Infinity);
+      max.fill(-Infinity);
+      cnt.fill(0);
+    };
     reset();
     let day: number | undefined;
     let days = 0;
@@ -134,7 +152,11 @@ export async function writeDailyFile(runFile: string, out = dailyPath(runFile), 
     renameSync(part, out);
     return { days, variables: na, path: out };
   } catch (err) {
-    try { w?.close(); } catch { /* reported below */ }
+    try {
+      w?.close();
+    } catch {
+      /* reported below */
+    }
     rmSync(part, { force: true });
     throw err;
   } finally {
@@ -157,8 +179,10 @@ function dailySchema(r: NcRunReader, aggs: readonly Agg[], runFile: string, nowM
     summary: `Daily mean, minimum and maximum per chamber of ${name}. ${g('summary')}`,
     id: `${g('id')}/daily`,
     source: `${name} (run file), aggregated by octopus ${VERSION}`,
-    processing_level: 'daily mean, minimum and maximum per UTC day of the run file\'s values flagged good (0) or held (4); count of the values used in <var>_count',
-    comment: 'Days are UTC days [00:00, 24:00); the first and last days of a run are partial (see <var>_count). Only values whose <var>_qc is 0 (good) or 4 (held) are used; a day without any is _FillValue with count 0.',
+    processing_level:
+      "daily mean, minimum and maximum per UTC day of the run file's values flagged good (0) or held (4); count of the values used in <var>_count",
+    comment:
+      'Days are UTC days [00:00, 24:00); the first and last days of a run are partial (see <var>_count). Only values whose <var>_qc is 0 (good) or 4 (held) are used; a day without any is _FillValue with count 0.',
     time_coverage_resolution: 'P1D',
     date_created: created,
     date_modified: created,
@@ -166,36 +190,70 @@ function dailySchema(r: NcRunReader, aggs: readonly Agg[], runFile: string, nowM
     date_issued: created,
     history: `${g('history')}\n${created} daily aggregates of ${name} by octopus ${VERSION}`.trim(),
   } satisfies Record<string, AttrInput>);
-  const strlen = r.header.dims.find((d) => d.name === 'name_strlen')?.size ?? Math.max(1, ...r.chambers.map((c) => Buffer.byteLength(c)));
+  const strlen =
+    r.header.dims.find((d) => d.name === 'name_strlen')?.size ??
+    Math.max(1, ...r.chambers.map((c) => Buffer.byteLength(c)));
   const variables: NcVarSpec[] = [
     {
-      name: 'time', type: 'double', dims: ['time'],
-      attributes: { standard_name: 'time', long_name: 'time (middle of the UTC day)', units: TIME_UNITS, calendar: 'standard', axis: 'T', bounds: 'time_bnds' },
+      name: 'time',
+      type: 'double',
+      dims: ['time'],
+      attributes: {
+        standard_name: 'time',
+        long_name: 'time (middle of the UTC day)',
+        units: TIME_UNITS,
+        calendar: 'standard',
+        axis: 'T',
+        bounds: 'time_bnds',
+      },
     },
     { name: 'time_bnds', type: 'double', dims: ['time', 'nv'] },
-    { name: 'station_name', type: 'char', dims: ['chamber', 'name_strlen'], data: r.chambers, attributes: { cf_role: 'timeseries_id', long_name: 'chamber id' } },
+    {
+      name: 'station_name',
+      type: 'char',
+      dims: ['chamber', 'name_strlen'],
+      data: r.chambers,
+      attributes: { cf_role: 'timeseries_id', long_name: 'chamber id' },
+    },
   ];
   for (const { v } of aggs) {
     const sn = attrValue(v.attrs, 'standard_name');
     const long = v.longName ?? v.name;
     const common = (what: string, method: string): NcVarSpec => ({
-      name: `${v.name}_${what}`, type: v.type, dims: ['time', 'chamber'],
+      name: `${v.name}_${what}`,
+      type: v.type,
+      dims: ['time', 'chamber'],
       attributes: {
         ...(typeof sn === 'string' ? { standard_name: sn } : {}),
         long_name: `daily ${what === 'mean' ? 'mean' : what === 'min' ? 'minimum' : 'maximum'} of ${long}`,
-        units: v.units!, _FillValue: NC_DEFAULT_FILL[v.type], cell_methods: `time: ${method}`,
-        coordinates: 'station_name', ancillary_variables: `${v.name}_count`,
+        units: v.units!,
+        _FillValue: NC_DEFAULT_FILL[v.type],
+        cell_methods: `time: ${method}`,
+        coordinates: 'station_name',
+        ancillary_variables: `${v.name}_count`,
       },
     });
     variables.push(common('mean', 'mean'), common('min', 'minimum'), common('max', 'maximum'));
     variables.push({
-      name: `${v.name}_count`, type: 'int', dims: ['time', 'chamber'],
-      attributes: { standard_name: 'number_of_observations', long_name: `values of ${v.name} used per day (flag good or held)`, units: '1', coordinates: 'station_name' },
+      name: `${v.name}_count`,
+      type: 'int',
+      dims: ['time', 'chamber'],
+      attributes: {
+        standard_name: 'number_of_observations',
+        long_name: `values of ${v.name} used per day (flag good or held)`,
+        units: '1',
+        coordinates: 'station_name',
+      },
     });
   }
   return {
     globalAttributes: globals,
-    dimensions: [{ name: 'time', size: 'unlimited' as const }, { name: 'chamber', size: r.chambers.length }, { name: 'name_strlen', size: strlen }, { name: 'nv', size: 2 }],
+    dimensions: [
+      { name: 'time', size: 'unlimited' as const },
+      { name: 'chamber', size: r.chambers.length },
+      { name: 'name_strlen', size: strlen },
+      { name: 'nv', size: 2 },
+    ],
     variables,
   };
 }

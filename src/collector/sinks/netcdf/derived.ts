@@ -65,16 +65,23 @@ export interface DerivedInputs {
   chambers: readonly boolean[];
 }
 
-const FORMULA = 'Magnus form, Alduchov & Eskridge (1996) coefficients: e_s = 610.94 Pa * exp(17.625 T / (T + 243.04)), T in degC; valid -40 degC <= T <= 50 degC';
-export const DERIVED_REFERENCE = 'Alduchov, O. A. and Eskridge, R. E. (1996): Improved Magnus form approximation of saturation vapor pressure. J. Appl. Meteor. 35, 601-609, doi:10.1175/1520-0450(1996)035<0601:IMFAOS>2.0.CO;2';
+const FORMULA =
+  'Magnus form, Alduchov & Eskridge (1996) coefficients: e_s = 610.94 Pa * exp(17.625 T / (T + 243.04)), T in degC; valid -40 degC <= T <= 50 degC';
+export const DERIVED_REFERENCE =
+  'Alduchov, O. A. and Eskridge, R. E. (1996): Improved Magnus form approximation of saturation vapor pressure. J. Appl. Meteor. 35, 601-609, doi:10.1175/1520-0450(1996)035<0601:IMFAOS>2.0.CO;2';
 
 /**
  * The derived inputs of a run: the first archive variables with standard_name
  * air_temperature and relative_humidity whose units convert to °C and %; chambers whose
  * tags include both. Undefined when no chamber has both.
  */
-export function derivedInputs(vars: readonly ArchiveVar[], chambers: readonly string[], tagsOf: (chamber: string) => readonly string[]): DerivedInputs | undefined {
-  const pick = (sn: string, want: string) => vars.find((v) => v.kind !== 'bool' && v.standard_name === sn && v.unit !== undefined && unitOk(v.unit, want));
+export function derivedInputs(
+  vars: readonly ArchiveVar[],
+  chambers: readonly string[],
+  tagsOf: (chamber: string) => readonly string[],
+): DerivedInputs | undefined {
+  const pick = (sn: string, want: string) =>
+    vars.find((v) => v.kind !== 'bool' && v.standard_name === sn && v.unit !== undefined && unitOk(v.unit, want));
   const t = pick('air_temperature', 'degree_Celsius');
   const rh = pick('relative_humidity', 'percent');
   if (!t || !rh) return undefined;
@@ -96,20 +103,34 @@ function unitOk(text: string, want: string): boolean {
 export function derivedVarSpecs(d: DerivedInputs, chambers: readonly string[]): NcVarSpec[] {
   const inputs = `${d.temperature.name} ${d.humidity.name}`;
   const which = `Computed for the chambers ${chambers.filter((_c, i) => d.chambers[i]).join(', ')} (whose profile has both inputs); other chambers: fill, flag missing.`;
-  const qcComment = 'worst of the input flags (good < held < uncertain < bad < missing < offline); uncertain outside -40..50 degC or above 100 % RH';
+  const qcComment =
+    'worst of the input flags (good < held < uncertain < bad < missing < offline); uncertain outside -40..50 degC or above 100 % RH';
   const qc = (of: string): NcVarSpec => ({
-    name: `${of}_qc`, type: 'byte', dims: ['time', 'chamber'],
+    name: `${of}_qc`,
+    type: 'byte',
+    dims: ['time', 'chamber'],
     attributes: {
-      standard_name: 'quality_flag', long_name: `quality of ${of}`, flag_values: QC_FLAG_VALUES, flag_meanings: QC_FLAG_MEANINGS,
-      coordinates: 'station_name', comment: `${qcComment}; inputs ${d.temperature.name}_qc and ${d.humidity.name}_qc`,
+      standard_name: 'quality_flag',
+      long_name: `quality of ${of}`,
+      flag_values: QC_FLAG_VALUES,
+      flag_meanings: QC_FLAG_MEANINGS,
+      coordinates: 'station_name',
+      comment: `${qcComment}; inputs ${d.temperature.name}_qc and ${d.humidity.name}_qc`,
     },
   });
   return [
     {
-      name: VPD_VAR, type: 'float', dims: ['time', 'chamber'],
+      name: VPD_VAR,
+      type: 'float',
+      dims: ['time', 'chamber'],
       attributes: {
-        standard_name: 'water_vapor_saturation_deficit_in_air', long_name: 'vapour pressure deficit of the chamber air', units: VPD_UNITS,
-        _FillValue: 9.969209968386869e36, cell_methods: 'time: point', coordinates: 'station_name', ancillary_variables: `${VPD_VAR}_qc`,
+        standard_name: 'water_vapor_saturation_deficit_in_air',
+        long_name: 'vapour pressure deficit of the chamber air',
+        units: VPD_UNITS,
+        _FillValue: 9.969209968386869e36,
+        cell_methods: 'time: point',
+        coordinates: 'station_name',
+        ancillary_variables: `${VPD_VAR}_qc`,
         source: `derived from ${inputs}`,
         comment: `VPD = e_s(T) * (1 - RH/100); ${FORMULA}. ${which}`,
         references: DERIVED_REFERENCE,
@@ -117,10 +138,17 @@ export function derivedVarSpecs(d: DerivedInputs, chambers: readonly string[]): 
     },
     qc(VPD_VAR),
     {
-      name: DEW_POINT_VAR, type: 'float', dims: ['time', 'chamber'],
+      name: DEW_POINT_VAR,
+      type: 'float',
+      dims: ['time', 'chamber'],
       attributes: {
-        standard_name: 'dew_point_temperature', long_name: 'dew point temperature of the chamber air', units: DEW_POINT_UNITS,
-        _FillValue: 9.969209968386869e36, cell_methods: 'time: point', coordinates: 'station_name', ancillary_variables: `${DEW_POINT_VAR}_qc`,
+        standard_name: 'dew_point_temperature',
+        long_name: 'dew point temperature of the chamber air',
+        units: DEW_POINT_UNITS,
+        _FillValue: 9.969209968386869e36,
+        cell_methods: 'time: point',
+        coordinates: 'station_name',
+        ancillary_variables: `${DEW_POINT_VAR}_qc`,
         source: `derived from ${inputs}`,
         comment: `Td = 243.04 * g / (17.625 - g), g = ln(RH/100) + 17.625 T / (T + 243.04), T in degC (inverse of e_s); ${FORMULA}. RH <= 0: fill, flag bad. ${which}`,
         references: DERIVED_REFERENCE,
@@ -132,7 +160,12 @@ export function derivedVarSpecs(d: DerivedInputs, chambers: readonly string[]): 
 
 /** Worse-first order of the flags: good < held < uncertain < bad < missing < offline. */
 const RANK = new Int8Array(8);
-RANK[QC.good] = 0; RANK[QC.held] = 1; RANK[QC.uncertain] = 2; RANK[QC.bad] = 3; RANK[QC.missing] = 4; RANK[QC.offline] = 5;
+RANK[QC.good] = 0;
+RANK[QC.held] = 1;
+RANK[QC.uncertain] = 2;
+RANK[QC.bad] = 3;
+RANK[QC.missing] = 4;
+RANK[QC.offline] = 5;
 const worse = (a: number, b: number): number => {
   const ra = a >= 0 && a < 6 ? RANK[a]! : 4;
   const rb = b >= 0 && b < 6 ? RANK[b]! : 4;
@@ -141,7 +174,11 @@ const worse = (a: number, b: number): number => {
 /** A flag that claims a value (good, held, uncertain) on a fill value becomes missing. */
 const noValue = (q: number): number => (RANK[q]! < RANK[QC.bad]! ? QC.missing : q);
 
-interface Slot { off: number; type: NcType; fill: number }
+interface Slot {
+  off: number;
+  type: NcType;
+  fill: number;
+}
 type RecordVar = (name: string) => { off: number; type: NcType; fill: number } | undefined;
 
 /**
@@ -191,7 +228,8 @@ export function derivedComputer(d: DerivedInputs, recordVar: RecordVar, recsize:
           } else {
             const tC = t * tConv.k + tConv.b;
             const rh = h * hConv.k + hConv.b;
-            if ((tC < VALID_T_C[0] || tC > VALID_T_C[1] || rh > 100) && RANK[q]! < RANK[QC.uncertain]!) q = QC.uncertain;
+            if ((tC < VALID_T_C[0] || tC > VALID_T_C[1] || rh > 100) && RANK[q]! < RANK[QC.uncertain]!)
+              q = QC.uncertain;
             vVpd = vpdKPa(tC, rh);
             qVpd = q;
             vDew = dewPointC(tC, rh);

@@ -102,7 +102,10 @@ export interface ChamberClock {
   future: number;
 }
 
-interface Transition { ts: number; online: boolean }
+interface Transition {
+  ts: number;
+  online: boolean;
+}
 
 const CHUNK = 256;
 /** The cache may grow to this while the file cannot be written (then samples are refused). */
@@ -112,7 +115,15 @@ const OFFSET_WINDOW = 200;
 const PATCH_BYTES = 8 * 1024 * 1024;
 
 export class TimeGrid {
-  readonly stats: GridStats = { accepted: 0, patched: 0, outside: 0, future: 0, unknown: 0, unsupported: 0, records: 0 };
+  readonly stats: GridStats = {
+    accepted: 0,
+    patched: 0,
+    outside: 0,
+    future: 0,
+    unknown: 0,
+    unsupported: 0,
+    records: 0,
+  };
   private readonly chamberIdx: Map<string, number>;
   private readonly tagIdx: Map<string, number>;
   private readonly nc: number;
@@ -176,7 +187,9 @@ export class TimeGrid {
     });
     this.distUnit = Math.max(1, Math.ceil(o.periodMs / 65_000));
     this.onChange = new Uint8Array(this.ncell);
-    o.vars.forEach((v, vi) => o.chambers.forEach((c, ci) => (this.onChange[vi * this.nc + ci] = o.onChange?.(c, v.tag) ? 1 : 0)));
+    o.vars.forEach((v, vi) =>
+      o.chambers.forEach((c, ci) => (this.onChange[vi * this.nc + ci] = o.onChange?.(c, v.tag) ? 1 : 0)),
+    );
     this.maxAhead = o.maxAheadMs ?? 10_000;
     this.now = o.now ?? Date.now;
     const byTime = Math.ceil(120_000 / o.periodMs);
@@ -196,9 +209,15 @@ export class TimeGrid {
   }
 
   /** Slots allocated so far (records of the run, in memory or in the file). */
-  get slots(): number { return this.base + this.n; }
-  slotTime(k: number): number { return this.o.startMs + k * this.o.periodMs; }
-  slotOf(ts: number): number { return Math.round((ts - this.o.startMs) / this.o.periodMs); }
+  get slots(): number {
+    return this.base + this.n;
+  }
+  slotTime(k: number): number {
+    return this.o.startMs + k * this.o.periodMs;
+  }
+  slotOf(ts: number): number {
+    return Math.round((ts - this.o.startMs) / this.o.periodMs);
+  }
 
   /** Per chamber: clock offset and future samples refused. */
   clock(chamber: string): ChamberClock {
@@ -224,8 +243,14 @@ export class TimeGrid {
   addOf(chamber: string, s: Pick<Sample, 'tag' | 'ts' | 'value' | 'q'>, replay = false): boolean {
     const ci = this.chamberIdx.get(chamber);
     const vi = this.tagIdx.get(s.tag);
-    if (ci === undefined || vi === undefined) { this.stats.unknown++; return false; }
-    if (typeof s.value === 'string') { this.stats.unsupported++; return false; }
+    if (ci === undefined || vi === undefined) {
+      this.stats.unknown++;
+      return false;
+    }
+    if (typeof s.value === 'string') {
+      this.stats.unsupported++;
+      return false;
+    }
     if (!replay && s.ts > this.now() + this.maxAhead) {
       this.stats.future++;
       this.clocks[ci]!.future++;
@@ -244,7 +269,10 @@ export class TimeGrid {
       return true;
     }
     // The first and last slots are partial: only samples within the run's start and stop instants are the run's.
-    if (beforeRun || k < 0 || k > this.lastSlot() || (this.o.endMs !== undefined && s.ts > this.o.endMs)) { this.stats.outside++; return false; }
+    if (beforeRun || k < 0 || k > this.lastSlot() || (this.o.endMs !== undefined && s.ts > this.o.endMs)) {
+      this.stats.outside++;
+      return false;
+    }
     if (k >= this.slots) this.allocate(k);
     const i = vi * this.nc + ci;
     const d = Math.abs(s.ts - this.slotTime(k));
@@ -290,7 +318,11 @@ export class TimeGrid {
         this.propagate(vi, ci, from, value);
         return true;
       }
-      if (s.ts >= this.holdTs[i]!) { this.holdVal[i] = value; this.holdTs[i] = s.ts; this.clearedTs[i] = -Infinity; }
+      if (s.ts >= this.holdTs[i]!) {
+        this.holdVal[i] = value;
+        this.holdTs[i] = s.ts;
+        this.clearedTs[i] = -Infinity;
+      }
     } else if (s.ts >= this.holdTs[i]!) {
       this.holdVal[i] = NaN;
       this.holdTs[i] = s.ts;
@@ -365,7 +397,11 @@ export class TimeGrid {
     if (this.dirtyFrom < this.base + this.n) {
       const from = Math.max(this.dirtyFrom, this.base);
       const a = from - this.base;
-      this.o.store.write(from, this.buf.subarray(a * this.recsize, this.n * this.recsize), this.dist.subarray(a * this.ncell, this.n * this.ncell));
+      this.o.store.write(
+        from,
+        this.buf.subarray(a * this.recsize, this.n * this.recsize),
+        this.dist.subarray(a * this.ncell, this.n * this.ncell),
+      );
     }
     this.dirtyFrom = Infinity;
   }
@@ -385,7 +421,7 @@ export class TimeGrid {
         const code = dist[doff + i]!;
         if (code === DIST_NONE) continue;
         // The sample's time from its distance code (exact to distUnit, 1 ms up to a 65 s period).
-        const ts = slot + ((code & 1) ? 1 : -1) * (code >> 1) * this.distUnit;
+        const ts = slot + (code & 1 ? 1 : -1) * (code >> 1) * this.distUnit;
         if (ts <= end) continue;
         dist[doff + i] = DIST_NONE;
         dropped.push(i);
@@ -411,7 +447,12 @@ export class TimeGrid {
   }
 
   private writeCell(dv: DataView, off: number, vi: number, ci: number, value: number, q: number): void {
-    setValue(dv, off + this.valOff[vi]! + ci * this.valSize[vi]!, this.valType[vi]!, Number.isNaN(value) ? this.fill[vi]! : value);
+    setValue(
+      dv,
+      off + this.valOff[vi]! + ci * this.valSize[vi]!,
+      this.valType[vi]!,
+      Number.isNaN(value) ? this.fill[vi]! : value,
+    );
     if (this.qcOff[vi]! >= 0) dv.setInt8(off + this.qcOff[vi]! + ci, q);
   }
 
@@ -429,7 +470,10 @@ export class TimeGrid {
     for (let a = from; a < this.slots && !stop; a += CHUNK) {
       this.visit(a, Math.min(this.slots, a + CHUNK) - 1, (k, dv, off, dist, doff) => {
         if (stop) return false;
-        if (dist[doff + i] !== DIST_NONE) { stop = true; return false; }
+        if (dist[doff + i] !== DIST_NONE) {
+          stop = true;
+          return false;
+        }
         const d = this.derived(k, vi, ci, hold);
         return this.setDerived(dv, off, vi, ci, d);
       });
@@ -444,7 +488,8 @@ export class TimeGrid {
       if (from > 0) {
         this.visit(from - 1, from - 1, (_k, dv, off) => {
           const q = this.qcOff[vi]! >= 0 ? dv.getInt8(off + this.qcOff[vi]! + ci) : QC.missing;
-          if (q === QC.good || q === QC.held) hold = getValue(dv, off + this.valOff[vi]! + ci * this.valSize[vi]!, this.valType[vi]!);
+          if (q === QC.good || q === QC.held)
+            hold = getValue(dv, off + this.valOff[vi]! + ci * this.valSize[vi]!, this.valType[vi]!);
           return false;
         });
       }
@@ -454,7 +499,10 @@ export class TimeGrid {
       this.visit(a, Math.min(to, a + CHUNK - 1), (k, dv, off, dist, doff) => {
         if (dist[doff + i] !== DIST_NONE) {
           const q = this.qcOff[vi]! >= 0 ? dv.getInt8(off + this.qcOff[vi]! + ci) : QC.good;
-          hold = q === QC.good && this.onChange[i] ? getValue(dv, off + this.valOff[vi]! + ci * this.valSize[vi]!, this.valType[vi]!) : NaN;
+          hold =
+            q === QC.good && this.onChange[i]
+              ? getValue(dv, off + this.valOff[vi]! + ci * this.valSize[vi]!, this.valType[vi]!)
+              : NaN;
           return false;
         }
         return this.setDerived(dv, off, vi, ci, this.derived(k, vi, ci, hold));
@@ -479,7 +527,11 @@ export class TimeGrid {
    * Calls `fn` for each slot in [from, to] with the record bytes and distance codes,
    * from the cache or (older slots) the store; what `fn` changed is written back.
    */
-  private visit(from: number, to: number, fn: (k: number, dv: DataView, off: number, dist: Uint16Array, doff: number) => boolean): void {
+  private visit(
+    from: number,
+    to: number,
+    fn: (k: number, dv: DataView, off: number, dist: Uint16Array, doff: number) => boolean,
+  ): void {
     let k = from;
     if (from === to && k < this.base) {
       // One slot in the store (a late sample): changed in a patch kept until the next flush,
@@ -547,8 +599,16 @@ export class TimeGrid {
         const online = this.onlineAt(ci, t);
         for (let vi = 0; vi < this.nv; vi++) {
           const i = vi * this.nc + ci;
-          const held = online && this.onChange[i] && !Number.isNaN(this.holdVal[i]!) && this.holdTs[i]! <= t + this.o.periodMs / 2;
-          this.writeCell(this.dv, off, vi, ci, held ? this.holdVal[i]! : NaN, !online ? QC.offline : held ? QC.held : QC.missing);
+          const held =
+            online && this.onChange[i] && !Number.isNaN(this.holdVal[i]!) && this.holdTs[i]! <= t + this.o.periodMs / 2;
+          this.writeCell(
+            this.dv,
+            off,
+            vi,
+            ci,
+            held ? this.holdVal[i]! : NaN,
+            !online ? QC.offline : held ? QC.held : QC.missing,
+          );
         }
       }
       this.n++;
@@ -563,7 +623,11 @@ export class TimeGrid {
     if (this.dirtyFrom < this.base + drop) {
       const a = Math.max(this.dirtyFrom, this.base) - this.base;
       try {
-        this.o.store.write(this.base + a, this.buf.subarray(a * this.recsize, drop * this.recsize), this.dist.subarray(a * this.ncell, drop * this.ncell));
+        this.o.store.write(
+          this.base + a,
+          this.buf.subarray(a * this.recsize, drop * this.recsize),
+          this.dist.subarray(a * this.ncell, drop * this.ncell),
+        );
       } catch (err) {
         if (this.buf.length * 2 > MAX_CACHE_BYTES) throw err;
         this.grow();

@@ -5,7 +5,17 @@
  * taken over (renamed away atomically — one contender wins — then created again). A
  * lease whose owner process on this host is gone (killed) is taken over at once.
  */
-import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -16,7 +26,11 @@ export class ArchiveLease {
   private held = false;
   private previous?: string;
 
-  constructor(dir: string, private readonly ttlMs: number, private readonly now: () => number = Date.now) {
+  constructor(
+    dir: string,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
     this.path = join(dir, '.archiver.lease');
   }
 

@@ -12,7 +12,17 @@
  *
  * Both are removed by `close()`.
  */
-import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { Sample } from '../../../core/sample.ts';
 import { buildRunSchema, coverageAttributes, type ArchiveVar, type RunInfo } from './cf.ts';
@@ -20,7 +30,10 @@ import { TimeGrid, type GridStats, type GridStore } from './grid.ts';
 import { NetcdfWriter, type WriterOptions } from '../../../netcdf/writer.ts';
 import { derivedComputer, VPD_VAR, type DeriveRecords } from './derived.ts';
 
-export interface RunFileOptions extends Pick<WriterOptions, 'version' | 'expectedBytes' | 'headerReserve' | 'bufferBytes' | 'fsync'> {
+export interface RunFileOptions extends Pick<
+  WriterOptions,
+  'version' | 'expectedBytes' | 'headerReserve' | 'bufferBytes' | 'fsync'
+> {
   now?: () => number;
   /** Samples stamped later than now + maxAheadMs are refused (default 10 s). */
   maxAheadMs?: number;
@@ -37,7 +50,9 @@ export interface RunFileOptions extends Pick<WriterOptions, 'version' | 'expecte
 
 type LoggedSample = Pick<Sample, 'tag' | 'ts' | 'value' | 'q'>;
 /** A log entry: samples of a chamber (with the receive time), or a chamber status. */
-type LogEntry = { c: string; r: number; s: Array<[string, number, number | boolean | null, Sample['q']]> } | { st: string; on: boolean; ts: number };
+type LogEntry =
+  | { c: string; r: number; s: Array<[string, number, number | boolean | null, Sample['q']]> }
+  | { st: string; on: boolean; ts: number };
 
 /**
  * Log frame: [u32 body length][u32 crc32 of body][body], body = [u8 kind][…]. Kind 1
@@ -143,7 +158,9 @@ export class RunFile {
   /** Creates the file, or resumes it when it exists (same run) and replays its sample log. */
   static open(path: string, run: RunInfo, vars: readonly ArchiveVar[], opts: RunFileOptions = {}): RunFile {
     const now = opts.now ?? Date.now;
-    const writer = existsSync(path) ? NetcdfWriter.resume(path, opts) : NetcdfWriter.create(path, buildRunSchema(run, vars).schema, opts);
+    const writer = existsSync(path)
+      ? NetcdfWriter.resume(path, opts)
+      : NetcdfWriter.create(path, buildRunSchema(run, vars).schema, opts);
     // A file begun before derived variables existed resumes without them.
     if (run.derived && !writer.header.vars.some((v) => v.name === VPD_VAR)) run = { ...run, derived: undefined };
     const { schema, gridVars } = buildRunSchema(run, vars);
@@ -152,11 +169,15 @@ export class RunFile {
     try {
       const mismatch = schema.variables.find((v) => {
         const got = writer.header.vars.find((x) => x.name === v.name);
-        return !got || got.type !== v.type || got.dimIds.map((id) => writer.header.dims[id]!.name).join() !== v.dims.join();
+        return (
+          !got || got.type !== v.type || got.dimIds.map((id) => writer.header.dims[id]!.name).join() !== v.dims.join()
+        );
       });
       const chambers = writer.header.dims.find((d) => d.name === 'chamber')?.size;
       if (mismatch || chambers !== run.chambers.length) {
-        throw new Error(`${path}: existing file does not match the run (${mismatch ? `variable ${mismatch.name}` : 'chamber count'}); not resuming`);
+        throw new Error(
+          `${path}: existing file does not match the run (${mismatch ? `variable ${mismatch.name}` : 'chamber count'}); not resuming`,
+        );
       }
       const ncell = gridVars.length * run.chambers.length;
       // A resumed file keeps its own grid (record 0's time), e.g. one begun by a version that placed slot 0 otherwise.
@@ -166,11 +187,22 @@ export class RunFile {
         if (Number.isFinite(first) && first !== run.startMs) run = { ...run, startMs: first };
       }
       slotsFd = openSync(`${path}.slots`, existsSync(`${path}.slots`) ? 'r+' : 'w+');
-      const derive = run.derived ? derivedComputer(run.derived, (name) => writer.recordVar(name), writer.layout.recsize) : undefined;
+      const derive = run.derived
+        ? derivedComputer(run.derived, (name) => writer.recordVar(name), writer.layout.recsize)
+        : undefined;
       const store = slotStore(writer, slotsFd, ncell, derive);
       const grid = new TimeGrid({
-        startMs: run.startMs, periodMs: run.periodMs, chambers: run.chambers, vars: gridVars, store,
-        now, maxAheadMs: opts.maxAheadMs, onChange: opts.onChange, runStartMs: opts.runStartMs, endMs: opts.endMs, cacheRecords: opts.cacheRecords,
+        startMs: run.startMs,
+        periodMs: run.periodMs,
+        chambers: run.chambers,
+        vars: gridVars,
+        store,
+        now,
+        maxAheadMs: opts.maxAheadMs,
+        onChange: opts.onChange,
+        runStartMs: opts.runStartMs,
+        endMs: opts.endMs,
+        cacheRecords: opts.cacheRecords,
       });
       const logPath = `${path}.log`;
       const replay = existsSync(logPath) ? readLog(logPath) : [];
@@ -188,10 +220,14 @@ export class RunFile {
     }
   }
 
-  get stats(): GridStats { return this.grid.stats; }
+  get stats(): GridStats {
+    return this.grid.stats;
+  }
 
   /** One sample, not logged (tests, tools). */
-  add(s: Pick<Sample, 'chamber' | 'tag' | 'ts' | 'value' | 'q'>): boolean { return this.grid.add(s); }
+  add(s: Pick<Sample, 'chamber' | 'tag' | 'ts' | 'value' | 'q'>): boolean {
+    return this.grid.add(s);
+  }
 
   /**
    * Samples of one message of a chamber: logged (durable at the next `commitLog`) and
@@ -251,7 +287,11 @@ export class RunFile {
   flush(): void {
     this.grid.flush();
     const n = this.writer.recordCount;
-    if (n > 0) this.writer.setGlobalAttributes({ ...coverageAttributes(this.run.startMs, this.run.startMs + (n - 1) * this.run.periodMs, this.now()), ...this.clockAttributes() });
+    if (n > 0)
+      this.writer.setGlobalAttributes({
+        ...coverageAttributes(this.run.startMs, this.run.startMs + (n - 1) * this.run.periodMs, this.now()),
+        ...this.clockAttributes(),
+      });
     this.writer.flush();
     if (this.doSync) {
       fdatasyncSync(this.slotsFd);
@@ -272,7 +312,15 @@ export class RunFile {
     this.grid.flush();
     if (this.writer.recordCount > this.grid.slots) this.writer.truncateRecords(this.grid.slots);
     const n = this.writer.recordCount;
-    this.writer.close({ ...coverageAttributes(this.run.startMs, this.run.startMs + Math.max(0, n - 1) * this.run.periodMs, this.now(), true), ...this.clockAttributes() });
+    this.writer.close({
+      ...coverageAttributes(
+        this.run.startMs,
+        this.run.startMs + Math.max(0, n - 1) * this.run.periodMs,
+        this.now(),
+        true,
+      ),
+      ...this.clockAttributes(),
+    });
     this.release();
     removeIfThere(`${this.path}.slots`);
     removeIfThere(`${this.path}.log`);
