@@ -59,7 +59,7 @@ export function planOf(
 }
 
 /** The plans of every configured chamber (tags after the instance's overrides). */
-export function plansOf(loaded: LoadedConfig): ChamberPlan[] {
+export function plansOf(loaded: Pick<LoadedConfig, 'chambers'>): ChamberPlan[] {
   return loaded.chambers.map((r) => {
     const interval =
       r.chamber.driver === 'opcua'

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { LoadedConfig } from '../config/loader.ts';
+import type { ConfigSlice } from '../config/loader.ts';
 import type { Logger } from '../core/log.ts';
 import type { DataMessage, StatusMessage } from '../bus/payload.ts';
 import { appendAudit, auditFile } from '../auth/audit.ts';
@@ -60,7 +60,7 @@ export class Collector {
   private readonly log: Logger;
 
   constructor(
-    loaded: LoadedConfig,
+    loaded: ConfigSlice<'collector' | 'mqtt' | 'gateway' | 'influx' | 'experiments' | 'alarms' | 'facility'>,
     brokerUrl: string,
     log: Logger,
     env: NodeJS.ProcessEnv = process.env,

@@ -243,3 +243,12 @@ function checkMqtt(file: string, config: Config, env: NodeJS.ProcessEnv, baseDir
     ...checkFile(file, 'mqtt.key_file', m.key_file, baseDir),
   ];
 }
+
+/**
+ * What a component is given of the loaded configuration: the resolved chambers, the data
+ * folder and only the configuration sections it names — so each component's constructor
+ * says what it reads and cannot reach into the rest.
+ */
+export type ConfigSlice<K extends keyof Config> = Pick<LoadedConfig, 'dataDir' | 'chambers'> & {
+  config: Pick<Config, K>;
+};

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { LoadedConfig } from '../config/loader.ts';
+import type { ConfigSlice } from '../config/loader.ts';
 import type { Logger } from '../core/log.ts';
 import { Publisher, type SetTopic } from '../bus/publisher.ts';
 import { SetRequest, type RequestResult } from '../bus/payload.ts';
@@ -27,7 +27,7 @@ export class Gateway {
 
   /** `env`: where the MQTT credentials are read (mqtt.username_env / password_env). */
   constructor(
-    private readonly loaded: LoadedConfig,
+    private readonly loaded: ConfigSlice<'spool' | 'mqtt' | 'gateway'>,
     private readonly broker: { url: string; embedded: boolean },
     private readonly log: Logger,
     env: NodeJS.ProcessEnv = process.env,

@@ -1,4 +1,4 @@
-import type { LoadedConfig, ResolvedChamber } from '../config/loader.ts';
+import type { ConfigSlice, ResolvedChamber } from '../config/loader.ts';
 import type { Logger } from '../core/log.ts';
 import type { ResolvedModbus } from '../config/resolved.ts';
 import { ChamberModel, DEFAULT_PROGRAMME, type ChamberProgramme } from './dynamics.ts';
@@ -59,7 +59,7 @@ function programmeFor(index: number): ChamberProgramme {
  * server (OPC UA per chamber; Modbus TCP per port with one unit per chamber), fed by a
  * chamber model from the same profile the driver reads.
  */
-export async function startSimulator(loaded: LoadedConfig, log: Logger): Promise<RunningSimulator> {
+export async function startSimulator(loaded: ConfigSlice<'simulator'>, log: Logger): Promise<RunningSimulator> {
   const sim = loaded.config.simulator;
   const started = Date.now();
   const simNow = () => started + (Date.now() - started) * sim.time_factor;
