@@ -1,7 +1,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { BUFFER_READERS, isoSeconds, NC_TYPE_SIZE } from '../netcdf/format.ts';
-import { isDerivedVariable, NcRunReader, type NcVariable } from '../netcdf/reader.ts';
+import { isDerivedVariable, isMeasuredIn, NcRunReader, type NcVariable } from '../netcdf/reader.ts';
 
 /**
  * Completeness of a run file, per chamber and variable, from its quality flags
@@ -191,6 +191,8 @@ function* completenessSteps(runFilePath: string, opts: { chunkBytes?: number }):
     r.chambers.forEach((name, c) => {
       const variables: Record<string, VariableCompleteness> = {};
       vars.forEach((v, vi) => {
+        // A tag this chamber's controller does not have: nothing was expected.
+        if (!isMeasuredIn(v, name)) return;
         const a = accs[c]![vi]!;
         closeGap(a);
         const n = a.counts;

@@ -222,6 +222,16 @@ export function isDerivedVariable(v: NcVariable): boolean {
   return typeof src === 'string' && src.startsWith('derived from ');
 }
 
+/**
+ * Whether a chamber's controller provides a variable: false when the variable's
+ * `measured_in_chambers` attribute (written when only some of a run's chambers have the
+ * tag) does not name it. Its slots there are fill, not missing data.
+ */
+export function isMeasuredIn(v: NcVariable, chamber: string): boolean {
+  const by = v.attrs.find((a) => a.name === 'measured_in_chambers')?.value;
+  return typeof by !== 'string' || by.split(' ').includes(chamber);
+}
+
 export class Chunk {
   constructor(
     readonly buf: Buffer,

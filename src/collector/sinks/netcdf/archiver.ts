@@ -6,7 +6,7 @@ import type { Logger } from '../../../core/log.ts';
 import type { DataMessage, StatusMessage } from '../../../bus/payload.ts';
 import type { ExperimentStore, RunEvent } from '../../../experiments/store.ts';
 import type { ExperimentMetadata, Run } from '../../../experiments/schema.ts';
-import { archiveVarsFromTags, type ArchiveVar, type RunInfo } from './cf.ts';
+import { archiveVarsOfRun, type ArchiveVar, type RunInfo } from './cf.ts';
 import type { FacilityConfig } from '../../../config/facility-schema.ts';
 import { facilityAttributes } from './acdd.ts';
 import { derivedInputs } from './derived.ts';
@@ -394,10 +394,7 @@ export class Archiver {
     const path = this.workingPath(run);
     try {
       const e = this.store.get(run.experiment).metadata;
-      const tags = run.chambers
-        .flatMap((c) => this.tagsOf(c))
-        .filter((t) => e.variables.length === 0 || e.variables.includes(t.name));
-      const { vars, skipped } = archiveVarsFromTags(tags);
+      const { vars, skipped } = archiveVarsOfRun(run.chambers, this.tagsOf, e.variables);
       mkdirSync(dirname(path), { recursive: true });
       const file = RunFile.open(path, this.info(e, run, vars), vars, {
         now: this.now,
@@ -469,11 +466,8 @@ export class Archiver {
     try {
       if (existsSync(`${s.path}.slots`) || existsSync(`${s.path}.log`)) {
         const e = this.store.get(s.run.experiment).metadata;
-        const tags = s.run.chambers
-          .flatMap((c) => this.tagsOf(c))
-          .filter((t) => e.variables.length === 0 || e.variables.includes(t.name));
         const stop = Date.parse(s.run.stop!);
-        const vars = archiveVarsFromTags(tags).vars;
+        const vars = archiveVarsOfRun(s.run.chambers, this.tagsOf, e.variables).vars;
         const file = RunFile.open(s.path, this.info(e, s.run, vars), vars, {
           now: this.now,
           onChange: this.o.onChange,

@@ -45,6 +45,8 @@ export interface ArchiveVar {
   unit?: string;
   standard_name?: string;
   kind: 'float' | 'double' | 'bool';
+  /** The run's chambers whose controller provides it, when not all of them (attribute `measured_in_chambers`). */
+  chambers?: readonly string[];
 }
 
 export interface RunInfo {
@@ -108,6 +110,30 @@ export function archiveVarsFromTags(tags: readonly Tag[]): { vars: ArchiveVar[];
   return { vars, skipped };
 }
 
+/**
+ * The archived variables of a run: the union of its chambers' tags (in chamber order,
+ * `only` filtering when the experiment lists variables), each knowing which chambers have
+ * it when some do not — those chambers' slots stay fill/missing and the completeness
+ * report does not count them as expected.
+ */
+export function archiveVarsOfRun(
+  chambers: readonly string[],
+  tagsOf: (chamber: string) => readonly Tag[],
+  only: readonly string[],
+): { vars: ArchiveVar[]; skipped: string[] } {
+  const wanted = (t: Tag) => only.length === 0 || only.includes(t.name);
+  const has = new Map<string, string[]>();
+  for (const c of chambers) for (const t of tagsOf(c)) if (wanted(t)) has.set(t.name, [...(has.get(t.name) ?? []), c]);
+  const { vars, skipped } = archiveVarsFromTags(chambers.flatMap((c) => tagsOf(c).filter(wanted)));
+  return {
+    vars: vars.map((v) => {
+      const by = has.get(v.tag ?? v.name) ?? [];
+      return by.length < chambers.length ? { ...v, chambers: by } : v;
+    }),
+    skipped,
+  };
+}
+
 export interface RunSchema {
   schema: NcSchema;
   /** Tag → variable mapping for TimeGrid. */
@@ -151,6 +177,7 @@ export function buildRunSchema(run: RunInfo, vars: readonly ArchiveVar[]): RunSc
         : { ...common, units: v.unit || '1', _FillValue: NC_DEFAULT_FILL[v.kind] };
     attrs.cell_methods = 'time: point';
     attrs.coordinates = 'station_name';
+    if (v.chambers && v.chambers.length < run.chambers.length) attrs.measured_in_chambers = v.chambers.join(' ');
     attrs.ancillary_variables = qc;
     variables.push({
       name: v.name,
