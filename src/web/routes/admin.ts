@@ -18,14 +18,9 @@ const one = (f: Form, k: string) => String([f[k]].flat()[0] ?? '').trim();
 export const webAdminRoutes: FastifyPluginAsync<WebAdminOptions> = async (app, o) => {
   formParser(app);
   const roleSelect = (id: string, current: string, err?: string) =>
-    html`<label for="${id}" class="sr-only">Role</label
-      ><select id="${id}" name="role" ${err ? html` aria-invalid="true" aria-describedby="${id}-error"` : ''}>
-        ${ROLES.map((r) => html`<option${r === current ? html` selected` : ''}>${r}</option>`)}</select
-      >${err ? html`<span class="error" id="${id}-error">${err}</span>` : ''}`;
+    html`<label for="${id}" class="sr-only">Role</label><select id="${id}" name="role"${err ? html` aria-invalid="true" aria-describedby="${id}-error"` : ''}>${ROLES.map((r) => html`<option${r === current ? html` selected` : ''}>${r}</option>`)}</select>${err ? html`<span class="error" id="${id}-error">${err}</span>` : ''}`;
   const deleteForm = (s: Session, name: string, label: string) =>
-    html`<form method="post" action="/admin/users/${name}/delete" class="inline">
-      ${csrfField(s)}<button type="submit" class="danger">${label}</button>
-    </form>`;
+    html`<form method="post" action="/admin/users/${name}/delete" class="inline">${csrfField(s)}<button type="submit" class="danger">${label}</button></form>`;
   const adminPage = (s: Session, action: string, msg?: { user?: string; text: string; ok?: boolean }) => {
     const users = o.users.users();
     const tokens = o.users.tokens().filter((t) => !t.revoked);
@@ -53,141 +48,18 @@ export const webAdminRoutes: FastifyPluginAsync<WebAdminOptions> = async (app, o
     return page(
       'Administration',
       s,
-      html` ${msg ? html`<p class="${msg.ok ? 'ok' : 'alert'}" role="${msg.ok ? 'status' : 'alert'}">${msg.text}</p>` : ''}
-        <section class="card" aria-labelledby="pending-h">
-          <h2 id="pending-h">Accounts waiting for approval</h2>
-          ${
-            users.filter((u) => u.pending).length
-              ? html`<ul>
-                  ${users
-                    .filter((u) => u.pending)
-                    .map(
-                      (u) =>
-                        html`<li>
-                          <form method="post" action="/admin/users/${u.name}/approve" class="inline">
-                            ${csrfField(s)}<strong>${u.name}</strong> (requested ${u.created})
-                            ${roleSelect(`approve-${u.name}`, 'viewer', err?.user === u.name ? err.text : undefined)}
-                            <button type="submit">Approve ${u.name}</button>
-                          </form>
-                          ${deleteForm(s, u.name, `Reject ${u.name}`)}
-                        </li>`,
-                    )}
-                </ul>`
-              : html`<p>None.</p>`
-          }
-        </section>
-        <section class="card" aria-labelledby="users-h">
-          <h2 id="users-h">Users and roles</h2>
-          <div class="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">User</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">State</th>
-                  <th scope="col"><span class="sr-only">Actions</span></th>
-                </tr>
-              </thead>
-              <tbody>
-                ${users
-                  .filter((u) => !u.pending)
-                  .map(
-                    (u) =>
-                      html`<tr>
-                        <td>${u.name}</td>
-                        <td>
-                          <form method="post" action="/admin/users/${u.name}/role" class="inline">
-                            ${csrfField(s)}${roleSelect(`role-${u.name}`, u.role, err?.user === u.name ? err.text : undefined)}
-                            <button type="submit">Set role of ${u.name}</button>
-                          </form>
-                        </td>
-                        <td>${u.disabled ? 'disabled' : 'active'}</td>
-                        <td>
-                          <form
-                            method="post"
-                            action="/admin/users/${u.name}/${u.disabled ? 'enable' : 'disable'}"
-                            class="inline"
-                          >
-                            ${csrfField(s)}<button type="submit">${u.disabled ? 'Enable' : 'Disable'} ${u.name}</button>
-                          </form>
-                          ${deleteForm(s, u.name, `Delete ${u.name}`)}
-                        </td>
-                      </tr>`,
-                  )}
-              </tbody>
-            </table>
-          </div>
-        </section>
-        <section class="card" aria-labelledby="tokens-h">
-          <h2 id="tokens-h">Active tokens</h2>
-          <div class="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Id</th>
-                  <th scope="col">User</th>
-                  <th scope="col">Name</th>
-                  <th scope="col">Created</th>
-                  <th scope="col"><span class="sr-only">Revoke</span></th>
-                </tr>
-              </thead>
-              <tbody>
-                ${tokens.map(
-                  (t) =>
-                    html`<tr>
-                      <td><code>${t.id}</code></td>
-                      <td>${t.user}</td>
-                      <td>${t.name}</td>
-                      <td>${t.created}</td>
-                      <td>
-                        <form method="post" action="/admin/tokens/${t.id}/revoke" class="inline">
-                          ${csrfField(s)}<button type="submit">Revoke ${t.id}</button>
-                        </form>
-                      </td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>
-          </div>
-        </section>
-        <section class="card" aria-labelledby="audit-h">
-          <h2 id="audit-h">Audit log (newest first)</h2>
-          <form method="get" action="/admin" class="inline">
-            <label for="f-action">Action</label>
-            <select id="f-action" name="action">
-              <option value="">all</option>
-              ${actions.map((a) => html`<option${a === action ? html` selected` : ''}>${a}</option>`)}
-            </select>
-            <button type="submit">Filter</button>
-          </form>
-          <div class="scroll">
-            <table id="audit">
-              <thead>
-                <tr>
-                  <th scope="col">Time</th>
-                  <th scope="col">Who</th>
-                  <th scope="col">Action</th>
-                  <th scope="col">What</th>
-                  <th scope="col">Bytes</th>
-                  <th scope="col">Detail</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${entries.map(
-                  (e) =>
-                    html`<tr>
-                      <td>${e.ts}</td>
-                      <td>${e.who}</td>
-                      <td>${e.action}</td>
-                      <td>${e.what}</td>
-                      <td>${e.bytes ?? ''}</td>
-                      <td><small>${e.detail ? JSON.stringify(e.detail) : ''}</small></td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>
-          </div>
-        </section>`,
+      html`
+      ${msg ? html`<p class="${msg.ok ? 'ok' : 'alert'}" role="${msg.ok ? 'status' : 'alert'}">${msg.text}</p>` : ''}
+      <section class="card" aria-labelledby="pending-h"><h2 id="pending-h">Accounts waiting for approval</h2>
+      ${users.filter((u) => u.pending).length ? html`<ul>${users.filter((u) => u.pending).map((u) => html`<li><form method="post" action="/admin/users/${u.name}/approve" class="inline">${csrfField(s)}<strong>${u.name}</strong> (requested ${u.created}) ${roleSelect(`approve-${u.name}`, 'viewer', err?.user === u.name ? err.text : undefined)} <button type="submit">Approve ${u.name}</button></form> ${deleteForm(s, u.name, `Reject ${u.name}`)}</li>`)}</ul>` : html`<p>None.</p>`}</section>
+      <section class="card" aria-labelledby="users-h"><h2 id="users-h">Users and roles</h2><div class="scroll"><table><thead><tr><th scope="col">User</th><th scope="col">Role</th><th scope="col">State</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>
+      ${users.filter((u) => !u.pending).map((u) => html`<tr><td>${u.name}</td><td><form method="post" action="/admin/users/${u.name}/role" class="inline">${csrfField(s)}${roleSelect(`role-${u.name}`, u.role, err?.user === u.name ? err.text : undefined)} <button type="submit">Set role of ${u.name}</button></form></td><td>${u.disabled ? 'disabled' : 'active'}</td><td><form method="post" action="/admin/users/${u.name}/${u.disabled ? 'enable' : 'disable'}" class="inline">${csrfField(s)}<button type="submit">${u.disabled ? 'Enable' : 'Disable'} ${u.name}</button></form> ${deleteForm(s, u.name, `Delete ${u.name}`)}</td></tr>`)}</tbody></table></div></section>
+      <section class="card" aria-labelledby="tokens-h"><h2 id="tokens-h">Active tokens</h2><div class="scroll"><table><thead><tr><th scope="col">Id</th><th scope="col">User</th><th scope="col">Name</th><th scope="col">Created</th><th scope="col"><span class="sr-only">Revoke</span></th></tr></thead><tbody>
+      ${tokens.map((t) => html`<tr><td><code>${t.id}</code></td><td>${t.user}</td><td>${t.name}</td><td>${t.created}</td><td><form method="post" action="/admin/tokens/${t.id}/revoke" class="inline">${csrfField(s)}<button type="submit">Revoke ${t.id}</button></form></td></tr>`)}</tbody></table></div></section>
+      <section class="card" aria-labelledby="audit-h"><h2 id="audit-h">Audit log (newest first)</h2>
+      <form method="get" action="/admin" class="inline"><label for="f-action">Action</label> <select id="f-action" name="action"><option value="">all</option>${actions.map((a) => html`<option${a === action ? html` selected` : ''}>${a}</option>`)}</select> <button type="submit">Filter</button></form>
+      <div class="scroll"><table id="audit"><thead><tr><th scope="col">Time</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">What</th><th scope="col">Bytes</th><th scope="col">Detail</th></tr></thead><tbody>
+      ${entries.map((e) => html`<tr><td>${e.ts}</td><td>${e.who}</td><td>${e.action}</td><td>${e.what}</td><td>${e.bytes ?? ''}</td><td><small>${e.detail ? JSON.stringify(e.detail) : ''}</small></td></tr>`)}</tbody></table></div></section>`,
     );
   };
   const send = (reply: import('fastify').FastifyReply, body: string, code = 200) =>
@@ -273,18 +145,8 @@ export const webAdminRoutes: FastifyPluginAsync<WebAdminOptions> = async (app, o
         page(
           `Delete ${name}?`,
           s,
-          html`<div class="card">
-            <p>
-              Delete the account <strong>${name}</strong> (${u.pending ? 'waiting for approval' : u.role})? Its tokens
-              and sessions are revoked at once; this cannot be undone.
-            </p>
-            <form method="post" action="/admin/users/${name}/delete" class="inline">
-              ${csrfField(s)}<input type="hidden" name="confirm" value="yes" /><button type="submit" class="danger">
-                Yes, delete ${name}
-              </button>
-            </form>
-            <a href="/admin">Cancel</a>
-          </div>`,
+          html`<div class="card"><p>Delete the account <strong>${name}</strong> (${u.pending ? 'waiting for approval' : u.role})? Its tokens and sessions are revoked at once; this cannot be undone.</p>
+        <form method="post" action="/admin/users/${name}/delete" class="inline">${csrfField(s)}<input type="hidden" name="confirm" value="yes"><button type="submit" class="danger">Yes, delete ${name}</button></form> <a href="/admin">Cancel</a></div>`,
         ),
       );
     }

@@ -35,17 +35,14 @@ export const webAlarmRoutes: FastifyPluginAsync<WebAlarmOptions> = async (app, o
     reply.code(code).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
   const chambers = (): readonly string[] => o.live.configured ?? o.live.snapshot().map((c) => c.chamber);
 
-  const ackForm = (s: Session, a: Alarm, back: string): Html =>
-    html`<form
-      method="post"
-      action="/alarms/${encodeURIComponent(a.id)}/ack"
-      class="alarm-ack"
-      aria-label="Acknowledge ${a.class} alarm${a.tag ? ` ${a.tag}` : ''} of ${a.chamber}"
-    >
-      ${csrfField(s)}<input type="hidden" name="back" value="${back}" /> <label for="ack-${a.id}">Comment</label
-      ><input id="ack-${a.id}" name="comment" required maxlength="${ACK_COMMENT_MAX}" autocomplete="off" />
-      <button type="submit">Acknowledge</button>
-    </form>`;
+  const ackForm = (
+    s: Session,
+    a: Alarm,
+    back: string,
+  ): Html => html`<form method="post" action="/alarms/${encodeURIComponent(a.id)}/ack" class="alarm-ack" aria-label="Acknowledge ${a.class} alarm${a.tag ? ` ${a.tag}` : ''} of ${a.chamber}">
+    ${csrfField(s)}<input type="hidden" name="back" value="${back}">
+    <label for="ack-${a.id}">Comment</label><input id="ack-${a.id}" name="comment" required maxlength="${ACK_COMMENT_MAX}" autocomplete="off">
+    <button type="submit">Acknowledge</button></form>`;
 
   const render = (
     s: Session,
@@ -58,108 +55,36 @@ export const webAlarmRoutes: FastifyPluginAsync<WebAlarmOptions> = async (app, o
     const active = (o.alarms ? o.alarms.active() : o.live.alarms()).filter((a) => !chamber || a.chamber === chamber);
     const history: AlarmEvent[] | undefined = o.alarms?.history({ limit, ...(chamber ? { chamber } : {}) });
     const badChamber = o2.errorField === 'chamber';
-    const body = html` <form
-        method="get"
-        action="/alarms"
-        class="card grid"
-        role="search"
-        aria-label="Filter alarms"
-        novalidate
-      >
-        <div class="field${badChamber ? ' invalid' : ''}">
-          <label for="f-chamber">Chamber</label>
-          <select
-            id="f-chamber"
-            name="chamber"
-            ${badChamber ? html` aria-invalid="true" aria-describedby="f-chamber-error"` : ''}
-          >
-            <option value="">All chambers</option>
-            ${known.map((c) => html`<option${c === chamber ? html` selected` : ''}>${c}</option>`)}
-          </select>
-          ${badChamber ? html`<p class="error" id="f-chamber-error">${o2.error}</p>` : ''}
-        </div>
-        <button type="submit">Show</button>
-      </form>
+    const body = html`
+      <form method="get" action="/alarms" class="card grid" role="search" aria-label="Filter alarms" novalidate>
+        <div class="field${badChamber ? ' invalid' : ''}"><label for="f-chamber">Chamber</label>
+          <select id="f-chamber" name="chamber"${badChamber ? html` aria-invalid="true" aria-describedby="f-chamber-error"` : ''}><option value="">All chambers</option>${known.map((c) => html`<option${c === chamber ? html` selected` : ''}>${c}</option>`)}</select>
+          ${badChamber ? html`<p class="error" id="f-chamber-error">${o2.error}</p>` : ''}</div>
+        <button type="submit">Show</button></form>
       ${o2.notice ?? ''}${o2.error && !badChamber ? html`<div class="alert" role="alert"><p>${o2.error}</p></div>` : ''}
       <p id="alarms-refresh" role="status" aria-live="polite" class="sr-only"></p>
-      <section class="card" id="alarms-active" aria-labelledby="active-h">
-        <h2 id="active-h">Active alarms${chamber ? ` in ${chamber}` : ''} (${active.length})</h2>
+      <section class="card" id="alarms-active" aria-labelledby="active-h"><h2 id="active-h">Active alarms${chamber ? ` in ${chamber}` : ''} (${active.length})</h2>
         ${
           active.length
-            ? html`<div class="scroll">
-                <table id="active-alarms">
-                  <thead>
-                    <tr>
-                      <th scope="col">Chamber</th>
-                      <th scope="col">Class</th>
-                      <th scope="col">Tag</th>
-                      <th scope="col">Severity</th>
-                      <th scope="col">Message</th>
-                      <th scope="col">Since</th>
-                      <th scope="col">State</th>
-                      ${op ? html`<th scope="col">Acknowledge</th>` : ''}
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${active.map(
-                      (a) =>
-                        html`<tr class="st-${a.state}" data-alarm="${a.id}" data-state="${a.state}">
-                          <td>${a.chamber}</td>
-                          <td>${a.class}</td>
-                          <td>${a.tag ?? ''}</td>
-                          <td>${a.severity}</td>
-                          <td>${a.message}</td>
-                          <td>${utc(a.since)}</td>
-                          <td>
-                            <span class="alarm-state">${a.state}</span
-                            >${a.state === 'acknowledged' ? html` by ${person(a.acknowledged_by)} at ${utc(a.acknowledged_at)}${a.comment ? html`: “${a.comment}”` : ''}` : ''}
-                          </td>
-                          ${op ? html`<td>${a.state === 'raised' ? ackForm(s, a, back) : ''}</td>` : ''}
-                        </tr>`,
-                    )}
-                  </tbody>
-                </table>
-              </div>`
+            ? html`<div class="scroll"><table id="active-alarms"><thead><tr><th scope="col">Chamber</th><th scope="col">Class</th><th scope="col">Tag</th><th scope="col">Severity</th><th scope="col">Message</th><th scope="col">Since</th><th scope="col">State</th>${op ? html`<th scope="col">Acknowledge</th>` : ''}</tr></thead><tbody>
+          ${active.map(
+            (
+              a,
+            ) => html`<tr class="st-${a.state}" data-alarm="${a.id}" data-state="${a.state}"><td>${a.chamber}</td><td>${a.class}</td><td>${a.tag ?? ''}</td><td>${a.severity}</td><td>${a.message}</td><td>${utc(a.since)}</td>
+            <td><span class="alarm-state">${a.state}</span>${a.state === 'acknowledged' ? html` by ${person(a.acknowledged_by)} at ${utc(a.acknowledged_at)}${a.comment ? html`: “${a.comment}”` : ''}` : ''}</td>
+            ${op ? html`<td>${a.state === 'raised' ? ackForm(s, a, back) : ''}</td>` : ''}</tr>`,
+          )}</tbody></table></div>`
             : html`<p>No active alarm.</p>`
         }
         ${o.alarms ? '' : html`<p><small>The alarm engine runs in another process (the collector); this list is its retained MQTT state and acknowledging is done there.</small></p>`}
       </section>
-      <section class="card" id="alarms-history" aria-labelledby="history-h">
-        <h2 id="history-h">History${chamber ? ` of ${chamber}` : ''}</h2>
+      <section class="card" id="alarms-history" aria-labelledby="history-h"><h2 id="history-h">History${chamber ? ` of ${chamber}` : ''}</h2>
         ${
           history === undefined
             ? html`<p>The history is kept by the alarm engine, which does not run in this process.</p>`
             : history.length
-              ? html`<p><small>Newest first, at most ${limit} events.</small></p>
-                  <div class="scroll">
-                    <table id="alarm-history">
-                      <thead>
-                        <tr>
-                          <th scope="col">Time</th>
-                          <th scope="col">Event</th>
-                          <th scope="col">Chamber</th>
-                          <th scope="col">Class</th>
-                          <th scope="col">Tag</th>
-                          <th scope="col">By</th>
-                          <th scope="col">Message / comment</th>
-                        </tr>
-                      </thead>
-                      <tbody>
-                        ${history.map(
-                          (e) =>
-                            html`<tr data-alarm="${e.alarm.id}" data-event="${e.event}">
-                              <td>${utc(e.ts)}</td>
-                              <td>${e.event}</td>
-                              <td>${e.alarm.chamber}</td>
-                              <td>${e.alarm.class}</td>
-                              <td>${e.alarm.tag ?? ''}</td>
-                              <td>${person(e.by)}</td>
-                              <td>${e.event === 'acknowledged' ? (e.alarm.comment ?? '') : e.alarm.message}</td>
-                            </tr>`,
-                        )}
-                      </tbody>
-                    </table>
-                  </div>`
+              ? html`<p><small>Newest first, at most ${limit} events.</small></p><div class="scroll"><table id="alarm-history"><thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Chamber</th><th scope="col">Class</th><th scope="col">Tag</th><th scope="col">By</th><th scope="col">Message / comment</th></tr></thead><tbody>
+          ${history.map((e) => html`<tr data-alarm="${e.alarm.id}" data-event="${e.event}"><td>${utc(e.ts)}</td><td>${e.event}</td><td>${e.alarm.chamber}</td><td>${e.alarm.class}</td><td>${e.alarm.tag ?? ''}</td><td>${person(e.by)}</td><td>${e.event === 'acknowledged' ? (e.alarm.comment ?? '') : e.alarm.message}</td></tr>`)}</tbody></table></div>`
               : html`<p>No alarm events${chamber ? ` for ${chamber}` : ''} yet.</p>`
         }
       </section>
@@ -189,9 +114,7 @@ export const webAlarmRoutes: FastifyPluginAsync<WebAlarmOptions> = async (app, o
           o.alarms.history({ limit }).find((e) => e.alarm.id === acked)?.alarm)
         : undefined;
     const notice = a
-      ? html`<div class="ok" role="status">
-          <p>Acknowledged: ${a.class}${a.tag ? ` ${a.tag}` : ''} in ${a.chamber}.</p>
-        </div>`
+      ? html`<div class="ok" role="status"><p>Acknowledged: ${a.class}${a.tag ? ` ${a.tag}` : ''} in ${a.chamber}.</p></div>`
       : undefined;
     return send(reply, render(s, chamber, { notice }));
   });

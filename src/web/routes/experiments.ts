@@ -58,9 +58,7 @@ export function need(req: FastifyRequest, reply: FastifyReply, users: UserStore,
         page(
           'Not allowed',
           s,
-          html`<p class="alert" role="alert">
-            This needs the ${min} role or higher; you are ${s.who.role}. Ask an admin.
-          </p>`,
+          html`<p class="alert" role="alert">This needs the ${min} role or higher; you are ${s.who.role}. Ask an admin.</p>`,
         ),
       );
     return undefined;
@@ -79,9 +77,7 @@ export function needPost(req: FastifyRequest, reply: FastifyReply, users: UserSt
         page(
           'Form expired',
           s,
-          html`<p class="alert" role="alert">
-            The form's security token is missing or stale; go back, reload the page and try again.
-          </p>`,
+          html`<p class="alert" role="alert">The form's security token is missing or stale; go back, reload the page and try again.</p>`,
         ),
       );
     return undefined;
@@ -126,33 +122,24 @@ export const webPageRoutes: FastifyPluginAsync<WebPageOptions> = async (app, o) 
           from: v.from ? new Date(v.from) : undefined,
           to: v.to ? new Date(`${v.to}${v.to.length === 10 ? 'T23:59:59Z' : ''}`) : undefined,
         });
-    const body = html` <form method="get" action="/experiments" class="card search" role="search" novalidate>
+    const body = html`
+      <form method="get" action="/experiments" class="card search" role="search" novalidate>
         ${errorSummary(errors, Object.keys(errors).length ? 'Please correct the search fields marked below.' : undefined)}
         <div class="grid">
-          ${field('text', 'Text', { value: v.text, errors, type: 'search' })}
-          ${field('chamber', 'Chamber', { value: v.chamber, errors })}
-          ${field('variable', 'Variable', { value: v.variable, errors })}
-          ${field('pi', 'Principal investigator', { value: v.pi, errors })}
-          ${field('from', 'From (date)', { value: v.from, errors, type: 'date' })}
-          ${field('to', 'To (date)', { value: v.to, errors, type: 'date' })}
-        </div>
-        <button type="submit">Search</button>
+        ${field('text', 'Text', { value: v.text, errors, type: 'search' })}
+        ${field('chamber', 'Chamber', { value: v.chamber, errors })}
+        ${field('variable', 'Variable', { value: v.variable, errors })}
+        ${field('pi', 'Principal investigator', { value: v.pi, errors })}
+        ${field('from', 'From (date)', { value: v.from, errors, type: 'date' })}
+        ${field('to', 'To (date)', { value: v.to, errors, type: 'date' })}
+        </div><button type="submit">Search</button>
       </form>
       <p role="status">${found.length} experiment${found.length === 1 ? '' : 's'}</p>
-      <ul class="results">
-        ${found.map(
-          (e) =>
-            html`<li class="card">
-              <h2><a href="/experiments/${e.metadata.id}">${e.metadata.title}</a></h2>
-              <p>
-                <code>${e.metadata.id}</code> · PI ${e.metadata.principal_investigator.name} · chambers
-                ${e.metadata.chambers.join(', ')} · ${e.runs.length}
-                run(s)${e.runs.some((r) => r.status === 'running') ? html` · <strong class="badge">running</strong>` : ''}
-              </p>
-              ${e.metadata.description ? html`<p>${e.metadata.description}</p>` : ''}
-            </li>`,
-        )}
-      </ul>`;
+      <ul class="results">${found.map(
+        (e) => html`<li class="card"><h2><a href="/experiments/${e.metadata.id}">${e.metadata.title}</a></h2>
+        <p><code>${e.metadata.id}</code> · PI ${e.metadata.principal_investigator.name} · chambers ${e.metadata.chambers.join(', ')} · ${e.runs.length} run(s)${e.runs.some((r) => r.status === 'running') ? html` · <strong class="badge">running</strong>` : ''}</p>
+        ${e.metadata.description ? html`<p>${e.metadata.description}</p>` : ''}</li>`,
+      )}</ul>`;
     return send(reply, page('Experiments', s, body), Object.keys(errors).length ? 400 : 200);
   });
 
@@ -161,31 +148,22 @@ export const webPageRoutes: FastifyPluginAsync<WebPageOptions> = async (app, o) 
     page(
       'New experiment',
       s,
-      html` ${errorSummary(errors, general)}
-        <form method="post" action="/experiments/new" novalidate class="card">
-          ${csrfField(s)}
-          ${field('id', 'Identifier', { value: v.id, errors, hint: 'slug: 3–64 lower-case letters, digits and -', required: true })}
-          ${field('title', 'Title', { value: v.title, errors, required: true })}
-          ${field('pi_name', 'Principal investigator', { value: v.pi_name, errors, required: true })}
-          ${field('pi_email', 'PI e-mail', { value: v.pi_email, errors, type: 'email' })}
-          ${field('chambers', 'Chambers', { value: v.chambers, errors, hint: 'comma-separated, e.g. c1, c2', required: true })}
-          ${field('project', 'Project', { value: v.project, errors })}
-          ${field('keywords', 'Keywords', { value: v.keywords, errors, hint: 'comma-separated' })}
-          ${field('variables', 'Variables archived', { value: v.variables, errors, hint: 'comma-separated tag names; empty = all' })}
-          ${field('sampling_period_s', 'Sampling period (s)', { value: v.sampling_period_s ?? '1', errors, type: 'number' })}
-          <div class="field${errors.description ? ' invalid' : ''}">
-            <label for="f-description">Description</label>
-            <textarea
-              id="f-description"
-              name="description"
-              rows="4"
-              ${errors.description ? html` aria-invalid="true" aria-describedby="f-description-error"` : ''}
-            >
-${v.description ?? ''}</textarea>
-            ${errors.description ? html`<p class="error" id="f-description-error">${errors.description}</p>` : ''}
-          </div>
-          <button type="submit">Create</button>
-        </form>`,
+      html`
+    ${errorSummary(errors, general)}
+    <form method="post" action="/experiments/new" novalidate class="card">${csrfField(s)}
+      ${field('id', 'Identifier', { value: v.id, errors, hint: 'slug: 3–64 lower-case letters, digits and -', required: true })}
+      ${field('title', 'Title', { value: v.title, errors, required: true })}
+      ${field('pi_name', 'Principal investigator', { value: v.pi_name, errors, required: true })}
+      ${field('pi_email', 'PI e-mail', { value: v.pi_email, errors, type: 'email' })}
+      ${field('chambers', 'Chambers', { value: v.chambers, errors, hint: 'comma-separated, e.g. c1, c2', required: true })}
+      ${field('project', 'Project', { value: v.project, errors })}
+      ${field('keywords', 'Keywords', { value: v.keywords, errors, hint: 'comma-separated' })}
+      ${field('variables', 'Variables archived', { value: v.variables, errors, hint: 'comma-separated tag names; empty = all' })}
+      ${field('sampling_period_s', 'Sampling period (s)', { value: v.sampling_period_s ?? '1', errors, type: 'number' })}
+      <div class="field${errors.description ? ' invalid' : ''}"><label for="f-description">Description</label>
+        <textarea id="f-description" name="description" rows="4"${errors.description ? html` aria-invalid="true" aria-describedby="f-description-error"` : ''}>${v.description ?? ''}</textarea>
+        ${errors.description ? html`<p class="error" id="f-description-error">${errors.description}</p>` : ''}</div>
+      <button type="submit">Create</button></form>`,
     );
   app.get('/experiments/new', async (req, reply) => {
     const s = need(req, reply, o.users, 'operator');
@@ -274,228 +252,88 @@ ${v.description ?? ''}</textarea>
     return page(
       m.title,
       s,
-      html` ${message ? html`<p class="alert" role="alert">${message}</p>` : ''}
-        <section aria-labelledby="meta-h" class="card">
-          <h2 id="meta-h">Metadata</h2>
-          <dl class="meta">
-            <dt>Identifier</dt>
-            <dd><code>${m.id}</code></dd>
-            <dt>Principal investigator</dt>
-            <dd>
-              ${m.principal_investigator.name}${m.principal_investigator.institution ? `, ${m.principal_investigator.institution}` : ''}
-            </dd>
-            ${
-              m.project
-                ? html`<dt>Project</dt>
-                    <dd>${m.project}</dd>`
-                : ''
-            }
-            <dt>Chambers</dt>
-            <dd>
-              ${m.chambers.map((c, i) => html`${i ? ', ' : ''}<a href="${o.grafana.chamber(c)}" rel="external">${c}</a>`)}
-            </dd>
-            <dt>Licence</dt>
-            <dd>${m.licence}</dd>
-            ${
-              m.keywords.length
-                ? html`<dt>Keywords</dt>
-                    <dd>${m.keywords.join(', ')}</dd>`
-                : ''
-            }
-            <dt>Sampling</dt>
-            <dd>every ${m.sampling_period_s} s</dd>
-            ${
-              m.description
-                ? html`<dt>Description</dt>
-                    <dd>${m.description}</dd>`
-                : ''
-            }
-          </dl>
-        </section>
-        ${
-          m.treatments.length
-            ? html`<section aria-labelledby="tr-h" class="card">
-                <h2 id="tr-h">Treatments</h2>
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Chamber</th>
-                      <th scope="col">Treatment</th>
-                      <th scope="col">Setpoints</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${m.treatments.map(
-                      (t) =>
-                        html`<tr>
-                          <td>${t.chamber}</td>
-                          <td>${t.name}${t.description ? html`<br /><small>${t.description}</small>` : ''}</td>
-                          <td>
-                            ${Object.entries(t.setpoints)
-                              .map(([k, x]) => `${k} = ${x}`)
-                              .join(', ')}
-                          </td>
-                        </tr>`,
-                    )}
-                  </tbody>
-                </table>
-              </section>`
-            : ''
-        }
-        <section aria-labelledby="runs-h" class="card">
-          <h2 id="runs-h">Runs</h2>
-          ${
-            e.runs.length
-              ? html`<div class="scroll">
-                  <table>
-                    <thead>
-                      <tr>
-                        <th scope="col">Run</th>
-                        <th scope="col">Status</th>
-                        <th scope="col">Start</th>
-                        <th scope="col">Stop</th>
-                        <th scope="col">Data</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      ${e.runs.map(
-                        (r) =>
-                          html`<tr>
-                            <td>${r.id}</td>
-                            <td>${r.status}</td>
-                            <td>${r.start}</td>
-                            <td>${r.stop ?? '—'}</td>
-                            <td>
-                              ${researcher ? html`<a href="/api/experiments/${m.id}/runs/${r.id}/data.nc" download class="dl-nc" data-run="${r.id}">NetCDF</a> · ` : ''}
-                              ${researcher && r.status === 'stopped' ? html`<a href="/api/experiments/${m.id}/runs/${r.id}/daily.nc" download class="dl-daily" data-run="${r.id}">Daily</a> · ` : ''}
-                              <a href="${o.grafana.run(m.id, r.id, r.start, r.stop)}" rel="external">Grafana</a> ·
-                              <a href="/experiments/${m.id}?run=${r.id}#reports-h" class="run-reports">Reports</a>
-                              ${op && r.status === 'running' ? html`<form method="post" action="/experiments/${m.id}/runs/${r.id}/stop" class="inline">${csrfField(s)}<button type="submit">Stop ${r.id}</button></form>` : ''}
-                            </td>
-                          </tr>`,
-                      )}
-                    </tbody>
-                  </table>
-                </div>`
-              : html`<p>No runs yet.</p>`
-          }
-          ${
-            op
-              ? running
-                ? ''
-                : html`<form method="post" action="/experiments/${m.id}/runs" class="card" novalidate>
-                    ${csrfField(s)}${field('note', 'Note for the new run', { errors })}<button
-                      type="submit"
-                      id="start-run"
-                    >
-                      Start a run
-                    </button>
-                  </form>`
-              : html`<p><small>Operators start and stop runs.</small></p>`
-          }
-        </section>
-        ${
-          researcher && e.runs.length
-            ? html`<section aria-labelledby="sub-h" class="card">
-                  <h2 id="sub-h">Download a subset</h2>
-                  <form method="get" action="/experiments/${m.id}/subset" novalidate>
-                    ${errorSummary(subsetRun ? errors : undefined)}
-                    <div class="field">
-                      <label for="f-run">Run</label
-                      ><select id="f-run" name="run">
-                        ${e.runs.map((r) => html`<option${r.id === subsetRun ? html` selected` : ''}>${r.id}</option>`)}
-                      </select>
-                    </div>
-                    <fieldset
-                      class="field${errors.vars ? ' invalid' : ''}"
-                      ${errors.vars ? html` aria-describedby="f-vars-error"` : ''}
-                    >
-                      <legend>Variables (none = all)</legend>
-                      ${vars.map((x) => html`<label class="check"><input type="checkbox" name="vars" value="${x.name}" /> ${x.name}</label>`)}
-                      ${errors.vars ? html`<p class="error" id="f-vars-error">${errors.vars}</p>` : ''}
-                    </fieldset>
-                    ${field('from', 'From', { errors, hint: 'UTC, e.g. 2025-03-01T00:00:00Z or 2025-03-01; empty = start of the run' })}
-                    ${field('to', 'To', { errors, hint: 'empty = end of the run' })}
-                    <fieldset class="field">
-                      <legend>Format</legend>
-                      <label class="check"><input type="radio" name="format" value="nc" checked /> NetCDF</label
-                      ><label class="check"><input type="radio" name="format" value="csv" /> CSV</label>
-                    </fieldset>
-                    <button type="submit">Download subset</button>
-                  </form>
-                </section>
-                <section aria-labelledby="zip-h" class="card">
-                  <h2 id="zip-h">Whole experiment (zip)</h2>
-                  <p>Prepared in the background; the link appears when ready and expires after a while.</p>
-                  <button type="button" id="bundle-start" data-experiment="${m.id}">Prepare zip</button>
-                  <progress id="bundle-progress" max="100" value="0" hidden aria-label="zip preparation"></progress>
-                  <span id="bundle-status" role="status" aria-live="polite"></span>
-                  <a id="bundle-link" hidden download>Download zip</a>
-                </section>`
-            : ''
-        }
-        <section aria-labelledby="vars-h" class="card">
-          <h2 id="vars-h">Variables</h2>
-          <div class="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Units</th>
-                  <th scope="col">Standard name</th>
-                  <th scope="col">Description</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${vars.map(
-                  (x) =>
-                    html`<tr>
-                      <td><code>${x.name}</code></td>
-                      <td>${x.unit ?? ''}</td>
-                      <td>${x.standard_name ?? ''}</td>
-                      <td>${x.description ?? ''}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>
-          </div>
-        </section>
+      html`
+      ${message ? html`<p class="alert" role="alert">${message}</p>` : ''}
+      <section aria-labelledby="meta-h" class="card"><h2 id="meta-h">Metadata</h2><dl class="meta">
+        <dt>Identifier</dt><dd><code>${m.id}</code></dd>
+        <dt>Principal investigator</dt><dd>${m.principal_investigator.name}${m.principal_investigator.institution ? `, ${m.principal_investigator.institution}` : ''}</dd>
+        ${m.project ? html`<dt>Project</dt><dd>${m.project}</dd>` : ''}
+        <dt>Chambers</dt><dd>${m.chambers.map((c, i) => html`${i ? ', ' : ''}<a href="${o.grafana.chamber(c)}" rel="external">${c}</a>`)}</dd>
+        <dt>Licence</dt><dd>${m.licence}</dd>
+        ${m.keywords.length ? html`<dt>Keywords</dt><dd>${m.keywords.join(', ')}</dd>` : ''}
+        <dt>Sampling</dt><dd>every ${m.sampling_period_s} s</dd>
+        ${m.description ? html`<dt>Description</dt><dd>${m.description}</dd>` : ''}
+      </dl></section>
+      ${
+        m.treatments.length
+          ? html`<section aria-labelledby="tr-h" class="card"><h2 id="tr-h">Treatments</h2><table><thead><tr><th scope="col">Chamber</th><th scope="col">Treatment</th><th scope="col">Setpoints</th></tr></thead><tbody>
+        ${m.treatments.map(
+          (t) =>
+            html`<tr><td>${t.chamber}</td><td>${t.name}${t.description ? html`<br><small>${t.description}</small>` : ''}</td><td>${Object.entries(
+              t.setpoints,
+            )
+              .map(([k, x]) => `${k} = ${x}`)
+              .join(', ')}</td></tr>`,
+        )}</tbody></table></section>`
+          : ''
+      }
+      <section aria-labelledby="runs-h" class="card"><h2 id="runs-h">Runs</h2>
         ${
           e.runs.length
-            ? html`<section aria-labelledby="plot-h" class="card">
-                <h2 id="plot-h">Quick plot</h2>
-                <form id="plot-form" data-experiment="${m.id}" class="grid">
-                  <div class="field">
-                    <label for="plot-run">Run</label
-                    ><select id="plot-run">
-                      ${[...e.runs].reverse().map((r) => html`<option>${r.id}</option>`)}
-                    </select>
-                  </div>
-                  <div class="field">
-                    <label for="plot-var">Variable</label
-                    ><select id="plot-var">
-                      ${vars.map((x) => html`<option value="${x.name}">${x.name}${x.unit ? ` (${x.unit})` : ''}</option>`)}
-                    </select>
-                  </div>
-                  <button type="submit">Plot</button>
-                </form>
-                <figure id="plot" aria-live="polite"><figcaption>Choose a variable.</figcaption></figure>
-              </section>`
-            : ''
+            ? html`<div class="scroll"><table><thead><tr><th scope="col">Run</th><th scope="col">Status</th><th scope="col">Start</th><th scope="col">Stop</th><th scope="col">Data</th></tr></thead><tbody>
+        ${e.runs.map(
+          (r) => html`<tr><td>${r.id}</td><td>${r.status}</td><td>${r.start}</td><td>${r.stop ?? '—'}</td><td>
+          ${researcher ? html`<a href="/api/experiments/${m.id}/runs/${r.id}/data.nc" download class="dl-nc" data-run="${r.id}">NetCDF</a> · ` : ''}
+          ${researcher && r.status === 'stopped' ? html`<a href="/api/experiments/${m.id}/runs/${r.id}/daily.nc" download class="dl-daily" data-run="${r.id}">Daily</a> · ` : ''}
+          <a href="${o.grafana.run(m.id, r.id, r.start, r.stop)}" rel="external">Grafana</a> · <a href="/experiments/${m.id}?run=${r.id}#reports-h" class="run-reports">Reports</a>
+          ${op && r.status === 'running' ? html`<form method="post" action="/experiments/${m.id}/runs/${r.id}/stop" class="inline">${csrfField(s)}<button type="submit">Stop ${r.id}</button></form>` : ''}
+        </td></tr>`,
+        )}</tbody></table></div>`
+            : html`<p>No runs yet.</p>`
         }
-        ${reports ?? ''}
-        <section aria-labelledby="cite-h" class="card">
-          <h2 id="cite-h">Citation</h2>
-          <p id="citation">${citation(m, new Date(m.created ?? Date.now()).getUTCFullYear())}</p>
-        </section>
         ${
-          readme
-            ? html`<section aria-labelledby="readme-h" class="card">
-                <h2 id="readme-h">README</h2>
-                <pre class="readme">${readme}</pre>
-              </section>`
-            : ''
-        }`,
+          op
+            ? running
+              ? ''
+              : html`<form method="post" action="/experiments/${m.id}/runs" class="card" novalidate>${csrfField(s)}${field('note', 'Note for the new run', { errors })}<button type="submit" id="start-run">Start a run</button></form>`
+            : html`<p><small>Operators start and stop runs.</small></p>`
+        }
+      </section>
+      ${
+        researcher && e.runs.length
+          ? html`<section aria-labelledby="sub-h" class="card"><h2 id="sub-h">Download a subset</h2>
+        <form method="get" action="/experiments/${m.id}/subset" novalidate>
+          ${errorSummary(subsetRun ? errors : undefined)}
+          <div class="field"><label for="f-run">Run</label><select id="f-run" name="run">${e.runs.map((r) => html`<option${r.id === subsetRun ? html` selected` : ''}>${r.id}</option>`)}</select></div>
+          <fieldset class="field${errors.vars ? ' invalid' : ''}"${errors.vars ? html` aria-describedby="f-vars-error"` : ''}><legend>Variables (none = all)</legend>
+            ${vars.map((x) => html`<label class="check"><input type="checkbox" name="vars" value="${x.name}"> ${x.name}</label>`)}
+            ${errors.vars ? html`<p class="error" id="f-vars-error">${errors.vars}</p>` : ''}</fieldset>
+          ${field('from', 'From', { errors, hint: 'UTC, e.g. 2025-03-01T00:00:00Z or 2025-03-01; empty = start of the run' })}
+          ${field('to', 'To', { errors, hint: 'empty = end of the run' })}
+          <fieldset class="field"><legend>Format</legend><label class="check"><input type="radio" name="format" value="nc" checked> NetCDF</label><label class="check"><input type="radio" name="format" value="csv"> CSV</label></fieldset>
+          <button type="submit">Download subset</button></form></section>
+        <section aria-labelledby="zip-h" class="card"><h2 id="zip-h">Whole experiment (zip)</h2>
+          <p>Prepared in the background; the link appears when ready and expires after a while.</p>
+          <button type="button" id="bundle-start" data-experiment="${m.id}">Prepare zip</button>
+          <progress id="bundle-progress" max="100" value="0" hidden aria-label="zip preparation"></progress> <span id="bundle-status" role="status" aria-live="polite"></span>
+          <a id="bundle-link" hidden download>Download zip</a></section>`
+          : ''
+      }
+      <section aria-labelledby="vars-h" class="card"><h2 id="vars-h">Variables</h2><div class="scroll"><table><thead><tr><th scope="col">Name</th><th scope="col">Units</th><th scope="col">Standard name</th><th scope="col">Description</th></tr></thead><tbody>
+        ${vars.map((x) => html`<tr><td><code>${x.name}</code></td><td>${x.unit ?? ''}</td><td>${x.standard_name ?? ''}</td><td>${x.description ?? ''}</td></tr>`)}</tbody></table></div></section>
+      ${
+        e.runs.length
+          ? html`<section aria-labelledby="plot-h" class="card"><h2 id="plot-h">Quick plot</h2>
+        <form id="plot-form" data-experiment="${m.id}" class="grid">
+          <div class="field"><label for="plot-run">Run</label><select id="plot-run">${[...e.runs].reverse().map((r) => html`<option>${r.id}</option>`)}</select></div>
+          <div class="field"><label for="plot-var">Variable</label><select id="plot-var">${vars.map((x) => html`<option value="${x.name}">${x.name}${x.unit ? ` (${x.unit})` : ''}</option>`)}</select></div>
+          <button type="submit">Plot</button></form>
+        <figure id="plot" aria-live="polite"><figcaption>Choose a variable.</figcaption></figure></section>`
+          : ''
+      }
+      ${reports ?? ''}
+      <section aria-labelledby="cite-h" class="card"><h2 id="cite-h">Citation</h2><p id="citation">${citation(m, new Date(m.created ?? Date.now()).getUTCFullYear())}</p></section>
+      ${readme ? html`<section aria-labelledby="readme-h" class="card"><h2 id="readme-h">README</h2><pre class="readme">${readme}</pre></section>` : ''}`,
     );
   };
 

@@ -92,54 +92,24 @@ export const webLiveRoutes: FastifyPluginAsync<WebLiveOptions> = async (app, o) 
       o.controls && atLeast(s.who.role, 'operator') ? Object.entries(o.controls).filter(([, tags]) => tags.length) : [];
     // Operators and admins acknowledge alarms from the banner (POST /api/alarms/:id/ack); the API enforces the role too.
     const canAck = atLeast(s.who.role, 'operator');
-    const body = html`<p>
-        Values update by themselves (server-sent events).
-        <span id="live-state" role="status" aria-live="polite">connecting…</span>
-      </p>
-      <p id="alarm-summary" class="alarm-summary" aria-live="polite">
-        <a href="/alarms">Alarms</a>: waiting for the first update…
-      </p>
-      <div id="live" class="chambers" data-can-ack="${canAck ? 'true' : 'false'}">
-        ${
-          chambers.length
-            ? chambers.map(
-                (c) =>
-                  html`<section class="card chamber" data-chamber="${c}" aria-label="Chamber ${c}">
-                    <h2>${c}</h2>
-                    <p>Loading…</p>
-                  </section>`,
-              )
-            : html`<p id="live-empty">No values received yet.</p>`
-        }
-      </div>
+    const body = html`<p>Values update by themselves (server-sent events). <span id="live-state" role="status" aria-live="polite">connecting…</span></p>
+      <p id="alarm-summary" class="alarm-summary" aria-live="polite"><a href="/alarms">Alarms</a>: waiting for the first update…</p>
+      <div id="live" class="chambers" data-can-ack="${canAck ? 'true' : 'false'}">${chambers.length ? chambers.map((c) => html`<section class="card chamber" data-chamber="${c}" aria-label="Chamber ${c}"><h2>${c}</h2><p>Loading…</p></section>`) : html`<p id="live-empty">No values received yet.</p>`}</div>
       ${
         controls.length
-          ? html`<h2>Setpoints</h2>
-              <p>Writes go to the PLC at once and are audited with your name.</p>
-              <div class="chambers" id="setpoint-controls">
-                ${controls.map(
-                  ([chamber, tags]) =>
-                    html`<form
-                      class="card setpoint"
-                      data-chamber="${chamber}"
-                      aria-label="Setpoint for chamber ${chamber}"
-                    >
-                      <h3>${chamber}</h3>
-                      <div class="field">
-                        <label for="sp-tag-${chamber}">Tag</label
-                        ><select id="sp-tag-${chamber}" name="tag">
-                          ${tags.map((t) => html`<option value="${t.tag}" data-type="${t.type}">${t.tag}${t.unit ? ` (${t.unit})` : ''}${t.min !== undefined || t.max !== undefined ? ` ${t.min ?? '…'}–${t.max ?? '…'}` : ''}</option>`)}
-                        </select>
-                      </div>
-                      <div class="field">
-                        <label for="sp-value-${chamber}">Value</label
-                        ><input id="sp-value-${chamber}" name="value" required autocomplete="off" />
-                      </div>
-                      <button type="submit">Set</button>
-                      <p class="setpoint-result" role="status" aria-live="polite"></p>
-                    </form>`,
-                )}
-              </div>`
+          ? html`<h2>Setpoints</h2><p>Writes go to the PLC at once and are audited with your name.</p>
+      <div class="chambers" id="setpoint-controls">${controls.map(
+        ([
+          chamber,
+          tags,
+        ]) => html`<form class="card setpoint" data-chamber="${chamber}" aria-label="Setpoint for chamber ${chamber}">
+        <h3>${chamber}</h3>
+        <div class="field"><label for="sp-tag-${chamber}">Tag</label><select id="sp-tag-${chamber}" name="tag">${tags.map((t) => html`<option value="${t.tag}" data-type="${t.type}">${t.tag}${t.unit ? ` (${t.unit})` : ''}${t.min !== undefined || t.max !== undefined ? ` ${t.min ?? '…'}–${t.max ?? '…'}` : ''}</option>`)}</select></div>
+        <div class="field"><label for="sp-value-${chamber}">Value</label><input id="sp-value-${chamber}" name="value" required autocomplete="off"></div>
+        <button type="submit">Set</button>
+        <p class="setpoint-result" role="status" aria-live="polite"></p>
+      </form>`,
+      )}</div>`
           : ''
       }`;
     return reply

@@ -66,23 +66,21 @@ export const webSignInRoutes: FastifyPluginAsync<WebSignInOptions> = async (app,
     page(
       'Sign in',
       undefined,
-      html` ${errorSummary(errors, general)}
-        <form method="post" action="/login" novalidate class="card">
-          <input type="hidden" name="_csrf" value="${preCsrfOf(preSession(req, reply))}" />
-          <input type="hidden" name="next" value="${next}" />
-          <fieldset>
-            <legend>With your user name and password</legend>
-            ${field('username', 'User name', { value: values.username, errors, autocomplete: 'username' })}
-            ${field('password', 'Password', { type: 'password', errors, autocomplete: 'current-password' })}
-          </fieldset>
-          <fieldset>
-            <legend>Or with an API token</legend>
-            ${field('token', 'Token', { type: 'password', errors, hint: 'oct_… from an admin (octopus token create)', autocomplete: 'off' })}
-          </fieldset>
-          <button type="submit">Sign in</button>
-        </form>
-        <p>No account? <a href="/register">Register</a>; an admin approves it.</p>
-        ${firstStart() ? html`<p class="ok" role="status">No admin account yet: <a href="/setup">create the first admin</a> with the bootstrap token.</p>` : ''}`,
+      html`
+    ${errorSummary(errors, general)}
+    <form method="post" action="/login" novalidate class="card">
+      <input type="hidden" name="_csrf" value="${preCsrfOf(preSession(req, reply))}">
+      <input type="hidden" name="next" value="${next}">
+      <fieldset><legend>With your user name and password</legend>
+      ${field('username', 'User name', { value: values.username, errors, autocomplete: 'username' })}
+      ${field('password', 'Password', { type: 'password', errors, autocomplete: 'current-password' })}
+      </fieldset>
+      <fieldset><legend>Or with an API token</legend>
+      ${field('token', 'Token', { type: 'password', errors, hint: 'oct_… from an admin (octopus token create)', autocomplete: 'off' })}
+      </fieldset>
+      <button type="submit">Sign in</button>
+    </form><p>No account? <a href="/register">Register</a>; an admin approves it.</p>
+    ${firstStart() ? html`<p class="ok" role="status">No admin account yet: <a href="/setup">create the first admin</a> with the bootstrap token.</p>` : ''}`,
     );
 
   app.get('/login', async (req, reply) =>
@@ -173,16 +171,13 @@ export const webSignInRoutes: FastifyPluginAsync<WebSignInOptions> = async (app,
       'Register',
       undefined,
       o2.done
-        ? html`<p class="ok" role="status">${o2.done}</p>
-            <p><a href="/login">Sign in</a> once approved.</p>`
-        : html`${errorSummary(errors, o2.general)}
-            <form method="post" action="/register" novalidate class="card">
-              <input type="hidden" name="_csrf" value="${preCsrfOf(preSession(req, reply))}" />
-              ${field('username', 'User name', { value: values.username, errors, hint: '1–64 letters, digits, ".", "_", "@" or "-"', autocomplete: 'username' })}
-              ${field('password', 'Password', { type: 'password', errors, hint: 'at least 8 characters', autocomplete: 'new-password' })}
-              ${field('confirm', 'Repeat the password', { type: 'password', errors, autocomplete: 'new-password' })}
-              <button type="submit">Request an account</button>
-            </form>`,
+        ? html`<p class="ok" role="status">${o2.done}</p><p><a href="/login">Sign in</a> once approved.</p>`
+        : html`${errorSummary(errors, o2.general)}<form method="post" action="/register" novalidate class="card">
+      <input type="hidden" name="_csrf" value="${preCsrfOf(preSession(req, reply))}">
+      ${field('username', 'User name', { value: values.username, errors, hint: '1–64 letters, digits, ".", "_", "@" or "-"', autocomplete: 'username' })}
+      ${field('password', 'Password', { type: 'password', errors, hint: 'at least 8 characters', autocomplete: 'new-password' })}
+      ${field('confirm', 'Repeat the password', { type: 'password', errors, autocomplete: 'new-password' })}
+      <button type="submit">Request an account</button></form>`,
     );
   app.get('/register', async (req, reply) => send(reply, registerPage(req, reply)));
   app.post('/register', async (req, reply) => {
@@ -261,19 +256,16 @@ export const webSignInRoutes: FastifyPluginAsync<WebSignInOptions> = async (app,
     page(
       'Create the first admin',
       undefined,
-      html` ${errorSummary(errors, general)}
-        <p>
-          The bootstrap token (<code>OCTOPUS_ADMIN_TOKEN</code>) creates one admin account, once; it is not accepted for
-          anything else. Unset it afterwards.
-        </p>
-        <form method="post" action="/setup" novalidate class="card">
-          <input type="hidden" name="_csrf" value="${preCsrfOf(preSession(req, reply))}" />
-          ${field('token', 'Bootstrap token', { type: 'password', errors, autocomplete: 'off' })}
-          ${field('username', 'Admin user name', { value: values.username, errors, autocomplete: 'username' })}
-          ${field('password', 'Password', { type: 'password', errors, hint: 'at least 8 characters', autocomplete: 'new-password' })}
-          ${field('confirm', 'Repeat the password', { type: 'password', errors, autocomplete: 'new-password' })}
-          <button type="submit">Create the admin account</button>
-        </form>`,
+      html`
+    ${errorSummary(errors, general)}
+    <p>The bootstrap token (<code>OCTOPUS_ADMIN_TOKEN</code>) creates one admin account, once; it is not accepted for anything else. Unset it afterwards.</p>
+    <form method="post" action="/setup" novalidate class="card">
+      <input type="hidden" name="_csrf" value="${preCsrfOf(preSession(req, reply))}">
+      ${field('token', 'Bootstrap token', { type: 'password', errors, autocomplete: 'off' })}
+      ${field('username', 'Admin user name', { value: values.username, errors, autocomplete: 'username' })}
+      ${field('password', 'Password', { type: 'password', errors, hint: 'at least 8 characters', autocomplete: 'new-password' })}
+      ${field('confirm', 'Repeat the password', { type: 'password', errors, autocomplete: 'new-password' })}
+      <button type="submit">Create the admin account</button></form>`,
     );
   const setupClosed = (reply: FastifyReply) =>
     send(
@@ -282,14 +274,8 @@ export const webSignInRoutes: FastifyPluginAsync<WebSignInOptions> = async (app,
         'Set-up',
         undefined,
         o.users.hasAdmin()
-          ? html`<p class="alert" role="alert">
-              Set-up is done: an admin account exists, and the bootstrap token is no longer accepted.
-              <a href="/login">Sign in</a>.
-            </p>`
-          : html`<p class="alert" role="alert">
-              No bootstrap token is configured. Set <code>OCTOPUS_ADMIN_TOKEN</code> and restart, or run
-              <code>octopus user add &lt;name&gt; --role admin --password-stdin</code>.
-            </p>`,
+          ? html`<p class="alert" role="alert">Set-up is done: an admin account exists, and the bootstrap token is no longer accepted. <a href="/login">Sign in</a>.</p>`
+          : html`<p class="alert" role="alert">No bootstrap token is configured. Set <code>OCTOPUS_ADMIN_TOKEN</code> and restart, or run <code>octopus user add &lt;name&gt; --role admin --password-stdin</code>.</p>`,
       ),
       404,
     );
