@@ -229,7 +229,7 @@ describe('collector durability with the default configuration', () => {
       held.splice(0).forEach((answer) => answer());
       col = await startCollect(config, env);
       for (let i = 0; i < 5; i++) gw.cycle(['i1', 'i2'], 10);
-      await eventually(() => col.output().includes('sent again'), 'the batches in flight at the kill checked');
+      await eventually(() => col.output().includes('sent again'), 'the batches in flight at the kill checked', 60_000);
       await eventually(
         async () => (await rows('inflight_value')).distinct === gw.sent,
         `all ${gw.sent} samples stored`,

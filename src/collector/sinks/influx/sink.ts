@@ -50,6 +50,8 @@ interface Flight {
   presumed?: boolean;
   /** Its request was running when the process was killed: check what the database already has before resending. */
   uncertain?: boolean;
+  /** For an uncertain batch: when that request started (ms, from the journal), if known. */
+  startedBefore?: number;
   /** Its start is in the journal. */
   started?: boolean;
   /** When its current request started (ms). */
@@ -63,6 +65,8 @@ interface SentRange {
   last: number;
   firstKey: string;
   /** 1: a request for it started (no outcome recorded). */ s?: 1;
+  /** When that request started (epoch ms). */
+  at?: number;
   checked?: boolean;
 }
 
@@ -310,6 +314,7 @@ export class InfluxSink {
           state: 'ok',
           presumed: part.status === 'done',
           uncertain: part.status === 'uncertain',
+          ...(part.at !== undefined ? { startedBefore: part.at } : {}),
         };
         this.flights.push(flight);
         if (flight.presumed) {
@@ -364,7 +369,7 @@ export class InfluxSink {
   /** The lines of a batch that was in flight at the previous stop which the database does not have yet (stored-check.ts). */
   private async unstored(flight: Flight, body: string): Promise<string> {
     try {
-      const r = await this.stored.unstored(body);
+      const r = await this.stored.unstored(body, flight.startedBefore);
       flight.uncertain = false;
       if (r.skipped) this.skippedResend += r.skipped;
       this.log.info(
@@ -415,7 +420,7 @@ export class InfluxSink {
       first: f.records[0]!.seq,
       last: f.records.at(-1)!.seq,
       firstKey: f.records[0]!.topic,
-      ...(started ? { s: 1 as const } : {}),
+      ...(started ? { s: 1 as const, at: Date.now() } : {}),
     };
     try {
       appendFileSync(this.journalFile, `${JSON.stringify(range)}\n`);
@@ -466,10 +471,11 @@ export class InfluxSink {
    */
   private splitPresumed(
     records: SpoolRecord[],
-  ): Array<{ records: SpoolRecord[]; status: 'done' | 'uncertain' | 'new' }> {
-    const out: Array<{ records: SpoolRecord[]; status: 'done' | 'uncertain' | 'new' }> = [];
+  ): Array<{ records: SpoolRecord[]; status: 'done' | 'uncertain' | 'new'; at?: number }> {
+    const out: Array<{ records: SpoolRecord[]; status: 'done' | 'uncertain' | 'new'; at?: number }> = [];
     for (const r of records) {
       let status: 'done' | 'uncertain' | 'new' = 'new';
+      let at: number | undefined;
       if (this.presumed.length) {
         this.presumed = this.presumed.filter((p) => p.last >= r.seq);
         for (const p of this.presumed) {
@@ -478,12 +484,15 @@ export class InfluxSink {
           if (p.checked && r.seq >= p.first && r.seq <= p.last) {
             if (!p.s) status = 'done';
             else if (status === 'new') status = 'uncertain';
+            if (p.s && p.at !== undefined) at = Math.max(at ?? 0, p.at);
           }
         }
       }
       const last = out.at(-1);
-      if (last && last.status === status) last.records.push(r);
-      else out.push({ records: [r], status });
+      if (last && last.status === status) {
+        last.records.push(r);
+        if (at !== undefined) last.at = Math.max(last.at ?? 0, at);
+      } else out.push({ records: [r], status, ...(at !== undefined ? { at } : {}) });
     }
     return out;
   }

@@ -13,9 +13,21 @@ import { escapeMeasurement, escapeTag } from './line-protocol.ts';
  * the whole batch is sent (a duplicate is better than a loss).
  */
 export interface StoredCheck {
-  /** The lines of `body` not yet stored, and how many were left out. */
-  unstored(body: string): Promise<{ body: string; skipped: number }>;
+  /**
+   * The lines of `body` not yet stored, and how many were left out. `sentAt`: when the
+   * interrupted request started (epoch ms), if known.
+   */
+  unstored(body: string, sentAt?: number): Promise<{ body: string; skipped: number }>;
 }
+
+/**
+ * How long VictoriaMetrics may take to make a written sample searchable: about 1 s for an
+ * existing series and up to about 10 s for a new one (it registers new series in its
+ * index asynchronously; measured on Debian's 1.79.5 with -search.latencyOffset=0s). The
+ * export is asked only once this long has passed since the interrupted request started,
+ * else a stored batch would look unstored and be sent twice.
+ */
+export const VICTORIA_VISIBLE_AFTER_MS = 12_000;
 
 export function storedCheck(cfg: InfluxConfig, token: string | undefined): StoredCheck {
   const base = (cfg.url ?? '').replace(/\/$/, '');
@@ -36,8 +48,10 @@ export function storedCheck(cfg: InfluxConfig, token: string | undefined): Store
         return false;
       }));
   return {
-    async unstored(body) {
+    async unstored(body, sentAt) {
       if (!(await isVictoria())) return { body, skipped: 0 };
+      const wait = (sentAt ?? Date.now()) + VICTORIA_VISIBLE_AFTER_MS - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, VICTORIA_VISIBLE_AFTER_MS)));
       const lines = body.split('\n').filter(Boolean);
       let min = Infinity;
       let max = -Infinity;
