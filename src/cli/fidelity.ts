@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/loader.ts';
 import { EXIT_CONFIG } from '../core/errors.ts';
 import { createExperimentStore, experimentPaths } from '../experiments/factory.ts';
-import { ExperimentError } from '../experiments/store.ts';
+import { ExperimentError, runOf } from '../experiments/store.ts';
 import { fidelityMarkdown } from '../fidelity/markdown.ts';
 import { writeFidelityAttributes } from '../fidelity/netcdf-attrs.ts';
 import { toleranceSourceOf } from '../fidelity/plan.ts';
@@ -40,14 +40,7 @@ export async function fidelityCommand(args: string[], out: Out, err: Out): Promi
   const store = createExperimentStore(loaded);
   try {
     const e = store.get(id);
-    const run = runId ? e.runs.find((r) => r.id === runId) : e.runs.at(-1);
-    if (!run)
-      throw new ExperimentError(
-        404,
-        runId
-          ? `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})`
-          : `experiment "${id}" has no run yet`,
-      );
+    const run = runOf(e, runId);
     const paths = experimentPaths(loaded);
     const candidates = [
       join(paths.working, id, run.id, basename(run.file)),

@@ -5,7 +5,7 @@ import { loadConfig } from '../config/loader.ts';
 import { EXIT_CONFIG } from '../core/errors.ts';
 import { computeCompleteness, completenessMarkdown, writeCompletenessReport } from '../experiments/completeness.ts';
 import { createExperimentStore, experimentPaths } from '../experiments/factory.ts';
-import { ExperimentError } from '../experiments/store.ts';
+import { ExperimentError, runOf } from '../experiments/store.ts';
 import { compareWithDatabase } from '../experiments/verify.ts';
 import { dailyPath, writeDailyFile } from '../collector/sinks/netcdf/daily.ts';
 
@@ -55,14 +55,7 @@ export async function verifyCommand(
   let finished = false;
   try {
     const e = store.get(id);
-    const run = runId ? e.runs.find((r) => r.id === runId) : e.runs.at(-1);
-    if (!run)
-      throw new ExperimentError(
-        404,
-        runId
-          ? `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})`
-          : `experiment "${id}" has no run yet`,
-      );
+    const run = runOf(e, runId);
     runName = `${id}/${run.id}`;
     runStartMs = Date.parse(run.start);
     runStopMs = run.stop ? Date.parse(run.stop) : undefined;

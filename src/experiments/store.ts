@@ -39,6 +39,19 @@ export interface Experiment {
   runs: Run[];
 }
 
+/** The run `runId` of an experiment, or its latest run; 404 naming the runs there are. */
+export function runOf(e: Experiment, runId?: string): Run {
+  const run = runId ? e.runs.find((r) => r.id === runId) : e.runs.at(-1);
+  if (!run)
+    throw new ExperimentError(
+      404,
+      runId
+        ? `experiment "${e.metadata.id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})`
+        : `experiment "${e.metadata.id}" has no run yet`,
+    );
+  return run;
+}
+
 export interface ExperimentQuery {
   text?: string;
   chamber?: string;

@@ -17,6 +17,7 @@ import {
   attrValue,
   normaliseAttr,
   normaliseAttrs,
+  setValue,
   type AttrInput,
   type NcHeader,
   type NcType,
@@ -224,17 +225,17 @@ export class NetcdfWriter {
         const v = rv.isTime ? rec.time : rec.values[rv.name];
         if (typeof v === 'number') {
           if (rv.count !== 1) throw new Error(`${rv.name}: ${rv.count} elements per record, got one number`);
-          setOne(dv, off, rv.type, v);
+          setValue(dv, off, rv.type, v);
         } else if (typeof v === 'string') {
           const b = Buffer.from(v, 'utf8');
           for (let j = 0; j < rv.count; j++) dv.setUint8(off + j, j < b.length ? b[j]! : 0);
         } else if (v == null) {
-          for (let j = 0; j < rv.count; j++) setOne(dv, off + j * size, rv.type, rv.fill);
+          for (let j = 0; j < rv.count; j++) setValue(dv, off + j * size, rv.type, rv.fill);
         } else {
           if (v.length !== rv.count) throw new Error(`${rv.name}: ${rv.count} elements per record, got ${v.length}`);
           for (let j = 0; j < rv.count; j++) {
             const x = v[j];
-            setOne(dv, off + j * size, rv.type, x == null ? rv.fill : x);
+            setValue(dv, off + j * size, rv.type, x == null ? rv.fill : x);
           }
         }
       }
@@ -400,29 +401,6 @@ export class NetcdfWriter {
   }
 }
 
-function setOne(dv: DataView, off: number, type: NcType, v: number): void {
-  switch (type) {
-    case 'float':
-      dv.setFloat32(off, v, false);
-      break;
-    case 'double':
-      dv.setFloat64(off, v, false);
-      break;
-    case 'byte':
-      dv.setInt8(off, v);
-      break;
-    case 'char':
-      dv.setUint8(off, v);
-      break;
-    case 'short':
-      dv.setInt16(off, v, false);
-      break;
-    case 'int':
-      dv.setInt32(off, v, false);
-      break;
-  }
-}
-
 /** One type switch per column, tight loops inside (the hot path of appendColumns). */
 function encodeColumn(
   dv: DataView,
@@ -436,7 +414,8 @@ function encodeColumn(
   const c = rv.count;
   const size = NC_TYPE_SIZE[rv.type];
   if (!col) {
-    for (let i = 0; i < k; i++) for (let j = 0; j < c; j++) setOne(dv, base + i * recsize + j * size, rv.type, rv.fill);
+    for (let i = 0; i < k; i++)
+      for (let j = 0; j < c; j++) setValue(dv, base + i * recsize + j * size, rv.type, rv.fill);
     return;
   }
   const s = from * c;
@@ -459,7 +438,7 @@ function encodeColumn(
       for (let i = 0; i < k; i++) {
         const o = base + i * recsize;
         const r = s + i * c;
-        for (let j = 0; j < c; j++) setOne(dv, o + j * size, rv.type, col[r + j]!);
+        for (let j = 0; j < c; j++) setValue(dv, o + j * size, rv.type, col[r + j]!);
       }
   }
 }
@@ -514,7 +493,7 @@ function encodeFixed(h: NcHeader, v: NcVar, spec: NcVarSpec): Buffer {
   const fill = Array.isArray(fillAttr) && fillAttr.length ? fillAttr[0]! : NC_DEFAULT_FILL[v.type];
   const nums = data as ArrayLike<number> | undefined;
   if (nums && nums.length !== n) throw new Error(`variable ${v.name}: expected ${n} values, got ${nums.length}`);
-  for (let i = 0; i < n; i++) setOne(dv, i * size, v.type, nums ? nums[i]! : fill);
+  for (let i = 0; i < n; i++) setValue(dv, i * size, v.type, nums ? nums[i]! : fill);
   return out;
 }
 

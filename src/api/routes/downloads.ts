@@ -9,7 +9,7 @@ import { ZipFile } from 'yazl';
 import type { AuditLog } from '../../auth/audit.ts';
 import type { UserStore } from '../../auth/users.ts';
 import type { Run } from '../../experiments/schema.ts';
-import { ExperimentError, type ExperimentStore } from '../../experiments/store.ts';
+import { ExperimentError, runOf, type ExperimentStore } from '../../experiments/store.ts';
 import { CsvQuery, ExperimentParams, PreviewQuery, PreviewReply, RunParams, toMs } from '../api-schemas.ts';
 import { NcRunReader, type NcVariable } from '../nc-reader.ts';
 import { dailyPath } from '../../collector/sinks/netcdf/daily.ts';
@@ -50,18 +50,12 @@ export const downloadRoutes: FastifyPluginAsync<DownloadRouteOptions> = async (b
   const viewer = requireRole(o.users, 'viewer');
   const researcher = requireRole(o.users, 'researcher');
 
-  const runOf = (id: string, runId: string) => {
+  const experimentRun = (id: string, runId: string) => {
     const e = o.store.get(id);
-    const run = e.runs.find((r) => r.id === runId);
-    if (!run)
-      throw new ExperimentError(
-        404,
-        `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})`,
-      );
-    return { e, run };
+    return { e, run: runOf(e, runId) };
   };
   const fileOf = (id: string, runId: string) => {
-    const { e, run } = runOf(id, runId);
+    const { e, run } = experimentRun(id, runId);
     const path = o.runFile?.(id, run) ?? join(e.dir, run.file);
     if (!path || !existsSync(path)) throw new ExperimentError(404, `run ${runId} of "${id}" has no data file yet`);
     return { e, run, path };

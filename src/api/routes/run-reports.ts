@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { UserStore } from '../../auth/users.ts';
 import { computeCompletenessAsync, type CompletenessReport } from '../../experiments/completeness.ts';
-import { ExperimentError, type ExperimentStore } from '../../experiments/store.ts';
+import { ExperimentError, runOf, type ExperimentStore } from '../../experiments/store.ts';
 import { deviationSeries } from '../../fidelity/deviation.ts';
 import type { ToleranceSource } from '../../fidelity/plan.ts';
 import { computeFidelityAsync } from '../../fidelity/report.ts';
@@ -42,12 +42,7 @@ export const runReportRoutes: FastifyPluginAsync<RunReportOptions> = async (base
 
   const fileOf = (id: string, runId: string) => {
     const e = o.store.get(id);
-    const run = e.runs.find((r) => r.id === runId);
-    if (!run)
-      throw new ExperimentError(
-        404,
-        `experiment "${id}" has no run "${runId}" (runs: ${e.runs.map((r) => r.id).join(', ') || 'none'})`,
-      );
+    const run = runOf(e, runId);
     const path = o.runFile?.(id, run) ?? join(e.dir, run.file);
     if (!path || !existsSync(path)) throw new ExperimentError(404, `run ${runId} of "${id}" has no data file yet`);
     return { e, run, path };
