@@ -173,6 +173,8 @@ describe('experiment runs archived as NetCDF', () => {
       [...published]
         .filter(([k]) => k.startsWith(`${c}/air_temperature/`))
         .map(([k, v]) => ({ ts: Number(k.split('/')[2]), v: v as number }));
+    // Samples stamped after the stop are not part of the run (docs/experiments.md, "Run edges").
+    const stopMs = Date.parse(e.runs.find((r) => r.id === 'r001')!.stop!);
     let filled = 0;
     times.forEach((iso, i) => {
       const t = Date.parse(iso.endsWith('Z') ? iso : `${iso}Z`);
@@ -191,9 +193,9 @@ describe('experiment runs archived as NetCDF', () => {
           ).toBe(true);
           filled++;
         } else if (q === 4) {
-          // The value published last before the slot; none seen yet: published before the test client subscribed.
+          // The value published last before the slot (and the stop); none seen yet: published before the test client subscribed.
           const last = of(c)
-            .filter((s) => s.ts <= t + 500)
+            .filter((s) => s.ts <= Math.min(t + 500, stopMs))
             .sort((a, b) => a.ts - b.ts)
             .at(-1);
           if (last)
