@@ -134,6 +134,7 @@ export class Collector {
     this.log = log;
     this.dedupeFile = resolve(loaded.dataDir, DEDUPE_FILE);
     this.restoreDedupe();
+    if (this.influx) this.influx.beforeTrim = () => this.saveDedupe();
     const shared = cfg.collector.group !== undefined;
     const alarms = this.alarms;
     const archive = (msg: DataMessage) => {

@@ -398,8 +398,16 @@ export class InfluxSink {
     this.probing = true;
   }
 
+  /**
+   * Called before written records leave the buffer: the collector saves its dedupe state
+   * there, so a message the broker redelivers after a kill (written, trimmed, its PUBACK
+   * not yet sent) is still known as seen — neither in the buffer nor in a stale dedupe file.
+   */
+  beforeTrim?: () => void;
+
   /** The oldest batch is written (or dead-lettered): trim it. */
   private finish(f: Flight): void {
+    this.beforeTrim?.();
     this.buffer.ack(f.records.at(-1)!.seq);
     if (f.presumed) return;
     if (!f.deadLettered) {
