@@ -87,9 +87,11 @@ ${simulatedChambers(ports, { count: 2 })}`,
         records: number;
         chambers: Record<string, Array<{ mean: number | null }>>;
       };
-      return p.records >= 3 && ['c1', 'c2'].every((c) => p.chambers[c]?.some((b) => b.mean !== null));
+      return (
+        p.records >= 3 && ['c1', 'c2'].every((c) => (p.chambers[c]?.filter((b) => b.mean !== null).length ?? 0) >= 2)
+      );
     },
-    'run r001 recorded air temperature of c1 and c2',
+    'run r001 recorded air temperature of c1 and c2 (two points each, a line to draw)',
     40_000,
     250,
   );

@@ -10,6 +10,16 @@
   };
   const COLORS = ['#0b5cad', '#c0392b', '#1e7b34', '#8e44ad', '#a15c00', '#16a085'];
 
+  /** SVG points of a series; a lone point becomes a short tick so that a one-record run still shows. */
+  function polylinePoints(pts, X, Y) {
+    const xy = pts.map((p) => [X(Date.parse(p.t)), Y(p.mean)]);
+    if (xy.length === 1) {
+      const [x, y] = xy[0];
+      xy.splice(0, 1, [x - 4, y], [x + 4, y]);
+    }
+    return xy.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ');
+  }
+
   // ---- quick plot (from the API's decimated preview) ----
   const plotForm = document.getElementById('plot-form');
   if (plotForm) {
@@ -85,7 +95,7 @@
             fill: 'none',
             stroke: COLORS[i % COLORS.length],
             'stroke-width': 1.5,
-            points: pts.map((x) => `${X(Date.parse(x.t)).toFixed(1)},${Y(x.mean).toFixed(1)}`).join(' '),
+            points: polylinePoints(pts, X, Y),
           }),
         );
         svg.append(
@@ -203,7 +213,7 @@
             fill: 'none',
             stroke: COLORS[i % COLORS.length],
             'stroke-width': 1.5,
-            points: pts.map((x) => `${X(Date.parse(x.t)).toFixed(1)},${Y(x.mean).toFixed(1)}`).join(' '),
+            points: polylinePoints(pts, X, Y),
           }),
         );
         svg.append(
