@@ -20,6 +20,24 @@
     return xy.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ');
   }
 
+  /** One chamber's series (its colour by position i) and its label in the legend column. */
+  function drawSeries(svg, c, pts, i, X, Y, W) {
+    if (!pts.length) return;
+    const stroke = COLORS[i % COLORS.length];
+    svg.append(
+      el('polyline', {
+        svg: 1,
+        class: 'series',
+        'data-chamber': c,
+        fill: 'none',
+        stroke,
+        'stroke-width': 1.5,
+        points: polylinePoints(pts, X, Y),
+      }),
+    );
+    svg.append(el('text', { svg: 1, x: W - 80, y: 20 + 14 * i, 'font-size': 12, fill: stroke }, c));
+  }
+
   // ---- quick plot (from the API's decimated preview) ----
   const plotForm = document.getElementById('plot-form');
   if (plotForm) {
@@ -85,23 +103,7 @@
           new Date(t1).toISOString().slice(0, 16).replace('T', ' '),
         ),
       );
-      series.forEach(([c, pts], i) => {
-        if (!pts.length) return;
-        svg.append(
-          el('polyline', {
-            svg: 1,
-            class: 'series',
-            'data-chamber': c,
-            fill: 'none',
-            stroke: COLORS[i % COLORS.length],
-            'stroke-width': 1.5,
-            points: polylinePoints(pts, X, Y),
-          }),
-        );
-        svg.append(
-          el('text', { svg: 1, x: W - 80, y: 20 + 14 * i, 'font-size': 12, fill: COLORS[i % COLORS.length] }, c),
-        );
-      });
+      series.forEach(([c, pts], i) => drawSeries(svg, c, pts, i, X, Y, W));
       fig.append(
         svg,
         el(
@@ -203,23 +205,7 @@
           new Date(t1).toISOString().slice(0, 16).replace('T', ' '),
         ),
       );
-      series.forEach(([c, , pts], i) => {
-        if (!pts.length) return;
-        svg.append(
-          el('polyline', {
-            svg: 1,
-            class: 'series',
-            'data-chamber': c,
-            fill: 'none',
-            stroke: COLORS[i % COLORS.length],
-            'stroke-width': 1.5,
-            points: polylinePoints(pts, X, Y),
-          }),
-        );
-        svg.append(
-          el('text', { svg: 1, x: W - 80, y: 20 + 14 * i, 'font-size': 12, fill: COLORS[i % COLORS.length] }, c),
-        );
-      });
+      series.forEach(([c, , pts], i) => drawSeries(svg, c, pts, i, X, Y, W));
       fig.append(
         svg,
         el(
