@@ -77,7 +77,7 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       await app.listen({ port: cfg.collector.http_port, host: cfg.http.host });
       stops.unshift(['http', () => app.close()]);
       process.stdout.write(
-        `Octopus collector for "${cfg.mqtt.prefix}/+/data" on ${url}${cfg.influx.url ? ` → ${cfg.influx.url}` : ''}\n  health     curl http://localhost:${cfg.collector.http_port}/api/health\nCtrl-C stops it cleanly.\n`,
+        `Octopus collector for "${cfg.mqtt.prefix}/+/data" on ${url}${cfg.influx.url ? ` → ${cfg.influx.url}` : ''}\n  health     curl ${urlOf(cfg.http.host, cfg.collector.http_port, 'http')}/api/health\nCtrl-C stops it cleanly.\n`,
       );
     } else if (cfg.simulator.enabled || mode === 'simulate') {
       // Loaded on demand: `octopus collect` never loads the protocol stacks.
@@ -227,22 +227,17 @@ export async function runUntilSignal(mode: 'start' | 'simulate' | 'collect', fil
       });
       await app.listen({ port: cfg.http.port, host: cfg.http.host });
       stops.unshift(['http', () => app.close()]);
-      const port = cfg.http.port;
+      const base = urlOf(cfg.http.host, cfg.http.port, cfg.http.tls ? 'https' : 'http');
       process.stdout.write(
         [
           '',
           `Octopus gateway "${cfg.gateway.id}" is running with ${loaded.chambers.length} chamber(s): ${loaded.chambers.map((c) => c.chamber.id).join(', ')}`,
-          `  health     curl http://localhost:${port}/api/health`,
-          `  metrics    curl http://localhost:${port}/metrics`,
+          `  http       listening on ${cfg.http.host}:${cfg.http.port}${isLoopback(cfg.http.host) ? ' (this host only; http.host opens it)' : ''}`,
+          `  health     curl ${base}/api/health`,
+          `  metrics    curl ${base}/metrics`,
+          ...(experiments ? [`  web page   ${base}/   (sign in with a token or a password; see docs/web.md)`] : []),
           ...(experiments
-            ? [
-                `  web page   ${cfg.http.tls ? 'https' : 'http'}://localhost:${port}/   (sign in with a token or a password; see docs/web.md)`,
-              ]
-            : []),
-          ...(experiments
-            ? [
-                `  API docs   http://localhost:${port}/docs   (experiments, runs, downloads; token from \`octopus token create\`)`,
-              ]
+            ? [`  API docs   ${base}/docs   (experiments, runs, downloads; token from \`octopus token create\`)`]
             : []),
           broker
             ? `  live data  mosquitto_sub -h ${broker.host === '0.0.0.0' ? 'localhost' : broker.host} -p ${broker.port} -u <user> -P <API token> -t '${cfg.mqtt.prefix}/+/data' -v   (broker on ${broker.host}:${broker.port}, sign-in required; docs/mqtt.md)`
@@ -309,4 +304,16 @@ async function shutdown(
     }
   }
   return clean;
+}
+
+/** True for an address only this host reaches. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** The URL a user on this host types for a listener on `host` (wildcards and loopback: localhost). */
+function urlOf(host: string, port: number, scheme: 'http' | 'https'): string {
+  const name =
+    host === '0.0.0.0' || host === '::' || isLoopback(host) ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `${scheme}://${name}:${port}`;
 }

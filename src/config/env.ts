@@ -7,6 +7,7 @@ const numeric = (v: string) => (/^\d+$/.test(v) ? Number(v) : v);
 const OVERRIDES: Array<{ env: string; path: string[]; convert?: (v: string) => unknown }> = [
   { env: 'OCTOPUS_DATA_DIR', path: ['data_dir'] },
   { env: 'OCTOPUS_HTTP_PORT', path: ['http', 'port'], convert: numeric },
+  { env: 'OCTOPUS_HTTP_HOST', path: ['http', 'host'] },
   { env: 'OCTOPUS_MQTT_URL', path: ['mqtt', 'url'] },
   { env: 'OCTOPUS_MQTT_PORT', path: ['mqtt', 'port'], convert: numeric },
   { env: 'OCTOPUS_GATEWAY_ID', path: ['gateway', 'id'] },

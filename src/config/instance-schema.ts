@@ -680,7 +680,14 @@ export const SignInConfig = z
 export const HttpConfig = z
   .object({
     port: z.number().int().min(0).max(65535).default(8080).describe('HTTP API and web pages port'),
-    host: z.string().default('0.0.0.0').describe('Address the HTTP server listens on'),
+    /** Loopback by default: a site opens it on purpose (a LAN address, or 0.0.0.0 behind a proxy or in a container). */
+    host: z
+      .string()
+      .min(1)
+      .default('127.0.0.1')
+      .describe(
+        "Address the HTTP server (and a standalone collector's health port) listens on; loopback by default, set a LAN address or 0.0.0.0 to open it on purpose",
+      ),
     /**
      * Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` and
      * `X-Forwarded-Proto` are believed (client address for throttling, `Secure`

@@ -5,7 +5,8 @@
  * (to an operator signed in with user name + API token), the health and metrics
  * endpoints answer, a setpoint sent over MQTT reaches the simulated PLC and is answered
  * on the operator's result topic, and SIGINT stops everything cleanly (exit 0, gateway
- * status offline).
+ * status offline). With no address configured, the HTTP server and the embedded broker
+ * listen on loopback only.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,7 @@ import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
 import { DataMessage, RequestResult, StatusMessage } from '../../src/bus/payload.ts';
 import { person } from '../support/people.ts';
 import { simulatedChambers, startOctopus, type RunningOctopus } from '../support/cli.ts';
-import { eventually, freePort, waitForPort } from '../support/ports.ts';
+import { eventually, freePort, listeningAddresses, waitForPort } from '../support/ports.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'octopus-e2e-'));
 let ports: { opcua: number; modbus: number; mqtt: number; http: number };
@@ -36,7 +37,7 @@ gateway: { id: e2e }
 data_dir: ${JSON.stringify(join(dir, 'data'))}
 simulator: { enabled: true, seed: 7 }
 mqtt: { port: ${ports.mqtt}, prefix: lab }
-http: { port: ${ports.http}, host: 127.0.0.1 }
+http: { port: ${ports.http} }
 ${simulatedChambers(ports, { count: 3 })}`,
   );
   octopus = await startOctopus(config);
@@ -71,9 +72,16 @@ describe('octopus start with simulated chambers', () => {
   it('prints where to look: health, metrics and the live MQTT topics', () => {
     expect(octopus.output()).toContain('with 3 chamber(s): c1, c2, c3');
     expect(octopus.output()).toContain(`curl http://localhost:${ports.http}/api/health`);
+    expect(octopus.output()).toContain(`listening on 127.0.0.1:${ports.http} (this host only; http.host opens it)`);
     expect(octopus.output()).toContain(
       `mosquitto_sub -h 127.0.0.1 -p ${ports.mqtt} -u <user> -P <API token> -t 'lab/+/data' -v`,
     );
+  });
+
+  it('listens on loopback only when no address is configured: HTTP and the embedded broker', () => {
+    // the kernel's table of listening sockets, not our own report of them
+    expect(listeningAddresses(ports.http)).toEqual(['127.0.0.1']);
+    expect(listeningAddresses(ports.mqtt)).toEqual(['127.0.0.1']);
   });
 
   it('publishes good, plausible data from every chamber on <prefix>/<chamber>/data', async () => {
