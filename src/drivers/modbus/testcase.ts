@@ -6,17 +6,9 @@
  * profile corpus test.
  */
 import { z } from 'zod';
-import {
-  profileId,
-  registerCount,
-  type ModbusProfile,
-  type ModbusTag,
-  type WordOrder,
-} from '../../config/profile-schema.ts';
-import { parsePath } from '../../config/yaml-file.ts';
-import { zodToIssues } from '../../config/zod-issues.ts';
-import { reportFailures, type TestcaseCheck, type TestcaseReport } from '../testcase-report.ts';
-import { sameValue, testcaseDocument } from '../testcase-document.ts';
+import { registerCount, type ModbusProfile, type ModbusTag, type WordOrder } from '../../config/profile-schema.ts';
+import { reportFailures, type TestcaseReport } from '../testcase-report.ts';
+import { runTestcaseDocument, sameValue, testcaseDocument } from '../testcase-document.ts';
 import { decodeTag } from './driver.ts';
 import { encodeModbusWrite, type ModbusWrite } from './write.ts';
 
@@ -61,26 +53,9 @@ function describeWrite(w: ModbusWrite): string {
 
 /** Runs every case of a testcase document through the driver's decode and write functions. */
 export function runModbusTestcases(profile: ModbusProfile, doc: unknown): TestcaseReport {
-  const parsed = ModbusTestcases.safeParse(doc);
-  if (!parsed.success)
-    return {
-      problems: zodToIssues('', parsed.error, doc, [], ModbusTestcases).map((i) => ({
-        path: parsePath(i.path),
-        message: i.message,
-      })),
-      cases: [],
-    };
-  const report: TestcaseReport = { problems: [], cases: [] };
-  const id = profileId(profile);
-  if (parsed.data.profile !== id)
-    report.problems.push({ path: ['profile'], message: `testcases are for "${parsed.data.profile}", not "${id}"` });
   const tags = new Map(profile.tags.map((t) => [t.name, { ...t, area: t.area ?? profile.defaults.area }]));
   const orderOf = (t: ModbusTag): WordOrder => t.order ?? profile.defaults.order;
-  const covered = new Set<string>();
-  parsed.data.cases.forEach((c, ci) => {
-    const checks: TestcaseCheck[] = [];
-    const check = (path: Array<string | number>, label: string, ok: boolean, detail: string) =>
-      checks.push({ path: ['cases', ci, ...path], label, ok, detail });
+  return runTestcaseDocument(ModbusTestcases, profile, doc, 'expected value', (c, check, covered) => {
     for (const [name, expected] of Object.entries(c.expect)) {
       const at = ['expect', name];
       const label = `expect.${name}`;
@@ -156,15 +131,7 @@ export function runModbusTestcases(profile: ModbusProfile, doc: unknown): Testca
             : `bit = ${w.expect_bit}`;
       check(at, label, ok, `write ${JSON.stringify(w.value)} gives ${describeWrite(got)}, expected ${wanted}`);
     });
-    report.cases.push({ index: ci, name: c.name, checks });
   });
-  const untested = profile.tags.filter((t) => !covered.has(t.name)).map((t) => t.name);
-  if (untested.length)
-    report.problems.push({
-      path: ['cases'],
-      message: `no expected value for tag${untested.length > 1 ? 's' : ''} ${untested.join(', ')} (every tag needs at least one)`,
-    });
-  return report;
 }
 
 /** Every mismatch between a testcase document and what the driver decodes and writes; empty = pass. */

@@ -7,10 +7,8 @@
 import { z } from 'zod';
 import { profileId, type OpcuaProfile, type OpcuaTag } from '../../config/profile-schema.ts';
 import { Quality, SampleValue } from '../../core/sample.ts';
-import { parsePath } from '../../config/yaml-file.ts';
-import { zodToIssues } from '../../config/zod-issues.ts';
-import { reportFailures, type TestcaseCheck, type TestcaseReport } from '../testcase-report.ts';
-import { sameValue, testcaseDocument } from '../testcase-document.ts';
+import { reportFailures, type TestcaseReport } from '../testcase-report.ts';
+import { runTestcaseDocument, sameValue, testcaseDocument } from '../testcase-document.ts';
 import { decodeDataValue, encodeWrite, statusCodeFromName } from './decode.ts';
 
 const RawValue = z.union([z.number(), z.boolean(), z.string(), z.null()]);
@@ -55,26 +53,10 @@ export type OpcuaTestcases = z.infer<typeof OpcuaTestcases>;
 
 /** Runs every case of a testcase document through the driver's decode and write functions. */
 export function runOpcuaTestcases(profile: OpcuaProfile, doc: unknown): TestcaseReport {
-  const parsed = OpcuaTestcases.safeParse(doc);
-  if (!parsed.success)
-    return {
-      problems: zodToIssues('', parsed.error, doc, [], OpcuaTestcases).map((i) => ({
-        path: parsePath(i.path),
-        message: i.message,
-      })),
-      cases: [],
-    };
-  const report: TestcaseReport = { problems: [], cases: [] };
-  const id = profileId(profile);
-  if (parsed.data.profile !== id)
-    report.problems.push({ path: ['profile'], message: `testcases are for "${parsed.data.profile}", not "${id}"` });
   const byName = new Map(profile.tags.map((t) => [t.name, t]));
   const byNode = new Map(profile.tags.map((t) => [t.node, t]));
-  const covered = new Set<string>();
-  parsed.data.cases.forEach((c, ci) => {
-    const checks: TestcaseCheck[] = [];
-    const check = (path: Array<string | number>, label: string, ok: boolean, detail: string) =>
-      checks.push({ path: ['cases', ci, ...path], label, ok, detail });
+  const id = profileId(profile);
+  return runTestcaseDocument(OpcuaTestcases, profile, doc, 'value case', (c, check, covered) => {
     c.values.forEach((v, vi) => {
       const at = ['values', vi];
       const tag: OpcuaTag | undefined = v.tag !== undefined ? byName.get(v.tag) : byNode.get(v.node!);
@@ -146,15 +128,7 @@ export function runOpcuaTestcases(profile: OpcuaProfile, doc: unknown): Testcase
           `write ${JSON.stringify(w.value)} encodes to raw ${JSON.stringify(raw)}, expected ${JSON.stringify(w.expect_raw)}`,
         );
     });
-    report.cases.push({ index: ci, name: c.name, checks });
   });
-  const untested = profile.tags.filter((t) => !covered.has(t.name)).map((t) => t.name);
-  if (untested.length)
-    report.problems.push({
-      path: ['cases'],
-      message: `no value case for tag${untested.length > 1 ? 's' : ''} ${untested.join(', ')} (every tag needs at least one)`,
-    });
-  return report;
 }
 
 /** Every mismatch between a testcase document and what the driver decodes; empty = pass. */
