@@ -13,7 +13,7 @@ import { HealthReport } from '../../src/core/health.ts';
 import { connectMqtt } from '../../src/bus/mqtt-client.ts';
 import { loadConfig } from '../../src/config/loader.ts';
 import { createExperimentStore } from '../../src/experiments/factory.ts';
-import { compareRun, recorder } from '../support/archive-compare.ts';
+import { expectRunMatchesRecorder, recorder } from '../support/archive-compare.ts';
 import { startCollect, startOctopus } from '../support/cli.ts';
 import { cleanScratch, scratch } from '../support/collector-fixtures.ts';
 import { Mosquitto } from '../support/mosquitto.ts';
@@ -147,21 +147,13 @@ describe('three collectors, one archive writer', () => {
     expect(store.get('lease').runs).toHaveLength(1);
     expect(most).toBe(1);
 
-    const gridStart = Math.round(Date.parse(run.start) / 1000) * 1000;
-    const c = compareRun(file, rec.samples, {
-      gridStartMs: gridStart,
-      periodMs: 1000,
-      runStartMs: Date.parse(run.start),
-      stopMs: Date.parse(stopped.stop!),
-      chambers: ['m1'],
-    });
-    expect(c.cells).toBeGreaterThan(100);
-    console.info(
-      `archive-lease: ${c.cells} cells checked against the recorder, ${c.times} records, ${c.missing.length} missing, ${c.wrong.length} wrong, ${c.invented.length} invented, ${c.duplicateTimes} duplicate times`,
+    expectRunMatchesRecorder(
+      'archive-lease',
+      file,
+      rec.samples,
+      { start: run.start, stop: stopped.stop! },
+      ['m1'],
+      100,
     );
-    expect(c.missing, c.missing.slice(0, 10).join('\n')).toEqual([]);
-    expect(c.wrong, c.wrong.slice(0, 10).join('\n')).toEqual([]);
-    expect(c.invented, c.invented.slice(0, 10).join('\n')).toEqual([]);
-    expect(c.duplicateTimes).toBe(0);
   }, 300_000);
 });

@@ -4,6 +4,7 @@
  * its slot, by the nearest-sample rule (equal distance → the earlier sample; the same
  * instant twice → the first received).
  */
+import { expect } from 'vitest';
 import { connectMqtt, type MqttConnection } from '../../src/bus/mqtt-client.ts';
 import { DataMessage } from '../../src/bus/payload.ts';
 import { pythonView } from './netcdf.ts';
@@ -124,4 +125,49 @@ export function compareRun(
     });
   }
   return out;
+}
+
+/**
+ * Asserts that the run's file holds exactly what the recorder saw within the run:
+ * at least `minCells` cells compared, none missing, wrong, invented or twice, and one
+ * record per slot from the start's slot to the stop's. Prints the figures under `label`.
+ */
+export function expectRunMatchesRecorder(
+  label: string,
+  file: string,
+  samples: readonly Recorded[],
+  run: { start: string; stop: string },
+  chambers: string[],
+  minCells: number,
+): Comparison {
+  const gridStartMs = Math.round(Date.parse(run.start) / 1000) * 1000;
+  const stopMs = Date.parse(run.stop);
+  const c = compareRun(file, samples, {
+    gridStartMs,
+    periodMs: 1000,
+    runStartMs: Date.parse(run.start),
+    stopMs,
+    chambers,
+  });
+  console.info(
+    `${label}: ${c.cells} cells checked against the recorder, ${c.times} records, ${c.missing.length} missing, ${c.wrong.length} wrong, ${c.invented.length} invented, ${c.duplicateTimes} duplicate times`,
+  );
+  expect(c.cells).toBeGreaterThan(minCells);
+  expect(c.missing, c.missing.slice(0, 10).join('\n')).toEqual([]);
+  expect(c.wrong, c.wrong.slice(0, 10).join('\n')).toEqual([]);
+  expect(c.invented, c.invented.slice(0, 10).join('\n')).toEqual([]);
+  expect(c.duplicateTimes).toBe(0);
+  expect(c.times).toBe(Math.round((stopMs - gridStartMs) / 1000) + 1);
+  return c;
+}
+
+/** Kills something `times` times, each after 1.5–4 s at random; returns when each kill happened. */
+export async function killAtRandomMoments(times: number, kill: () => Promise<void>): Promise<number[]> {
+  const kills: number[] = [];
+  for (let i = 0; i < times; i++) {
+    await new Promise((r) => setTimeout(r, 1500 + Math.random() * 2500));
+    kills.push(Date.now());
+    await kill();
+  }
+  return kills;
 }
