@@ -212,18 +212,30 @@ export const ModbusTag = CommonTag.extend({
   });
 export type ModbusTag = z.infer<typeof ModbusTag>;
 
+/** The fields every profile starts with, whatever its kind: who made the controller, which model. */
+const ProfileIdentity = {
+  vendor: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*$/)
+    .describe('Vendor, lower-case letters, digits and -; the file is <vendor>-<model>.yaml'),
+  model: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*$/)
+    .describe('Model, lower-case letters, digits and -; the file is <vendor>-<model>.yaml'),
+  description: z.string().min(1).describe('What the controller is'),
+};
+
+/** The field every profile ends with: its default tolerances. */
+const ProfileTolerancesField = {
+  tolerances: ProfileTolerances.default({}).describe(
+    'Default tolerance band and minimum excursion duration per controlled variable (a tag some setpoint names in setpoint_of), by its name; chambers and treatments can override them',
+  ),
+};
+
 export const ModbusProfile = z
   .object({
     kind: z.literal('modbus').describe('modbus: a Modbus TCP or RTU controller profile'),
-    vendor: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9-]*$/)
-      .describe('Vendor, lower-case letters, digits and -; the file is <vendor>-<model>.yaml'),
-    model: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9-]*$/)
-      .describe('Model, lower-case letters, digits and -; the file is <vendor>-<model>.yaml'),
-    description: z.string().min(1).describe('What the controller is'),
+    ...ProfileIdentity,
     /** Profiles must say it: addresses are the zero-based protocol addresses. */
     addressing: z
       .literal('zero-based')
@@ -249,9 +261,7 @@ export const ModbusProfile = z
       .default({ area: 'holding', order: 'ABCD' })
       .describe('Defaults for every tag'),
     tags: z.array(ModbusTag).min(1).describe('The values the controller exposes'),
-    tolerances: ProfileTolerances.default({}).describe(
-      'Default tolerance band and minimum excursion duration per controlled variable (a tag some setpoint names in setpoint_of), by its name; chambers and treatments can override them',
-    ),
+    ...ProfileTolerancesField,
   })
   .strict();
 export type ModbusProfile = z.infer<typeof ModbusProfile>;
@@ -293,19 +303,9 @@ export type OpcuaTag = z.infer<typeof OpcuaTag>;
 export const OpcuaProfile = z
   .object({
     kind: z.literal('opcua').describe('opcua: an OPC UA server profile'),
-    vendor: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9-]*$/)
-      .describe('Vendor, lower-case letters, digits and -; the file is <vendor>-<model>.yaml'),
-    model: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9-]*$/)
-      .describe('Model, lower-case letters, digits and -; the file is <vendor>-<model>.yaml'),
-    description: z.string().min(1).describe('What the controller is'),
+    ...ProfileIdentity,
     tags: z.array(OpcuaTag).min(1).describe('The variables the controller exposes'),
-    tolerances: ProfileTolerances.default({}).describe(
-      'Default tolerance band and minimum excursion duration per controlled variable (a tag some setpoint names in setpoint_of), by its name; chambers and treatments can override them',
-    ),
+    ...ProfileTolerancesField,
   })
   .strict();
 export type OpcuaProfile = z.infer<typeof OpcuaProfile>;
