@@ -20,6 +20,38 @@
     return xy.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ');
   }
 
+  /**
+   * An empty time plot (800×300) fitted to the times and values given: axes, the value
+   * range at the left (to `digits` significant digits), the first and last time below.
+   * Returns the SVG, the scales and the value format for what the caller draws on it.
+   */
+  function timePlot(label, ts, ys, digits) {
+    const W = 800,
+      H = 300,
+      L = 60,
+      B = 30;
+    let [t0, t1, y0, y1] = [Math.min(...ts), Math.max(...ts), Math.min(...ys), Math.max(...ys)];
+    if (t1 === t0) t1 = t0 + 1;
+    if (y1 === y0) {
+      y0 -= 1;
+      y1 += 1;
+    }
+    const X = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - 10),
+      Y = (y) => 10 + (1 - (y - y0) / (y1 - y0)) * (H - B - 10);
+    const fmt = (y) => Number(y.toPrecision(digits)).toString();
+    const minute = (t) => new Date(t).toISOString().slice(0, 16).replace('T', ' ');
+    const svg = el('svg', { svg: 1, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label });
+    svg.append(
+      el('line', { svg: 1, x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: '#888' }),
+      el('line', { svg: 1, x1: L, y1: 10, x2: L, y2: H - B, stroke: '#888' }),
+      el('text', { svg: 1, x: 4, y: 16, 'font-size': 12 }, fmt(y1)),
+      el('text', { svg: 1, x: 4, y: H - B, 'font-size': 12 }, fmt(y0)),
+      el('text', { svg: 1, x: L, y: H - 8, 'font-size': 12 }, minute(t0)),
+      el('text', { svg: 1, x: W - 10, y: H - 8, 'font-size': 12, 'text-anchor': 'end' }, minute(t1)),
+    );
+    return { svg, X, Y, fmt, L, W };
+  }
+
   /** One chamber's series (its colour by position i) and its label in the legend column. */
   function drawSeries(svg, c, pts, i, X, Y, W) {
     if (!pts.length) return;
@@ -59,49 +91,17 @@
         return;
       }
       const p = await r.json();
-      const W = 800,
-        H = 300,
-        L = 60,
-        B = 30;
       const series = Object.entries(p.chambers).map(([c, pts]) => [c, pts.filter((x) => x.mean !== null)]);
       const all = series.flatMap(([, pts]) => pts);
       if (!all.length) {
         fig.append(el('p', {}, 'No data in this run yet.'));
         return;
       }
-      const ts = all.map((x) => Date.parse(x.t)),
-        ys = all.map((x) => x.mean);
-      let [t0, t1, y0, y1] = [Math.min(...ts), Math.max(...ts), Math.min(...ys), Math.max(...ys)];
-      if (t1 === t0) t1 = t0 + 1;
-      if (y1 === y0) {
-        y0 -= 1;
-        y1 += 1;
-      }
-      const X = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - 10),
-        Y = (y) => 10 + (1 - (y - y0) / (y1 - y0)) * (H - B - 10);
-      const svg = el('svg', { svg: 1, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${p.var} over time` });
-      svg.append(
-        el('line', { svg: 1, x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: '#888' }),
-        el('line', { svg: 1, x1: L, y1: 10, x2: L, y2: H - B, stroke: '#888' }),
-      );
-      const fmt = (y) => Number(y.toPrecision(4)).toString();
-      svg.append(
-        el('text', { svg: 1, x: 4, y: 16, 'font-size': 12 }, fmt(y1)),
-        el('text', { svg: 1, x: 4, y: H - B, 'font-size': 12 }, fmt(y0)),
-      );
-      svg.append(
-        el(
-          'text',
-          { svg: 1, x: L, y: H - 8, 'font-size': 12 },
-          new Date(t0).toISOString().slice(0, 16).replace('T', ' '),
-        ),
-      );
-      svg.append(
-        el(
-          'text',
-          { svg: 1, x: W - 10, y: H - 8, 'font-size': 12, 'text-anchor': 'end' },
-          new Date(t1).toISOString().slice(0, 16).replace('T', ' '),
-        ),
+      const { svg, X, Y, W } = timePlot(
+        `${p.var} over time`,
+        all.map((x) => Date.parse(x.t)),
+        all.map((x) => x.mean),
+        4,
       );
       series.forEach(([c, pts], i) => drawSeries(svg, c, pts, i, X, Y, W));
       fig.append(
@@ -144,30 +144,12 @@
         fig.append(el('p', {}, 'No covered slot (value and setpoint both usable) in this run yet.'));
         return;
       }
-      const W = 800,
-        H = 300,
-        L = 60,
-        B = 30;
       const bands = [...new Set(series.map(([, band]) => band))];
-      const ts = all.map((x) => Date.parse(x.t)),
-        ys = all.flatMap((x) => [x.min, x.max]).concat(bands.flatMap((b) => [b * 1.2, -b * 1.2]));
-      let [t0, t1, y0, y1] = [Math.min(...ts), Math.max(...ts), Math.min(...ys), Math.max(...ys)];
-      if (t1 === t0) t1 = t0 + 1;
-      if (y1 === y0) {
-        y0 -= 1;
-        y1 += 1;
-      }
-      const X = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - 10),
-        Y = (y) => 10 + (1 - (y - y0) / (y1 - y0)) * (H - B - 10);
-      const svg = el('svg', {
-        svg: 1,
-        viewBox: `0 0 ${W} ${H}`,
-        role: 'img',
-        'aria-label': `deviation of ${p.var} from its setpoint over time`,
-      });
-      svg.append(
-        el('line', { svg: 1, x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: '#888' }),
-        el('line', { svg: 1, x1: L, y1: 10, x2: L, y2: H - B, stroke: '#888' }),
+      const { svg, X, Y, fmt, L, W } = timePlot(
+        `deviation of ${p.var} from its setpoint over time`,
+        all.map((x) => Date.parse(x.t)),
+        all.flatMap((x) => [x.min, x.max]).concat(bands.flatMap((b) => [b * 1.2, -b * 1.2])),
+        3,
       );
       svg.append(el('line', { svg: 1, class: 'zero', x1: L, y1: Y(0), x2: W - 10, y2: Y(0), stroke: '#bbb' }));
       for (const b of bands)
@@ -184,27 +166,8 @@
               'stroke-dasharray': '6 4',
             }),
           );
-      const fmt = (y) => Number(y.toPrecision(3)).toString();
-      svg.append(
-        el('text', { svg: 1, x: 4, y: 16, 'font-size': 12 }, fmt(y1)),
-        el('text', { svg: 1, x: 4, y: H - B, 'font-size': 12 }, fmt(y0)),
-      );
       for (const b of bands)
         svg.append(el('text', { svg: 1, x: 4, y: Y(b) + 4, 'font-size': 11, fill: '#b00020' }, `+${fmt(b)}`));
-      svg.append(
-        el(
-          'text',
-          { svg: 1, x: L, y: H - 8, 'font-size': 12 },
-          new Date(t0).toISOString().slice(0, 16).replace('T', ' '),
-        ),
-      );
-      svg.append(
-        el(
-          'text',
-          { svg: 1, x: W - 10, y: H - 8, 'font-size': 12, 'text-anchor': 'end' },
-          new Date(t1).toISOString().slice(0, 16).replace('T', ' '),
-        ),
-      );
       series.forEach(([c, , pts], i) => drawSeries(svg, c, pts, i, X, Y, W));
       fig.append(
         svg,
