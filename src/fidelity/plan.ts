@@ -1,6 +1,6 @@
 import type { LoadedConfig } from '../config/loader.ts';
 import type { ExperimentMetadata } from '../experiments/schema.ts';
-import type { ToleranceInForce, ToleranceOrigin } from './report-schema.ts';
+import type { ToleranceInForce } from './report-schema.ts';
 import { controlledVariables, judgedVariables, type Tolerance, type ToleranceOverride } from './tolerance.ts';
 
 /** What the configuration says about a chamber: its tags and the two lower tolerance tiers. */
@@ -65,22 +65,11 @@ export function planFidelity(
         entry.notJudged.push({ variable: j.measured, reason: `not archived in the run file: ${missing.join(', ')}` });
         continue;
       }
-      const tiers: Array<[ToleranceOrigin, ToleranceOverride | undefined]> = [
-        ['profile', conf.profile[j.measured]],
-        ['chamber', conf.chamber[j.measured]],
-        ['treatment', treatment?.tolerances[j.measured]],
-      ];
-      const origin = (k: keyof ToleranceOverride): ToleranceOrigin =>
-        tiers.filter(([, t]) => t?.[k] !== undefined).at(-1)?.[0] ?? 'default';
+      const { band, min_duration_s, hysteresis, source } = j.tolerance;
       entry.variables.push({
         measured: j.measured,
         setpoint: j.setpoint,
-        tolerance: {
-          band: j.tolerance.band,
-          min_duration_s: j.tolerance.min_duration_s,
-          hysteresis: j.tolerance.hysteresis,
-          source: { band: origin('band'), min_duration_s: origin('min_duration_s'), hysteresis: origin('hysteresis') },
-        },
+        tolerance: { band, min_duration_s, hysteresis, source: { ...source } },
       });
     }
     const judgedNames = new Set(judged.map((j) => j.measured));

@@ -84,9 +84,13 @@ export interface EffectiveTolerance {
   band: number;
   min_duration_s: number;
   hysteresis: number;
-  /** Which tiers contributed, lowest first (profile, chamber, treatment). */
-  from: Array<'profile' | 'chamber' | 'treatment'>;
+  /** Which tier gave each field (`default`: none did, the default applies). */
+  source: Record<ToleranceField, ToleranceTier | 'default'>;
 }
+
+export type ToleranceTier = 'profile' | 'chamber' | 'treatment';
+const FIELDS = ['band', 'min_duration_s', 'hysteresis'] as const;
+type ToleranceField = (typeof FIELDS)[number];
 
 export const DEFAULT_MIN_DURATION_S = 300;
 export const DEFAULT_HYSTERESIS_FRACTION = 0.1;
@@ -100,7 +104,7 @@ export function effectiveTolerance(
   chamber?: ToleranceOverride,
   treatment?: ToleranceOverride,
 ): EffectiveTolerance | undefined {
-  const from: EffectiveTolerance['from'] = [];
+  const source: EffectiveTolerance['source'] = { band: 'default', min_duration_s: 'default', hysteresis: 'default' };
   const merged: ToleranceOverride = {};
   for (const [tier, t] of [
     ['profile', profile],
@@ -108,13 +112,16 @@ export function effectiveTolerance(
     ['treatment', treatment],
   ] as const) {
     if (!t) continue;
-    from.push(tier);
-    for (const k of ['band', 'min_duration_s', 'hysteresis'] as const) if (t[k] !== undefined) merged[k] = t[k];
+    for (const k of FIELDS)
+      if (t[k] !== undefined) {
+        merged[k] = t[k];
+        source[k] = tier;
+      }
   }
   if (merged.band === undefined) return undefined;
   const band = merged.band;
   const hysteresis = Math.min(merged.hysteresis ?? band * DEFAULT_HYSTERESIS_FRACTION, band * 0.99);
-  return { band, min_duration_s: merged.min_duration_s ?? DEFAULT_MIN_DURATION_S, hysteresis, from };
+  return { band, min_duration_s: merged.min_duration_s ?? DEFAULT_MIN_DURATION_S, hysteresis, source };
 }
 
 /** A measured tag and the setpoint that controls it (from the profile's `setpoint_of`). */

@@ -18,12 +18,12 @@ tags:
 ${tolerances}`;
 
 describe('tolerances', () => {
-  it('merge profile < chamber < treatment per field, hysteresis defaulting to 10 % of the band', () => {
+  it('merge profile < chamber < treatment per field, naming the tier of each field, hysteresis defaulting to 10 % of the band', () => {
     expect(effectiveTolerance({ band: 0.5, min_duration_s: 600 })).toEqual({
       band: 0.5,
       min_duration_s: 600,
       hysteresis: 0.05,
-      from: ['profile'],
+      source: { band: 'profile', min_duration_s: 'profile', hysteresis: 'default' },
     });
     expect(
       effectiveTolerance({ band: 0.5, min_duration_s: 600 }, { min_duration_s: 60 }, { band: 1, hysteresis: 0.2 }),
@@ -31,7 +31,7 @@ describe('tolerances', () => {
       band: 1,
       min_duration_s: 60,
       hysteresis: 0.2,
-      from: ['profile', 'chamber', 'treatment'],
+      source: { band: 'treatment', min_duration_s: 'chamber', hysteresis: 'treatment' },
     });
     expect(effectiveTolerance(undefined, { min_duration_s: 60 })).toBeUndefined();
   });
