@@ -10,11 +10,16 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMqtt } from '../../src/bus/mqtt-client.ts';
+import { Spool } from '../../src/bus/spool.ts';
+import { messageKey } from '../../src/collector/dedupe.ts';
+import { InfluxSink } from '../../src/collector/sinks/influx/sink.ts';
+import { InfluxConfig, SpoolConfig } from '../../src/config/instance-schema.ts';
+import { createLogger } from '../../src/core/log.ts';
 import { cleanScratch, collector, scratch, syntheticGateway } from '../support/collector-fixtures.ts';
 import { Mosquitto } from '../support/mosquitto.ts';
 import { startCollect } from '../support/cli.ts';
@@ -409,6 +414,79 @@ describe('requests to the database', () => {
       await new Promise((r) => db.server.close(r));
     }
   }, 90_000);
+
+  it('after a kill, does not send again a written batch whose first records were already deleted from the buffer', async () => {
+    // The state a kill can leave: batch 50–149 written (journal), the buffer segment holding
+    // 0–99 deleted after the trim, the cursor on disk not yet past 50 (it lags by up to 200 ms).
+    const dir = scratch('octopus-journal-');
+    const bufferDir = join(dir, 'influx-buffer');
+    const key = (seq: number) => messageKey({ gw: 'gw-j', ep: 'e1', seq });
+    const line = (seq: number) => `journal,chamber=j1,q=good,tag=t value=${seq} ${1_700_000_000_000 + seq * 1000}\n`;
+    const spoolCfg = SpoolConfig.parse({ fsync: 'never' });
+    let spool = Spool.open(bufferDir, spoolCfg);
+    for (let i = 0; i < 100; i++) spool.append(key(i), line(i), 1);
+    spool.close();
+    spool = Spool.open(bufferDir, spoolCfg); // a new segment from 100 on
+    for (let i = 100; i < 200; i++) spool.append(key(i), line(i), 1);
+    expect(spool.read(100)).toHaveLength(100);
+    spool.ack(99); // deletes the segment of 0–99
+    spool.close();
+    const cursorFile = join(bufferDir, 'cursor.json');
+    writeFileSync(cursorFile, JSON.stringify({ ...JSON.parse(readFileSync(cursorFile, 'utf8')), acked: 50 }));
+    writeFileSync(
+      `${bufferDir}.sent-journal`,
+      `${JSON.stringify({ first: 50, last: 149, firstKey: key(50), lastKey: key(149) })}\n`,
+    );
+    const db = await fakeDatabase();
+    db.delayMs = 0;
+    try {
+      const cfg = InfluxConfig.parse({ url: db.url, bucket: 'octopus', measurement: 'journal', flush_interval_ms: 50 });
+      const sink = new InfluxSink(cfg, dir, undefined, createLogger('journal-test'));
+      // The dedupe rebuild still gets every message the buffer holds.
+      expect(sink.bufferedKeys()).toEqual(Array.from({ length: 100 }, (_, i) => key(100 + i)));
+      sink.start();
+      await eventually(() => sink.health().buffered === 0, 'the buffer emptied');
+      await sink.close();
+      const sent = [...db.accepted.keys()].map((l) => Number(/value=(\d+)/.exec(l)![1])).sort((a, b) => a - b);
+      expect(sent).toEqual(Array.from({ length: 50 }, (_, i) => 150 + i));
+      expect([...db.accepted.values()].every((n) => n === 1)).toBe(true);
+    } finally {
+      db.server.closeAllConnections();
+      await new Promise((r) => db.server.close(r));
+    }
+  });
+
+  it('sends a journalled range again when the buffer holds other records under its numbers (the buffer was reset)', async () => {
+    const dir = scratch('octopus-journal-reset-');
+    const bufferDir = join(dir, 'influx-buffer');
+    const spool = Spool.open(bufferDir, SpoolConfig.parse({ fsync: 'never' }));
+    for (let i = 0; i < 20; i++)
+      spool.append(
+        messageKey({ gw: 'gw-new', ep: 'e2', seq: i }),
+        `reset,chamber=r1,q=good,tag=t value=${i} ${1_700_000_000_000 + i}\n`,
+        1,
+      );
+    spool.close();
+    // A journal from before the reset: its range names other messages.
+    const old = (seq: number) => messageKey({ gw: 'gw-old', ep: 'e1', seq });
+    writeFileSync(
+      `${bufferDir}.sent-journal`,
+      `${JSON.stringify({ first: 0, last: 19, firstKey: old(0), lastKey: old(19) })}\n`,
+    );
+    const db = await fakeDatabase();
+    db.delayMs = 0;
+    try {
+      const cfg = InfluxConfig.parse({ url: db.url, bucket: 'octopus', measurement: 'reset', flush_interval_ms: 50 });
+      const sink = new InfluxSink(cfg, dir, undefined, createLogger('journal-test'));
+      sink.start();
+      await eventually(() => sink.health().buffered === 0, 'the buffer emptied');
+      await sink.close();
+      expect(db.accepted.size).toBe(20);
+    } finally {
+      db.server.closeAllConnections();
+      await new Promise((r) => db.server.close(r));
+    }
+  });
 
   it('reports an unreachable database at the first refused connection, not after timeout_ms', async () => {
     const closed = await freePort();

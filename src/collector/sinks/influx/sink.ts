@@ -63,10 +63,13 @@ interface Flight {
 interface SentRange {
   first: number;
   last: number;
+  /** Keys of its first and last records: the range is this buffer's only if the records there carry them. */
   firstKey: string;
+  lastKey?: string;
   /** 1: a request for it started (no outcome recorded). */ s?: 1;
   /** When that request started (epoch ms). */
   at?: number;
+  /** Its records found in the buffer at the restart with the keys it names. */
   checked?: boolean;
 }
 
@@ -107,6 +110,8 @@ export class InfluxSink {
   /** Ranges written before this start whose records are still in the buffer: trimmed without sending. */
   private presumed: SentRange[] = [];
   private journalEntries = 0;
+  /** Record keys found in the buffer at open (checkJournal), until bufferedKeys() takes them. */
+  private keysAtStart: string[] = [];
   /** Since the last failure, no request succeeded: retry one batch at a time. */
   private probing = false;
   private skippedResend = 0;
@@ -149,6 +154,7 @@ export class InfluxSink {
     // Beside the buffer folder, not in it: that folder holds only the buffer's own files.
     this.journalFile = `${under(cfg.buffer_dir).replace(/[\\/]+$/, '')}${SENT_JOURNAL}`;
     this.loadJournal();
+    this.checkJournal();
     this.backoff = new Backoff(cfg.retry_min_ms, cfg.retry_max_ms);
     this.latency = new Histogram({
       name: 'octopus_influx_write_seconds',
@@ -428,6 +434,7 @@ export class InfluxSink {
       first: f.records[0]!.seq,
       last: f.records.at(-1)!.seq,
       firstKey: f.records[0]!.topic,
+      lastKey: f.records.at(-1)!.topic,
       ...(started ? { s: 1 as const, at: Date.now() } : {}),
     };
     try {
@@ -474,6 +481,34 @@ export class InfluxSink {
   }
 
   /**
+   * One pass over the buffer left by the previous run: which journal ranges are this
+   * buffer's (a range counts when the records at its first or last number carry the keys
+   * it names, and none carries another: the buffer may have been reset since), and the
+   * message keys for the dedupe rebuild. The first record of a range may be gone while
+   * the rest is still there (its segment deleted after the trim, the cursor on disk not
+   * yet moved past it): then its last record vouches for it.
+   */
+  private checkJournal(): void {
+    const anchors = new Map<number, Array<{ p: SentRange; key: string }>>();
+    const anchor = (seq: number, p: SentRange, key: string | undefined) => {
+      if (key !== undefined) anchors.set(seq, [...(anchors.get(seq) ?? []), { p, key }]);
+    };
+    for (const p of this.presumed) {
+      anchor(p.first, p, p.firstKey);
+      anchor(p.last, p, p.lastKey);
+    }
+    for (;;) {
+      const recs = this.buffer.read(1000);
+      if (recs.length === 0) break;
+      for (const r of recs) {
+        this.keysAtStart.push(r.topic);
+        for (const { p, key } of anchors.get(r.seq) ?? []) p.checked = p.checked !== false && r.topic === key;
+      }
+    }
+    this.buffer.rewind();
+  }
+
+  /**
    * Splits records read from the buffer into runs written before the restart (`done`),
    * runs whose request was running at the stop (`uncertain`) and runs never sent.
    */
@@ -487,8 +522,6 @@ export class InfluxSink {
       if (this.presumed.length) {
         this.presumed = this.presumed.filter((p) => p.last >= r.seq);
         for (const p of this.presumed) {
-          // A range counts only if its first record is the one the journal names (the buffer may have been reset since).
-          if (r.seq === p.first) p.checked = r.topic === p.firstKey;
           if (p.checked && r.seq >= p.first && r.seq <= p.last) {
             if (!p.s) status = 'done';
             else if (status === 'new') status = 'uncertain';
@@ -505,16 +538,12 @@ export class InfluxSink {
     return out;
   }
 
-  /** Every message identity still in the buffer (not yet written), oldest first: to rebuild the dedupe state after a crash. */
+  /**
+   * Every message identity the buffer held when it was opened (not yet written), oldest
+   * first: to rebuild the dedupe state after a crash. Handed out once.
+   */
   bufferedKeys(): string[] {
-    const keys: string[] = [];
-    for (;;) {
-      const recs = this.buffer.read(1000);
-      if (recs.length === 0) break;
-      for (const r of recs) keys.push(r.topic);
-    }
-    this.buffer.rewind();
-    return keys;
+    return this.keysAtStart.splice(0);
   }
 
   private deadLetter(f: Flight, err: InfluxWriteError): void {
