@@ -4,7 +4,10 @@
  * every published sample exactly once; a gateway restarted with an empty data folder
  * (new epoch, seq from 0) has its new messages stored; a forged far-ahead seq does not
  * make real messages look like duplicates; never more requests in flight than
- * `influx.concurrency`, and a batch is sent again only when its own send failed.
+ * `influx.concurrency`, and a batch is sent again only when its own send failed; after a
+ * kill, a batch the journal records as written is not sent again even when its first
+ * records are already gone from the buffer, and a journal from before a buffer reset
+ * holds nothing back.
  * Real Mosquitto and VictoriaMetrics; a tiny HTTP server stands in for the database where
  * requests must be counted.
  */
@@ -97,6 +100,28 @@ async function fakeDatabase() {
   const addr = db.server.address();
   db.url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
   return db;
+}
+
+/**
+ * A collector restart on what `dir` holds (InfluxDB buffer and sent journal): a new sink
+ * (`inspect` sees it before it starts) sends the buffer to a stand-in database until it is
+ * empty; returns the lines the database accepted, with how many times each.
+ */
+async function drainAfterRestart(dir: string, inspect?: (sink: InfluxSink) => void): Promise<Map<string, number>> {
+  const db = await fakeDatabase();
+  db.delayMs = 0;
+  try {
+    const cfg = InfluxConfig.parse({ url: db.url, bucket: 'octopus', measurement: 'journal', flush_interval_ms: 50 });
+    const sink = new InfluxSink(cfg, dir, undefined, createLogger('journal-test'));
+    inspect?.(sink);
+    sink.start();
+    await eventually(() => sink.health().buffered === 0, 'the buffer emptied');
+    await sink.close();
+    return db.accepted;
+  } finally {
+    db.server.closeAllConnections();
+    await new Promise((r) => db.server.close(r));
+  }
 }
 
 describe('collector durability with the default configuration', () => {
@@ -437,23 +462,13 @@ describe('requests to the database', () => {
       `${bufferDir}.sent-journal`,
       `${JSON.stringify({ first: 50, last: 149, firstKey: key(50), lastKey: key(149) })}\n`,
     );
-    const db = await fakeDatabase();
-    db.delayMs = 0;
-    try {
-      const cfg = InfluxConfig.parse({ url: db.url, bucket: 'octopus', measurement: 'journal', flush_interval_ms: 50 });
-      const sink = new InfluxSink(cfg, dir, undefined, createLogger('journal-test'));
+    const accepted = await drainAfterRestart(dir, (sink) =>
       // The dedupe rebuild still gets every message the buffer holds.
-      expect(sink.bufferedKeys()).toEqual(Array.from({ length: 100 }, (_, i) => key(100 + i)));
-      sink.start();
-      await eventually(() => sink.health().buffered === 0, 'the buffer emptied');
-      await sink.close();
-      const sent = [...db.accepted.keys()].map((l) => Number(/value=(\d+)/.exec(l)![1])).sort((a, b) => a - b);
-      expect(sent).toEqual(Array.from({ length: 50 }, (_, i) => 150 + i));
-      expect([...db.accepted.values()].every((n) => n === 1)).toBe(true);
-    } finally {
-      db.server.closeAllConnections();
-      await new Promise((r) => db.server.close(r));
-    }
+      expect(sink.bufferedKeys()).toEqual(Array.from({ length: 100 }, (_, i) => key(100 + i))),
+    );
+    const sent = [...accepted.keys()].map((l) => Number(/value=(\d+)/.exec(l)![1])).sort((a, b) => a - b);
+    expect(sent).toEqual(Array.from({ length: 50 }, (_, i) => 150 + i));
+    expect([...accepted.values()].every((n) => n === 1)).toBe(true);
   });
 
   it('sends a journalled range again when the buffer holds other records under its numbers (the buffer was reset)', async () => {
@@ -473,19 +488,7 @@ describe('requests to the database', () => {
       `${bufferDir}.sent-journal`,
       `${JSON.stringify({ first: 0, last: 19, firstKey: old(0), lastKey: old(19) })}\n`,
     );
-    const db = await fakeDatabase();
-    db.delayMs = 0;
-    try {
-      const cfg = InfluxConfig.parse({ url: db.url, bucket: 'octopus', measurement: 'reset', flush_interval_ms: 50 });
-      const sink = new InfluxSink(cfg, dir, undefined, createLogger('journal-test'));
-      sink.start();
-      await eventually(() => sink.health().buffered === 0, 'the buffer emptied');
-      await sink.close();
-      expect(db.accepted.size).toBe(20);
-    } finally {
-      db.server.closeAllConnections();
-      await new Promise((r) => db.server.close(r));
-    }
+    expect((await drainAfterRestart(dir)).size).toBe(20);
   });
 
   it('reports an unreachable database at the first refused connection, not after timeout_ms', async () => {
