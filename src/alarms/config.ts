@@ -79,6 +79,14 @@ export const AlarmsConfig = z
       .max(1_000_000)
       .default(10_000)
       .describe('Newest alarm events kept in memory for GET /api/alarms/history (the event log on disk keeps all)'),
+    log_max_bytes: z
+      .number()
+      .int()
+      .min(65_536)
+      .default(64 * 1024 ** 2)
+      .describe(
+        'Size at which the event log (<data_dir>/state/alarms.jsonl) is rotated: the whole log is kept beside it as alarms-<UTC time>.jsonl, the new one starts with the active alarms and the newest history_limit events',
+      ),
     severity: AlarmSeverities.default(SEVERITY_DEFAULTS).describe('Severity per alarm class: warning or critical'),
     webhooks: Webhooks.describe(
       'Webhooks that receive alarm events as JSON POSTs (retried, dead-lettered after max_attempts)',

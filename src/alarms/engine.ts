@@ -72,7 +72,11 @@ export class AlarmEngine implements AlarmService {
 
   constructor(private readonly o: AlarmEngineOptions) {
     this.now = o.now ?? Date.now;
-    this.eventLog = new AlarmEventLog(o.logFile);
+    this.eventLog = new AlarmEventLog(o.logFile, {
+      maxBytes: o.config.log_max_bytes,
+      keep: o.config.history_limit,
+      onWarn: (m) => o.log.warn(m),
+    });
     this.publisher = o.publisher;
     this.chambers = o.plans.map((p) => p.chamber);
     const c = o.config;
