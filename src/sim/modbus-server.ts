@@ -33,7 +33,9 @@ export interface RunningModbusServer {
   close(): Promise<void>;
 }
 
+/** A Modbus TCP server for simulated chambers, on `host` (default loopback only). */
 export async function startModbusServer(opts: { port: number; host?: string }): Promise<RunningModbusServer> {
+  const host = opts.host ?? '127.0.0.1';
   const units = new Map<number, UnitBanks>();
   const silent = new Set<number>();
   /** `<unit>:<function code>:<address>` of failing registers / bits. */
@@ -101,13 +103,9 @@ export async function startModbusServer(opts: { port: number; host?: string }): 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        new Error(
-          `Modbus simulator: cannot listen on ${opts.host ?? '0.0.0.0'}:${opts.port}: ${err.code ?? err.message}`,
-        ),
-      ),
+      reject(new Error(`Modbus simulator: cannot listen on ${host}:${opts.port}: ${err.code ?? err.message}`)),
     );
-    server.listen(opts.port, opts.host ?? '0.0.0.0', () => resolve());
+    server.listen(opts.port, host, () => resolve());
   });
   const addr = server.address();
   return {
