@@ -88,7 +88,7 @@ export interface EffectiveTolerance {
   source: Record<ToleranceField, ToleranceTier | 'default'>;
 }
 
-export type ToleranceTier = 'profile' | 'chamber' | 'treatment';
+type ToleranceTier = 'profile' | 'chamber' | 'treatment';
 const FIELDS = ['band', 'min_duration_s', 'hysteresis'] as const;
 type ToleranceField = (typeof FIELDS)[number];
 
